@@ -1,0 +1,3 @@
+module mspagent/bench
+
+go 1.22

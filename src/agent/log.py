@@ -1,0 +1,217 @@
+"""Structured logging: one JSON object per line on stdout (runtime.md §7).
+
+Usage::
+
+    from agent.log import get_logger
+    log = get_logger("checkin")
+    log.info("checkin.ok", "checked in", duration_ms=12)
+
+Every line carries ``ts``, ``level``, ``component``, ``event`` and ``msg``, then the event's
+fields. A final filter replaces every registered secret value (:func:`register_secret`) with
+``[SECRET-REDACTED]``; secrets should never be passed to the logger in the first place, the
+filter is the last line of defence. Repeated identical warnings are rate-limited.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import msgspec
+
+REDACTED = "[SECRET-REDACTED]"
+_ROOT = "agent"
+_LEVEL_NAMES = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warning",
+    logging.ERROR: "error",
+    logging.CRITICAL: "critical",
+}
+_SYSLOG_PRIORITY = {"debug": 7, "info": 6, "warning": 4, "error": 3, "critical": 2}
+_MIN_SECRET_LEN = 4  # shorter values would redact ordinary text
+
+
+class _Secrets:
+    """The set of secret values the final filter removes from every line."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: tuple[str, ...] = ()
+
+    def add(self, values: Iterable[str]) -> None:
+        with self._lock:
+            merged = set(self._values)
+            merged.update(v for v in values if v and len(v) >= _MIN_SECRET_LEN)
+            # Longest first, so a secret containing another is replaced whole.
+            self._values = tuple(sorted(merged, key=len, reverse=True))
+
+    def scrub(self, text: str) -> str:
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, REDACTED)
+        return text
+
+
+_SECRETS = _Secrets()
+
+
+def register_secret(*values: str | None) -> None:
+    """Register secret values (API keys, passwords) that must never appear in a log line."""
+    _SECRETS.add(v for v in values if v)
+
+
+def redact(text: str) -> str:
+    """Apply the secret filter to ``text`` (also used for status and error strings)."""
+    return _SECRETS.scrub(text)
+
+
+def mask(value: str | None) -> str:
+    """Mask a secret for display: only its last 4 characters remain (runtime.md §8)."""
+    if not value:
+        return ""
+    if len(value) <= 8:
+        return "****"
+    return "****" + value[-4:]
+
+
+class _Formatter(logging.Formatter):
+    def __init__(self, fmt: str, journald: bool) -> None:
+        super().__init__()
+        self.text = fmt == "text"
+        self.journald = journald
+        self._enc = msgspec.json.Encoder()
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = _LEVEL_NAMES.get(record.levelno, "info")
+        ts = datetime.fromtimestamp(record.created, UTC)
+        ts_text = ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+        component = getattr(record, "component", record.name.removeprefix(_ROOT + "."))
+        event = getattr(record, "event", "log")
+        fields: dict[str, Any] = getattr(record, "fields", {})
+        exc = None
+        if record.exc_info:
+            exc = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        msg = record.getMessage()
+        if self.text:
+            extra = " ".join(f"{k}={v}" for k, v in fields.items())
+            line = f"{ts_text} {level.upper():7} {component} {event}: {msg}"
+            if extra:
+                line += " " + extra
+            if exc:
+                line += " | " + exc.replace("\n", " | ")
+        else:
+            obj: dict[str, Any] = {
+                "ts": ts_text,
+                "level": level,
+                "component": component,
+                "event": event,
+                "msg": msg,
+            }
+            for key, value in fields.items():
+                if key not in obj:
+                    obj[key] = value
+            if exc:
+                obj["exc"] = exc
+            line = self._enc.encode(obj).decode("utf-8", "replace")
+        line = _SECRETS.scrub(line)
+        if self.journald:
+            line = f"<{_SYSLOG_PRIORITY[level]}>{line}"
+        return line
+
+
+class _StreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stdout`` is at emit time (tests swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property  # type: ignore[override]
+    def stream(self) -> IO[str]:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: IO[str]) -> None:
+        pass
+
+
+class EventLogger:
+    """Thin wrapper over a stdlib logger that takes an event name and fields."""
+
+    __slots__ = ("_last", "_logger", "component")
+
+    def __init__(self, component: str) -> None:
+        self.component = component
+        self._logger = logging.getLogger(f"{_ROOT}.{component}")
+        self._last: dict[tuple[str, str, str], list[float]] = {}
+
+    def _log(self, level: int, event: str, msg: str, exc: bool, fields: dict[str, Any]) -> None:
+        if not self._logger.isEnabledFor(level):
+            return
+        self._logger.log(
+            level,
+            msg,
+            exc_info=exc,
+            extra={"component": self.component, "event": event, "fields": fields},
+            stacklevel=3,
+        )
+
+    def debug(self, event: str, msg: str, **fields: Any) -> None:
+        self._log(logging.DEBUG, event, msg, False, fields)
+
+    def info(self, event: str, msg: str, **fields: Any) -> None:
+        self._log(logging.INFO, event, msg, False, fields)
+
+    def warning(self, event: str, msg: str, **fields: Any) -> None:
+        """Warning, emitted at most once a minute per (event, host, check_type)."""
+        key = (event, str(fields.get("host", "")), str(fields.get("check_type", "")))
+        now = time.monotonic()
+        slot = self._last.get(key)
+        if slot is not None and now - slot[0] < 60.0:
+            slot[1] += 1
+            return
+        if slot is not None and slot[1]:
+            fields = {**fields, "repeated": int(slot[1])}
+        self._last[key] = [now, 0]
+        self._log(logging.WARNING, event, msg, False, fields)
+
+    def error(self, event: str, msg: str, exc: bool = False, **fields: Any) -> None:
+        self._log(logging.ERROR, event, msg, exc, fields)
+
+    def critical(self, event: str, msg: str, exc: bool = False, **fields: Any) -> None:
+        self._log(logging.CRITICAL, event, msg, exc, fields)
+
+
+def get_logger(component: str) -> EventLogger:
+    """The logger of one component (``checkin``, ``phi``, ``orders``, ...)."""
+    return EventLogger(component)
+
+
+def parse_level(name: str) -> int:
+    """``DEBUG``/``INFO``/``WARNING``/``WARN``/``ERROR`` (any case) to a logging level."""
+    table = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING,
+             "WARN": logging.WARNING, "ERROR": logging.ERROR}
+    try:
+        return table[name.strip().upper()]
+    except KeyError:
+        raise ValueError(f"unknown log level {name!r}") from None
+
+
+def configure(level: str = "INFO", fmt: str = "json") -> None:
+    """Configure the ``agent`` logger tree; safe to call again (SIGHUP reload)."""
+    root = logging.getLogger(_ROOT)
+    root.setLevel(parse_level(level))
+    root.propagate = False
+    journald = bool(os.environ.get("JOURNAL_STREAM")) and fmt == "json"
+    handler = next((h for h in root.handlers if isinstance(h, _StreamHandler)), None)
+    if handler is None:
+        handler = _StreamHandler()
+        root.addHandler(handler)
+    handler.setFormatter(_Formatter(fmt, journald))
