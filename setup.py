@@ -20,7 +20,7 @@ class OptionalBuildExt(build_ext):
     def run(self) -> None:
         try:
             super().run()
-        except Exception as exc:  # noqa: BLE001 - any build failure leaves the fallback
+        except Exception as exc:  # noqa: BLE001  # any failure leaves the fallback
             _warn(exc)
 
     def build_extension(self, ext):  # type: ignore[no-untyped-def]
@@ -32,8 +32,7 @@ class OptionalBuildExt(build_ext):
 
 def _warn(exc: BaseException) -> None:
     sys.stderr.write(
-        "msp-agent: native core not built (%s); the pure-Python implementation will be used\n"
-        % (exc,)
+        f"msp-agent: native core not built ({exc}); the pure-Python implementation will be used\n"
     )
 
 

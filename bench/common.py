@@ -98,14 +98,16 @@ def time_ns(fn: Callable[[], object], *, min_time: float = 0.5, repeat: int = 5)
 
 
 def format_table(rows: list[Row]) -> str:
-    head = f"{'operation':44} {'python ns/op':>14} {'go ns/op':>14} {'ratio':>8} {'py MB/s':>9} {'go MB/s':>9}"
+    head = (f"{'operation':44} {'python ns/op':>14} {'go ns/op':>14} {'ratio':>8} "
+            f"{'py MB/s':>9} {'go MB/s':>9}")
     lines = [head, "-" * len(head)]
     for r in rows:
         go = f"{r.go_ns:14.0f}" if r.go_ns else f"{'-':>14}"
         ratio = f"{r.ratio:7.2f}x" if r.ratio else f"{'-':>8}"
         py_mbs = f"{r.mb / (r.python_ns / 1e9):9.1f}" if r.mb else f"{'':9}"
         go_mbs = f"{r.mb / (r.go_ns / 1e9):9.1f}" if r.mb and r.go_ns else f"{'':9}"
-        lines.append(f"{r.op:44} {r.python_ns:14.0f} {go} {ratio} {py_mbs} {go_mbs}  {r.note}".rstrip())
+        line = f"{r.op:44} {r.python_ns:14.0f} {go} {ratio} {py_mbs} {go_mbs}  {r.note}"
+        lines.append(line.rstrip())
     return "\n".join(lines)
 
 

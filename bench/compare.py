@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH, Row, format_table, rows_to_json  # noqa: E402
+from common import BENCH, Row, format_table, rows_to_json
 
 
 def main() -> int:

@@ -22,7 +22,7 @@ import time
 import traceback
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import Any
 
 import msgspec
 
@@ -127,19 +127,17 @@ class _Formatter(logging.Formatter):
         return line
 
 
-class _StreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stdout`` is at emit time (tests swap it)."""
+class _StdoutHandler(logging.Handler):
+    """Writes each line to whatever ``sys.stdout`` is at emit time, flushed at once."""
 
-    def __init__(self) -> None:
-        super().__init__(sys.stdout)
-
-    @property  # type: ignore[override]
-    def stream(self) -> IO[str]:
-        return sys.stdout
-
-    @stream.setter
-    def stream(self, _value: IO[str]) -> None:
-        pass
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+            stream = sys.stdout
+            stream.write(line + "\n")
+            stream.flush()
+        except Exception:  # noqa: BLE001 - logging must never raise into the caller
+            self.handleError(record)
 
 
 class EventLogger:
@@ -210,8 +208,8 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(parse_level(level))
     root.propagate = False
     journald = bool(os.environ.get("JOURNAL_STREAM")) and fmt == "json"
-    handler = next((h for h in root.handlers if isinstance(h, _StreamHandler)), None)
+    handler = next((h for h in root.handlers if isinstance(h, _StdoutHandler)), None)
     if handler is None:
-        handler = _StreamHandler()
+        handler = _StdoutHandler()
         root.addHandler(handler)
     handler.setFormatter(_Formatter(fmt, journald))

@@ -8,6 +8,7 @@ The native extension is optional (runtime.md §9). It is used when it imports an
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ class NativeStatus:
 
 def _probe() -> tuple[Any, Any, NativeStatus]:
     try:
-        from agent import _native
+        _native = importlib.import_module("agent._native")
     except ImportError as exc:
         return None, None, NativeStatus(False, False, f"not built or not importable ({exc})")
     ffi, lib = _native.ffi, _native.lib

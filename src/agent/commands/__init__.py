@@ -1,0 +1,1 @@
+"""One module per CLI command; each exports ``add_parser(subparsers)``."""

@@ -1,0 +1,102 @@
+"""``status``: the running daemon's status, or a state-directory summary when it is not running.
+
+Exit 0 healthy, 1 degraded, 3 not running (runtime.md §8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from agent.commands.common import EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK, EXIT_USAGE, add_global
+from agent.commands.keygen import resolve_state_dir
+
+STALE_AFTER_S = 60.0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("status", help="show the daemon's status",
+                       description="Print the daemon's status from its status file, or a "
+                       "state-directory summary if it is not running. Exit 0 healthy, 1 degraded, "
+                       "3 not running.")
+    add_global(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent.runtime.status import candidate_status_files, pid_alive, read_status
+    from agent.state.lock import LOCK_NAME
+
+    state_dir = resolve_state_dir(args)
+    if state_dir is None:
+        return EXIT_USAGE
+    lock_pid = _lock_pid(state_dir / LOCK_NAME)
+    doc: dict[str, Any] | None = None
+    for path in candidate_status_files(state_dir):
+        cand = read_status(path)
+        if cand and cand.get("state_dir") == str(state_dir) and cand.get("pid") == lock_pid:
+            doc = cand
+            break
+    running = lock_pid is not None and pid_alive(lock_pid) and doc is not None \
+        and doc.get("state") in ("starting", "running", "stopping")
+    if not running:
+        summary = {"running": False, "state_dir": str(state_dir),
+                   "state_dir_exists": state_dir.is_dir(),
+                   "keys_present": (state_dir / "agent.key").exists()}
+        _out(summary, args.json, "not running")
+        return EXIT_NOT_RUNNING
+    assert doc is not None
+    age = _age(doc.get("written_at"))
+    problems = []
+    if doc.get("degraded_reason"):
+        problems.append(str(doc["degraded_reason"]))
+    if age is not None and age > STALE_AFTER_S:
+        problems.append(f"status file is {int(age)}s old")
+    cfg = doc.get("config") or {}
+    if isinstance(cfg, dict) and cfg.get("reload_error"):
+        problems.append("last config reload was rejected")
+    doc = {**doc, "running": True, "healthy": not problems, "problems": problems}
+    _out(doc, args.json, "healthy" if not problems else "degraded: " + "; ".join(problems))
+    return EXIT_OK if not problems else EXIT_FAILURE
+
+
+def _lock_pid(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _age(ts: object) -> float | None:
+    if not isinstance(ts, str):
+        return None
+    try:
+        return time.time() - datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _out(doc: dict[str, Any], as_json: bool, verdict: str) -> None:
+    if as_json:
+        print(json.dumps(doc, indent=2, default=str))
+        return
+    print(f"msp-agent: {verdict}")
+    for key in ("pid", "version", "state_dir", "started_at", "written_at", "native_core",
+                "event_loop"):
+        if key in doc:
+            print(f"  {key}: {doc[key]}")
+    proc = doc.get("process")
+    if isinstance(proc, dict):
+        print(f"  rss: {proc.get('rss_bytes', 0) / 1048576:.1f} MiB, tasks: {proc.get('tasks')}, "
+              f"uptime: {proc.get('uptime_s')}s")
+    sup = doc.get("supervisor")
+    if isinstance(sup, dict):
+        for name, job in (sup.get("jobs") or {}).items():
+            print(f"  job {name}: runs={job.get('runs')} failures={job.get('failures')} "
+                  f"last_error={job.get('last_error')}")

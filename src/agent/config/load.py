@@ -1,0 +1,367 @@
+"""Loading ``config.yaml`` exactly as the Go daemon types it (runtime.md §2.1, §2.4).
+
+The file is composed into YAML nodes (not constructed into Python objects), so each value is
+typed by the key it belongs to, the way yaml.v3 decodes into typed Go fields: ``site_id: yes``
+is the string ``"yes"``, ``poll_interval: "60"`` is a type error, ``healing_enabled: off`` is
+``False``. The typed values are then validated by msgspec into :class:`Config`, clamped, and
+checked. Every failure is a :class:`ConfigError` naming the key, never the secret value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+import yaml
+
+from agent.config.schema import DEFAULT_CONFIG_PATH, KEYS, Config
+
+try:  # libyaml's composer is much faster; same nodes
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+MAX_CONFIG_BYTES = 1 << 20
+_TRUE = frozenset({"true", "yes", "on", "y"})
+_FALSE = frozenset({"false", "no", "off", "n"})
+_NULL = frozenset({"", "~", "null", "Null", "NULL"})
+_INT_RE = re.compile(r"[-+]?(0b[01_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*)")
+_FLOAT_RE = re.compile(r"[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?")
+_HEX64_RE = re.compile(r"[0-9a-fA-F]{64}")
+_NULL_TAG = "tag:yaml.org,2002:null"
+
+# runtime.md §2.4: environment variable -> config key.
+ENV_OVERRIDES: dict[str, str] = {
+    "HEALING_DRY_RUN": "healing_dry_run",
+    "L2_ENABLED": "l2_enabled",
+    "STATE_DIR": "state_dir",
+    "LOG_LEVEL": "log_level",
+    "MSP_AGENT_LOG_FORMAT": "log_format",
+}
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message names the key and never contains a secret."""
+
+    def __init__(self, key: str | None, message: str) -> None:
+        self.key = key
+        super().__init__(f"config: {key}: {message}" if key else f"config: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A validated configuration and what loading it noticed."""
+
+    config: Config
+    path: Path
+    unknown_keys: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    overrides: Mapping[str, str] = field(default_factory=dict)  # key -> source ("env:X", "flag")
+
+
+def config_path(cli_path: str | os.PathLike[str] | None) -> Path:
+    """``--config`` flag, else ``MSP_AGENT_CONFIG``, else the default path (runtime.md §2.1)."""
+    if cli_path:
+        return Path(cli_path)
+    env = os.environ.get("MSP_AGENT_CONFIG", "").strip()
+    return Path(env or DEFAULT_CONFIG_PATH)
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    *,
+    flags: Mapping[str, object] | None = None,
+    environ: Mapping[str, str] | None = None,
+    strict: bool = False,
+) -> Loaded:
+    """Read, type, override, validate and clamp a config file.
+
+    ``flags`` are command-line overrides (highest precedence), ``environ`` defaults to
+    ``os.environ``. With ``strict``, unknown keys are errors.
+    """
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(None, f"file not found: {p}") from None
+    except OSError as exc:
+        raise ConfigError(None, f"cannot read {p}: {exc.strerror}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(None, f"{p} is larger than {MAX_CONFIG_BYTES} bytes")
+    return parse_config(data, path=p, flags=flags, environ=environ, strict=strict)
+
+
+def parse_config(
+    data: bytes | str,
+    *,
+    path: Path = Path("<config>"),
+    flags: Mapping[str, object] | None = None,
+    environ: Mapping[str, str] | None = None,
+    strict: bool = False,
+) -> Loaded:
+    """Like :func:`load_config` for bytes already read."""
+    env = os.environ if environ is None else environ
+    nodes = _top_level_nodes(data)
+    values: dict[str, Any] = {}
+    unknown: list[str] = []
+    for key, node in nodes.items():
+        if key not in KEYS:
+            unknown.append(key)
+            continue
+        value = _typed(key, node)
+        if value is not None:
+            values[key] = value
+    if strict and unknown:
+        raise ConfigError(unknown[0], "unknown key (--strict)")
+
+    overrides: dict[str, str] = {}
+    for var, key in ENV_OVERRIDES.items():
+        raw = env.get(var, "")
+        if raw.strip() == "":
+            continue  # empty values are ignored, as in the Go daemon
+        values[key] = _env_value(key, raw)
+        overrides[key] = f"env:{var}"
+    for key, value in (flags or {}).items():
+        if value is None:
+            continue
+        if key not in KEYS:
+            raise ConfigError(key, "unknown key given as a flag")
+        values[key] = value
+        overrides[key] = "flag"
+
+    for required in ("site_id", "api_key"):
+        if not str(values.get(required, "")).strip():
+            raise ConfigError(required, "is required and must not be empty")
+    warnings: list[str] = []
+    _clamp(values, warnings)
+    try:
+        config = msgspec.convert(values, Config, strict=True)
+    except msgspec.ValidationError as exc:  # a type our coercion let through
+        raise ConfigError(_key_of(str(exc)), _safe_reason(str(exc))) from None
+    _check(config)
+    return Loaded(config, path, tuple(unknown), tuple(warnings), overrides)
+
+
+# --- YAML nodes -----------------------------------------------------------------------
+
+
+def _top_level_nodes(data: bytes | str) -> dict[str, yaml.Node]:
+    try:
+        root = yaml.compose(data, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(None, f"not valid YAML{where}: {problem}") from None
+    if root is None:
+        raise ConfigError(None, "the file is empty (site_id and api_key are required)")
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(None, "the file must be a YAML mapping of keys to values")
+    nodes: dict[str, yaml.Node] = {}
+    for key_node, value_node in root.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise ConfigError(None, f"line {key_node.start_mark.line + 1}: keys must be scalars")
+        key = str(key_node.value)
+        if key in nodes:
+            raise ConfigError(key, f"defined twice (line {key_node.start_mark.line + 1})")
+        nodes[key] = value_node
+    return nodes
+
+
+def _is_null(node: yaml.Node) -> bool:
+    if not isinstance(node, yaml.ScalarNode):
+        return False
+    return node.style in (None, "") and (node.tag == _NULL_TAG or node.value in _NULL)
+
+
+def _kind(key: str) -> str:
+    hint = typing.get_type_hints(Config)[key]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if isinstance(hint, types.UnionType) and len(args) == 1:
+        hint = args[0]
+    if hint is bool:
+        return "bool"
+    if hint is int:
+        return "int"
+    if hint is float:
+        return "float"
+    if hint is str:
+        return "string"
+    return "list"
+
+
+_KINDS: dict[str, str] = {}
+
+
+def kind_of(key: str) -> str:
+    """``bool``, ``int``, ``float``, ``string`` or ``list`` (of strings) for a config key."""
+    if key not in _KINDS:
+        _KINDS[key] = _kind(key)
+    return _KINDS[key]
+
+
+def _typed(key: str, node: yaml.Node) -> Any:
+    """The value of ``node`` typed for ``key``; ``None`` means "use the default"."""
+    if _is_null(node):
+        return None
+    kind = kind_of(key)
+    if kind == "list":
+        if not isinstance(node, yaml.SequenceNode):
+            raise ConfigError(key, "expected a list of strings")
+        items = []
+        for item in node.value:
+            if not isinstance(item, yaml.ScalarNode) or _is_null(item):
+                raise ConfigError(key, "every list item must be a string")
+            items.append(str(item.value))
+        return tuple(items)
+    if not isinstance(node, yaml.ScalarNode):
+        shape = "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
+        raise ConfigError(key, f"expected {_KIND_TEXT[kind]}, got {shape}")
+    text = str(node.value)
+    plain = node.style in (None, "")  # unquoted: yaml.v3 would type it from its text
+    if kind == "string":
+        return text
+    if kind == "bool":
+        return _bool(key, text)
+    if not plain:
+        raise ConfigError(key, f"expected {_KIND_TEXT[kind]}, got a string")
+    if kind == "int":
+        return _int(key, text)
+    return _float(key, text)
+
+
+_KIND_TEXT = {"bool": "a boolean", "int": "an integer", "float": "a number",
+              "string": "a string", "list": "a list of strings"}
+
+
+def _bool(key: str, text: str) -> bool:
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ConfigError(key, "expected a boolean (true/false, yes/no, on/off, y/n)")
+
+
+def _int(key: str, text: str) -> int:
+    t = text.strip()
+    if _INT_RE.fullmatch(t):
+        return int(t.replace("_", ""), 0) if not _leading_zero(t) else int(t.replace("_", ""))
+    if _FLOAT_RE.fullmatch(t):
+        f = float(t.replace("_", ""))
+        if math.isfinite(f) and f.is_integer():
+            return int(f)
+        raise ConfigError(key, "expected an integer, got a number with a fraction")
+    if t.lower() in _TRUE | _FALSE:
+        raise ConfigError(key, "expected an integer, got a boolean")
+    raise ConfigError(key, "expected an integer")
+
+
+def _leading_zero(t: str) -> bool:
+    digits = t.lstrip("+-")
+    return len(digits) > 1 and digits[0] == "0" and digits[1].isdigit()
+
+
+def _float(key: str, text: str) -> float:
+    t = text.strip()
+    if _INT_RE.fullmatch(t) and not _leading_zero(t):
+        return float(int(t.replace("_", ""), 0))
+    if _FLOAT_RE.fullmatch(t):
+        return float(t.replace("_", ""))
+    raise ConfigError(key, "expected a number")
+
+
+def _env_value(key: str, raw: str) -> Any:
+    kind = kind_of(key)
+    if kind == "bool":  # runtime.md §2.4: false/0/no mean false, anything else true
+        return raw.strip().lower() not in ("false", "0", "no")
+    if key == "log_level":
+        return raw.strip().upper()
+    return raw.strip()
+
+
+# --- clamps and checks ----------------------------------------------------------------
+
+
+def _clamp(values: dict[str, Any], warnings: list[str]) -> None:
+    for key, value in list(values.items()):
+        info = KEYS[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(key, "must be a finite number")
+        if value < 0 and info.lo is not None and info.lo >= 0 and key != "poll_interval":
+            raise ConfigError(key, f"must not be negative (allowed {_fmt(info.lo)}–{_fmt(info.hi)})")
+        if info.lo is not None and value < info.lo:
+            values[key] = type(value)(info.lo)
+            warnings.append(f"{key}: {value} is below {_fmt(info.lo)}; using {_fmt(info.lo)}")
+        elif info.hi is not None and value > info.hi:
+            values[key] = type(value)(info.hi)
+            warnings.append(f"{key}: {value} is above {_fmt(info.hi)}; using {_fmt(info.hi)}")
+
+
+def _fmt(v: float | None) -> str:
+    return "" if v is None else (str(int(v)) if float(v).is_integer() else str(v))
+
+
+def _check(config: Config) -> None:
+    for key, info in KEYS.items():
+        if info.choices:
+            value = getattr(config, key)
+            if value.lower() not in {c.lower() for c in info.choices}:
+                raise ConfigError(key, f"must be one of {', '.join(info.choices)}")
+    _check_endpoint(config.api_endpoint)
+    for pin in config.tls_pins:
+        if not _HEX64_RE.fullmatch(pin):
+            raise ConfigError("tls_pin_hash", "each pin must be 64 hex characters (SPKI SHA-256)")
+    if not config.state_dir.startswith("/"):
+        raise ConfigError("state_dir", "must be an absolute path")
+
+
+def _check_endpoint(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        _ = parts.port
+    except ValueError:
+        raise ConfigError("api_endpoint", "is not a valid URL") from None
+    if not host:
+        raise ConfigError("api_endpoint", "is not a valid URL (no host)")
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and _is_loopback(host):
+        return
+    raise ConfigError("api_endpoint", "must use https:// (http:// only to a loopback address)")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_PATH_RE = re.compile(r"\$\.(\w+)")
+
+
+def _key_of(message: str) -> str | None:
+    m = _PATH_RE.search(message)
+    return m.group(1) if m else None
+
+
+def _safe_reason(message: str) -> str:
+    # msgspec's messages name types and paths, never values; keep only the first clause.
+    return message.split(" - at ")[0]

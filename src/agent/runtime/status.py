@@ -1,0 +1,129 @@
+"""``status.json`` (runtime.md §11): what the daemon is doing, for ``status`` and ``daemon_health``.
+
+Components register a section (a callable returning a JSON-able dict); the board merges them
+with process figures. The file holds no host names, credentials or PHI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import resource
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agent import __version__, native
+from agent.state.atomic import atomic_write, ensure_dir
+
+STATUS_NAME = "status.json"
+SYSTEM_RUNTIME_DIR = Path("/run/msp-agent")
+
+
+def runtime_dir(state_dir: Path) -> Path:
+    """Where runtime files live: systemd's ``$RUNTIME_DIRECTORY``, else ``<state_dir>/run``.
+
+    ``/run/msp-agent`` is used only when systemd provides it (through the variable); outside
+    systemd (tests, demo, a developer's shell) the state directory keeps everything together.
+    """
+    env = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    return Path(env) if env else state_dir / "run"
+
+
+def candidate_status_files(state_dir: Path) -> list[Path]:
+    """Places ``status`` looks for the daemon's status file, most specific first."""
+    out = [runtime_dir(state_dir) / STATUS_NAME, SYSTEM_RUNTIME_DIR / STATUS_NAME,
+           state_dir / "run" / STATUS_NAME]
+    return list(dict.fromkeys(out))
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process (Linux ``/proc``; ru_maxrss elsewhere)."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            pages = int(fh.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class StatusBoard:
+    """Collects status sections and writes ``status.json`` atomically."""
+
+    def __init__(self, state_dir: Path, loop_name: str) -> None:
+        self.state_dir = state_dir
+        self.path = runtime_dir(state_dir) / STATUS_NAME
+        self.loop_name = loop_name
+        self.started_wall = time.time()
+        self.started_mono = time.monotonic()
+        self.sections: dict[str, Callable[[], dict[str, Any]]] = {}
+        self.state = "starting"
+        self.degraded_reason = ""
+
+    def add_section(self, name: str, fn: Callable[[], dict[str, Any]]) -> None:
+        self.sections[name] = fn
+
+    def process_figures(self) -> dict[str, Any]:
+        try:
+            tasks = len(asyncio.all_tasks())
+        except RuntimeError:
+            tasks = 0
+        return {
+            "rss_bytes": rss_bytes(),
+            "gc_counts": list(gc.get_count()),
+            "gc_collections": [s["collections"] for s in gc.get_stats()],
+            "tasks": tasks,
+            "uptime_s": round(time.monotonic() - self.started_mono, 1),
+        }
+
+    def build(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "version": __version__,
+            "pid": os.getpid(),
+            "state": self.state,
+            "degraded_reason": self.degraded_reason,
+            "state_dir": str(self.state_dir),
+            "started_at": rfc3339(self.started_wall),
+            "written_at": rfc3339(time.time()),
+            "native_core": native.NATIVE,
+            "native_reason": native.STATUS.reason,
+            "event_loop": self.loop_name,
+            "process": self.process_figures(),
+        }
+        for name, fn in self.sections.items():
+            doc[name] = fn()
+        return doc
+
+    def write(self, doc: dict[str, Any] | None = None) -> None:
+        """Blocking (fsync): call from a worker thread while the loop runs."""
+        body = json.dumps(doc if doc is not None else self.build(), separators=(",", ":"))
+        ensure_dir(self.path.parent, 0o750)
+        atomic_write(self.path, body.encode(), 0o640)
+
+
+def read_status(path: Path) -> dict[str, Any] | None:
+    try:
+        obj = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,95 @@
+"""Atomic, durable file writes (runtime.md §3.4) — the one helper every state file uses.
+
+A write creates ``.<name>.tmp.<random>`` in the target's directory with the final mode,
+writes and fsyncs it, renames it over the target and fsyncs the directory. After a power
+loss the target is the old or the new version, never empty or partial.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from pathlib import Path
+
+_TMP_MARK = ".tmp."
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """fsync a directory so a rename or creation inside it is durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` atomically and durably, with permission ``mode``."""
+    target = Path(path)
+    directory = target.parent
+    tmp = directory / f".{target.name}{_TMP_MARK}{secrets.token_hex(6)}"
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, mode)
+    try:
+        os.fchmod(fd, mode)  # the umask must not widen or narrow the final mode
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(directory)
+
+
+def ensure_dir(path: str | os.PathLike[str], mode: int = 0o700) -> Path:
+    """Create ``path`` (and parents) with ``mode`` if missing, fsyncing each parent."""
+    p = Path(path)
+    missing: list[Path] = []
+    cur = p
+    while not cur.exists():
+        missing.append(cur)
+        cur = cur.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, mode)
+        except FileExistsError:
+            continue
+        os.chmod(d, mode)
+        fsync_dir(d.parent)
+    return p
+
+
+def remove_stale_temp(directory: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
+    """Remove leftover ``.*.tmp.*`` files of interrupted writes; return what was removed."""
+    removed: list[Path] = []
+    root = Path(directory)
+    if not root.is_dir():
+        return removed
+    walker = root.rglob(".*") if recursive else root.glob(".*")
+    for p in walker:
+        if _TMP_MARK in p.name and p.is_file() and not p.is_symlink():
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
+def quarantine(path: str | os.PathLike[str]) -> Path:
+    """Rename a state file that failed to parse to ``<name>.corrupt.<timestamp>``."""
+    p = Path(path)
+    dest = p.with_name(f"{p.name}.corrupt.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+    os.rename(p, dest)
+    fsync_dir(p.parent)
+    return dest

@@ -1,0 +1,231 @@
+"""Runtime per runtime.md §4–§6: a real child process, real signals, a real notify socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.conftest import Install, clean_env, run_agent
+from tests.foundation.agentproc import AgentProcess, NotifySocket
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[NotifySocket]:
+    sock = NotifySocket(tmp_path / "notify.sock")
+    yield sock
+    sock.close()
+
+
+@pytest.fixture
+def procs() -> Iterator[list[AgentProcess]]:
+    started: list[AgentProcess] = []
+    yield started
+    for p in started:
+        p.kill()
+
+
+def kinds(messages: list[str]) -> list[str]:
+    out = []
+    for m in messages:
+        for line in m.split("\n"):
+            key = line.split("=", 1)[0]
+            if key in ("READY", "WATCHDOG", "STOPPING", "RELOADING"):
+                out.append(key)
+    return out
+
+
+def test_notify_ready_watchdog_stopping_in_order_and_sigterm_exit_0(
+        install: Install, notify: NotifySocket, procs: list[AgentProcess]) -> None:
+    agent = AgentProcess(install.config, notify, watchdog_usec=2_000_000)
+    procs.append(agent)
+    notify.wait_for("READY=1")
+    notify.wait_for("WATCHDOG=1")
+    notify.wait_for("WATCHDOG=1")
+    started = time.monotonic()
+    agent.proc.send_signal(signal.SIGTERM)
+    code = agent.wait(timeout=25)
+    elapsed = time.monotonic() - started
+    assert code == 0, agent.stderr()
+    assert elapsed < 20 + 2  # within the shutdown budget (shutdown_timeout_s = 20)
+    seq = kinds(notify.drain(0.2))
+    assert seq[0] == "READY" and seq[-1] == "STOPPING"
+    assert seq.count("WATCHDOG") >= 2 and seq.index("WATCHDOG") > seq.index("READY")
+    assert "agent.stopped" in agent.events()
+    status = [m for m in notify.drain() if m.startswith("STATUS=")]
+    assert status and all(len(m) <= len("STATUS=") + 200 for m in status)
+
+
+def test_sigint_also_stops_cleanly(install: Install, notify: NotifySocket,
+                                   procs: list[AgentProcess]) -> None:
+    agent = AgentProcess(install.config, notify)
+    procs.append(agent)
+    notify.wait_for("READY=1")
+    agent.proc.send_signal(signal.SIGINT)
+    assert agent.wait(timeout=25) == 0
+
+
+def test_sighup_with_broken_config_keeps_the_old_one(install: Install, notify: NotifySocket,
+                                                     procs: list[AgentProcess]) -> None:
+    agent = AgentProcess(install.config, notify)
+    procs.append(agent)
+    notify.wait_for("READY=1")
+    install.config.write_text(install.config.read_text() + "poll_interval: [broken\n")
+    agent.proc.send_signal(signal.SIGHUP)
+    rejected = agent.wait_event("config.reload_rejected")
+    assert rejected["level"] == "error"
+    notify.wait_for("RELOADING=1")
+    msg = notify.wait_for("READY=1")
+    assert "reload rejected" in msg
+    # The daemon is still alive on the old configuration and still heals the watchdog.
+    assert agent.proc.poll() is None
+    # A valid config with a changed hot key is then applied.
+    install.write_config(poll_interval=15, log_level="DEBUG")
+    agent.proc.send_signal(signal.SIGHUP)
+    reloaded = agent.wait_event("config.reloaded")
+    assert set(reloaded["changed"]) == {"poll_interval", "log_level"}
+    # Restart-only keys are reported, not applied.
+    install.write_config(poll_interval=15, log_level="DEBUG", site_id="another-site")
+    agent.proc.send_signal(signal.SIGHUP)
+    restart = agent.wait_event("config.restart_required")
+    assert restart["keys"] == ["site_id"]
+    agent.proc.send_signal(signal.SIGTERM)
+    assert agent.wait(timeout=25) == 0
+
+
+def test_status_json_written_and_status_command(install: Install, procs: list[AgentProcess]) -> None:
+    agent = AgentProcess(install.config)
+    procs.append(agent)
+    agent.wait_event("agent.ready")
+    status_file = install.state / "run" / "status.json"
+    deadline = time.monotonic() + 15
+    while not status_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    doc = json.loads(status_file.read_text())
+    assert doc["pid"] == agent.proc.pid and doc["state"] == "running"
+    assert doc["process"]["rss_bytes"] > 0 and "checkin" in doc["supervisor"]["jobs"]
+    text = status_file.read_text()
+    assert "test-api-key-0123456789" not in text
+    assert oct(os.stat(status_file).st_mode & 0o777) == "0o640"
+    r = run_agent("status", "--json", "--config", str(install.config))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["healthy"] is True
+    agent.proc.send_signal(signal.SIGTERM)
+    assert agent.wait(timeout=25) == 0
+    r = run_agent("status", "--config", str(install.config))
+    assert r.returncode == 3 and "not running" in r.stdout
+
+
+def test_run_once_exits_0_and_never_leaks_the_api_key(install: Install) -> None:
+    r = run_agent("run", "--once", "--config", str(install.config), "--log-level", "DEBUG")
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line)["event"] for line in r.stdout.splitlines()]
+    assert "agent.start" in events and "agent.ready" in events and events[-1] == "agent.stopped"
+    assert events.index("agent.start") < events.index("agent.ready")
+    assert "test-api-key-0123456789" not in r.stdout + r.stderr
+
+
+def test_journald_priority_prefix(install: Install) -> None:
+    r = run_agent("run", "--once", "--config", str(install.config),
+                  env=clean_env(JOURNAL_STREAM="8:12345"))
+    assert r.returncode == 0
+    assert all(line.startswith("<6>{") or line.startswith("<4>{")
+               for line in r.stdout.splitlines())
+
+
+def test_text_log_format(install: Install) -> None:
+    r = run_agent("run", "--once", "--config", str(install.config), "--log-format", "text")
+    assert r.returncode == 0
+    assert "INFO    runtime agent.start:" in r.stdout
+
+
+def test_config_error_exits_2_before_touching_state(install: Install) -> None:
+    install.config.write_text(f"site_id: s\nstate_dir: {install.state}\n")
+    r = run_agent("run", "--config", str(install.config))
+    assert r.returncode == 2
+    assert r.stderr.strip() == "msp-agent: config: api_key: is required and must not be empty"
+    assert not install.state.exists()
+
+
+def test_second_sigterm_forces_exit_1_quickly(install: Install, notify: NotifySocket,
+                                              procs: list[AgentProcess], tmp_path: Path) -> None:
+    """A job that ignores its deadline: the first SIGTERM waits, the second exits 1 within 2 s."""
+    hook = tmp_path / "slow_component.py"
+    hook.write_text(SLOW_COMPONENT)
+    agent = AgentProcess(install.config, notify,
+                         env={"PYTHONPATH": str(tmp_path)},
+                         extra_component="slow_component:SlowFinisher")
+    procs.append(agent)
+    notify.wait_for("READY=1")
+    agent.wait_event("slow.started")
+    agent.proc.send_signal(signal.SIGTERM)
+    agent.wait_event("agent.stopping")
+    time.sleep(0.5)
+    assert agent.proc.poll() is None  # still letting the in-flight job finish
+    t0 = time.monotonic()
+    agent.proc.send_signal(signal.SIGTERM)
+    code = agent.wait(timeout=10)
+    assert code == 1
+    assert time.monotonic() - t0 < 2.0 + 0.5
+    assert "agent.forced_stop" in agent.events()
+
+
+def test_crashing_task_is_restarted_with_backoff(install: Install, procs: list[AgentProcess],
+                                                 tmp_path: Path) -> None:
+    hook = tmp_path / "slow_component.py"
+    hook.write_text(SLOW_COMPONENT)
+    agent = AgentProcess(install.config,
+                         env={"PYTHONPATH": str(tmp_path)},
+                         extra_component="slow_component:Crasher")
+    procs.append(agent)
+    first = agent.wait_event("task.crashed", timeout=20)
+    second = agent.wait_event("task.crashed", timeout=20, count=2)
+    assert "Traceback" in first["exc"] and "boom" in first["exc"]
+    gap = _ts(second["ts"]) - _ts(first["ts"])
+    assert gap >= 0.9  # 1 s backoff before the first restart
+    agent.proc.send_signal(signal.SIGTERM)
+    assert agent.wait(timeout=25) == 0
+
+
+def _ts(text: str) -> float:
+    from datetime import datetime
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+SLOW_COMPONENT = '''
+import asyncio
+from agent.log import get_logger
+from agent.runtime.component import BaseComponent
+from agent.runtime.supervisor import Job
+
+log = get_logger("slow")
+
+
+class SlowFinisher(BaseComponent):
+    """A job that must be allowed to finish at shutdown, and takes far too long."""
+    name = "slow"
+
+    def install(self, supervisor):
+        supervisor.add_job(Job(name="slow", run=self.run, delay=lambda: 3600.0, deadline=600.0,
+                               on_shutdown="finish"))
+        asyncio.get_running_loop().call_soon(supervisor.run_job_now, "slow")
+
+    async def run(self):
+        log.info("slow.started", "slow job started")
+        await asyncio.sleep(300)
+
+
+class Crasher(BaseComponent):
+    name = "crasher"
+
+    def install(self, supervisor):
+        supervisor.spawn("crasher", self.run)
+
+    async def run(self):
+        await asyncio.sleep(0.05)
+        raise RuntimeError("boom")
+'''
