@@ -18,7 +18,6 @@ silently change the appliance's identity or break the evidence chain's key conti
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from pathlib import Path
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
+from agent.crypto.keys import fingerprint
 from agent.state.atomic import atomic_write, ensure_dir, quarantine
 
 IDENTITY_KEY = "agent.key"
@@ -41,11 +41,6 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 class KeyFileError(Exception):
     """A key file exists but is unusable; the agent must not start (exit 1)."""
-
-
-def fingerprint(public_key: bytes) -> str:
-    """First 16 lowercase hex characters of SHA-256 of the raw public key."""
-    return hashlib.sha256(public_key).hexdigest()[:16]
 
 
 @dataclass(slots=True)
