@@ -1,0 +1,1258 @@
+/*
+ * Native PHI scanner: one left-to-right pass over UTF-8 bytes that finds the same spans as
+ * the reference scanner (src/agent/phi/reference.py), byte for byte.
+ *
+ * Semantics (see reference.py): at each position the rules are tried in table order; the first
+ * that matches and passes its checks wins, its spans are kept and the scan resumes where its
+ * match ends; otherwise the scan moves on by one byte. Every rule mirrors one regular
+ * expression of the reference, including what that expression does when it backtracks.
+ *
+ * Safety: every read goes through at(), which returns -1 outside the text; no global mutable
+ * state (the per-call context lives on the caller's stack); no allocation.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "agent_native.h"
+
+#define NOPE ((size_t)-1)
+#define MAX_HITS 16
+#define EMAIL_LOCAL_MAX 64  /* longest local part (RFC 5321) */
+#define SCHEME_MAX 32       /* longest URL scheme considered */
+
+enum {
+    T_SSN, T_MRN, T_PATIENT_ID, T_PHONE, T_EMAIL, T_CC, T_DOB, T_ADDRESS, T_ZIP, T_ACCOUNT,
+    T_INSURANCE, T_MEDICARE, T_PATH, T_HOSTNAME, T_NAME, T_SECRET
+};
+
+typedef struct {
+    const unsigned char *s;
+    size_t n;
+    size_t ctx;      /* first patient word (NAME context), NOPE if none */
+    int ctx_known;
+    size_t next_at;  /* cache: first '@' at or after next_at_from, NOPE if none */
+    size_t next_at_from;
+    size_t next_url; /* cache: first "://" at or after next_url_from, NOPE if none */
+    size_t next_url_from;
+} text_t;
+
+typedef struct {
+    phi_span spans[MAX_HITS];
+    size_t count;
+    size_t end;      /* where scanning resumes */
+} hit_t;
+
+/* ------------------------------------------------------------------ character classes */
+
+static inline int at(const text_t *t, size_t i) { return i < t->n ? (int)t->s[i] : -1; }
+static inline int before(const text_t *t, size_t i) { return (i > 0 && i <= t->n) ? (int)t->s[i - 1] : -1; }
+static inline int is_digit(int c) { return c >= '0' && c <= '9'; }
+static inline int is_upper(int c) { return c >= 'A' && c <= 'Z'; }
+static inline int is_lower(int c) { return c >= 'a' && c <= 'z'; }
+static inline int is_alpha(int c) { return is_upper(c) || is_lower(c); }
+static inline int is_alnum(int c) { return is_alpha(c) || is_digit(c); }
+static inline int lower(int c) { return is_upper(c) ? c + 32 : c; }
+static inline int is_space(int c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+static inline int is_sepch(int c) { return is_space(c) || c == '"' || c == '#' || c == '\'' || c == '-' || c == ':' || c == '='; }
+static int is_sepch_fn(int c) { return is_sepch(c); }
+static inline int is_local(int c) { return is_alnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'; }
+static inline int is_scheme(int c) { return is_alnum(c) || c == '+' || c == '.' || c == '-'; }
+static inline int is_pathsep(int c) { return c == '/' || c == '\\'; }
+static inline int is_host(int c) { return is_alnum(c) || c == '_' || c == '.' || c == '-'; }
+static inline int in_set(int c, const char *set) { return c > 0 && strchr(set, c) != NULL; }
+
+static inline int al(const text_t *t, size_t i) { return !is_alnum(before(t, i)); }
+static inline int ar(const text_t *t, size_t i) { return !is_alnum(at(t, i)); }
+static inline int nl(const text_t *t, size_t i)
+{
+    if (!al(t, i)) return 0;
+    int c = before(t, i);
+    return !(i >= 2 && (c == '.' || c == '-') && is_digit(t->s[i - 2]));
+}
+static inline int nr(const text_t *t, size_t i)
+{
+    int c = at(t, i);
+    if (is_alnum(c)) return 0;
+    return !((c == '.' || c == '-') && is_digit(at(t, i + 1)));
+}
+static size_t run(const text_t *t, size_t i, int (*cls)(int))
+{
+    while (i < t->n && cls(t->s[i])) i++;
+    return i;
+}
+static size_t skip_set(const text_t *t, size_t i, const char *set)
+{
+    while (i < t->n && in_set(t->s[i], set)) i++;
+    return i;
+}
+static inline size_t digits_at(const text_t *t, size_t i) { return run(t, i, is_digit) - i; }
+/* Exactly k digits at i (more may follow). */
+static inline int k_digits(const text_t *t, size_t i, size_t k)
+{
+    for (size_t j = 0; j < k; j++)
+        if (!is_digit(at(t, i + j))) return 0;
+    return 1;
+}
+
+/* ------------------------------------------------------------------------- labels */
+
+/* Case-insensitive literal; ' ' in the label is an optional joiner (space, '_' or '-'). */
+static size_t label_chars(const text_t *t, size_t i, const char *label)
+{
+    for (const char *l = label; *l; l++) {
+        if (*l == ' ') {
+            int c = at(t, i);
+            if (c == ' ' || c == '_' || c == '-') i++;
+        } else {
+            if (lower(at(t, i)) != *l) return NOPE;
+            i++;
+        }
+    }
+    return i;
+}
+
+/* A label: its characters, then no letter or digit if it ends with one. */
+static size_t label_at(const text_t *t, size_t i, const char *label)
+{
+    size_t j = label_chars(t, i, label);
+    if (j == NOPE) return NOPE;
+    size_t n = strlen(label);
+    if (is_alnum((unsigned char)label[n - 1]) && !ar(t, j)) return NOPE;
+    return j;
+}
+
+static size_t first_label(const text_t *t, size_t i, const char *const *labels)
+{
+    int c0 = lower(at(t, i)), c1 = lower(at(t, i + 1));
+    for (; *labels; labels++) {
+        const char *l = *labels;
+        if (l[0] != c0 || (l[1] != ' ' && l[1] != c1)) continue;
+        size_t j = label_at(t, i, l);
+        if (j != NOPE) return j;
+    }
+    return NOPE;
+}
+
+static const char *const LABEL_WORDS[] = {"is", "number", "no", NULL};
+
+/* Separators between a label and its value, with one optional word (reference LSEP). */
+static size_t label_sep(const text_t *t, size_t i)
+{
+    i = run(t, i, is_sepch_fn);
+    for (const char *const *w = LABEL_WORDS; *w; w++) {
+        size_t j = label_at(t, i, *w);
+        if (j != NOPE) {
+            if (at(t, j) == '.') j++;
+            return run(t, j, is_sepch_fn);
+        }
+    }
+    return i;
+}
+
+/* ------------------------------------------------------------------------- tables */
+
+static const char *const SSN_LABELS[] = {"social security", "ssn", "ss#", NULL};
+static const char *const MRN_LABELS[] = {"medical record", "mrn", "chart", NULL};
+static const char *const PATIENT_ID_LABELS[] = {"patient id", "pt id", NULL};
+static const char *const ACCOUNT_LABELS[] = {"account", "acct", NULL};
+static const char *const INSURANCE_LABELS[] = {
+    "insurance id", "insurance number", "insurance no.", "insurance no", "insurance #",
+    "policy id", "policy number", "policy no.", "policy no", "policy #",
+    "member id", "subscriber id", "group number", "group no.", "group no", NULL};
+static const char *const DOB_LABELS[] = {
+    "date of birth", "birth date", "birthday", "dob", "d.o.b.", "d.o.b", "born on", "born", NULL};
+static const char *const PHONE_LABELS[] = {
+    "callback", "call", "telephone", "phone", "tel", "cell", "mobile", "fax", "sms", NULL};
+static const char *const ZIP_LABELS[] = {"zip code", "zip", "postal code", NULL};
+static const char *const NAME_LABELS[] = {"patient name", "patient", "pt name", "pt", NULL};
+static const char *const NAME_CONTEXT_LABELS[] = {"name", NULL};
+static const char *const CONTEXT_WORDS[] = {"patient", "pt", NULL};
+static const char *const TITLES[] = {"Miss", "Mrs", "Mr", "Ms", "Mx", "Dr", NULL};
+static const char *const SECRET_LABELS[] = {
+    "client secret", "passphrase", "password", "passwd", "pwd", "secret", "token", "api key", NULL};
+static const char *const AUTH_SCHEMES[] = {"bearer", "basic", NULL};
+static const char *const CC_EXCEPTION_LABELS[] = {"serial", "s/n", "sn", "thumbprint", "id", NULL};
+static const char *const CLINICAL_DIRS[] = {
+    "patient records", "medical records", "patients", "patient", "ehr", "emr", "medical", "charts", NULL};
+static const char *const HOSTNAME_PREFIXES[] = {"patient", "pt", "room", "rm", "bed", "ward", "exam", NULL};
+static const char *const STREET_SUFFIXES[] = {
+    "street", "st", "avenue", "ave", "road", "rd", "drive", "dr", "lane", "ln", "boulevard",
+    "blvd", "court", "ct", "way", "place", "pl", "circle", "cir", "parkway", "pkwy", "highway",
+    "hwy", "terrace", "ter", "trail", "trl", NULL};
+static const char *const UNIT_WORDS[] = {"apartment", "apt", "suite", "ste", "unit", NULL};
+static const char *const US_STATES[] = {
+    "AK", "AL", "AR", "AS", "AZ", "CA", "CO", "CT", "DC", "DE", "FL", "GA", "GU", "HI", "IA",
+    "ID", "IL", "IN", "KS", "KY", "LA", "MA", "MD", "ME", "MI", "MN", "MO", "MP", "MS", "MT",
+    "NC", "ND", "NE", "NH", "NJ", "NM", "NV", "NY", "OH", "OK", "OR", "PA", "PR", "RI", "SC",
+    "SD", "TN", "TX", "UT", "VA", "VI", "VT", "WA", "WI", "WV", "WY", NULL};
+static const char *const AMBIGUOUS_STATES[] = {
+    "AS", "CT", "DE", "HI", "ID", "IN", "MD", "ME", "OK", "OR", "PR", NULL};
+static const char *const MONTHS[] = {
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december",
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sept", "sep", "oct", "nov", "dec", NULL};
+
+/* HL7 PID fields: tag + 1, and whether the whole field (1) or its first component (0). */
+static const struct { unsigned char field, tag, whole; } HL7_FIELDS[] = {
+    {2, T_MRN, 0}, {3, T_MRN, 0}, {4, T_MRN, 0}, {5, T_NAME, 1}, {6, T_NAME, 1},
+    {7, T_DOB, 1}, {9, T_NAME, 1}, {11, T_ADDRESS, 0}, {13, T_PHONE, 1}, {14, T_PHONE, 1},
+    {18, T_ACCOUNT, 0}, {19, T_SSN, 1}};
+#define HL7_LAST_FIELD 19
+
+static const struct { const char *low, *high; } CARD_PREFIXES[] = {
+    {"4", "4"}, {"51", "55"}, {"2221", "2720"}, {"34", "34"}, {"37", "37"}, {"6011", "6011"},
+    {"644", "649"}, {"65", "65"}, {"35", "35"}, {"36", "36"}, {"38", "38"}};
+
+/* ------------------------------------------------------------------------- helpers */
+
+static inline int one(hit_t *h, unsigned tag, size_t start, size_t end, size_t resume)
+{
+    h->spans[0].tag = tag;
+    h->spans[0].start = start;
+    h->spans[0].end = end;
+    h->count = 1;
+    h->end = resume;
+    return 1;
+}
+
+static int case_word_at(const text_t *t, size_t i, const char *w)
+{
+    for (; *w; w++, i++)
+        if (at(t, i) != *w) return 0;
+    return 1;
+}
+
+static size_t count_digits(const text_t *t, size_t a, size_t b)
+{
+    size_t n = 0;
+    for (size_t i = a; i < b; i++) n += (size_t)is_digit(t->s[i]);
+    return n;
+}
+
+/* Secret value (reference _SECRET_VALUE): quoted up to the quote or line end, or bare. */
+static int secret_value(const text_t *t, size_t j, hit_t *h)
+{
+    int c = at(t, j);
+    if (c == '"' || c == '\'') {
+        size_t k = j + 1;
+        while (k < t->n && t->s[k] != c && t->s[k] != '\r' && t->s[k] != '\n') k++;
+        if (k == j + 1) return 0;
+        return one(h, T_SECRET, j + 1, k, k);
+    }
+    if (c < 0 || is_space(c) || in_set(c, "\"'(),;&")) return 0;
+    size_t k = j + 1;
+    while (k < t->n && !is_space(t->s[k]) && !in_set(t->s[k], "\"',;&")) k++;
+    return one(h, T_SECRET, j, k, k);
+}
+
+/* -------------------------------------------------------------------------- rules */
+
+static size_t pem_marker(const text_t *t, size_t i, const char *head)
+{
+    if (!case_word_at(t, i, head)) return NOPE;
+    size_t a = i + strlen(head), b = a;
+    while (b < t->n && (t->s[b] == ' ' || is_upper(t->s[b]) || is_digit(t->s[b]))) b++;
+    static const char *const tails[] = {"PRIVATE KEY BLOCK", "PRIVATE KEY", NULL};
+    for (const char *const *tail = tails; *tail; tail++) {
+        size_t L = strlen(*tail);
+        if (b - a >= L && memcmp(t->s + b - L, *tail, L) == 0 && case_word_at(t, b, "-----"))
+            return b + 5;
+    }
+    return NOPE;
+}
+
+static int r_pem(text_t *t, size_t p, hit_t *h)
+{
+    size_t e = pem_marker(t, p, "-----BEGIN");
+    if (e == NOPE) return 0;
+    size_t end = t->n;
+    for (size_t q = e; q + 8 <= t->n; q++) {
+        if (t->s[q] == '-') {
+            size_t f = pem_marker(t, q, "-----END");
+            if (f != NOPE) { end = f; break; }
+        }
+    }
+    return one(h, T_SECRET, p, end, end);
+}
+
+static int r_url_userinfo(text_t *t, size_t p, hit_t *h)
+{
+    if (!is_alpha(at(t, p)) || is_scheme(before(t, p))) return 0;
+    if (t->next_url == NOPE || t->next_url < p) {
+        if (t->next_url_from <= p && t->next_url == NOPE && t->next_url_from != NOPE) return 0;
+        size_t q = p;
+        for (;;) {
+            const unsigned char *c = q < t->n ? memchr(t->s + q, ':', t->n - q) : NULL;
+            if (c == NULL) { q = NOPE; break; }
+            q = (size_t)(c - t->s);
+            if (at(t, q + 1) == '/' && at(t, q + 2) == '/') break;
+            q++;
+        }
+        t->next_url_from = p;
+        t->next_url = q;
+        if (q == NOPE) return 0;
+    }
+    if (t->next_url - p > SCHEME_MAX) return 0;
+    size_t j = run(t, p, is_scheme);
+    if (!case_word_at(t, j, "://")) return 0;
+    j += 3;
+    while (j < t->n && !is_space(t->s[j]) && !in_set(t->s[j], "/:@")) j++;
+    if (at(t, j) != ':') return 0;
+    size_t v = ++j;
+    while (j < t->n && !is_space(t->s[j]) && !in_set(t->s[j], "/@")) j++;
+    if (j == v || at(t, j) != '@') return 0;
+    return one(h, T_SECRET, v, j, j + 1);
+}
+
+static int is_token68(int c) { return is_alnum(c) || in_set(c, "._~+/=-"); }
+
+static int r_authorization(text_t *t, size_t p, hit_t *h)
+{
+    size_t j = label_chars(t, p, "authorization");
+    if (j == NOPE) return 0;
+    if (at(t, j) == '"' || at(t, j) == '\'') j++;
+    j = skip_set(t, j, " \t");
+    if (at(t, j) != ':' && at(t, j) != '=') return 0;
+    j = skip_set(t, j + 1, " \t");
+    if (at(t, j) == '"' || at(t, j) == '\'') j++;
+    size_t k = NOPE;
+    for (const char *const *s = AUTH_SCHEMES; *s && k == NOPE; s++) k = label_chars(t, j, *s);
+    if (k == NOPE || (at(t, k) != ' ' && at(t, k) != '\t')) return 0;
+    k = skip_set(t, k, " \t");
+    size_t e = run(t, k, is_token68);
+    if (e == k) return 0;
+    return one(h, T_SECRET, k, e, e);
+}
+
+static int r_ps_password(text_t *t, size_t p, hit_t *h)
+{
+    if (at(t, p) != '-' || !al(t, p)) return 0;
+    size_t j = label_at(t, p + 1, "password");
+    if (j == NOPE || (at(t, j) != ' ' && at(t, j) != '\t')) return 0;
+    return secret_value(t, skip_set(t, j, " \t"), h);
+}
+
+static int r_ps_securestring(text_t *t, size_t p, hit_t *h)
+{
+    size_t j = label_chars(t, p, "convertto-securestring");
+    if (j == NOPE) return 0;
+    /* Optional " -String", tried first; without it if the rest then fails. */
+    size_t k = skip_set(t, j, " \t");
+    if (k > j) {
+        size_t m = label_chars(t, k, "-string");
+        if (m != NOPE && (at(t, m) == ' ' || at(t, m) == '\t')
+            && secret_value(t, skip_set(t, m, " \t"), h))
+            return 1;
+        return secret_value(t, k, h);
+    }
+    return 0;
+}
+
+static int r_secret_kv(text_t *t, size_t p, hit_t *h)
+{
+    size_t j = NOPE;
+    int c0 = lower(at(t, p)), c1 = lower(at(t, p + 1));
+    for (const char *const *l = SECRET_LABELS; *l && j == NOPE; l++)
+        if ((*l)[0] == c0 && (*l)[1] == c1) j = label_chars(t, p, *l);
+    if (j == NOPE) return 0;
+    if (at(t, j) == '"' || at(t, j) == '\'') j++;
+    j = skip_set(t, j, " \t");
+    if (at(t, j) != '=' && at(t, j) != ':') return 0;
+    return secret_value(t, skip_set(t, j + 1, " \t"), h);
+}
+
+static int r_hl7(text_t *t, size_t p, hit_t *h)
+{
+    if (!al(t, p) || !case_word_at(t, p, "PID|")) return 0;
+    size_t seg_end = p + 4;
+    while (seg_end < t->n && t->s[seg_end] != '\r' && t->s[seg_end] != '\n') seg_end++;
+    size_t start = p + 4;
+    h->count = 0;
+    for (unsigned field = 1; field <= HL7_LAST_FIELD; field++) {
+        size_t end = start;
+        while (end < seg_end && t->s[end] != '|') end++;
+        for (size_t f = 0; f < sizeof HL7_FIELDS / sizeof HL7_FIELDS[0]; f++) {
+            if (HL7_FIELDS[f].field != field) continue;
+            size_t stop = end;
+            if (!HL7_FIELDS[f].whole) {
+                for (stop = start; stop < end && t->s[stop] != '^' && t->s[stop] != '~'; stop++) {}
+            }
+            if (stop > start && h->count < MAX_HITS) {
+                h->spans[h->count].tag = HL7_FIELDS[f].tag;
+                h->spans[h->count].start = start;
+                h->spans[h->count].end = stop;
+                h->count++;
+            }
+        }
+        if (end >= seg_end) break;
+        start = end + 1;
+    }
+    if (h->count == 0) return 0;
+    h->end = h->spans[h->count - 1].end;
+    return 1;
+}
+
+static int is_path_ch(int c) { return c >= 0 && !is_space(c) && !in_set(c, "/\\\":|<>*?"); }
+
+static int r_path(text_t *t, size_t p, hit_t *h)
+{
+    if (!is_pathsep(before(t, p))) return 0;
+    size_t j = NOPE;
+    for (const char *const *d = CLINICAL_DIRS; *d; d++) {
+        size_t k = label_chars(t, p, *d);
+        if (k != NOPE && is_pathsep(at(t, k))) { j = k; break; }
+    }
+    if (j == NOPE) return 0;
+    j = run(t, j, is_pathsep);
+    size_t first = run(t, j, is_path_ch);
+    if (first == j) return 0;
+    size_t e = first;
+    while (at(t, e) == ' ' && is_path_ch(at(t, e + 1))) e = run(t, e + 1, is_path_ch);
+    if (!is_pathsep(at(t, e))) e = first;
+    return one(h, T_PATH, j, e, e);
+}
+
+/* --- labelled rules: label, separators, value -------------------------------------- */
+
+typedef size_t (*value_fn)(text_t *t, size_t j, size_t p);  /* value end, or NOPE */
+
+static int labelled(text_t *t, size_t p, hit_t *h, const char *const *labels, unsigned tag, value_fn value)
+{
+    if (!al(t, p)) return 0;
+    size_t j = first_label(t, p, labels);
+    if (j == NOPE) return 0;
+    j = label_sep(t, j);
+    size_t e = value(t, j, p);
+    if (e == NOPE) return 0;
+    return one(h, tag, j, e, e);
+}
+
+static int ssn_ok(const text_t *t, size_t a, size_t b, int strict)
+{
+    char d[9];
+    size_t n = 0;
+    for (size_t i = a; i < b && n < 9; i++)
+        if (is_digit(t->s[i])) d[n++] = (char)t->s[i];
+    if (n != 9) return 0;
+    if (memcmp(d, "000", 3) == 0 || memcmp(d + 3, "00", 2) == 0 || memcmp(d + 5, "0000", 4) == 0) return 0;
+    if (strict && (memcmp(d, "666", 3) == 0 || d[0] == '9')) return 0;
+    return 1;
+}
+
+static size_t v_ssn_labelled(text_t *t, size_t j, size_t p)
+{
+    (void)p;
+    if (!k_digits(t, j, 3)) return NOPE;
+    size_t k = j + 3;
+    int sep = at(t, k);
+    if (sep == '-' || sep == ' ') k++;
+    else sep = 0;
+    if (!k_digits(t, k, 2)) return NOPE;
+    k += 2;
+    if (sep) {
+        if (at(t, k) != sep) return NOPE;
+        k++;
+    }
+    if (!k_digits(t, k, 4) || !nr(t, k + 4)) return NOPE;
+    return ssn_ok(t, j, k + 4, 0) ? k + 4 : NOPE;
+}
+
+static size_t v_mrn(text_t *t, size_t j, size_t p)
+{
+    (void)p;
+    size_t e = run(t, j, is_alnum);
+    size_t len = e - j, d = count_digits(t, j, e);
+    if (len == 0) return NOPE;
+    if (d == len) return (d >= 4 && d <= 12) ? e : NOPE;
+    return (d >= 4 && len <= 20) ? e : NOPE;
+}
+
+static int is_id_ch(int c) { return is_alnum(c) || c == '-'; }
+
+static size_t v_patient_id(text_t *t, size_t j, size_t p)
+{
+    (void)p;
+    size_t e = run(t, j, is_id_ch);
+    size_t len = e - j;
+    return (len >= 3 && len <= 20 && count_digits(t, j, e) > 0) ? e : NOPE;
+}
+
+static size_t v_insurance(text_t *t, size_t j, size_t p)
+{
+    (void)p;
+    size_t e = run(t, j, is_id_ch);
+    size_t len = e - j;
+    if (len < 4 || len > 20) return NOPE;
+    if (count_digits(t, j, e) > 0) return e;
+    for (size_t i = j; i < e; i++)
+        if (is_lower(t->s[i])) return NOPE;
+    return e;
+}
+
+static size_t v_account(text_t *t, size_t j, size_t p)
+{
+    (void)p;
+    size_t e = run(t, j, is_digit);
+    if (e == j) return NOPE;
+    while (at(t, e) == '-' && is_digit(at(t, e + 1))) e = run(t, e + 1, is_digit);
+    if (!ar(t, e)) return NOPE;
+    return count_digits(t, j, e) >= 4 ? e : NOPE;
+}
+
+static size_t month_at(const text_t *t, size_t i)
+{
+    for (const char *const *m = MONTHS; *m; m++) {
+        size_t j = label_chars(t, i, *m);
+        if (j != NOPE && ar(t, j)) return j;
+    }
+    return NOPE;
+}
+
+static size_t day_suffix(const text_t *t, size_t i)
+{
+    static const char *const sfx[] = {"st", "nd", "rd", "th", NULL};
+    for (const char *const *s = sfx; *s; s++)
+        if (case_word_at(t, i, *s)) return i + 2;
+    return i;
+}
+
+/* Day and year of "Jan 5, 1980": from the day digits to the end, or NOPE. */
+static size_t date_md_y(const text_t *t, size_t k)
+{
+    size_t dd = digits_at(t, k);
+    if (dd < 1 || dd > 2) return NOPE;
+    size_t q = k + dd, s = day_suffix(t, q);
+    /* the suffix is optional: with it first, then without */
+    for (int pass = 0; pass < 2; pass++) {
+        size_t r = pass == 0 ? s : q;
+        if (pass == 1 && s == q) break;
+        size_t y;
+        if (at(t, r) == ',') y = skip_set(t, r + 1, " ");
+        else if (at(t, r) == ' ') y = skip_set(t, r, " ");
+        else continue;
+        if (k_digits(t, y, 4) && nr(t, y + 4)) return y + 4;
+    }
+    return NOPE;
+}
+
+static size_t v_date(text_t *t, size_t j, size_t p)
+{
+    (void)p;
+    int c = at(t, j);
+    if (is_alpha(c)) {                                   /* Jan 5, 1980 */
+        size_t k = month_at(t, j);
+        if (k == NOPE) return NOPE;
+        if (at(t, k) == '.') k++;
+        size_t s = skip_set(t, k, " ");
+        if (s == k) return NOPE;
+        return date_md_y(t, s);
+    }
+    size_t d1 = digits_at(t, j);
+    int sep = at(t, j + d1);
+    if (d1 == 4 && (sep == '-' || sep == '/' || sep == '.')) {        /* yyyy-mm-dd */
+        size_t k = j + 5, d2 = digits_at(t, k);
+        if (d2 < 1 || d2 > 2 || at(t, k + d2) != sep) return NOPE;
+        k += d2 + 1;
+        size_t d3 = digits_at(t, k);
+        return (d3 >= 1 && d3 <= 2 && nr(t, k + d3)) ? k + d3 : NOPE;
+    }
+    if ((d1 == 1 || d1 == 2) && (sep == '-' || sep == '/' || sep == '.')) {   /* m/d/yy */
+        size_t k = j + d1 + 1, d2 = digits_at(t, k);
+        if (d2 < 1 || d2 > 2 || at(t, k + d2) != sep) return NOPE;
+        k += d2 + 1;
+        size_t d3 = digits_at(t, k);
+        return ((d3 == 4 || d3 == 2) && nr(t, k + d3)) ? k + d3 : NOPE;
+    }
+    if (d1 == 8) return nr(t, j + 8) ? j + 8 : NOPE;      /* yyyymmdd */
+    if (d1 == 1 || d1 == 2) {                            /* 5 January 1980 */
+        size_t q = j + d1, s = day_suffix(t, q);
+        for (int pass = 0; pass < 2; pass++) {
+            size_t r = pass == 0 ? s : q;
+            if (pass == 1 && s == q) break;
+            size_t m0 = skip_set(t, r, " ");
+            if (m0 == r) continue;
+            size_t k = month_at(t, m0);
+            if (k == NOPE) continue;
+            if (at(t, k) == '.') k++;
+            if (at(t, k) == ',') k++;
+            size_t y = skip_set(t, k, " ");
+            if (y == k) continue;
+            if (k_digits(t, y, 4) && nr(t, y + 4)) return y + 4;
+        }
+    }
+    return NOPE;
+}
+
+static size_t v_phone_bare(text_t *t, size_t j, size_t p)
+{
+    (void)p;
+    size_t k = j;
+    if (at(t, k) == '+') {
+        if (at(t, k + 1) != '1') return NOPE;
+        size_t d = digits_at(t, k + 1);
+        return (d == 11 && nr(t, k + 1 + d)) ? k + 1 + d : NOPE;
+    }
+    size_t d = digits_at(t, k);
+    if ((d == 10 || (d == 11 && at(t, k) == '1')) && nr(t, k + d)) return k + d;
+    return NOPE;
+}
+
+static size_t v_zip(text_t *t, size_t j, size_t p)
+{
+    (void)p;
+    if (!k_digits(t, j, 5)) return NOPE;
+    size_t k = j + 5;
+    if (at(t, k) == '-' && k_digits(t, k + 1, 4)) return nr(t, k + 5) ? k + 5 : NOPE;
+    return nr(t, k) ? k : NOPE;
+}
+
+static int r_ssn_labelled(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, SSN_LABELS, T_SSN, v_ssn_labelled); }
+static int r_mrn(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, MRN_LABELS, T_MRN, v_mrn); }
+static int r_patient_id(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, PATIENT_ID_LABELS, T_PATIENT_ID, v_patient_id); }
+static int r_account(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, ACCOUNT_LABELS, T_ACCOUNT, v_account); }
+static int r_insurance(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, INSURANCE_LABELS, T_INSURANCE, v_insurance); }
+static int r_dob(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, DOB_LABELS, T_DOB, v_date); }
+static int r_phone_labelled(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, PHONE_LABELS, T_PHONE, v_phone_bare); }
+static int r_zip_labelled(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, ZIP_LABELS, T_ZIP, v_zip); }
+
+static int r_zip_state(text_t *t, size_t p, hit_t *h)
+{
+    if (!al(t, p) || !is_upper(at(t, p)) || !is_upper(at(t, p + 1)) || at(t, p + 2) != ' ') return 0;
+    if (!is_digit(at(t, skip_set(t, p + 2, " ")))) return 0;
+    const char *st = NULL;
+    for (const char *const *s = US_STATES; *s; s++)
+        if (case_word_at(t, p, *s)) { st = *s; break; }
+    if (st == NULL || at(t, p + 2) != ' ') return 0;
+    size_t j = skip_set(t, p + 2, " ");
+    size_t e = v_zip(t, j, p);
+    if (e == NOPE) return 0;
+    for (const char *const *a = AMBIGUOUS_STATES; *a; a++) {
+        if (strcmp(*a, st) == 0) {
+            int ok = (p >= 2 && t->s[p - 2] == ',' && t->s[p - 1] == ' ') || (p >= 1 && t->s[p - 1] == ',');
+            if (!ok) return 0;
+            break;
+        }
+    }
+    return one(h, T_ZIP, j, e, e);
+}
+
+static int is_domain_ch(int c) { return is_alnum(c) || c == '-'; }
+
+static int r_email(text_t *t, size_t p, hit_t *h)
+{
+    if (!is_local(at(t, p)) || is_local(before(t, p))) return 0;
+    if (t->next_at == NOPE || t->next_at < p) {
+        if (t->next_at_from <= p && t->next_at == NOPE && t->next_at_from != NOPE) return 0;
+        const unsigned char *q = memchr(t->s + p, '@', t->n - p);
+        t->next_at_from = p;
+        t->next_at = q ? (size_t)(q - t->s) : NOPE;
+        if (t->next_at == NOPE) return 0;
+    }
+    if (t->next_at - p > EMAIL_LOCAL_MAX) return 0;
+    size_t j = run(t, p, is_local);
+    if (at(t, j) != '@') return 0;
+    size_t k = run(t, j + 1, is_domain_ch);
+    if (k == j + 1) return 0;
+    size_t last = NOPE;
+    while (at(t, k) == '.' && is_domain_ch(at(t, k + 1))) {
+        last = k + 1;
+        k = run(t, k + 1, is_domain_ch);
+    }
+    if (last == NOPE || k - last < 2) return 0;
+    for (size_t i = last; i < k; i++)
+        if (!is_alpha(t->s[i])) return 0;
+    return one(h, T_EMAIL, p, k, k);
+}
+
+static int mbi_a(int c) { return is_upper(c) && !in_set(c, "SLOIBZ"); }
+static int mbi_an(int c) { return mbi_a(c) || is_digit(c); }
+
+static int r_medicare(text_t *t, size_t p, hit_t *h)
+{
+    if (!al(t, p)) return 0;
+    int c0 = at(t, p);
+    if (!(c0 >= '1' && c0 <= '9') || !mbi_a(at(t, p + 1)) || !mbi_an(at(t, p + 2)) || !is_digit(at(t, p + 3)))
+        return 0;
+    size_t k = p + 4;
+    int dash = at(t, k) == '-';
+    for (int pass = 0; pass < 2; pass++) {
+        int d = pass == 0 ? dash : 0;
+        if (pass == 1 && !dash) break;
+        size_t q = k + (size_t)d;
+        if (!mbi_a(at(t, q)) || !mbi_an(at(t, q + 1)) || !is_digit(at(t, q + 2))) continue;
+        q += 3;
+        if (d) {
+            if (at(t, q) != '-') continue;
+            q++;
+        }
+        if (mbi_a(at(t, q)) && mbi_a(at(t, q + 1)) && is_digit(at(t, q + 2)) && is_digit(at(t, q + 3)) && ar(t, q + 4))
+            return one(h, T_MEDICARE, p, q + 4, q + 4);
+    }
+    return 0;
+}
+
+static int r_ssn(text_t *t, size_t p, hit_t *h)
+{
+    if (!nl(t, p) || !k_digits(t, p, 3)) return 0;
+    int sep = at(t, p + 3);
+    if (sep != '-' && sep != ' ') return 0;
+    if (!k_digits(t, p + 4, 2) || at(t, p + 6) != sep || !k_digits(t, p + 7, 4) || !nr(t, p + 11)) return 0;
+    if (!ssn_ok(t, p, p + 11, 1)) return 0;
+    return one(h, T_SSN, p, p + 11, p + 11);
+}
+
+static int luhn_ok(const char *d, size_t n)
+{
+    unsigned total = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = (unsigned)(d[n - 1 - i] - '0');
+        if (i % 2 == 1) v = v > 4 ? v * 2 - 9 : v * 2;
+        total += v;
+    }
+    return total % 10 == 0;
+}
+
+static int card_prefix_ok(const char *d, size_t n)
+{
+    for (size_t i = 0; i < sizeof CARD_PREFIXES / sizeof CARD_PREFIXES[0]; i++) {
+        size_t L = strlen(CARD_PREFIXES[i].low);
+        if (L > n) continue;
+        if (memcmp(d, CARD_PREFIXES[i].low, L) >= 0 && memcmp(d, CARD_PREFIXES[i].high, L) <= 0) return 1;
+    }
+    return 0;
+}
+
+static size_t skip_seps_back(const text_t *t, size_t j)
+{
+    while (j > 0 && is_sepch(t->s[j - 1])) j--;
+    return j;
+}
+
+static int word_before(const text_t *t, size_t j, const char *w)
+{
+    size_t L = strlen(w);
+    if (j < L) return 0;
+    size_t i = j - L;
+    for (size_t k = 0; k < L; k++)
+        if (lower(t->s[i + k]) != w[k]) return 0;
+    return i == 0 || !is_alnum(t->s[i - 1]);
+}
+
+static int label_before(const text_t *t, size_t start, const char *const *words)
+{
+    static const char *const optional[] = {"no.", "is", "number", "no", NULL};
+    size_t j = skip_seps_back(t, start);
+    for (const char *const *w = optional; *w; w++) {
+        if (word_before(t, j, *w)) {
+            j = skip_seps_back(t, j - strlen(*w));
+            break;
+        }
+    }
+    for (; *words; words++)
+        if (word_before(t, j, *words)) return 1;
+    return 0;
+}
+
+static int r_cc(text_t *t, size_t p, hit_t *h)
+{
+    if (!nl(t, p)) return 0;
+    size_t e = NOPE;
+    size_t d0 = digits_at(t, p);
+    int g = at(t, p + 4);
+    if (d0 == 4 && (g == ' ' || g == '-')) {
+        size_t ends[4];
+        size_t k = 0, q = p + 4;
+        while (k < 4 && at(t, q) == g) {
+            size_t d = digits_at(t, q + 1);
+            if (d < 3 || d > 6) break;
+            q += 1 + d;
+            ends[k++] = q;
+        }
+        for (size_t i = k; i >= 2; i--) {
+            if (nr(t, ends[i - 1])) { e = ends[i - 1]; break; }
+        }
+    } else if (d0 >= 13 && d0 <= 19 && nr(t, p + d0)) {
+        e = p + d0;
+    }
+    if (e == NOPE) return 0;
+    char d[20];
+    size_t n = 0;
+    for (size_t i = p; i < e; i++) {
+        if (is_digit(t->s[i])) {
+            if (n >= 19) return 0;
+            d[n++] = (char)t->s[i];
+        }
+    }
+    if (n < 13 || !card_prefix_ok(d, n) || !luhn_ok(d, n)) return 0;
+    if (label_before(t, p, CC_EXCEPTION_LABELS)) return 0;
+    return one(h, T_CC, p, e, e);
+}
+
+static int d29(int c) { return c >= '2' && c <= '9'; }
+
+static size_t phone_body(const text_t *t, size_t q)
+{
+    size_t k;
+    if (at(t, q) == '(') {
+        if (!d29(at(t, q + 1)) || !k_digits(t, q + 2, 2) || at(t, q + 4) != ')') return NOPE;
+        k = q + 5;
+        if (at(t, k) == ' ' && d29(at(t, k + 1))) k++;
+        if (!d29(at(t, k)) || !k_digits(t, k + 1, 2) || !in_set(at(t, k + 3), "-. ")) return NOPE;
+        k += 4;
+    } else {
+        if (!d29(at(t, q)) || !k_digits(t, q + 1, 2)) return NOPE;
+        int sep = at(t, q + 3);
+        if (!in_set(sep, "-. ")) return NOPE;
+        if (!d29(at(t, q + 4)) || !k_digits(t, q + 5, 2) || at(t, q + 7) != sep) return NOPE;
+        k = q + 8;
+    }
+    if (!k_digits(t, k, 4) || !nr(t, k + 4)) return NOPE;
+    return k + 4;
+}
+
+static int r_phone(text_t *t, size_t p, hit_t *h)
+{
+    if (!nl(t, p)) return 0;
+    int c = at(t, p);
+    size_t e = NOPE;
+    if (c == '+') {
+        if (at(t, p + 1) != '1') return 0;
+        if (in_set(at(t, p + 2), "-. ")) {
+            e = phone_body(t, p + 3);
+        } else if (d29(at(t, p + 2)) && k_digits(t, p + 3, 2) && d29(at(t, p + 5)) && k_digits(t, p + 6, 6) && nr(t, p + 12)) {
+            e = p + 12;
+        }
+    } else if (c == '1' && in_set(at(t, p + 1), "-. ")) {
+        e = phone_body(t, p + 2);
+    } else {
+        e = phone_body(t, p);
+    }
+    if (e == NOPE) return 0;
+    return one(h, T_PHONE, p, e, e);
+}
+
+static int r_zip4(text_t *t, size_t p, hit_t *h)
+{
+    if (!nl(t, p) || digits_at(t, p) != 5 || at(t, p + 5) != '-' || !k_digits(t, p + 6, 4) || !nr(t, p + 10))
+        return 0;
+    return one(h, T_ZIP, p, p + 10, p + 10);
+}
+
+/* A street word and the spaces after it (reference _STREET_WORD), or NOPE. */
+static size_t street_word(const text_t *t, size_t i)
+{
+    int c = at(t, i);
+    size_t e = NOPE;
+    if (is_upper(c)) {
+        size_t l = run(t, i + 1, is_lower);
+        if (l > i + 1 && at(t, l) == ' ') e = l;
+        else {
+            size_t u = run(t, i, is_upper);
+            if (at(t, u) == ' ') e = u;
+        }
+    } else if (is_digit(c)) {
+        size_t d = digits_at(t, i);
+        if (d <= 3) {
+            size_t s = day_suffix(t, i + d);
+            if (s > i + d && at(t, s) == ' ') e = s;
+        }
+    }
+    if (e == NOPE) return NOPE;
+    return skip_set(t, e, " ");
+}
+
+static size_t unit_at(const text_t *t, size_t j)
+{
+    size_t k = j;
+    if (at(t, k) == ',') k++;
+    k = skip_set(t, k, " ");
+    if (at(t, k) == '#') {
+        k++;
+    } else {
+        size_t w = NOPE;
+        for (const char *const *u = UNIT_WORDS; *u && w == NOPE; u++) {
+            size_t m = label_chars(t, k, *u);
+            if (m != NOPE && !is_alpha(at(t, m))) w = m;
+        }
+        if (w == NOPE) return j;
+        k = w;
+        if (at(t, k) == '.') k++;
+        k = skip_set(t, k, " ");
+        if (at(t, k) == '#') k++;
+    }
+    k = skip_set(t, k, " ");
+    size_t e = run(t, k, is_alnum);
+    return e > k ? e : j;
+}
+
+static int r_address(text_t *t, size_t p, hit_t *h)
+{
+    if (!nl(t, p)) return 0;
+    size_t d = digits_at(t, p);
+    if (d < 1 || d > 6 || at(t, p + d) != ' ') return 0;
+    size_t pos[5];
+    size_t n = 0;
+    pos[0] = skip_set(t, p + d, " ");
+    while (n < 4) {
+        size_t e = street_word(t, pos[n]);
+        if (e == NOPE) break;
+        pos[++n] = e;
+    }
+    for (size_t k = n; k >= 1; k--) {
+        size_t s = first_label(t, pos[k], STREET_SUFFIXES);
+        if (s == NOPE) continue;
+        if (at(t, s) == '.') s++;
+        size_t e = unit_at(t, s);
+        return one(h, T_ADDRESS, p, e, e);
+    }
+    return 0;
+}
+
+static int iso_duration(const text_t *t, size_t a, size_t b)
+{
+    if (b - a < 2 || lower(t->s[a]) != 'p' || lower(t->s[a + 1]) != 't') return 0;
+    size_t i = a + 2;
+    if (i >= b) return 0;
+    while (i < b) {
+        size_t d = i;
+        while (d < b && is_digit(t->s[d])) d++;
+        if (d == i) return 0;
+        if (d < b && t->s[d] == '.') {
+            size_t f = d + 1;
+            while (f < b && is_digit(t->s[f])) f++;
+            if (f > d + 1) d = f;
+        }
+        if (d >= b || !in_set(t->s[d], "HMS")) return 0;
+        i = d + 1;
+    }
+    return 1;
+}
+
+static int r_hostname(text_t *t, size_t p, hit_t *h)
+{
+    if (is_host(before(t, p))) return 0;
+    size_t j = NOPE;
+    for (const char *const *x = HOSTNAME_PREFIXES; *x; x++) {
+        size_t k = label_chars(t, p, *x);
+        if (k != NOPE && (at(t, k) == '-' || at(t, k) == '_' || is_digit(at(t, k)))) { j = k; break; }
+    }
+    if (j == NOPE) return 0;
+    size_t e = run(t, j + 1, is_host);
+    while (e > j + 1 && (t->s[e - 1] == '.' || t->s[e - 1] == '-')) e--;
+    int up = 0, lo = 0;
+    for (size_t i = p; i < e; i++) {
+        up |= is_upper(t->s[i]);
+        lo |= is_lower(t->s[i]);
+    }
+    if (count_digits(t, p, e) == 0 || (up && lo) || iso_duration(t, p, e)) return 0;
+    return one(h, T_HOSTNAME, p, e, e);
+}
+
+/* A name word (reference _NAME_WORD): Title-Case with ' - and inner capitals, or NOPE. */
+static size_t name_word(const text_t *t, size_t i)
+{
+    if (!is_upper(at(t, i))) return NOPE;
+    size_t j = run(t, i + 1, is_lower);
+    for (;;) {
+        int c = at(t, j);
+        if ((c == '\'' || c == '-') && is_upper(at(t, j + 1)) && is_lower(at(t, j + 2))) j = run(t, j + 2, is_lower);
+        else if ((c == '\'' || c == '-') && is_lower(at(t, j + 1))) j = run(t, j + 1, is_lower);
+        else if (is_upper(c) && is_lower(at(t, j + 1))) j = run(t, j + 1, is_lower);
+        else break;
+    }
+    if (is_upper(t->s[j - 1]) || !ar(t, j)) return NOPE;
+    return j;
+}
+
+static size_t v_name(text_t *t, size_t j, size_t p)
+{
+    (void)p;
+    size_t e = name_word(t, j);
+    if (e == NOPE) return NOPE;
+    for (int k = 0; k < 2 && at(t, e) == ' '; k++) {
+        size_t f = name_word(t, e + 1);
+        if (f == NOPE) break;
+        e = f;
+    }
+    return e;
+}
+
+static size_t name_context(text_t *t)
+{
+    if (!t->ctx_known) {
+        t->ctx_known = 1;
+        t->ctx = NOPE;
+        for (size_t i = 0; i < t->n; i++) {
+            if (!al(t, i)) continue;
+            if (label_at(t, i, CONTEXT_WORDS[0]) != NOPE || label_at(t, i, CONTEXT_WORDS[1]) != NOPE) {
+                t->ctx = i;
+                break;
+            }
+        }
+    }
+    return t->ctx;
+}
+
+static size_t v_name_context(text_t *t, size_t j, size_t p)
+{
+    size_t e = v_name(t, j, p);
+    if (e == NOPE) return NOPE;
+    size_t c = name_context(t);
+    return (c != NOPE && c < p) ? e : NOPE;
+}
+
+static int r_name_labelled(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, NAME_LABELS, T_NAME, v_name); }
+static int r_name_context(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, NAME_CONTEXT_LABELS, T_NAME, v_name_context); }
+
+static int r_name_title(text_t *t, size_t p, hit_t *h)
+{
+    if (!al(t, p)) return 0;
+    size_t j = NOPE;
+    for (const char *const *x = TITLES; *x; x++) {
+        if (case_word_at(t, p, *x) && ar(t, p + strlen(*x))) { j = p + strlen(*x); break; }
+    }
+    if (j == NOPE) return 0;
+    if (at(t, j) == '.') j++;
+    size_t k = skip_set(t, j, " ");
+    if (k == j) return 0;
+    size_t e = v_name(t, k, p);
+    if (e == NOPE) return 0;
+    return one(h, T_NAME, k, e, e);
+}
+
+/* ------------------------------------------------------------------- rule table */
+
+typedef int (*rule_fn)(text_t *t, size_t p, hit_t *h);
+
+#define LETTERS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#define UPPERS "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#define DIGITS "0123456789"
+
+static const char *const AUTH_WORDS[] = {"authorization", NULL};
+static const char *const SECURESTRING_WORDS[] = {"convertto-securestring", NULL};
+static const char *const HL7_WORDS[] = {"pid|", NULL};
+static const char *const TITLE_WORDS[] = {"miss", "mrs", "mr", "ms", "mx", "dr", NULL};
+
+/*
+ * A rule can start with the characters in `first`, or (for rules that start with a word) with
+ * the first two characters of one of `words`, in any case. The second is only a faster filter
+ * for the same thing: every such rule compares those two characters first.
+ */
+static const struct rule {
+    rule_fn fn;
+    const char *first;
+    const char *const *words;
+    int inword;                      /* can match inside a word (no left boundary) */
+} RULES[] = {
+    {r_pem, "-", NULL, 0},
+    {r_url_userinfo, LETTERS, NULL, 0},
+    {r_authorization, NULL, AUTH_WORDS, 1},
+    {r_ps_password, "-", NULL, 0},
+    {r_ps_securestring, NULL, SECURESTRING_WORDS, 1},
+    {r_secret_kv, NULL, SECRET_LABELS, 1},
+    {r_hl7, NULL, HL7_WORDS, 0},
+    {r_path, NULL, CLINICAL_DIRS, 0},
+    {r_ssn_labelled, NULL, SSN_LABELS, 0},
+    {r_mrn, NULL, MRN_LABELS, 0},
+    {r_patient_id, NULL, PATIENT_ID_LABELS, 0},
+    {r_account, NULL, ACCOUNT_LABELS, 0},
+    {r_insurance, NULL, INSURANCE_LABELS, 0},
+    {r_dob, NULL, DOB_LABELS, 0},
+    {r_phone_labelled, NULL, PHONE_LABELS, 0},
+    {r_zip_labelled, NULL, ZIP_LABELS, 0},
+    {r_zip_state, UPPERS, NULL, 0},
+    {r_email, LETTERS DIGITS "._%+-", NULL, 0},
+    {r_medicare, "123456789", NULL, 0},
+    {r_ssn, DIGITS, NULL, 0},
+    {r_cc, DIGITS, NULL, 0},
+    {r_phone, DIGITS "(+", NULL, 0},
+    {r_zip4, DIGITS, NULL, 0},
+    {r_address, DIGITS, NULL, 0},
+    {r_hostname, NULL, HOSTNAME_PREFIXES, 0},
+    {r_name_labelled, NULL, NAME_LABELS, 0},
+    {r_name_context, NULL, NAME_CONTEXT_LABELS, 0},
+    {r_name_title, NULL, TITLE_WORDS, 0},
+};
+#define NRULES (sizeof RULES / sizeof RULES[0])
+#define NCLS 40
+
+static uint32_t bit_of(rule_fn fn)
+{
+    for (size_t r = 0; r < NRULES; r++)
+        if (RULES[r].fn == fn) return (uint32_t)1 << r;
+    return 0;
+}
+
+/* Class of a byte for the two-character table: a letter (any case) or one of a few others. */
+static unsigned cls2(int c)
+{
+    if (is_alpha(c)) return (unsigned)(lower(c) - 'a');
+    switch (c) {
+    case '.': return 26;
+    case '#': return 27;
+    case '|': return 28;
+    case '-': return 29;
+    case ' ': return 30;
+    case '_': return 31;
+    case '/': return 32;
+    default: return is_digit(c) ? 33 : 34;
+    }
+}
+
+typedef struct {
+    uint32_t first[256];          /* rules by first byte alone */
+    uint32_t pair[NCLS][NCLS];    /* word rules by (first, second) character class */
+    uint32_t inword_mask;         /* rules that can match inside a word */
+    unsigned char alnum[256];
+    unsigned char letter[256];
+    unsigned char cls[257];       /* cls2 of each byte; [256] is the class of "no byte" */
+    unsigned char inword_first[256];
+    uint32_t b_url, b_email, b_medicare, b_ssn, b_cc, b_phone, b_zip4, b_address;
+} dispatch_t;
+
+static void dispatch_init(dispatch_t *d)
+{
+    memset(d, 0, sizeof *d);
+    for (unsigned c = 0; c < 256; c++) {
+        d->alnum[c] = (unsigned char)is_alnum((int)c);
+        d->letter[c] = (unsigned char)is_alpha((int)c);
+        d->cls[c] = (unsigned char)cls2((int)c);
+    }
+    d->cls[256] = (unsigned char)cls2(-1);
+    d->b_url = bit_of(r_url_userinfo);
+    d->b_email = bit_of(r_email);
+    d->b_medicare = bit_of(r_medicare);
+    d->b_ssn = bit_of(r_ssn);
+    d->b_cc = bit_of(r_cc);
+    d->b_phone = bit_of(r_phone);
+    d->b_zip4 = bit_of(r_zip4);
+    d->b_address = bit_of(r_address);
+    for (size_t r = 0; r < NRULES; r++) {
+        uint32_t bit = (uint32_t)1 << r;
+        if (RULES[r].inword) d->inword_mask |= bit;
+        if (RULES[r].first) {
+            for (const char *c = RULES[r].first; *c; c++) d->first[(unsigned char)*c] |= bit;
+            continue;
+        }
+        for (const char *const *w = RULES[r].words; *w; w++) {
+            unsigned char c0 = (unsigned char)(*w)[0];
+            d->pair[cls2(c0)][cls2((unsigned char)(*w)[1])] |= bit;
+            if (RULES[r].inword) {
+                d->inword_first[c0] = 1;
+                d->inword_first[(unsigned char)lower(c0) - 32] = 1;
+            }
+        }
+    }
+}
+
+static inline uint32_t rules_at(const dispatch_t *d, const unsigned char *s, size_t n, size_t p)
+{
+    unsigned c = s[p];
+    uint32_t m = d->first[c];
+    if (d->letter[c]) m |= d->pair[d->cls[c]][d->cls[p + 1 < n ? s[p + 1] : 256]];
+    return m;
+}
+
+/* Drop rules that cannot match at p, by cheap necessary conditions (same result, fewer calls). */
+static uint32_t prefilter(const dispatch_t *d, text_t *t, size_t p, uint32_t m)
+{
+    if (m & d->b_email) {
+        if (t->next_at == NOPE || t->next_at < p) {
+            if (!(t->next_at == NOPE && t->next_at_from != NOPE && t->next_at_from <= p)) {
+                const unsigned char *q = memchr(t->s + p, '@', t->n - p);
+                t->next_at_from = p;
+                t->next_at = q ? (size_t)(q - t->s) : NOPE;
+            }
+        }
+        if (t->next_at == NOPE || t->next_at < p || t->next_at - p > EMAIL_LOCAL_MAX) m &= ~d->b_email;
+    }
+    if ((m & d->b_url) && t->next_url != NOPE && t->next_url >= p && t->next_url - p > SCHEME_MAX)
+        m &= ~d->b_url;
+    int c = t->s[p];
+    if (is_digit(c)) {
+        size_t dn = digits_at(t, p);
+        int nx = at(t, p + dn);
+        uint32_t keep = d->b_email;
+        if (dn == 1 && mbi_a(nx)) keep |= d->b_medicare;
+        if (dn == 3 && (nx == '-' || nx == ' ')) keep |= d->b_ssn;
+        if ((dn == 4 && (nx == ' ' || nx == '-')) || (dn >= 13 && dn <= 19)) keep |= d->b_cc;
+        if ((dn == 3 || (dn == 1 && c == '1')) && (nx == '-' || nx == '.' || nx == ' ')) keep |= d->b_phone;
+        if (dn == 5 && nx == '-') keep |= d->b_zip4;
+        if (dn >= 1 && dn <= 6 && nx == ' ') keep |= d->b_address;
+        m &= keep | ~(d->b_medicare | d->b_ssn | d->b_cc | d->b_phone | d->b_zip4 | d->b_address | d->b_email);
+    }
+    return m;
+}
+
+static size_t scan(const dispatch_t *d, const unsigned char *s, size_t n, size_t from,
+                   phi_span *out, size_t cap, size_t *next)
+{
+    text_t t = {s, n, NOPE, 0, NOPE, NOPE, NOPE, NOPE};
+    hit_t h;
+    size_t count = 0, p = from;
+    int in_word = p > 0 && p <= n && d->alnum[s[p - 1]];
+    while (p < n) {
+        unsigned c = s[p];
+        uint32_t m;
+        if (in_word && d->alnum[c]) {
+            /* inside a word: only the rules without a left boundary */
+            if (!d->inword_first[c] || !(m = rules_at(d, s, n, p) & d->inword_mask)) {
+                p++;
+                continue;
+            }
+        } else {
+            m = rules_at(d, s, n, p);
+            m = prefilter(d, &t, p, m);
+        }
+        int found = 0;
+        for (; m && !found; m &= m - 1) found = RULES[__builtin_ctz(m)].fn(&t, p, &h);
+        if (!found) {
+            in_word = d->alnum[c];
+            p++;
+            continue;
+        }
+        if (h.count > cap - count) break;
+        memcpy(out + count, h.spans, h.count * sizeof h.spans[0]);
+        count += h.count;
+        p = h.end;
+        in_word = p > 0 && p <= n && d->alnum[s[p - 1]];
+    }
+    *next = p < n ? p : n;
+    return count;
+}
+
+/* ----------------------------------------------------------------------- public API */
+
+size_t phi_scan(const unsigned char *text, size_t len, size_t from, phi_span *out, size_t cap, size_t *next)
+{
+    dispatch_t d;
+    dispatch_init(&d);
+    if (text == NULL || out == NULL || next == NULL) {
+        if (next) *next = len;
+        return 0;
+    }
+    return scan(&d, text, len, from, out, cap, next);
+}
+
+size_t phi_scan_many(const unsigned char *buf, const size_t *offsets, size_t n, phi_span *out, size_t cap, size_t *counts)
+{
+    dispatch_t d;
+    dispatch_init(&d);
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t a = offsets[i], b = offsets[i + 1];
+        if (b < a) return NOPE;
+        size_t next;
+        size_t c = scan(&d, buf + a, b - a, 0, out + used, cap - used, &next);
+        if (next < b - a) return i;
+        counts[i] = c;
+        used += c;
+    }
+    return n;
+}
+
+unsigned int phi_tag_count(void)
+{
+    return T_SECRET + 1;
+}

@@ -1,0 +1,221 @@
+"""``python -m agent scrub``: scrub text (or JSON documents) line by line, streaming.
+
+    scrub [FILE] [--json] [--report] [--hash-mode hmac|sha256] [--key-file PATH] [--pure]
+
+Reads FILE (default stdin) and writes one scrubbed line per input line on stdout, in batches
+(one native call per batch), so memory stays constant whatever the input size. Bytes that are
+not UTF-8 pass through unchanged. ``--json`` parses each line as a JSON document and scrubs it
+like an outbound payload (string values, secret keys). ``--report`` prints the spans found on
+each line instead, as a JSON list of ``{"tag", "start", "end"}`` (character offsets).
+
+Exit codes: 0 ok, 1 failure (unreadable input or key, a line that is not JSON with --json),
+2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Final
+
+from agent.phi import make_scrubber
+from agent.phi.egress import scrub_payload
+from agent.phi.scrubber import Scrubber
+from agent.phi.tokens import HASH_MODES, SECRET_TOKEN, HashMode, parse_hex_key
+
+BATCH_LINES: Final = 2048
+BATCH_BYTES: Final = 1 << 20
+MAX_LINE: Final = 4 << 20  # longer lines are scrubbed in pieces cut at whitespace
+_ENC: Final = "utf-8"
+_ERRORS: Final = "surrogateescape"
+_PEM_BEGIN: Final = re.compile(r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----")
+_PEM_END: Final = re.compile(r"-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----")
+
+
+class _Failed(Exception):
+    pass
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``scrub`` subcommand."""
+    p = subparsers.add_parser(
+        "scrub",
+        help="scrub PHI and secrets from text on stdin (or FILE)",
+        description=(__doc__ or "").split("\n\n")[0],
+    )
+    configure_parser(p)
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", nargs="?", type=Path, help="input file (default: stdin)")
+    p.add_argument("--json", action="store_true", help="each line is a JSON document")
+    p.add_argument("--report", action="store_true", help="print the spans found, not the text")
+    p.add_argument("--hash-mode", choices=HASH_MODES, default="hmac",
+                   help="token hash: hmac (default, keyed) or sha256 (Go daemon compatible)")
+    p.add_argument("--key-file", type=Path,
+                   help="file holding the hex HMAC key (default: a random key for this run)")
+    p.add_argument("--pure", action="store_true",
+                   help="use the pure-Python reference scrubber even if the native one is built")
+    p.set_defaults(func=run)
+
+
+def _read_lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """Lines with their end-of-line bytes; a line over MAX_LINE is cut at whitespace."""
+    carry = b""
+    while True:
+        chunk = stream.readline(MAX_LINE - len(carry))
+        if not chunk:
+            if carry:
+                yield carry
+            return
+        line = carry + chunk
+        carry = b""
+        if line.endswith(b"\n") or len(line) < MAX_LINE:
+            yield line
+            continue
+        cut = max(line.rfind(b" "), line.rfind(b"\t"))
+        if cut <= 0:
+            yield line
+        else:
+            yield line[: cut + 1]
+            carry = line[cut + 1 :]
+
+
+def _split_eol(line: str) -> tuple[str, str]:
+    if line.endswith("\r\n"):
+        return line[:-2], "\r\n"
+    if line.endswith("\n"):
+        return line[:-1], "\n"
+    return line, ""
+
+
+def _batches(stream: IO[bytes]) -> Iterator[list[tuple[str, str]]]:
+    batch: list[tuple[str, str]] = []
+    size = 0
+    for raw in _read_lines(stream):
+        batch.append(_split_eol(raw.decode(_ENC, _ERRORS)))
+        size += len(raw)
+        if len(batch) >= BATCH_LINES or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+class _Pem:
+    """Private-key blocks spanning lines: lines after an open BEGIN are secret until END."""
+
+    def __init__(self) -> None:
+        self.open = False
+
+    def apply(self, scrubber: Scrubber, original: str, scrubbed: str) -> str:
+        if self.open:
+            end = _PEM_END.search(original)
+            if end is None:
+                return SECRET_TOKEN
+            self.open = False
+            rest = original[end.end() :]
+            out = SECRET_TOKEN + scrubber.scrub(rest)
+            self._note(rest)
+            return out
+        self._note(original)
+        return scrubbed
+
+    def _note(self, text: str) -> None:
+        begins = list(_PEM_BEGIN.finditer(text))
+        if begins and _PEM_END.search(text, begins[-1].end()) is None:
+            self.open = True
+
+
+def _scrub_text(scrubber: Scrubber, batch: list[tuple[str, str]], pem: _Pem) -> list[str]:
+    bodies = [b for b, _ in batch]
+    out = scrubber.scrub_many(bodies)
+    return [pem.apply(scrubber, b, o) + eol for (b, eol), o in zip(batch, out, strict=True)]
+
+
+def _scrub_json(scrubber: Scrubber, batch: list[tuple[str, str]], errors: list[int]) -> list[str]:
+    lines: list[str] = []
+    for body, eol in batch:
+        if not body.strip():
+            lines.append(body + eol)
+            continue
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            errors.append(1)
+            lines.append(scrubber.scrub(body) + eol)  # still scrubbed, never passed raw
+            continue
+        clean = scrub_payload(doc, scrubber)
+        lines.append(json.dumps(clean, ensure_ascii=False, separators=(",", ":")) + eol)
+    return lines
+
+
+def _report(scrubber: Scrubber, batch: list[tuple[str, str]]) -> list[str]:
+    return [
+        json.dumps([{"tag": t, "start": s, "end": e} for t, s, e in scrubber.find(b)]) + "\n"
+        for b, _ in batch
+    ]
+
+
+def _load_key(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return parse_hex_key(path.read_text(encoding="ascii"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise _Failed(f"cannot use key file {path}: {exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``scrub``; returns the exit code."""
+    if args.json and args.report:
+        sys.stderr.write("scrub: --report cannot be combined with --json\n")
+        return 2
+    try:
+        mode: HashMode = args.hash_mode
+        scrubber = make_scrubber(key=_load_key(args.key_file), mode=mode, pure=args.pure)
+        source: IO[bytes] = args.file.open("rb") if args.file else sys.stdin.buffer
+    except (_Failed, OSError) as exc:
+        sys.stderr.write(f"scrub: {exc}\n")
+        return 1
+    out = sys.stdout.buffer
+    errors: list[int] = []
+    pem = _Pem()
+    try:
+        with source:
+            for batch in _batches(source):
+                if args.report:
+                    lines = _report(scrubber, batch)
+                elif args.json:
+                    lines = _scrub_json(scrubber, batch, errors)
+                else:
+                    lines = _scrub_text(scrubber, batch, pem)
+                out.write("".join(lines).encode(_ENC, _ERRORS))
+        out.flush()
+    except OSError as exc:
+        sys.stderr.write(f"scrub: {exc}\n")
+        return 1
+    except (TypeError, ValueError, RecursionError):
+        sys.stderr.write("scrub: a JSON document could not be scrubbed\n")
+        return 1
+    if errors:
+        sys.stderr.write(f"scrub: {len(errors)} line(s) were not valid JSON (scrubbed as text)\n")
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agent.commands.scrub",
+                                     description=(__doc__ or "").split("\n\n")[0])
+    configure_parser(parser)
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

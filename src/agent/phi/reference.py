@@ -1,0 +1,447 @@
+"""Reference PHI scanner: the executable form of phi.md §3–§4, in pure Python (``re``).
+
+Scanning semantics (the native scanner reproduces them byte for byte):
+
+* The text is scanned left to right. At each position the rules are tried in :data:`RULES`
+  order; the first rule that matches there *and* passes its checks wins, its spans are kept,
+  and scanning resumes where its match ends. If no rule matches, scanning moves on by one
+  character. So the leftmost match wins, and among matches at the same position the earlier
+  rule wins.
+* Every pattern is written so that it has one possible match at a given position (atomic
+  groups and possessive quantifiers, maximal runs): what a rule matches never depends on
+  backtracking into alternatives that a hand-written scanner would not try.
+* All classes are ASCII (``re.ASCII``); any non-ASCII character is neither a letter, a digit,
+  a separator nor a space, and is never part of a label.
+
+A match covers the label and the value; only the value becomes a span (the label stays).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from agent.phi import rules as R
+
+Span = tuple[int, int, int]  # (tag index, start, end) in characters
+Match = tuple[list[Span], int]  # spans found, and the position where scanning resumes
+
+AL: Final = r"(?<![A-Za-z0-9])"  # not preceded by a letter or digit
+AR: Final = r"(?![A-Za-z0-9])"  # not followed by a letter or digit
+NL: Final = r"(?<![A-Za-z0-9])(?<![0-9][.-])"  # numeric start: not inside 1.2 or 1-2 chains
+NR: Final = r"(?![A-Za-z0-9])(?![.-][0-9])"
+SEPCH: Final = r"[\t\n\x0b\x0c\r \"#'\-:=]"
+LSEP: Final = (
+    rf"(?>{SEPCH}*)(?>(?:(?i:{'|'.join(R.LABEL_WORDS)}){AR}\.?{SEPCH}*)?)"
+)
+SP: Final = r"[\t\n\x0b\x0c\r ]"  # ASCII whitespace
+
+
+def _label(label: str) -> str:
+    body = "".join("[ _-]?" if ch == " " else re.escape(ch) for ch in label)
+    return body + (AR if label[-1].isalnum() else "")
+
+
+def labels(words: Sequence[str]) -> str:
+    """Case-insensitive alternation of labels, first full match wins (atomic)."""
+    return "(?>(?i:" + "|".join(_label(w) for w in words) + "))"
+
+
+def _tag(name: str) -> int:
+    return R.TAG_INDEX[name]
+
+
+def _digits(s: str) -> int:
+    return sum(1 for c in s if "0" <= c <= "9")
+
+
+def _is_alnum(c: str) -> bool:
+    return c.isascii() and c.isalnum()
+
+
+# --------------------------------------------------------------------------- rules
+
+
+class Rule:
+    """One row of the scanning table: a pattern, a check, and the spans it yields."""
+
+    __slots__ = ("check", "first", "name", "rx", "tag")
+
+    def __init__(
+        self,
+        name: str,
+        tag: str,
+        pattern: str,
+        first: str,
+        check: Callable[[re.Match[str], str], bool] | None = None,
+    ) -> None:
+        self.name = name
+        self.tag = _tag(tag)
+        self.rx = re.compile(pattern, re.ASCII)
+        self.first = first
+        self.check = check
+
+    def apply(self, text: str, pos: int) -> Match | None:
+        m = self.rx.match(text, pos)
+        if m is None or (self.check is not None and not self.check(m, text)):
+            return None
+        return [(self.tag, m.start("v"), m.end("v"))], m.end()
+
+
+class HL7Rule(Rule):
+    """``PID|`` segment: fields of :data:`rules.HL7_PID_FIELDS` become spans."""
+
+    def apply(self, text: str, pos: int) -> Match | None:
+        m = self.rx.match(text, pos)
+        if m is None:
+            return None
+        seg_end = len(text)
+        for stop in ("\r", "\n"):
+            i = text.find(stop, m.end(), seg_end)
+            if i >= 0:
+                seg_end = i
+        spans: list[Span] = []
+        field, start = 1, m.end()
+        while start <= seg_end:
+            bar = text.find("|", start, seg_end)
+            end = seg_end if bar < 0 else bar
+            spec = R.HL7_PID_FIELDS.get(field)
+            if spec is not None:
+                tag, whole = spec
+                stop_at = end
+                if not whole:
+                    for sep in ("^", "~"):
+                        i = text.find(sep, start, stop_at)
+                        if i >= 0:
+                            stop_at = i
+                if stop_at > start:
+                    spans.append((_tag(tag), start, stop_at))
+            if bar < 0:
+                break
+            field, start = field + 1, bar + 1
+        if not spans:
+            return None
+        return spans, spans[-1][2]
+
+
+class PemRule(Rule):
+    """A PEM private-key block, up to its END line (or the end of the text)."""
+
+    END = re.compile(r"-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----", re.ASCII)
+
+    def apply(self, text: str, pos: int) -> Match | None:
+        m = self.rx.match(text, pos)
+        if m is None:
+            return None
+        e = self.END.search(text, m.end())
+        end = len(text) if e is None else e.end()
+        return [(self.tag, pos, end)], end
+
+
+# ------------------------------------------------------------------ checks (validators)
+
+
+def _check_ssn(m: re.Match[str], _text: str) -> bool:
+    d = re.sub(r"[^0-9]", "", m.group("v"))
+    area, group, serial = d[:3], d[3:5], d[5:]
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
+def _check_ssn_labelled(m: re.Match[str], _text: str) -> bool:
+    d = re.sub(r"[^0-9]", "", m.group("v"))
+    return d[:3] != "000" and d[3:5] != "00" and d[5:] != "0000"
+
+
+def _check_mrn(m: re.Match[str], _text: str) -> bool:
+    v = m.group("v")
+    n = _digits(v)
+    if n == len(v):
+        return 4 <= n <= 12
+    return n >= 4 and len(v) <= 20
+
+
+def _check_patient_id(m: re.Match[str], _text: str) -> bool:
+    v = m.group("v")
+    return 3 <= len(v) <= 20 and _digits(v) > 0
+
+
+def _check_insurance(m: re.Match[str], _text: str) -> bool:
+    # A digit, or an all-capitals code (member ids are often letters only).
+    v = m.group("v")
+    return 4 <= len(v) <= 20 and (_digits(v) > 0 or not any("a" <= c <= "z" for c in v))
+
+
+def _check_account(m: re.Match[str], _text: str) -> bool:
+    return _digits(m.group("v")) >= 4
+
+
+def _check_email(m: re.Match[str], _text: str) -> bool:
+    tld = m.group("v").rsplit(".", 1)[1]
+    return len(tld) >= 2 and tld.isalpha()
+
+
+_ISO_DURATION: Final = re.compile(r"(?i:pt)(?:[0-9]+(?:\.[0-9]+)?[HMS])+", re.ASCII)
+
+
+def _check_hostname(m: re.Match[str], _text: str) -> bool:
+    # Needs a digit; mixed case is base64 (key fingerprints), PT30S is an ISO duration.
+    v = m.group("v")
+    upper = any("A" <= c <= "Z" for c in v)
+    lower = any("a" <= c <= "z" for c in v)
+    return _digits(v) > 0 and not (upper and lower) and _ISO_DURATION.fullmatch(v) is None
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = ord(c) - 48
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def card_prefix_ok(digits: str) -> bool:
+    for low, high in R.CARD_PREFIXES:
+        head = digits[: len(low)]
+        if low <= head <= high:
+            return True
+    return False
+
+
+def _skip_seps_back(text: str, j: int) -> int:
+    while j > 0 and text[j - 1] in "\t\n\x0b\x0c\r \"#'-:=":
+        j -= 1
+    return j
+
+
+def _word_before(text: str, j: int, word: str) -> bool:
+    """``text[:j]`` ends with ``word`` (ASCII, any case) not preceded by a letter or digit."""
+    i = j - len(word)
+    if i < 0:
+        return False
+    piece = text[i:j]
+    if not piece.isascii() or piece.lower() != word:
+        return False
+    return i == 0 or not _is_alnum(text[i - 1])
+
+
+def label_before(text: str, start: int, words: Sequence[str]) -> bool:
+    """Whether the value at ``start`` is labelled with one of ``words`` (§3 "Labelled")."""
+    j = _skip_seps_back(text, start)
+    for w in ("no.", *R.LABEL_WORDS):
+        if _word_before(text, j, w):
+            j = _skip_seps_back(text, j - len(w))
+            break
+    return any(_word_before(text, j, w) for w in words)
+
+
+def _check_cc(m: re.Match[str], text: str) -> bool:
+    d = re.sub(r"[^0-9]", "", m.group("v"))
+    if not (13 <= len(d) <= 19 and card_prefix_ok(d) and luhn_ok(d)):
+        return False
+    return not label_before(text, m.start("v"), R.CC_EXCEPTION_LABELS)
+
+
+_CONTEXT: Final = re.compile(
+    AL + "(?i:" + "|".join(R.CONTEXT_WORDS) + ")" + AR, re.ASCII
+)
+
+
+def _check_name_context(m: re.Match[str], text: str) -> bool:
+    c = _CONTEXT.search(text)
+    return c is not None and c.start() < m.start()
+
+
+def _check_ambiguous_state(m: re.Match[str], text: str) -> bool:
+    if m.group("st") not in R.AMBIGUOUS_STATES:
+        return True
+    s = m.start()
+    return text[max(0, s - 2) : s] == ", " or text[max(0, s - 1) : s] == ","
+
+
+# ----------------------------------------------------------------------- patterns
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_DIGITS = "0123456789"
+_LOCAL = _LETTERS + _DIGITS + "._%+-"
+
+
+def _firsts(words: Sequence[str]) -> str:
+    return "".join(sorted({c for w in words for c in (w[0].lower(), w[0].upper())}))
+
+
+def _labelled(name: str, tag: str, words: Sequence[str], value: str,
+              check: Callable[[re.Match[str], str], bool] | None = None) -> Rule:
+    return Rule(name, tag, AL + labels(words) + LSEP + f"(?P<v>{value})", _firsts(words), check)
+
+
+# Secret values: quoted (up to the closing quote or the line end) or a bare word.
+_SECRET_VALUE: Final = (
+    r"(?:\"(?P<v>[^\"\r\n]+)|'(?P<v2>[^'\r\n]+)|(?P<v3>[^\s\"'(),;&][^\s\"',;&]*))"  # noqa: S105
+)
+
+
+class SecretRule(Rule):
+    """Secret rules: the value is in one of three alternative groups (quoted or bare)."""
+
+    def apply(self, text: str, pos: int) -> Match | None:
+        m = self.rx.match(text, pos)
+        if m is None:
+            return None
+        for g in ("v", "v2", "v3"):
+            if m.start(g) >= 0:
+                return [(self.tag, m.start(g), m.end(g))], m.end()
+        return None  # pragma: no cover - one group always matched
+
+
+_NAME_WORD: Final = (
+    r"(?>[A-Z][a-z]*(?:(?:['-][A-Z]?|[A-Z])[a-z]+)*)(?<![A-Z])" + AR
+)
+_NAME_VALUE: Final = _NAME_WORD + r"(?:[ ]" + _NAME_WORD + r"){0,2}"
+
+_MONTHS: Final = "(?>(?i:" + "|".join(m + AR for m in R.MONTHS) + "))"
+_DATE: Final = (
+    r"(?:[0-9]{4}(?P<d1>[-/.])[0-9]{1,2}(?P=d1)[0-9]{1,2}"
+    r"|[0-9]{1,2}(?P<d2>[-/.])[0-9]{1,2}(?P=d2)(?:[0-9]{4}|[0-9]{2})"
+    r"|[0-9]{8}"
+    rf"|{_MONTHS}\.?[ ]+[0-9]{{1,2}}(?:st|nd|rd|th)?(?:,[ ]*|[ ]+)[0-9]{{4}}"
+    rf"|[0-9]{{1,2}}(?:st|nd|rd|th)?[ ]+{_MONTHS}\.?,?[ ]+[0-9]{{4}})" + NR
+)
+
+_A: Final = "[AC-HJKMNP-RT-Y]"  # MBI letters: no S, L, O, I, B, Z
+_AN: Final = "[AC-HJKMNP-RT-Y0-9]"
+_STREET_WORD: Final = r"(?:[A-Z][a-z]+|[A-Z]+|[0-9]{1,3}(?:st|nd|rd|th))[ ]+"
+_SUFFIX: Final = "(?>(?i:" + "|".join(s + AR for s in R.STREET_SUFFIXES) + "))"
+_UNIT: Final = (
+    r"(?>(?:,?[ ]*(?:(?i:" + "|".join(R.UNIT_WORDS) + r")(?![A-Za-z])\.?[ ]*#?|#)[ ]*"
+    r"[A-Za-z0-9]+)?)"
+)
+_PATH_CH: Final = r"[^\t\n\x0b\x0c\r /\\\":|<>*?]"
+_ZIP_VALUE: Final = r"[0-9]{5}(?:-[0-9]{4})?" + NR
+
+RULES: Final[tuple[Rule, ...]] = (
+    PemRule("pem", "SECRET", r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----", "-"),
+    Rule("url_userinfo", "SECRET",
+         r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}+://[^\s/:@]*+:(?P<v>[^\s/@]++)@",
+         _LETTERS),
+    Rule("authorization", "SECRET",
+         r"(?i:authorization)[\"']?[ \t]*[:=][ \t]*[\"']?"
+         r"(?i:" + "|".join(R.AUTH_SCHEMES) + r")[ \t]+(?P<v>[A-Za-z0-9._~+/=-]++)",
+         "aA"),
+    SecretRule("ps_password", "SECRET", AL + r"-(?i:password)" + AR + r"[ \t]+" + _SECRET_VALUE,
+               "-"),
+    SecretRule("ps_securestring", "SECRET",
+               r"(?i:convertto-securestring)(?:[ \t]+(?i:-string))?[ \t]+" + _SECRET_VALUE, "cC"),
+    SecretRule("secret_kv", "SECRET",
+               "(?>(?i:" + "|".join(_label(w).removesuffix(AR) for w in R.SECRET_LABELS) + "))"
+               r"[\"']?[ \t]*[=:][ \t]*" + _SECRET_VALUE,
+               _firsts(R.SECRET_LABELS)),
+    HL7Rule("hl7_pid", "MRN", AL + r"PID\|", "P"),
+    Rule("path", "PATH",
+         r"(?<=[/\\])(?>(?i:"
+         + "|".join(_label(d).removesuffix(AR) + r"(?=[/\\])" for d in R.CLINICAL_DIRS)
+         + r"))[/\\]++(?P<v>" + _PATH_CH + r"++(?:[ ]" + _PATH_CH + r"++)*+(?=[/\\])|"
+         + _PATH_CH + r"++)",
+         _firsts(R.CLINICAL_DIRS)),
+    _labelled("ssn_labelled", "SSN", R.SSN_LABELS,
+              r"[0-9]{3}(?P<s>[- ]?)[0-9]{2}(?P=s)[0-9]{4}" + NR, _check_ssn_labelled),
+    _labelled("mrn", "MRN", R.MRN_LABELS, r"[A-Za-z0-9]++", _check_mrn),
+    _labelled("patient_id", "PATIENT-ID", R.PATIENT_ID_LABELS, r"[A-Za-z0-9-]++",
+              _check_patient_id),
+    _labelled("account", "ACCOUNT", R.ACCOUNT_LABELS, r"[0-9]++(?:-[0-9]++)*+" + AR,
+              _check_account),
+    _labelled("insurance", "INSURANCE", R.INSURANCE_LABELS, r"[A-Za-z0-9-]++",
+              _check_insurance),
+    _labelled("dob", "DOB", R.DOB_LABELS, _DATE),
+    _labelled("phone_labelled", "PHONE", R.PHONE_LABELS, r"(?:\+?1)?[0-9]{10}" + NR),
+    _labelled("zip_labelled", "ZIP", R.ZIP_LABELS, _ZIP_VALUE),
+    Rule("zip_state", "ZIP",
+         AL + "(?P<st>" + "|".join(R.US_STATES) + ")[ ]+(?P<v>" + _ZIP_VALUE + ")",
+         "ABCDEFGHIJKLMNOPQRSTUVWXYZ", _check_ambiguous_state),
+    Rule("email", "EMAIL",
+         r"(?<![A-Za-z0-9._%+-])(?P<v>[A-Za-z0-9._%+-]{1,64}+@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)++)",
+         _LOCAL, _check_email),
+    Rule("medicare", "MEDICARE",
+         AL + rf"(?P<v>[1-9]{_A}{_AN}[0-9](?P<m>-?){_A}{_AN}[0-9](?P=m){_A}{_A}[0-9]{{2}})"
+         + AR, "123456789"),
+    Rule("ssn", "SSN", NL + r"(?P<v>[0-9]{3}(?P<s>[- ])[0-9]{2}(?P=s)[0-9]{4})" + NR, _DIGITS,
+         _check_ssn),
+    Rule("cc", "CC",
+         NL + r"(?P<v>[0-9]{4}(?P<g>[ -])[0-9]{3,6}(?:(?P=g)[0-9]{3,6}){1,3}|[0-9]{13,19})"
+         + NR, _DIGITS, _check_cc),
+    Rule("phone", "PHONE",
+         NL + r"(?P<v>(?:\+?1[-. ])?(?:\([2-9][0-9]{2}\)[ ]?[2-9][0-9]{2}[-. ]"
+         r"|[2-9][0-9]{2}(?P<p>[-. ])[2-9][0-9]{2}(?P=p))[0-9]{4}"
+         r"|\+1[2-9][0-9]{2}[2-9][0-9]{6})" + NR,
+         _DIGITS + "(+"),
+    Rule("zip4", "ZIP", NL + r"(?P<v>[0-9]{5}-[0-9]{4})" + NR, _DIGITS),
+    Rule("address", "ADDRESS",
+         NL + r"(?P<v>[0-9]{1,6}[ ]+(?:" + _STREET_WORD + "){1,4}" + _SUFFIX + r"\.?" + _UNIT
+         + ")",
+         _DIGITS),
+    Rule("hostname", "HOSTNAME",
+         r"(?<![A-Za-z0-9_.-])(?P<v>(?i:" + "|".join(R.HOSTNAME_PREFIXES) + r")[-_0-9]"
+         r"(?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)",
+         _firsts(R.HOSTNAME_PREFIXES), _check_hostname),
+    _labelled("name_labelled", "NAME", R.NAME_LABELS, _NAME_VALUE),
+    _labelled("name_context", "NAME", (R.NAME_CONTEXT_LABEL,), _NAME_VALUE, _check_name_context),
+    Rule("name_title", "NAME",
+         AL + "(?>" + "|".join(t + AR for t in R.TITLES) + r")\.?[ ]+(?P<v>" + _NAME_VALUE + ")",
+         "DM"),
+)
+
+# Which rules can start at a given character.
+_BY_CHAR: Final[dict[str, tuple[Rule, ...]]] = {
+    c: tuple(r for r in RULES if c in r.first) for c in {ch for r in RULES for ch in r.first}
+}
+
+# A necessary condition for some rule to match, so the loop skips the rest in C speed.
+_TRIGGER: Final = re.compile(
+    "|".join(
+        [
+            "-----BEGIN",
+            r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}+://",
+            "(?i:authorization|convertto-securestring)",
+            AL + "-(?i:password)",
+            "(?i:" + "|".join(_label(w).removesuffix(AR) for w in R.SECRET_LABELS) + ")",
+            AL + r"PID\|",
+            r"(?<=[/\\])[A-Za-z]",
+            AL + "(?i:" + "|".join(
+                _label(w) for w in (*R.SSN_LABELS, *R.MRN_LABELS, *R.PATIENT_ID_LABELS,
+                                    *R.ACCOUNT_LABELS, *R.INSURANCE_LABELS, *R.DOB_LABELS,
+                                    *R.PHONE_LABELS, *R.ZIP_LABELS, *R.NAME_LABELS,
+                                    R.NAME_CONTEXT_LABEL)
+            ) + ")",
+            AL + "(?:" + "|".join(R.US_STATES) + ")[ ]+[0-9]",
+            r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}+@",
+            AL + "[1-9]" + _A,
+            NL + r"(?:[0-9]{3,6}[-. ][0-9]|[0-9]{13}|[0-9]{1,6}[ ]+[A-Z0-9]|1[-. ]|\+1|\()",
+            r"(?<![A-Za-z0-9_.-])(?i:" + "|".join(R.HOSTNAME_PREFIXES) + r")[-_0-9]",
+            AL + "(?:" + "|".join(R.TITLES) + r")\.?[ ]",
+        ]
+    ),
+    re.ASCII,
+)
+
+
+def find_spans(text: str) -> list[Span]:
+    """All spans of ``text`` as ``(tag index, start, end)``, in order, non-overlapping."""
+    spans: list[Span] = []
+    search = _TRIGGER.search
+    by_char = _BY_CHAR
+    pos = 0
+    while True:
+        t = search(text, pos)
+        if t is None:
+            return spans
+        p = t.start()
+        for rule in by_char.get(text[p], ()):
+            found = rule.apply(text, p)
+            if found is not None:
+                spans.extend(found[0])
+                pos = found[1]
+                break
+        else:
+            pos = p + 1

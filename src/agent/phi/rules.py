@@ -1,0 +1,129 @@
+"""The word lists of the PHI rules (phi.md §3, §4), shared by both scanners.
+
+The native scanner (``csrc/phi_scan.c``) carries the same lists, in the same order; the
+differential tests keep the two in step. Labels are lowercase. In a label, a space stands for
+an optional joiner (one of space, ``_`` or ``-``), so ``"patient id"`` also matches
+``patient_id``, ``patient-id`` and ``patientid``. A label that ends with a letter or digit must
+not be followed by another letter or digit.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Tag numbers are the ones the native scanner reports.
+TAGS: Final[tuple[str, ...]] = (
+    "SSN",
+    "MRN",
+    "PATIENT-ID",
+    "PHONE",
+    "EMAIL",
+    "CC",
+    "DOB",
+    "ADDRESS",
+    "ZIP",
+    "ACCOUNT",
+    "INSURANCE",
+    "MEDICARE",
+    "PATH",
+    "HOSTNAME",
+    "NAME",
+    "SECRET",
+)
+TAG_INDEX: Final[dict[str, int]] = {t: i for i, t in enumerate(TAGS)}
+
+# Categories whose values are normalised to their digits before hashing (phi.md §2).
+NUMERIC_TAGS: Final[frozenset[str]] = frozenset({"SSN", "PHONE", "CC", "MRN", "ACCOUNT", "ZIP"})
+
+SSN_LABELS: Final = ("social security", "ssn", "ss#")
+MRN_LABELS: Final = ("medical record", "mrn", "chart")
+PATIENT_ID_LABELS: Final = ("patient id", "pt id")
+ACCOUNT_LABELS: Final = ("account", "acct")
+INSURANCE_LABELS: Final = (
+    "insurance id", "insurance number", "insurance no.", "insurance no", "insurance #",
+    "policy id", "policy number", "policy no.", "policy no", "policy #",
+    "member id", "subscriber id", "group number", "group no.", "group no",
+)
+DOB_LABELS: Final = (
+    "date of birth", "birth date", "birthday", "dob", "d.o.b.", "d.o.b", "born on", "born",
+)
+PHONE_LABELS: Final = (
+    "callback", "call", "telephone", "phone", "tel", "cell", "mobile", "fax", "sms",
+)
+ZIP_LABELS: Final = ("zip code", "zip", "postal code")
+NAME_LABELS: Final = ("patient name", "patient", "pt name", "pt")
+# "name" counts as a NAME label only after a patient word earlier in the same text.
+NAME_CONTEXT_LABEL: Final = "name"
+CONTEXT_WORDS: Final = ("patient", "pt")
+# Titles are case-sensitive; the title stays, the name after it is redacted.
+TITLES: Final = ("Miss", "Mrs", "Mr", "Ms", "Mx", "Dr")
+# Optional word between a label and its value.
+LABEL_WORDS: Final = ("is", "number", "no")
+
+# Secrets (phi.md §4): free-text labels followed by "=" or ":".
+SECRET_LABELS: Final = (
+    "client secret", "passphrase", "password", "passwd", "pwd", "secret", "token", "api key",
+)
+AUTH_SCHEMES: Final = ("bearer", "basic")
+
+# A Luhn-valid digit run labelled with one of these is not a card number.
+CC_EXCEPTION_LABELS: Final = ("serial", "s/n", "sn", "thumbprint", "id")
+
+# Clinical directories: the path segment after one of them is redacted.
+CLINICAL_DIRS: Final = (
+    "patient records", "medical records", "patients", "patient", "ehr", "emr", "medical", "charts",
+)
+
+HOSTNAME_PREFIXES: Final = ("patient", "pt", "room", "rm", "bed", "ward", "exam")
+
+STREET_SUFFIXES: Final = (
+    "street", "st", "avenue", "ave", "road", "rd", "drive", "dr", "lane", "ln", "boulevard",
+    "blvd", "court", "ct", "way", "place", "pl", "circle", "cir", "parkway", "pkwy", "highway",
+    "hwy", "terrace", "ter", "trail", "trl",
+)
+UNIT_WORDS: Final = ("apartment", "apt", "suite", "ste", "unit")
+
+US_STATES: Final = (
+    "AK", "AL", "AR", "AS", "AZ", "CA", "CO", "CT", "DC", "DE", "FL", "GA", "GU", "HI", "IA",
+    "ID", "IL", "IN", "KS", "KY", "LA", "MA", "MD", "ME", "MI", "MN", "MO", "MP", "MS", "MT",
+    "NC", "ND", "NE", "NH", "NJ", "NM", "NV", "NY", "OH", "OK", "OR", "PA", "PR", "RI", "SC",
+    "SD", "TN", "TX", "UT", "VA", "VI", "VT", "WA", "WI", "WV", "WY",
+)
+# States that are also common words or abbreviations in logs: only after "City, ".
+AMBIGUOUS_STATES: Final[frozenset[str]] = frozenset(
+    {"AS", "CT", "DE", "HI", "ID", "IN", "MD", "ME", "OK", "OR", "PR"}
+)
+
+MONTHS: Final = (
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december",
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sept", "sep", "oct", "nov", "dec",
+)
+
+# HL7 v2 PID fields: field number -> (tag, whole field (True) or first component (False)).
+HL7_PID_FIELDS: Final[dict[int, tuple[str, bool]]] = {
+    2: ("MRN", False),
+    3: ("MRN", False),
+    4: ("MRN", False),
+    5: ("NAME", True),
+    6: ("NAME", True),
+    7: ("DOB", True),
+    9: ("NAME", True),
+    11: ("ADDRESS", False),
+    13: ("PHONE", True),
+    14: ("PHONE", True),
+    18: ("ACCOUNT", False),
+    19: ("SSN", True),
+}
+
+# Card prefixes (phi.md §3, CC): (low, high) ranges over the first len(low) digits.
+CARD_PREFIXES: Final = (
+    ("4", "4"), ("51", "55"), ("2221", "2720"), ("34", "34"), ("37", "37"), ("6011", "6011"),
+    ("644", "649"), ("65", "65"), ("35", "35"), ("36", "36"), ("38", "38"),
+)
+
+# Structured data: a key that is or ends with one of these makes its value a secret (§4).
+SECRET_KEY_SUFFIXES: Final = (
+    "password", "passwd", "secret", "token", "api_key", "apikey", "private_key", "credential",
+    "credentials", "ssh_key",
+)

@@ -1,0 +1,88 @@
+"""Redaction tokens (phi.md §2) and the hash key.
+
+``[<TAG>-REDACTED-<h8>]`` where ``h8`` is the first 8 hex characters of
+HMAC-SHA256(key, ``<tag>:<normalised value>``) in ``hmac`` mode (default), or of plain
+SHA-256 of the exact matched text in ``sha256`` mode (the Go daemon's tokens). Secrets become
+``[SECRET-REDACTED]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Sequence
+from typing import Final, Literal
+
+from agent.phi.rules import NUMERIC_TAGS, TAGS
+
+HashMode = Literal["hmac", "sha256"]
+HASH_MODES: Final[tuple[str, ...]] = ("hmac", "sha256")
+SECRET_TOKEN: Final = "[SECRET-REDACTED]"  # noqa: S105 - the redaction marker
+_NON_DIGITS: Final = re.compile(r"[^0-9]", re.ASCII)
+_CACHE_MAX: Final = 4096
+
+
+def normalise(tag: str, value: str) -> str:
+    """The value as hashed in ``hmac`` mode: digits only for numeric tags, email lowercased."""
+    if tag in NUMERIC_TAGS:
+        return _NON_DIGITS.sub("", value)
+    if tag == "EMAIL":
+        return value.lower()
+    return value
+
+
+class Tokenizer:
+    """Turns (tag, value) into a token; one instance per key and mode."""
+
+    __slots__ = ("_cache", "key", "mode")
+
+    def __init__(self, key: bytes, mode: HashMode = "hmac") -> None:
+        if mode not in HASH_MODES:
+            raise ValueError(f"unknown phi hash mode {mode!r}")
+        if not key:
+            raise ValueError("phi hash key must not be empty")
+        self.key = key
+        self.mode: HashMode = mode
+        self._cache: dict[tuple[int, str], str] = {}
+
+    def h8(self, tag: str, value: str) -> str:
+        if self.mode == "sha256":
+            return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        msg = f"{tag}:{normalise(tag, value)}".encode("utf-8", "surrogatepass")
+        return hmac.digest(self.key, msg, "sha256").hex()[:8]
+
+    def token(self, tag_index: int, value: str) -> str:
+        key = (tag_index, value)
+        tok = self._cache.get(key)
+        if tok is None:
+            tag = TAGS[tag_index]
+            tok = SECRET_TOKEN if tag == "SECRET" else f"[{tag}-REDACTED-{self.h8(tag, value)}]"
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[key] = tok
+        return tok
+
+    def render(self, text: str, spans: Sequence[tuple[int, int, int]]) -> str:
+        """``text`` with every ``(tag index, start, end)`` span replaced by its token."""
+        if not spans:
+            return text
+        parts: list[str] = []
+        last = 0
+        token = self.token
+        for tag, start, end in spans:
+            parts.append(text[last:start])
+            parts.append(token(tag, text[start:end]))
+            last = end
+        parts.append(text[last:])
+        return "".join(parts)
+
+
+def parse_hex_key(value: str) -> bytes:
+    """A ``phi_hash_key`` from the config (hex, at least 16 bytes)."""
+    key = bytes.fromhex(value.strip())
+    if len(key) < 16:
+        raise ValueError("phi_hash_key must be at least 16 bytes (32 hex characters)")
+    return key
+
+

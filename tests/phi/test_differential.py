@@ -1,0 +1,151 @@
+"""Native and reference scanners find the same spans, byte for byte (phi.md §6)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tests.phi.conftest import KEY
+
+from agent.phi import make_scrubber
+from agent.phi.scrubber import Scanner, Scrubber
+
+# Fragments that exercise every rule: labels, separators, values, near-misses.
+FRAGMENTS = [
+    "SSN", "SS#", "social security number", "MRN", "mrn#", "medical record no.", "chart",
+    "patient", "Patient Name", "patient_id", "pt id", "PT", "pt", "name", "Name", "account",
+    "Acct", "insurance id", "Policy #", "policy no.", "Member ID", "group number", "DOB",
+    "D.O.B.", "date of birth", "born on", "birthday", "phone", "tel", "fax", "callback", "sms",
+    "zip", "postal code", "PA", "ID", "OR", ", ", "email", "Dr.", "Mrs", "Ms.", "Miss", "Mr",
+    "password", "Password", "pwd", "passwd", "token", "api_key", "client_secret", "secret",
+    "-Password", "ConvertTo-SecureString", "-String", "Authorization", "Bearer", "Basic",
+    "https://", "ftp://user:", "@", "@host.com", "user", ".example.org", "-----BEGIN",
+    "PRIVATE KEY", "RSA", "-----", "-----END", "BLOCK", "PID|", "|", "^", "~", "MSH|",
+    "/patients/", "\\PatientRecords\\", "/srv/ehr/", "emr", "medical", "/charts/", "\\\\",
+    "PATIENT-ROOM-", "BED-4A", "ROOM201", "room", "Edward", "bedrock", "EXAM-3-PC", "PT30S",
+    "Street", "St", "Ave", "Rd.", "Main", "MAIN", "Apt 2B", "Suite 110", "#12", "5th",
+    "Jan", "January", "5th,", "Sept.", "O'Brien", "Smith-Jones", "McDonald", "Sofia", "SMITH",
+    "123-45-6789", "123 45 6789", "000-12-3456", "666-12-3456", "912-34-5678", "123456789",
+    "555-123-4567", "(555) 123-4567", "(555)123-4567", "555.123.4567", "555 123 4567",
+    "+1 555 123 4567", "+1-555-123-4567", "1-555-123-4567", "+15551234567", "5551234567",
+    "4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111", "378282246310005",
+    "6011111111111117", "5555555555554444", "1825075505501099", "serial", "s/n", "thumbprint",
+    "12345-6789", "18503", "1980-01-05", "01/05/1980", "1/5/80", "19800105", "5.1.1980",
+    "1EG4-TE5-MK73", "1EG4TE5MK73", "2AB3CD4EF56", "192.168.1.10", "10.0.19041.1234",
+    "S-1-5-21-3180628982-3664976141-3878940490-2055", "0x2C400B95", "KB4433283",
+    "22995d84-016e-51c6-b36d-6f3c9f0ac905", "epoch=1718899119", "v3.2.1", "164.312(a)(1)",
+    "is", "number", "no", "no.", ":", "=", "#", "-", "\"", "'", " ", "  ", "\t", "\n", "\r",
+    ".", ",", ";", "&", "(", ")", "/", "\\", "_", "0", "1", "42", "1234", "98765", "é", "ü",
+    "日本", "\u212a", "\ud800", "\x00", "A", "z",
+]
+
+soup = st.lists(st.sampled_from(FRAGMENTS), max_size=24).map("".join)
+spaced_soup = st.lists(st.sampled_from(FRAGMENTS), max_size=16).map(" ".join)
+digits = st.text(alphabet="0123456789 -./()+#:", max_size=80)
+ascii_text = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=127), max_size=120)
+any_text = st.text(max_size=120)
+SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def same(nat: Scanner, ref: Scanner, text: str) -> None:
+    assert list(nat.find_spans(text)) == list(ref.find_spans(text)), repr(text)
+
+
+@SETTINGS
+@given(soup)
+def test_label_soup(nat: Scanner, ref: Scanner, text: str) -> None:
+    same(nat, ref, text)
+
+
+@SETTINGS
+@given(spaced_soup)
+def test_spaced_label_soup(nat: Scanner, ref: Scanner, text: str) -> None:
+    same(nat, ref, text)
+
+
+@SETTINGS
+@given(digits)
+def test_digit_runs(nat: Scanner, ref: Scanner, text: str) -> None:
+    same(nat, ref, text)
+
+
+@SETTINGS
+@given(ascii_text)
+def test_ascii(nat: Scanner, ref: Scanner, text: str) -> None:
+    same(nat, ref, text)
+
+
+@SETTINGS
+@given(any_text)
+def test_unicode(nat: Scanner, ref: Scanner, text: str) -> None:
+    same(nat, ref, text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(soup, max_size=20))
+def test_batch_equals_single(nat: Scanner, ref: Scanner, texts: list[str]) -> None:
+    assert [list(s) for s in nat.find_spans_many(texts)] == [ref.find_spans(t) for t in texts]
+
+
+def test_corpus_lines(nat: Scanner, ref: Scanner, corpus: list[dict[str, Any]]) -> None:
+    texts = [r["text"] for r in corpus]
+    got = nat.find_spans_many(texts)
+    want = ref.find_spans_many(texts)
+    diff = [t for t, a, b in zip(texts, got, want, strict=True) if list(a) != list(b)]
+    assert diff == []
+    assert sum(len(s) for s in got) > 3000  # the corpus is full of PHI: spans were found
+
+
+def _mutate(rng: random.Random, text: str, pool: list[str]) -> str:
+    chars = list(text)
+    for _ in range(rng.randint(1, 4)):
+        op = rng.randrange(6)
+        i = rng.randrange(len(chars) + 1)
+        if op == 0 and chars:
+            del chars[min(i, len(chars) - 1)]
+        elif op == 1:
+            chars.insert(i, rng.choice(" -:#=./\\|^'\"0123456789aZé"))
+        elif op == 2 and chars:
+            j = min(i, len(chars) - 1)
+            chars[j] = chars[j].swapcase()
+        elif op == 3:
+            other = rng.choice(pool)
+            k = rng.randrange(len(other) + 1)
+            chars[i:i] = list(other[k : k + rng.randint(1, 30)])
+        elif op == 4 and chars:
+            chars = chars[i:] + chars[:i]
+        else:
+            chars[i:i] = list(rng.choice(FRAGMENTS))
+    return "".join(chars)
+
+
+def test_mutated_corpus_lines(nat: Scanner, ref: Scanner, corpus: list[dict[str, Any]]) -> None:
+    rng = random.Random(20240611)
+    pool = [r["text"] for r in corpus]
+    texts = [_mutate(rng, rng.choice(pool), pool) for _ in range(20000)]
+    got = nat.find_spans_many(texts)
+    diff = [t for t, a in zip(texts, got, strict=True) if list(a) != list(ref.find_spans(t))]
+    assert diff == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([*FRAGMENTS, "Patient SSN: 635 02 8625 callback (524)274-7279"]), soup)
+def test_scrub_output_identical(nat: Scanner, ref: Scanner, head: str, tail: str) -> None:
+    text = head + " " + tail
+    tok = make_scrubber(key=KEY).tokenizer
+    assert Scrubber(nat, tok).scrub(text) == Scrubber(ref, tok).scrub(text)
+
+
+def test_long_text_and_span_overflow(nat: Scanner, ref: Scanner) -> None:
+    """A text with more spans than one output buffer holds is scanned in several calls."""
+    text = "SSN 123-45-6789 é " * 70000 + "tail@example.com"
+    got = list(nat.find_spans(text))
+    assert got == ref.find_spans(text)
+    assert len(got) == 70001
+
+
+def test_empty_and_batch_edges(nat: Scanner) -> None:
+    assert nat.find_spans_many([]) == []
+    assert [list(s) for s in nat.find_spans_many(["", "x", ""])] == [[], [], []]
