@@ -1,0 +1,7 @@
+"""``python -m agent.central``."""
+
+import sys
+
+from agent.central.cli import main
+
+sys.exit(main())
