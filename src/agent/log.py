@@ -195,7 +195,7 @@ def get_logger(component: str) -> EventLogger:
 def parse_level(name: str) -> int:
     """``DEBUG``/``INFO``/``WARNING``/``WARN``/``ERROR`` (any case) to a logging level."""
     table = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING,
-             "WARN": logging.WARNING, "ERROR": logging.ERROR}
+             "WARN": logging.WARNING, "ERROR": logging.ERROR, "CRITICAL": logging.CRITICAL}
     try:
         return table[name.strip().upper()]
     except KeyError:

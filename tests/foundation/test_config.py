@@ -63,7 +63,8 @@ SAMPLE = {"bool": ("off", False), "int": ("7", 7), "float": ("2.5", 2.5),
           "string": ("value-x", "value-x"), "list": ("[a, b]", ("a", "b"))}
 CHOICE_VALUE = {"log_level": "DEBUG", "log_format": "text", "phi_hash_mode": "sha256",
                 "winrm_script_transfer": "tempfile", "state_dir": "/srv/msp",
-                "api_endpoint": "https://cc.example.org", "tls_pin_hash": "ab" * 32}
+                "api_endpoint": "https://cc.example.org", "tls_pin_hash": "ab" * 32,
+                "server_public_key": "cd" * 32, "phi_hash_key": "ef" * 16}
 
 
 @pytest.mark.parametrize("key", [k for k in KEYS if k not in ("site_id", "api_key")])
@@ -179,7 +180,9 @@ def test_api_endpoint_scheme(url: str, ok: bool) -> None:
 
 @pytest.mark.parametrize("key,value", [("log_level", "VERBOSE"), ("log_format", "xml"),
                                        ("phi_hash_mode", "md5"), ("winrm_script_transfer", "smb"),
-                                       ("tls_pin_hash", "abc"), ("state_dir", "relative/path")])
+                                       ("tls_pin_hash", "abc"), ("state_dir", "relative/path"),
+                                       ("server_public_key", "not-a-key"),
+                                       ("phi_hash_key", "abcd")])
 def test_invalid_values_name_the_key(key: str, value: str) -> None:
     assert err(f"{key}: {value}\n").key == key
 
@@ -267,10 +270,10 @@ def test_precedence_flag_over_env_over_file() -> None:
 
 def test_effective_lines_mask_secrets() -> None:
     loaded = parse_config("site_id: s\napi_key: abcdefgh12345678\ndc_password: hunter2-pass-XYZ9\n"
-                          "phi_hash_key: phikey-0000-ABCD\nextra: 1\n", environ={})
+                          "phi_hash_key: 00112233445566778899aabbccddeeff\nextra: 1\n", environ={})
     text = "\n".join(effective_lines(loaded))
     assert "abcdefgh12345678" not in text and "hunter2-pass-XYZ9" not in text
-    assert "phikey-0000-ABCD" not in text
+    assert "00112233445566778899aabbccddeeff" not in text
     assert "api_key: ****5678" in text and "dc_password: ****XYZ9" in text
     assert "unknown key (ignored): extra" in text
 

@@ -6,8 +6,6 @@ import argparse
 import json
 
 from agent.commands.common import EXIT_OK, EXIT_USAGE, add_global, error, flags_from
-from agent.config import ConfigError, config_path, effective_lines, load_config
-from agent.config.render import as_masked_dict
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,6 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
+    from agent.config import ConfigError, config_path, effective_lines, load_config
+    from agent.config.render import as_masked_dict
+
     path = config_path(args.path or getattr(args, "config", None))
     try:
         loaded = load_config(path, flags=flags_from(args), strict=args.strict)

@@ -6,9 +6,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent.config import ConfigError, Loaded, config_path, load_config
+if TYPE_CHECKING:  # imported lazily: building the parser must stay cheap
+    from agent.config import Loaded
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -47,6 +48,8 @@ def error(message: str) -> None:
 
 def load(args: argparse.Namespace, **extra: Any) -> Loaded | None:
     """Load the config for a command; prints one line and returns None on error."""
+    from agent.config import ConfigError, config_path, load_config
+
     path = config_path(getattr(args, "config", None))
     try:
         return load_config(path, flags=flags_from(args, **extra))

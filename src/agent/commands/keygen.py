@@ -15,7 +15,6 @@ from agent.commands.common import (
     load,
     state_dir_without_config,
 )
-from agent.config import config_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,6 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def resolve_state_dir(args: argparse.Namespace) -> Path | None:
     """State dir from the flag/env, else from the config, else the default."""
+    from agent.config import config_path
+
     direct = state_dir_without_config(args)
     if direct is not None:
         return direct

@@ -62,6 +62,15 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     for w in keys.warnings:
         log.warning("keys.replaced", w)
+    from agent import phi
+
+    try:
+        phi.configure(hash_key_hex=cfg.phi_hash_key, hash_mode=cfg.phi_hash_mode,  # type: ignore[arg-type]
+                      site_key=keys.phi_hash_key)
+    except ValueError as exc:
+        error(f"config: phi_hash_key: {exc}")
+        state.close()
+        return EXIT_USAGE
     if keys.created:
         log.info("keys.created", "created missing key files", files=keys.created)
     log.info("agent.start", "msp-agent starting", **startup_line(loaded, keys, loop_name))

@@ -322,6 +322,15 @@ def _check(config: Config) -> None:
             if value.lower() not in {c.lower() for c in info.choices}:
                 raise ConfigError(key, f"must be one of {', '.join(info.choices)}")
     _check_endpoint(config.api_endpoint)
+    if config.server_public_key is not None and not _HEX64_RE.fullmatch(config.server_public_key):
+        raise ConfigError("server_public_key", "must be 64 hex characters (Ed25519 public key)")
+    if config.phi_hash_key is not None:
+        try:
+            if len(bytes.fromhex(config.phi_hash_key.strip())) < 16:
+                raise ValueError
+        except ValueError:
+            raise ConfigError("phi_hash_key", "must be hex, at least 16 bytes (32 hex characters)") \
+                from None
     for pin in config.tls_pins:
         if not _HEX64_RE.fullmatch(pin):
             raise ConfigError("tls_pin_hash", "each pin must be 64 hex characters (SPKI SHA-256)")

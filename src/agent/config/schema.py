@@ -100,6 +100,8 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     local_max_concurrency: int = 4
     log_format: str = "json"
     shutdown_timeout_s: int = 20
+    # orders.md §3: seeds the trusted server key set when server_keys.json does not exist yet.
+    server_public_key: str | None = None
 
     @property
     def tls_pins(self) -> tuple[str, ...]:

@@ -268,9 +268,9 @@ class Agent:
 
 
 def default_components(agent: Agent) -> list[Component]:
-    from agent.runtime.placeholder import PlaceholderCheckin
+    from agent.checkin import CheckinComponent
 
-    return [PlaceholderCheckin(agent.config)]
+    return [CheckinComponent(agent.config, agent.options.config_path, agent.keys)]
 
 
 def startup_line(loaded: Loaded, keys: Keys, loop_name: str) -> dict[str, Any]:

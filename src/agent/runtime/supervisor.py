@@ -43,6 +43,7 @@ class Job:
     first_delay: float = 0.0
     on_shutdown: Literal["cancel", "finish"] = "cancel"
     progress: bool = False  # its completions are the loop's proof of progress (the checkin)
+    from_completion: bool = False  # next start = completion + delay() (else start + delay())
     enabled: Callable[[], bool] = lambda: True
     # --- state ---
     next_due: float = 0.0
@@ -182,6 +183,9 @@ class Supervisor:
         finally:
             job.last_completed = self.clock()
             job.started_at = None
+            if job.from_completion:
+                job.next_due = max(job.next_due if job.crash_streak else 0.0,
+                                   job.last_completed + self._delay(job))
 
     def _check_stuck(self, job: Job, now: float) -> None:
         if not job.running or job.started_at is None or job.cancelled_at is not None:

@@ -1,0 +1,139 @@
+# NixOS module `services.msp-agent` (runtime.md §10.1–§10.5).
+{ config, lib, pkgs, ... }:
+
+let
+  cfg = config.services.msp-agent;
+  inherit (lib) mkEnableOption mkOption mkIf types optionalAttrs;
+in
+{
+  options.services.msp-agent = {
+    enable = mkEnableOption "msp-agent, the compliance and self-healing agent";
+    package = mkOption {
+      type = types.package;
+      default = pkgs.callPackage ./package.nix { };
+      description = "The msp-agent package.";
+    };
+    configFile = mkOption {
+      type = types.path;
+      default = "/var/lib/msp/config.yaml";
+      description = "Config file passed as --config.";
+    };
+    stateDir = mkOption {
+      type = types.str;
+      default = "/var/lib/msp";
+      description = "State directory; must match state_dir in the config.";
+    };
+    user = mkOption { type = types.str; default = "msp-agent"; description = "Service user."; };
+    group = mkOption { type = types.str; default = "msp-agent"; description = "Service group."; };
+    replaceGoDaemon = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Disable the Go daemon's units so the two never share the state directory.";
+    };
+    grpcHub = {
+      enable = mkEnableOption "the gRPC hub for workstation agents (opens a listening socket)";
+      port = mkOption { type = types.port; default = 50051; description = "Hub port."; };
+      openFirewall = mkOption { type = types.bool; default = false; description = "Open the hub port."; };
+    };
+    privilegedActions = mkOption {
+      type = types.listOf types.str;
+      default = [ "journal-vacuum" "restart-journald" "nix-gc" "start-backup" "renew-certificates"
+                  "nft-list-ruleset" "wg-show" ];
+      description = "Privileged helper actions the agent may trigger.";
+    };
+    watchdogSec = mkOption { type = types.int; default = 120; description = "WatchdogSec."; };
+    extraEnvironment = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      description = "Extra environment variables (runtime.md §2.4).";
+    };
+  };
+
+  config = mkIf cfg.enable {
+    users.users.${cfg.user} = {
+      isSystemUser = true;
+      group = cfg.group;
+      extraGroups = [ "systemd-journal" ];
+    };
+    users.groups.${cfg.group} = { };
+
+    systemd.services.msp-agent = {
+      description = "msp-agent compliance and self-healing agent";
+      wantedBy = [ "multi-user.target" ];
+      after = [ "network-online.target" "msp-auto-provision.service" ];
+      wants = [ "network-online.target" ];
+      conflicts = [ "appliance-daemon.service" ];
+      startLimitIntervalSec = 300;
+      startLimitBurst = 5;
+      environment = { PYTHONDONTWRITEBYTECODE = "1"; }
+        // optionalAttrs cfg.grpcHub.enable { MSP_AGENT_GRPC_HUB = "1"; }
+        // cfg.extraEnvironment;
+      serviceConfig = {
+        Type = "notify";
+        NotifyAccess = "main";
+        ExecStart = "${cfg.package}/bin/msp-agent run --config ${cfg.configFile}";
+        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+        Restart = "always";
+        RestartSec = "10s";
+        WatchdogSec = "${toString cfg.watchdogSec}s";
+        TimeoutStartSec = "120s";
+        TimeoutStopSec = "30s";
+        KillMode = "mixed";
+        User = cfg.user;
+        Group = cfg.group;
+        SupplementaryGroups = [ "systemd-journal" ];
+        StateDirectory = "msp";
+        StateDirectoryMode = "0700";
+        RuntimeDirectory = "msp-agent";
+        RuntimeDirectoryMode = "0750";
+        WorkingDirectory = cfg.stateDir;
+        UMask = "0077";
+        LimitNOFILE = 4096;
+        LimitCORE = 0;
+        MemoryHigh = "192M";
+        MemoryMax = "256M";
+        TasksMax = 64;
+        CPUWeight = 50;
+        NoNewPrivileges = true;
+        CapabilityBoundingSet = "";
+        AmbientCapabilities = "";
+        ProtectSystem = "strict";
+        ProtectHome = true;
+        PrivateTmp = true;
+        PrivateDevices = true;
+        PrivateIPC = true;
+        ProtectKernelTunables = true;
+        ProtectKernelModules = true;
+        ProtectKernelLogs = true;
+        ProtectControlGroups = true;
+        ProtectClock = true;
+        ProtectHostname = true;
+        ProtectProc = "invisible";
+        ProcSubset = "all";
+        RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_NETLINK" ];
+        RestrictNamespaces = true;
+        RestrictRealtime = true;
+        RestrictSUIDSGID = true;
+        LockPersonality = true;
+        MemoryDenyWriteExecute = true;
+        SystemCallArchitectures = "native";
+        SystemCallFilter = [ "@system-service" "~@privileged @resources" ];
+        SystemCallErrorNumber = "EPERM";
+        RemoveIPC = true;
+        KeyringMode = "private";
+        DevicePolicy = "closed";
+        SocketBindDeny = "any";
+      } // optionalAttrs cfg.grpcHub.enable {
+        SocketBindAllow = "tcp:${toString cfg.grpcHub.port}";
+      };
+    };
+
+    networking.firewall.allowedTCPPorts =
+      lib.optional (cfg.grpcHub.enable && cfg.grpcHub.openFirewall) cfg.grpcHub.port;
+
+    systemd.services.appliance-daemon.enable = lib.mkIf cfg.replaceGoDaemon false;
+    systemd.services.appliance-daemon-watchdog.enable = lib.mkIf cfg.replaceGoDaemon false;
+    systemd.services.msp-daemon-zombie-watch.enable = lib.mkIf cfg.replaceGoDaemon false;
+    systemd.timers.msp-daemon-zombie-watch.enable = lib.mkIf cfg.replaceGoDaemon false;
+  };
+}

@@ -1,0 +1,208 @@
+"""``python -m agent demo``: the agent's main job against a local Central Command, on loopback.
+
+Everything runs in one process with no outbound network: the local Central Command (SQLite in
+a temporary directory) and the agent's real checkin component with its own state directory.
+The timeline exercises what a first week on a clinic appliance does: first contact, signed
+orders and encrypted credentials arriving, a server signing-key rotation, and a revoked API
+key recovered through rekey.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from agent import phi
+from agent.central import CentralCommand
+from agent.checkin import CheckinComponent
+from agent.config import load_config
+from agent.crypto.keys import verify_ed25519
+from agent.state import StateDir, load_or_create
+
+SITE = "demo-clinic"
+
+
+@dataclass
+class Summary:
+    checkins_ok: int = 0
+    checkins_failed: int = 0
+    sigauth: dict[str, int] = field(default_factory=dict)
+    heartbeat: dict[str, int] = field(default_factory=dict)
+    orders_received: int = 0
+    order_signatures_valid: int = 0
+    credentials: dict[str, int] = field(default_factory=dict)
+    server_keys: str = ""
+    rekeys: int = 0
+    api_key_persisted: bool = False
+    state_dir: str = ""
+
+
+class Demo:
+    def __init__(self, out: TextIO, tmp: Path) -> None:
+        self.out = out
+        self.tmp = tmp
+        self.summary = Summary(state_dir=str(tmp / "state"))
+        self.started = time.monotonic()
+
+    def say(self, text: str) -> None:
+        self.out.write(f"[{time.monotonic() - self.started:5.2f}s] {text}\n")
+        self.out.flush()
+
+    async def checkin(self, comp: CheckinComponent, cc: CentralCommand, label: str) -> bool:
+        before = len(cc.checkins(SITE))
+        t0 = time.monotonic()
+        ok = await comp.run_once()
+        ms = int((time.monotonic() - t0) * 1000)
+        seen = cc.checkins(SITE)[before:]
+        if ok:
+            self.summary.checkins_ok += 1
+        else:
+            self.summary.checkins_failed += 1
+        server = ""
+        if seen:
+            rec = seen[-1]
+            self.summary.sigauth[rec["sigauth"]] = self.summary.sigauth.get(rec["sigauth"], 0) + 1
+            self.summary.heartbeat[rec["heartbeat"]] = \
+                self.summary.heartbeat.get(rec["heartbeat"], 0) + 1
+            server = f"; server: HTTP {rec['http_status']}, request signature {rec['sigauth']}, " \
+                     f"heartbeat {rec['heartbeat']}"
+            if rec["sigauth"] == "unknown_pubkey":
+                server += " (expected on first contact: the server learns the identity key now)"
+        result = "ok" if ok else f"failed ({comp.last_error_kind})"
+        self.say(f"{label}: checkin {result} in {ms} ms{server}")
+        return ok
+
+    def verify_orders(self, comp: CheckinComponent) -> None:
+        keys = [bytes.fromhex(k) for k in comp.server_keys.trusted_keys()]
+        for order in comp.shared.pending_orders.values():
+            sig = bytes.fromhex(order.signature) if order.signature else b""
+            payload = order.signed_payload.encode()
+            if any(verify_ed25519(k, payload, sig) for k in keys):
+                self.summary.order_signatures_valid += 1
+
+    async def run(self) -> Summary:
+        cc = CentralCommand(self.tmp / "central.db")
+        await cc.start()
+        state = StateDir(self.tmp / "state")
+        comp: CheckinComponent | None = None
+        try:
+            cc.create_site(SITE)
+            api_key = cc.create_api_key(SITE)
+            self.say(f"local Central Command listening on {cc.url} (site {SITE!r}); "
+                     f"server signing key {cc.server_public_key[:16]}…")
+            config_path = self.tmp / "config.yaml"
+            config_path.write_text(
+                f"# written by msp-agent demo\nsite_id: {SITE}\napi_key: {api_key}\n"
+                f"api_endpoint: {cc.url}\nstate_dir: {state.path}\npoll_interval: 60\n")
+            state.open()
+            keys = load_or_create(state.path)
+            phi.configure(site_key=keys.phi_hash_key)
+            self.say(f"agent keys created in {state.path}: identity {keys.identity_fingerprint}, "
+                     f"envelope {keys.envelope_public_hex[:16]}…")
+            cfg = load_config(config_path, environ={}).config
+            comp = CheckinComponent(cfg, config_path, keys)
+
+            await self.checkin(comp, cc, "1 first contact")
+            self.say(f"   appliance id assigned: {comp.shared.appliance_id}; trusting server key "
+                     f"{comp.server_keys.trusted_keys()[0][:16]}… (first checkin)")
+
+            cc.set_credentials(SITE, [
+                {"hostname": "dc01.demo.local", "username": "DEMO\\svc-msp",
+                 "password": "demo-Windows-pass-1", "use_ssl": True, "role": "domain_controller"},
+            ], [
+                {"hostname": "127.0.0.1", "port": 22, "username": "msp",
+                 "password": "demo-linux-pass-2", "label": "loopback"},
+            ])
+            cc.issue_order(SITE, "force_checkin", {})
+            cc.issue_order(SITE, "sync_rules", {})
+            self.say("Central Command: credentials for 2 hosts sealed to the appliance's key, "
+                     "2 signed orders queued")
+            await self.checkin(comp, cc, "2 orders and credentials")
+            creds = comp.shared.credentials
+            self.summary.credentials = {"windows": len(creds.windows_targets),
+                                        "linux": len(creds.linux_targets)}
+            self.verify_orders(comp)
+            self.summary.orders_received = len(comp.shared.pending_orders)
+            self.say(f"   credentials decrypted into memory: {len(creds.windows_targets)} Windows, "
+                     f"{len(creds.linux_targets)} Linux target(s) (passwords never logged; at rest "
+                     "only in credentials.sealed)")
+            self.say(f"   orders received: {self.summary.orders_received}, signatures valid against "
+                     f"the trusted server key: {self.summary.order_signatures_valid} (queued; "
+                     "execution arrives with the orders work)")
+
+            cc.rotate_signing_key()
+            self.say(f"Central Command rotates its signing key to {cc.server_public_key[:16]}…")
+            await self.checkin(comp, cc, "3 key rotation")
+            self.say(f"   trusted server keys now: "
+                     f"{', '.join(k[:16] + '…' for k in comp.server_keys.trusted_keys())} "
+                     f"({comp.server_keys.source})")
+
+            cc.deactivate_api_key(api_key)
+            self.say("Central Command deactivates the appliance's API key")
+            for n in range(4, 8):
+                ok = await self.checkin(comp, cc, f"{n} {'after rekey' if comp.rekeys else 'dead key'}")
+                if ok:
+                    break
+            self.summary.rekeys = comp.rekeys
+            new_key = comp.credentials.api_key
+            self.summary.api_key_persisted = new_key != api_key and \
+                f'"{new_key}"' in config_path.read_text()
+            self.say(f"   rekeys: {comp.rekeys}; new API key saved to config.yaml: "
+                     f"{self.summary.api_key_persisted}")
+            self.summary.server_keys = comp.server_keys.source
+        finally:
+            if comp is not None:
+                await comp.close()
+            state.close()
+            await cc.stop()
+            cc.close()
+        return self.summary
+
+
+def render(summary: Summary) -> str:
+    def counts(d: dict[str, int]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(d.items())) or "none"
+
+    rows = [
+        ("checkins", f"{summary.checkins_ok} ok, {summary.checkins_failed} failed"),
+        ("request signatures (server side)", counts(summary.sigauth)),
+        ("heartbeat signatures (server side)", counts(summary.heartbeat)),
+        ("orders received", str(summary.orders_received)),
+        ("order signatures verified (agent side)", str(summary.order_signatures_valid)),
+        ("credentials decrypted", counts(summary.credentials)),
+        ("server key trust", summary.server_keys or "none"),
+        ("rekeys", f"{summary.rekeys} (new key persisted: {summary.api_key_persisted})"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+def main(*, keep: bool = False, as_json: bool = False, verbose: bool = False,
+         out: TextIO = sys.stdout, run: Callable[..., Any] | None = None) -> int:
+    from agent.log import configure
+    from agent.runtime.loop import run as run_loop
+
+    configure("INFO" if verbose else "CRITICAL", "text")
+    tmp = Path(tempfile.mkdtemp(prefix="msp-agent-demo-"))
+    progress = sys.stderr if as_json else out
+    demo = Demo(progress, tmp)
+    try:
+        summary, _ = run_loop(demo.run)
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if as_json:
+        out.write(json.dumps(summary.__dict__, indent=2) + "\n")
+    else:
+        out.write("\nsummary\n" + render(summary) + "\n")
+        out.write(f"  state directory kept at {tmp}\n" if keep else "")
+    ok = (summary.checkins_ok >= 3 and summary.order_signatures_valid == summary.orders_received
+          and summary.rekeys == 1 and summary.api_key_persisted)
+    return 0 if ok else 1

@@ -1,0 +1,29 @@
+"""``python -m agent demo`` runs the main job end to end against the local Central Command."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import run_agent
+
+
+def test_demo_json_summary() -> None:
+    r = run_agent("demo", "--json", timeout=120)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["checkins_ok"] >= 4 and summary["rekeys"] == 1
+    assert summary["api_key_persisted"] is True
+    assert summary["orders_received"] == 2 and summary["order_signatures_valid"] == 2
+    assert summary["credentials"] == {"windows": 1, "linux": 1}
+    assert summary["sigauth"]["ok"] >= 3 and summary["heartbeat"] == {"valid": summary["checkins_ok"]}
+    assert summary["server_keys"] == "rotation"
+    # Progress went to stderr; no credential ever printed.
+    for secret in ("demo-Windows-pass-1", "demo-linux-pass-2"):
+        assert secret not in r.stdout + r.stderr
+
+
+def test_demo_text_output() -> None:
+    r = run_agent("demo", timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "first contact: checkin ok" in r.stdout and "summary" in r.stdout
+    assert "rekeys" in r.stdout
