@@ -229,3 +229,25 @@ class Crasher(BaseComponent):
         await asyncio.sleep(0.05)
         raise RuntimeError("boom")
 '''
+
+
+@pytest.mark.parametrize("checkin,expected", [
+    ({"breaker": "closed"}, 0),
+    ({"breaker": "open", "last_error_kind": "timeout"}, 1),
+    ({"breaker": "closed", "tls_pin_alert": "tls pin mismatch"}, 1),
+])
+def test_status_degraded_when_central_unreachable_or_alerting(
+        install: Install, checkin: dict[str, object], expected: int) -> None:
+    """A status file written by a live process (this test's) is read and judged."""
+    from datetime import UTC, datetime
+
+    run_dir = install.state / "run"
+    run_dir.mkdir(parents=True)
+    (install.state / "agent.lock").write_text(f"{os.getpid()}\n")
+    doc = {"pid": os.getpid(), "state": "running", "state_dir": str(install.state),
+           "written_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+           "degraded_reason": "", "checkin": checkin}
+    (run_dir / "status.json").write_text(json.dumps(doc))
+    r = run_agent("status", "--config", str(install.config))
+    assert r.returncode == expected, r.stdout
+    assert r.stdout.splitlines()[0].startswith("msp-agent: degraded") == bool(expected)

@@ -57,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
         problems.append(str(doc["degraded_reason"]))
     if age is not None and age > STALE_AFTER_S:
         problems.append(f"status file is {int(age)}s old")
+    chk = doc.get("checkin") or {}
+    if isinstance(chk, dict):
+        if chk.get("breaker") == "open":
+            problems.append(f"Central Command unreachable ({chk.get('last_error_kind')}); "
+                            "breaker open")
+        problems += [f"{a}: {chk[a]}" for a in ("tls_pin_alert", "trust_alert", "clock_alert")
+                     if chk.get(a)]
     cfg = doc.get("config") or {}
     if isinstance(cfg, dict) and cfg.get("reload_error"):
         problems.append("last config reload was rejected")
@@ -95,6 +102,16 @@ def _out(doc: dict[str, Any], as_json: bool, verdict: str) -> None:
     if isinstance(proc, dict):
         print(f"  rss: {proc.get('rss_bytes', 0) / 1048576:.1f} MiB, tasks: {proc.get('tasks')}, "
               f"uptime: {proc.get('uptime_s')}s")
+    chk = doc.get("checkin")
+    if isinstance(chk, dict):
+        last_ok = chk.get("last_success_s_ago")
+        print(f"  checkin: {chk.get('successes')} ok / {chk.get('failures')} failed, last success "
+              f"{'never' if last_ok is None else f'{last_ok}s ago'}, last error "
+              f"{chk.get('last_error_kind') or 'none'}, breaker {chk.get('breaker')}, "
+              f"next in {chk.get('next_delay_s')}s")
+        for alert in ("tls_pin_alert", "trust_alert", "clock_alert"):
+            if chk.get(alert):
+                print(f"  ALERT {alert}: {chk[alert]}")
     sup = doc.get("supervisor")
     if isinstance(sup, dict):
         for name, job in (sup.get("jobs") or {}).items():
