@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from agent import __version__
 
 # Command modules, in the order ``--help`` lists them.
-COMMANDS = ("run", "demo", "status", "keygen", "check_config", "scrub", "version")
+COMMANDS = ("run", "demo", "status", "keygen", "check_config", "scrub", "verify_orders", "version")
 
 
 class _Parser(argparse.ArgumentParser):

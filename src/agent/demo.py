@@ -23,10 +23,14 @@ from agent import phi
 from agent.central import CentralCommand
 from agent.checkin import CheckinComponent
 from agent.config import load_config
-from agent.crypto.keys import verify_ed25519
+from agent.orders.worker import OrderComponent
 from agent.state import StateDir, load_or_create
 
 SITE = "demo-clinic"
+#: A representative set of the "must" order types (every one is issuable:
+#: ``agent.central.ordertypes``); each is received, verified, executed and completed.
+DEMO_ORDERS = ("force_checkin", "diagnostic", "sensor_status", "disable_healing",
+               "enable_healing", "update_iso", "clear_winrm_pin", "sync_rules")
 
 
 @dataclass
@@ -37,6 +41,9 @@ class Summary:
     heartbeat: dict[str, int] = field(default_factory=dict)
     orders_received: int = 0
     order_signatures_valid: int = 0
+    orders_executed: int = 0
+    orders_completed: int = 0
+    order_results: dict[str, str] = field(default_factory=dict)
     credentials: dict[str, int] = field(default_factory=dict)
     server_keys: str = ""
     rekeys: int = 0
@@ -79,13 +86,15 @@ class Demo:
         self.say(f"{label}: checkin {result} in {ms} ms{server}")
         return ok
 
-    def verify_orders(self, comp: CheckinComponent) -> None:
-        keys = [bytes.fromhex(k) for k in comp.server_keys.trusted_keys()]
-        for order in comp.shared.pending_orders.values():
-            sig = bytes.fromhex(order.signature) if order.signature else b""
-            payload = order.signed_payload.encode()
-            if any(verify_ed25519(k, payload, sig) for k in keys):
-                self.summary.order_signatures_valid += 1
+    def order_event(self, name: str, info: dict[str, Any]) -> None:
+        if name == "verified":
+            self.say(f"   order {info['order_type']} verified (signature, scope, expiry, nonce "
+                     "recorded); executing")
+        elif name == "executed":
+            self.say(f"   order {info['order_type']} executed: "
+                     f"{'succeeded' if info['success'] else 'failed'}")
+        elif name == "rejected":
+            self.say(f"   order {info['order_type']} rejected: {info['verdict']}")
 
     async def run(self) -> Summary:
         cc = CentralCommand(self.tmp / "central.db")
@@ -120,22 +129,37 @@ class Demo:
                 {"hostname": "127.0.0.1", "port": 22, "username": "msp",
                  "password": "demo-linux-pass-2", "label": "loopback"},
             ])
-            cc.issue_order(SITE, "force_checkin", {})
-            cc.issue_order(SITE, "sync_rules", {})
-            self.say("Central Command: credentials for 2 hosts sealed to the appliance's key, "
-                     "2 signed orders queued")
+            orders = OrderComponent(comp)
+            orders.worker.on_event = self.order_event
+            for order_type in DEMO_ORDERS:
+                cc.issue_sample_order(SITE, order_type)
+            self.say(f"Central Command: credentials for 2 hosts sealed to the appliance's key, "
+                     f"{len(DEMO_ORDERS)} signed orders queued ({', '.join(DEMO_ORDERS)})")
             await self.checkin(comp, cc, "2 orders and credentials")
             creds = comp.shared.credentials
             self.summary.credentials = {"windows": len(creds.windows_targets),
                                         "linux": len(creds.linux_targets)}
-            self.verify_orders(comp)
-            self.summary.orders_received = len(comp.shared.pending_orders)
             self.say(f"   credentials decrypted into memory: {len(creds.windows_targets)} Windows, "
                      f"{len(creds.linux_targets)} Linux target(s) (passwords never logged; at rest "
                      "only in credentials.sealed)")
-            self.say(f"   orders received: {self.summary.orders_received}, signatures valid against "
-                     f"the trusted server key: {self.summary.order_signatures_valid} (queued; "
-                     "execution arrives with the orders work)")
+            self.say(f"   orders received: {orders.worker.stats.received}; handing them to the "
+                     "order worker")
+            await orders.run_once()
+            stats = orders.worker.stats
+            self.summary.orders_received = stats.received
+            self.summary.order_signatures_valid = stats.verified
+            self.summary.orders_executed = stats.executed
+            done = cc.completions(SITE)
+            self.summary.orders_completed = len(done)
+            for c in done:
+                res = c["result"] or {}
+                what = res.get("status") or ("ok" if c["success"] else "")
+                self.summary.order_results[c["order_type"]] = \
+                    f"{'success' if c['success'] else 'failure'}" + (f" ({what})" if what else "") \
+                    + ("" if c["success"] else f": {c['error_message']}")
+                self.say(f"   Central Command recorded completion of {c['order_type']}: "
+                         f"{self.summary.order_results[c['order_type']]}")
+            self.say(f"   completion outbox pending: {orders.worker.outbox.pending()}")
 
             cc.rotate_signing_key()
             self.say(f"Central Command rotates its signing key to {cc.server_public_key[:16]}…")
@@ -175,7 +199,9 @@ def render(summary: Summary) -> str:
         ("request signatures (server side)", counts(summary.sigauth)),
         ("heartbeat signatures (server side)", counts(summary.heartbeat)),
         ("orders received", str(summary.orders_received)),
-        ("order signatures verified (agent side)", str(summary.order_signatures_valid)),
+        ("orders verified (agent side)", str(summary.order_signatures_valid)),
+        ("orders executed", str(summary.orders_executed)),
+        ("completions recorded by the server", str(summary.orders_completed)),
         ("credentials decrypted", counts(summary.credentials)),
         ("server key trust", summary.server_keys or "none"),
         ("rekeys", f"{summary.rekeys} (new key persisted: {summary.api_key_persisted})"),
@@ -204,5 +230,6 @@ def main(*, keep: bool = False, as_json: bool = False, verbose: bool = False,
         out.write("\nsummary\n" + render(summary) + "\n")
         out.write(f"  state directory kept at {tmp}\n" if keep else "")
     ok = (summary.checkins_ok >= 3 and summary.order_signatures_valid == summary.orders_received
+          and summary.orders_completed == summary.orders_received == len(DEMO_ORDERS)
           and summary.rekeys == 1 and summary.api_key_persisted)
     return 0 if ok else 1

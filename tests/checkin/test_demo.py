@@ -13,7 +13,14 @@ def test_demo_json_summary() -> None:
     summary = json.loads(r.stdout)
     assert summary["checkins_ok"] >= 4 and summary["rekeys"] == 1
     assert summary["api_key_persisted"] is True
-    assert summary["orders_received"] == 2 and summary["order_signatures_valid"] == 2
+    # Orders: received -> verified -> executed -> completion recorded by the server.
+    n = summary["orders_received"]
+    assert n == 8 and summary["order_signatures_valid"] == n
+    assert summary["orders_executed"] == n and summary["orders_completed"] == n
+    results = summary["order_results"]
+    assert results["force_checkin"] == "success (checkin_triggered)"
+    assert results["update_iso"] == "success (update_received)"
+    assert results["sync_rules"].startswith("failure")  # no rule syncer in this build: said so
     assert summary["credentials"] == {"windows": 1, "linux": 1}
     assert summary["sigauth"]["ok"] >= 3 and summary["heartbeat"] == {"valid": summary["checkins_ok"]}
     assert summary["server_keys"] == "rotation"
@@ -27,3 +34,5 @@ def test_demo_text_output() -> None:
     assert r.returncode == 0, r.stderr
     assert "first contact: checkin ok" in r.stdout and "summary" in r.stdout
     assert "rekeys" in r.stdout
+    assert "order diagnostic verified" in r.stdout and "order diagnostic executed" in r.stdout
+    assert "Central Command recorded completion of diagnostic: success" in r.stdout

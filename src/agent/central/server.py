@@ -200,6 +200,30 @@ class CentralCommand:
             priority=priority,
         )
 
+    def issue_sample_order(
+        self,
+        site_id: str,
+        order_type: str,
+        *,
+        appliance_id: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        ttl_s: int = 3600,
+    ) -> str:
+        """Issue a "must" order type (orders.md §10) the way the real server does (admin, fleet or
+        healing form) with the catalog's valid parameters, updated by ``parameters``."""
+        from agent.central.ordertypes import sample_parameters
+
+        params, kind = sample_parameters(order_type)
+        params.update(parameters or {})
+        return self.issue_order(
+            site_id,
+            order_type,
+            params,
+            appliance_id=None if kind == "fleet" else appliance_id,
+            ttl_s=ttl_s,
+            fleet=kind == "fleet",
+        )
+
     def cancel_order(self, order_id: str) -> None:
         self._orders.cancel(order_id)
 

@@ -39,6 +39,7 @@ from agent.protocol import (
 )
 from agent.protocol.auth import AuthFailureKind, classify_401
 from agent.protocol.codec import encode
+from agent.protocol.orders import MalformedOrder, Order
 from agent.protocol.rekey import RekeyRequest, RekeyResponse, is_valid_api_key, rekey_retry_seconds
 from agent.protocol.timefmt import parse_timestamp
 from agent.runtime.component import BaseComponent
@@ -103,6 +104,8 @@ class CheckinComponent(BaseComponent):
         self.rekey_not_before = 0.0
         self.clock_alert = ""
         self.issues_seen = 0
+        #: The order worker's intake (set by :class:`agent.orders.worker.OrderComponent`).
+        self.order_sink: Callable[[list[Order], list[MalformedOrder]], None] | None = None
         self._restore_credentials()
 
     # --- component hooks --------------------------------------------------------------
@@ -286,7 +289,8 @@ class CheckinComponent(BaseComponent):
             ]
         steps += [
             ("directives", lambda: self._directives(r)),
-            ("orders", lambda: self._orders(r.pending_orders)),
+            ("orders", lambda: self._orders(r.appliance_id, r.pending_orders,
+                                            parsed.malformed_orders)),
             ("deploys", lambda: self._deploys(r.pending_deploys)),
         ]
         for name, step in steps:
@@ -379,14 +383,24 @@ class CheckinComponent(BaseComponent):
             log.info("checkin.merged_duplicates", "server merged duplicate appliances",
                      count=r.merged_duplicates)
 
-    def _orders(self, orders: list[Any]) -> None:
-        new = [o for o in orders if o.order_id not in self.shared.pending_orders]
-        for order in new:
-            self.shared.pending_orders[order.order_id] = order
-            self.shared.orders_received += 1
-            log.info("orders.received", "order received and queued (not executed: order "
-                     "processing is not implemented yet)", order_id=order.order_id,
-                     order_type=order.order_type)
+    def _orders(self, appliance_id: str | None, orders: list[Any],
+                malformed: list[MalformedOrder]) -> None:
+        """Hand the response's orders to the order worker (orders.md §4.5: not without an
+        appliance id in the same response; they are delivered again)."""
+        if not appliance_id:
+            if orders or malformed:
+                log.warning("orders.no_appliance_id", "response carried orders but no appliance "
+                            "id; not processed", orders=len(orders))
+            return
+        self.shared.orders_received += len(orders)
+        if self.order_sink is not None:
+            self.order_sink(orders, malformed)
+            return
+        for order in orders:
+            if order.order_id not in self.shared.pending_orders:
+                self.shared.pending_orders[order.order_id] = order
+                log.info("orders.received", "order received and queued (no order worker "
+                         "installed)", order_id=order.order_id, order_type=order.order_type)
 
     def _deploys(self, deploys: list[Any]) -> None:
         queued = {d.device_id for d in self.shared.deploy_results}

@@ -269,8 +269,12 @@ class Agent:
 
 def default_components(agent: Agent) -> list[Component]:
     from agent.checkin import CheckinComponent
+    from agent.orders.worker import OrderComponent
 
-    return [CheckinComponent(agent.config, agent.options.config_path, agent.keys)]
+    checkin = CheckinComponent(agent.config, agent.options.config_path, agent.keys)
+    # restart_agent / reprovision: a clean stop; systemd (Restart=always) starts us again.
+    orders = OrderComponent(checkin, restart=lambda: agent.stop_event.set())
+    return [checkin, orders]
 
 
 def startup_line(loaded: Loaded, keys: Keys, loop_name: str) -> dict[str, Any]:

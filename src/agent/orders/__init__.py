@@ -1,0 +1,1 @@
+"""Signed orders: verification, nonce store, execution, completion outbox (orders.md)."""

@@ -1,0 +1,431 @@
+"""The order worker (orders.md §4-§5, §9): one order at a time, in delivery order.
+
+For each delivered order: verify (§4 steps 1-12), admit through the nonce store (step 13: the
+``executing`` record is fsynced before anything runs), run the handler with its timeout, record
+the outcome, queue the completion in the durable outbox and post it. Rejections are logged (once
+per order id and reason per hour) and, where §4 says so, answered with a failure completion.
+
+:class:`OrderWorker` is the engine (no supervisor; the demo and the kill -9 tests drive it
+directly); :class:`OrderComponent` wires it to the checkin component and the supervisor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from agent.log import get_logger
+from agent.orders.handlers import HANDLERS, Handler, HandlerContext, HandlerError, Hooks
+from agent.orders.outbox import Item, Outbox, Poster
+from agent.orders.registry import REGISTRY, TypeInfo
+from agent.orders.store import INTERRUPTED, MAX_RESUMES, OrderRecords, Record
+from agent.orders.verify import SECURITY_REASONS, Context, Verdict, as_object, verify
+from agent.protocol.orders import MalformedOrder
+from agent.runtime.component import BaseComponent
+from agent.runtime.supervisor import Job, Supervisor
+
+if TYPE_CHECKING:
+    from agent.checkin import CheckinComponent
+
+log = get_logger("orders")
+
+MAX_RESULT_BYTES = 64 * 1024
+RESULT_PREVIEW_CHARS = 60_000
+MAX_ERROR_CHARS = 4096
+SYNC_POST_DEADLINE_S = 10.0
+REJECT_QUIET_S = 3600.0
+MAX_QUEUE = 1000
+
+
+def cap_result(result: dict[str, Any] | None) -> dict[str, Any] | None:
+    """orders.md §5.1: results larger than 64 KiB serialized are replaced by a preview."""
+    if result is None:
+        return None
+    try:
+        text = msgspec.json.encode(result).decode()
+    except (TypeError, msgspec.EncodeError):
+        return {"_unserializable": True}
+    if len(text.encode()) <= MAX_RESULT_BYTES:
+        out: dict[str, Any] = msgspec.json.decode(text)
+        return out
+    return {"_truncated": True, "_original_bytes": len(text.encode()),
+            "preview": text[:RESULT_PREVIEW_CHARS]}
+
+
+def completion_body(success: bool, result: dict[str, Any] | None = None,
+                    error: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"success": success}
+    if result is not None:
+        body["result"] = cap_result(result)
+    if error is not None:
+        body["error_message"] = error[:MAX_ERROR_CHARS]
+    return body
+
+
+@dataclass
+class Stats:
+    received: int = 0
+    verified: int = 0
+    executed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    interrupted: int = 0
+    resumed: int = 0
+    refused: int = 0  # nonce record could not be written: not run, nothing posted
+
+
+@dataclass(frozen=True, slots=True)
+class _Resume:
+    record: Record
+
+
+class OrderWorker:
+    def __init__(self, state_dir: Path, *, context: Callable[[], Context | None], post: Poster,
+                 hooks: Hooks | None = None, site_id: str = "", config_path: Path | None = None,
+                 handlers: dict[str, Handler] | None = None,
+                 registry: dict[str, TypeInfo] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.state_dir = state_dir
+        self.context = context
+        self.post = post
+        self.hooks = hooks or Hooks()
+        self.site_id = site_id
+        self.config_path = config_path
+        self.handlers = HANDLERS if handlers is None else handlers
+        self.registry = REGISTRY if registry is None else registry
+        self.clock = clock
+        self.records = OrderRecords(state_dir, clock=clock)
+        self.outbox = Outbox(state_dir, clock=clock, on_settled=self._settled)
+        self.queue: list[Any] = []
+        self.stats = Stats()
+        self.memo: dict[str, Any] = {}
+        self._quiet: dict[tuple[str, str], float] = {}
+        self.on_event: Callable[[str, dict[str, Any]], None] | None = None
+        self.hooks.store_summary = self.hooks.store_summary or self.records.summary
+        self.hooks.outbox_pending = self.hooks.outbox_pending or self.outbox.pending
+        self._recover()
+
+    # --- start-up (orders.md §4.4 crash recovery) ------------------------------------------
+
+    def _recover(self) -> None:
+        for rec in self.records.recover():
+            info = self.registry.get(rec.order_type or "")
+            if info is not None and info.idempotent and rec.resume is not None \
+                    and rec.executions < MAX_RESUMES:
+                self.queue.append(_Resume(rec))
+                continue
+            self._interrupted(rec)
+        for rec in self.records.unacknowledged():  # finished, but the outbox write was lost
+            assert rec.completion is not None and rec.order_id is not None
+            self.outbox.put(rec.order_id, rec.completion, nonce=rec.nonce)
+
+    def _interrupted(self, rec: Record) -> None:
+        body = completion_body(False, error=INTERRUPTED)
+        self.records.finish(rec.nonce, "failed", body)
+        self.stats.interrupted += 1
+        log.warning("orders.interrupted", "order was executing when the agent stopped; reported "
+                    "as failed, not re-run", order_id=rec.order_id, order_type=rec.order_type)
+        if rec.order_id is not None:
+            self.outbox.put(rec.order_id, body, nonce=rec.nonce)
+
+    # --- intake ----------------------------------------------------------------------------
+
+    def submit(self, orders: list[Any], malformed: list[MalformedOrder] | None = None) -> int:
+        """Queue delivered orders (order structs or JSON objects); returns how many were new."""
+        queued = {self._key(o) for o in self.queue if not isinstance(o, _Resume)}
+        added = 0
+        for bad in malformed or []:
+            self._malformed(bad)
+        for order in orders:
+            key = self._key(order)
+            if key in queued or len(self.queue) >= MAX_QUEUE:
+                continue
+            queued.add(key)
+            self.queue.append(order)
+            self.stats.received += 1
+            added += 1
+        return added
+
+    @staticmethod
+    def _key(order: Any) -> tuple[Any, Any]:
+        obj = as_object(order)
+        if not isinstance(obj, dict):
+            return (None, id(order))
+        sp = obj.get("signed_payload")
+        return (obj.get("order_id"), sp if isinstance(sp, str) else None)
+
+    def _malformed(self, bad: MalformedOrder) -> None:
+        verdict = Verdict("reject", "failure" if bad.order_id else "none", "malformed",
+                          "order object does not decode", bad.order_id)
+        self._rejected(verdict)
+
+    # --- processing ------------------------------------------------------------------------
+
+    async def process_pending(self) -> int:
+        """Process queued orders in delivery order; returns how many were handled. Orders stay
+        queued while there is no context yet (no appliance id before the first checkin)."""
+        handled = 0
+        while self.queue:
+            ctx = self.context()
+            if ctx is None:
+                break
+            item = self.queue[0]
+            if isinstance(item, _Resume):
+                await self._resume(item.record, ctx)
+            else:
+                await self.process(item, ctx)
+            self.queue.pop(0)
+            handled += 1
+        if handled and self.outbox.pending():
+            await self.drain()  # rejection completions, and anything left behind
+        return handled
+
+    async def process(self, order: Any, ctx: Context) -> Verdict | None:
+        try:
+            verdict = verify(order, ctx, self.records)
+        except OSError as exc:
+            self.stats.refused += 1
+            log.error("orders.record_failed", f"the nonce record could not be written ({exc}); "
+                      "order not executed, nothing posted", order_id=_order_id(order))
+            return None
+        if verdict.verdict == "reject":
+            self._rejected(verdict)
+            return verdict
+        assert verdict.order is not None
+        if verdict.verdict == "duplicate":
+            self.stats.duplicates += 1
+            rec = self.records.records.get(verdict.order.nonce)
+            if rec is not None and rec.completion is not None and not rec.acked:
+                self.outbox.put(verdict.order.order_id, rec.completion, nonce=rec.nonce)
+            self._event("duplicate", verdict)
+            return verdict
+        self.stats.verified += 1
+        self._event("verified", verdict)
+        log.info("orders.accepted", "order verified; executing", order_id=verdict.order_id,
+                 order_type=verdict.order_type, retry=verdict.retry)
+        await self._execute(verdict, ctx)
+        return verdict
+
+    async def _resume(self, rec: Record, ctx: Context) -> None:
+        assert rec.resume is not None
+        verdict = verify(rec.resume, ctx)  # steps 1-12 again: it must still be valid now
+        if verdict.verdict != "accept" or verdict.order is None \
+                or verdict.order.nonce != rec.nonce:
+            self._interrupted(rec)
+            await self.drain()
+            return
+        self.records.restarted(rec.nonce)
+        self.stats.resumed += 1
+        log.warning("orders.resumed", "idempotent order interrupted by a restart; running it "
+                    "again", order_id=rec.order_id, order_type=rec.order_type)
+        await self._execute(verdict, ctx)
+
+    async def _execute(self, verdict: Verdict, ctx: Context) -> None:
+        order = verdict.order
+        assert order is not None
+        info = self.registry[order.order_type]
+        handler = self.handlers.get(order.order_type)
+        hctx = HandlerContext(order=order, appliance_id=ctx.appliance_id,
+                              site_id=ctx.site_id or self.site_id, state_dir=self.state_dir,
+                              config_path=self.config_path, hooks=self.hooks, memo=self.memo)
+        self.stats.executed += 1
+        started = time.monotonic()
+        if handler is None:
+            body = completion_body(False, error="unsupported_order_type: no handler in this build")
+        else:
+            try:
+                async with asyncio.timeout(info.timeout_s):
+                    result = await handler(order.handler_parameters(), hctx)
+                body = completion_body(True, result)
+            except HandlerError as exc:
+                body = completion_body(False, exc.result, exc.message)
+            except TimeoutError:
+                body = completion_body(False, error=f"timed out after {_dur(info.timeout_s)}")
+            except Exception as exc:  # noqa: BLE001  # a handler bug is the order's failure
+                log.error("orders.handler_crashed", f"handler raised {type(exc).__name__}",
+                          exc=True, order_type=order.order_type)
+                body = completion_body(False, error=f"{type(exc).__name__}: {exc}")
+        ok = bool(body["success"])
+        self.stats.succeeded += ok
+        self.stats.failed += not ok
+        self.records.finish(order.nonce, "succeeded" if ok else "failed", body)
+        key = self.outbox.put(order.order_id, body, nonce=order.nonce)
+        log.info("orders.executed", "order finished", order_id=order.order_id,
+                 order_type=order.order_type, success=ok,
+                 duration_ms=int((time.monotonic() - started) * 1000))
+        self._event("executed", verdict, success=ok)
+        if hctx.after_completion is not None and ok:
+            # orders.md §5.4: the completion goes out before the restart.
+            try:
+                async with asyncio.timeout(SYNC_POST_DEADLINE_S):
+                    await self.outbox.drain(self.post, only=key, force=True)
+            except TimeoutError:
+                log.warning("orders.sync_post_timeout", "completion not posted within 10 s; it "
+                            "stays in the outbox", order_id=order.order_id)
+            asyncio.get_running_loop().call_later(hctx.restart_in_s, hctx.after_completion)
+            return
+        await self.drain()
+
+    # --- rejections ------------------------------------------------------------------------
+
+    def _rejected(self, verdict: Verdict) -> None:
+        reason = verdict.reason
+        self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + 1
+        self._event("rejected", verdict)
+        quiet_key = (verdict.order_id or "", reason)
+        now = self.clock()
+        if now - self._quiet.get(quiet_key, -REJECT_QUIET_S) < REJECT_QUIET_S:
+            return  # re-delivered: re-checked, not re-logged, not re-posted
+        self._quiet[quiet_key] = now
+        if len(self._quiet) > 10_000:
+            self._quiet = {k: t for k, t in self._quiet.items() if now - t < REJECT_QUIET_S}
+        emit = log.error if reason in SECURITY_REASONS else log.warning
+        emit("orders.rejected", f"order rejected: {verdict.error_message}",
+             order_id=verdict.order_id, order_type=verdict.order_type, reason=reason,
+             payload_sha256=(verdict.payload_sha256 or "")[:16])
+        if verdict.completion == "failure" and verdict.order_id is not None:
+            try:
+                self.outbox.put(verdict.order_id, completion_body(False, error=verdict.error_message),
+                                reason=reason)
+            except OSError as exc:
+                log.error("orders.outbox_failed", f"rejection completion not queued: {exc}",
+                          order_id=verdict.order_id)
+
+    # --- outbox ----------------------------------------------------------------------------
+
+    async def drain(self, *, force: bool = False) -> int:
+        return await self.outbox.drain(self.post, force=force)
+
+    def _settled(self, item: Item) -> None:
+        if item.nonce is not None:
+            self.records.acknowledge(item.nonce)
+        self._event("completed", None, order_id=item.order_id,
+                    success=bool(item.body.get("success")))
+
+    def _event(self, name: str, verdict: Verdict | None, **extra: Any) -> None:
+        if self.on_event is not None:
+            info: dict[str, Any] = dict(extra)
+            if verdict is not None:
+                info.update(order_id=verdict.order_id, order_type=verdict.order_type,
+                            verdict=verdict.text)
+            self.on_event(name, info)
+
+    def close(self) -> None:
+        self.records.close()
+
+
+def _order_id(order: Any) -> Any:
+    obj = as_object(order)
+    return obj.get("order_id") if isinstance(obj, dict) else None
+
+
+def _dur(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m0s"
+    return f"{seconds:g}s"
+
+
+# --- the component -------------------------------------------------------------------------------
+
+class OrderComponent(BaseComponent):
+    """Wires the worker to the checkin component (handoff, identity, keys, client) and the
+    supervisor (one ``orders`` job that finishes its in-flight order at shutdown)."""
+
+    name = "orders"
+
+    def __init__(self, checkin: CheckinComponent, *, restart: Callable[[], None] | None = None,
+                 hooks: Hooks | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.checkin = checkin
+        self.clock = clock
+        self.supervisor: Supervisor | None = None
+        self._checkin_ok = False
+        h = hooks or Hooks()
+        h.trigger_checkin = h.trigger_checkin or self._trigger_checkin
+        h.restart = h.restart or restart
+        shared = checkin.shared
+        h.healing_paused = h.healing_paused or (
+            lambda: shared.directives.healing_paused(datetime.now(UTC)))
+        h.disabled_checks = h.disabled_checks or (lambda: shared.directives.disabled_checks)
+        h.status = h.status or checkin.status
+        self.worker = OrderWorker(
+            checkin.state_dir, context=self._context, post=self._post, hooks=h,
+            site_id=checkin.config.site_id, config_path=checkin.config_path, clock=clock)
+        checkin.order_sink = self.submit
+
+    def _context(self) -> Context | None:
+        appliance_id = self.checkin.shared.appliance_id
+        if not appliance_id:
+            return None
+        return Context.build(appliance_id, self.checkin.config.site_id,
+                             datetime.fromtimestamp(self.clock(), UTC),
+                             self.checkin.server_keys.trusted_keys())
+
+    async def _post(self, order_id: str, body: dict[str, Any]) -> int:
+        from agent.protocol.orders import OrderCompletion, encode_order_completion, order_complete_path
+        from agent.transport.client import ORDER_COMPLETE
+
+        data = encode_order_completion(msgspec.convert(body, OrderCompletion))
+        resp = await self.checkin.client.request("POST", order_complete_path(order_id), data,
+                                                 ORDER_COMPLETE)
+        return resp.status
+
+    def submit(self, orders: list[Any], malformed: list[MalformedOrder]) -> None:
+        """Handoff from a successful checkin (orders.md §4.5: only with an appliance id)."""
+        self._checkin_ok = True
+        added = self.worker.submit(orders, malformed)
+        if self.supervisor is not None and (added or self.worker.outbox.pending()):
+            self.supervisor.run_job_now(self.name)
+
+    def _trigger_checkin(self) -> None:
+        sup = self.supervisor
+        job = sup.jobs.get("checkin") if sup is not None else None
+        if sup is None or job is None:
+            return
+        if job.task is not None and not job.task.done():
+            job.task.add_done_callback(lambda _t: setattr(job, "next_due", sup.clock()))
+        else:
+            job.next_due = sup.clock()
+
+    def install(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+        longest = max(t.timeout_s for t in REGISTRY.values() if t.status == "must")
+        supervisor.add_job(Job(
+            name=self.name, run=self.run_once, delay=lambda: 1.0 if self.worker.queue else 15.0,
+            deadline=longest + 2 * 60.0, on_shutdown="finish", from_completion=True))
+
+    async def run_once(self) -> None:
+        force = self._checkin_ok
+        self._checkin_ok = False
+        await self.worker.process_pending()
+        await self.worker.drain(force=force)
+
+    def status(self) -> dict[str, Any]:
+        s = self.worker.stats
+        return {"queued": len(self.worker.queue), "received": s.received, "verified": s.verified,
+                "executed": s.executed, "succeeded": s.succeeded, "failed": s.failed,
+                "duplicates": s.duplicates, "rejected": dict(s.rejected),
+                "interrupted": s.interrupted, "refused": s.refused,
+                "completion_outbox_pending": self.worker.outbox.pending(),
+                "outbox_last_error": self.worker.outbox.last_error,
+                "nonce_store": self.worker.records.summary()}
+
+    def summary(self) -> str:
+        pending = self.worker.outbox.pending()
+        return f"orders {self.worker.stats.executed} run" + (f", {pending} unposted" if pending
+                                                            else "")
+
+    def flush(self) -> None:
+        pass  # every record and outbox item is already durable when written
+
+    async def close(self) -> None:
+        self.worker.close()
+

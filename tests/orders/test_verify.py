@@ -1,0 +1,85 @@
+"""Verifier details beyond the vectors: only signed values reach the handler, comparison rules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+
+from agent.orders.verify import Context, json_equal, verify
+from agent.protocol.orders import Order
+
+from . import signer
+
+CTX = Context.build(signer.APPLIANCE, signer.SITE, signer.NOW, [signer.KEY.public_hex])
+
+
+def test_handler_gets_only_the_signed_parameters() -> None:
+    o = signer.fleet("nix_gc", {"older_than_days": 3, "optimise": False})
+    v = verify(o, CTX)
+    assert v.verdict == "accept" and v.order is not None
+    assert v.order.parameters == {"older_than_days": 3, "optimise": False}  # no fleet_order_id
+    p = v.order.handler_parameters()
+    p["older_than_days"] = 999
+    assert v.order.parameters["older_than_days"] == 3  # a private copy each time
+    assert v.order.kind == "fleet" and v.order.order_type == "nix_gc"
+
+
+def test_order_struct_and_dict_agree() -> None:
+    o = signer.admin("diagnostic", {"command": "uptime"})
+    struct = msgspec.json.decode(json.dumps(o), type=Order)
+    assert verify(struct, CTX).text == verify(o, CTX).text == "accept"
+
+
+def test_healing_selectors_are_unsigned_lookup_keys() -> None:
+    o = signer.healing("RB-WIN-FIREWALL-001", {"hostname": "10.0.0.5", "check_type": "firewall",
+                                               "incident_id": None})
+    v = verify(o, CTX)
+    assert v.order is not None and v.order.order_type == "healing"
+    assert v.order.parameters == {} and v.order.runbook_id == "RB-WIN-FIREWALL-001"
+    assert v.order.selectors == {"hostname": "10.0.0.5", "check_type": "firewall",
+                                 "incident_id": None}
+    bad = dict(o, parameters={**o["parameters"], "hostname": 5})
+    assert verify(bad, CTX).text == "reject:unsigned_mismatch"
+
+
+def test_number_and_timestamp_comparison_rules() -> None:
+    o = signer.admin("view_logs", {"lines": 10})
+    assert verify(dict(o, parameters={"lines": 10.0}), CTX).text == "accept"
+    assert verify(dict(o, parameters={"lines": True}), CTX).text == "reject:unsigned_mismatch"
+    z = o["expires_at"].replace("+00:00", "Z")
+    assert verify(dict(o, expires_at=z), CTX).text == "accept"
+    assert verify(dict(o, expires_at="soon"), CTX).text == "reject:unsigned_mismatch"
+    assert verify(dict(o, created_at=None, nonce=None, parameters=None), CTX).text == "accept"
+    assert json_equal({"a": [1, None]}, {"a": [1.0, None]})
+    assert not json_equal(1, True) and not json_equal(None, 0) and not json_equal([1], [1, 1])
+
+
+def test_step1_and_step4() -> None:
+    o: dict[str, Any] = signer.admin("view_logs")
+    assert verify([o], CTX).text == "reject:malformed"
+    v = verify(dict(o, order_id="a\x00b"), CTX)
+    assert v.text == "reject:malformed" and v.completion == "none"
+    empty = Context.build(signer.APPLIANCE, signer.SITE, signer.NOW, [])
+    v = verify(o, empty)
+    assert v.text == "reject:no_trusted_key" and v.completion == "none"
+    huge = dict(o, signed_payload="x" * 65_537)
+    assert verify(huge, CTX).text == "reject:malformed"
+
+
+def test_key_material_inside_payload_is_not_a_trust_anchor() -> None:
+    o = signer.admin("view_logs", {"signing_pubkey_hex": signer.OTHER_KEY.public_hex},
+                     key=signer.OTHER_KEY)
+    assert verify(o, CTX).text == "reject:bad_signature"
+
+
+def test_fleet_id_must_be_canonical_and_ours() -> None:
+    o = signer.fleet("sync_rules")
+    upper = o["order_id"].upper().replace("FLEET::", "fleet::").replace(
+        signer.APPLIANCE.upper(), signer.APPLIANCE)
+    fid = upper.split("::")[1]
+    assert verify(dict(o, order_id=upper, parameters={"fleet_order_id": fid}), CTX).text == \
+        "reject:unsigned_mismatch"
+    other = o["order_id"].replace(signer.APPLIANCE, "clinic-a-52:54:00:00:00:01")
+    assert verify(dict(o, order_id=other), CTX).text == "reject:wrong_target"
