@@ -33,5 +33,32 @@ size_t phi_scan(const unsigned char *text, size_t len, size_t from, phi_span *ou
  * when the offsets are not ascending. One call scans the whole batch without the GIL. */
 size_t phi_scan_many(const unsigned char *buf, const size_t *offsets, size_t n, phi_span *out, size_t cap, size_t *counts);
 
+/* Offsets of n texts joined by NUL bytes in buf[0..len): offsets[i] = start of text i, and
+ * offsets[n] = len + 1, so that text i is buf[offsets[i]..offsets[i+1] - 1) (sep = 1 below).
+ * `offsets` has room for n + 1. Returns the number of NUL bytes found (n - 1 when the layout
+ * is as expected; the offsets are then complete), or (size_t)-1 for bad arguments. */
+size_t phi_split(const unsigned char *buf, size_t len, size_t *offsets, size_t n);
+
+/* Like phi_scan_many, for texts first..n-1 of buf, where text i is
+ * buf[offsets[i]..offsets[i+1] - sep) (sep is 0 for texts laid end to end, 1 for texts joined
+ * by a separator byte), with span offsets into buf (not into the text) and lines[k] = the index
+ * of the text of out[k]. *count receives the number of spans written. Returns the index of the
+ * first text not scanned (n when all were; less when `out` filled up: call again from there
+ * with a larger `out`), or (size_t)-1 when the offsets are not ascending or first > n. */
+size_t phi_scan_batch(const unsigned char *buf, const size_t *offsets, size_t n, size_t sep, size_t first, phi_span *out, size_t *lines, size_t cap, size_t *count);
+
+/* The texts that have spans (texts as in phi_scan_batch), with each span (from phi_scan_batch)
+ * replaced by its token: "[<TAG>-REDACTED-" + 8 bytes h8[8k..8k+8) + "]" for span k, or
+ * "[SECRET-REDACTED]". With out == NULL, returns the size of the output only. Otherwise writes
+ * the changed texts one after another to out: the j-th is text changed[j], at
+ * out[out_offsets[j]..out_offsets[j+1]); *nchanged receives their number (changed and
+ * out_offsets need room for one per distinct text, plus one offset). Returns the bytes
+ * written, or (size_t)-1 when the spans are not ascending and inside their texts or out_cap is
+ * too small. */
+size_t phi_render(const unsigned char *buf, const size_t *offsets, size_t n, size_t sep, const phi_span *spans, const size_t *lines, size_t nspans, const unsigned char *h8, unsigned char *out, size_t out_cap, size_t *changed, size_t *out_offsets, size_t *nchanged);
+
+/* Name of a tag (agent.phi.rules.TAGS[tag]), or NULL for an unknown tag. */
+const char *phi_tag_name(unsigned int tag);
+
 /* Number of tags the scanner reports (for a consistency check against the Python table). */
 unsigned int phi_tag_count(void);

@@ -17,6 +17,7 @@
 #include "agent_native.h"
 
 #define NOPE ((size_t)-1)
+#define PHI_H8 8             /* hex characters of a token hash */
 #define MAX_HITS 16
 #define EMAIL_LOCAL_MAX 64  /* longest local part (RFC 5321) */
 #define SCHEME_MAX 32       /* longest URL scheme considered */
@@ -60,7 +61,12 @@ static inline int is_local(int c) { return is_alnum(c) || c == '.' || c == '_' |
 static inline int is_scheme(int c) { return is_alnum(c) || c == '+' || c == '.' || c == '-'; }
 static inline int is_pathsep(int c) { return c == '/' || c == '\\'; }
 static inline int is_host(int c) { return is_alnum(c) || c == '_' || c == '.' || c == '-'; }
-static inline int in_set(int c, const char *set) { return c > 0 && strchr(set, c) != NULL; }
+static inline int in_set(int c, const char *set)
+{
+    for (; *set; set++)
+        if ((unsigned char)*set == c) return 1;
+    return 0;
+}
 
 static inline int al(const text_t *t, size_t i) { return !is_alnum(before(t, i)); }
 static inline int ar(const text_t *t, size_t i) { return !is_alnum(at(t, i)); }
@@ -1025,7 +1031,6 @@ static int r_name_title(text_t *t, size_t p, hit_t *h)
 
 typedef int (*rule_fn)(text_t *t, size_t p, hit_t *h);
 
-#define LETTERS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 #define UPPERS "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 #define DIGITS "0123456789"
 
@@ -1035,47 +1040,53 @@ static const char *const HL7_WORDS[] = {"pid|", NULL};
 static const char *const TITLE_WORDS[] = {"miss", "mrs", "mr", "ms", "mx", "dr", NULL};
 
 /*
- * A rule can start with the characters in `first`, or (for rules that start with a word) with
- * the first two characters of one of `words`, in any case. The second is only a faster filter
- * for the same thing: every such rule compares those two characters first.
+ * Where a rule can start (a necessary condition only: the rule itself decides). `first`: the
+ * bytes it can start with. `words`: for a rule that starts with a word, the words (any case; a
+ * ' ' is an optional joiner, as in labels): it is tried only where the next three characters
+ * can begin one of them. `anchor`: the e-mail and URL rules, tried only at the one position
+ * before each '@' or "://" where they can start (see anchor_t). Apart from the `inword` rules,
+ * no rule can match where the previous and the current byte are both letters or digits.
  */
+enum { A_NONE, A_EMAIL, A_URL };
 static const struct rule {
     rule_fn fn;
     const char *first;
     const char *const *words;
     int inword;                      /* can match inside a word (no left boundary) */
+    int anchor;
 } RULES[] = {
-    {r_pem, "-", NULL, 0},
-    {r_url_userinfo, LETTERS, NULL, 0},
-    {r_authorization, NULL, AUTH_WORDS, 1},
-    {r_ps_password, "-", NULL, 0},
-    {r_ps_securestring, NULL, SECURESTRING_WORDS, 1},
-    {r_secret_kv, NULL, SECRET_LABELS, 1},
-    {r_hl7, NULL, HL7_WORDS, 0},
-    {r_path, NULL, CLINICAL_DIRS, 0},
-    {r_ssn_labelled, NULL, SSN_LABELS, 0},
-    {r_mrn, NULL, MRN_LABELS, 0},
-    {r_patient_id, NULL, PATIENT_ID_LABELS, 0},
-    {r_account, NULL, ACCOUNT_LABELS, 0},
-    {r_insurance, NULL, INSURANCE_LABELS, 0},
-    {r_dob, NULL, DOB_LABELS, 0},
-    {r_phone_labelled, NULL, PHONE_LABELS, 0},
-    {r_zip_labelled, NULL, ZIP_LABELS, 0},
-    {r_zip_state, UPPERS, NULL, 0},
-    {r_email, LETTERS DIGITS "._%+-", NULL, 0},
-    {r_medicare, "123456789", NULL, 0},
-    {r_ssn, DIGITS, NULL, 0},
-    {r_cc, DIGITS, NULL, 0},
-    {r_phone, DIGITS "(+", NULL, 0},
-    {r_zip4, DIGITS, NULL, 0},
-    {r_address, DIGITS, NULL, 0},
-    {r_hostname, NULL, HOSTNAME_PREFIXES, 0},
-    {r_name_labelled, NULL, NAME_LABELS, 0},
-    {r_name_context, NULL, NAME_CONTEXT_LABELS, 0},
-    {r_name_title, NULL, TITLE_WORDS, 0},
+    {r_pem, "-", NULL, 0, A_NONE},
+    {r_url_userinfo, NULL, NULL, 0, A_URL},
+    {r_authorization, NULL, AUTH_WORDS, 1, A_NONE},
+    {r_ps_password, "-", NULL, 0, A_NONE},
+    {r_ps_securestring, NULL, SECURESTRING_WORDS, 1, A_NONE},
+    {r_secret_kv, NULL, SECRET_LABELS, 1, A_NONE},
+    {r_hl7, NULL, HL7_WORDS, 0, A_NONE},
+    {r_path, NULL, CLINICAL_DIRS, 0, A_NONE},
+    {r_ssn_labelled, NULL, SSN_LABELS, 0, A_NONE},
+    {r_mrn, NULL, MRN_LABELS, 0, A_NONE},
+    {r_patient_id, NULL, PATIENT_ID_LABELS, 0, A_NONE},
+    {r_account, NULL, ACCOUNT_LABELS, 0, A_NONE},
+    {r_insurance, NULL, INSURANCE_LABELS, 0, A_NONE},
+    {r_dob, NULL, DOB_LABELS, 0, A_NONE},
+    {r_phone_labelled, NULL, PHONE_LABELS, 0, A_NONE},
+    {r_zip_labelled, NULL, ZIP_LABELS, 0, A_NONE},
+    {r_zip_state, UPPERS, NULL, 0, A_NONE},
+    {r_email, NULL, NULL, 0, A_EMAIL},
+    {r_medicare, "123456789", NULL, 0, A_NONE},
+    {r_ssn, DIGITS, NULL, 0, A_NONE},
+    {r_cc, DIGITS, NULL, 0, A_NONE},
+    {r_phone, DIGITS "(+", NULL, 0, A_NONE},
+    {r_zip4, DIGITS, NULL, 0, A_NONE},
+    {r_address, DIGITS, NULL, 0, A_NONE},
+    {r_hostname, NULL, HOSTNAME_PREFIXES, 0, A_NONE},
+    {r_name_labelled, NULL, NAME_LABELS, 0, A_NONE},
+    {r_name_context, NULL, NAME_CONTEXT_LABELS, 0, A_NONE},
+    {r_name_title, NULL, TITLE_WORDS, 0, A_NONE},
 };
 #define NRULES (sizeof RULES / sizeof RULES[0])
-#define NCLS 40
+#define NCLS 35
+_Static_assert(NRULES <= 32, "rule sets are 32-bit masks");
 
 static uint32_t bit_of(rule_fn fn)
 {
@@ -1084,7 +1095,7 @@ static uint32_t bit_of(rule_fn fn)
     return 0;
 }
 
-/* Class of a byte for the two-character table: a letter (any case) or one of a few others. */
+/* Class of a byte for the word tables: a letter (any case), a digit, or one of a few others. */
 static unsigned cls2(int c)
 {
     if (is_alpha(c)) return (unsigned)(lower(c) - 'a');
@@ -1100,90 +1111,176 @@ static unsigned cls2(int c)
     }
 }
 
+#define ANY3 ((uint64_t)(((uint64_t)1 << NCLS) - 1))
+
 typedef struct {
     uint32_t first[256];          /* rules by first byte alone */
     uint32_t pair[NCLS][NCLS];    /* word rules by (first, second) character class */
-    uint32_t inword_mask;         /* rules that can match inside a word */
+    uint64_t tri[NCLS][NCLS];     /* classes of a third character that can follow a word pair */
+    uint64_t tri_inw[NCLS][NCLS]; /* the same for the inword rules only */
+    uint32_t inword_mask;
     unsigned char alnum[256];
-    unsigned char letter[256];
+    unsigned char wordfirst[256]; /* some word starts with this byte (any case) */
+    unsigned char inw_first[256]; /* some inword rule's word starts with this byte */
+    unsigned char skip_inw[256];  /* a letter or digit that starts no inword rule */
     unsigned char cls[257];       /* cls2 of each byte; [256] is the class of "no byte" */
-    unsigned char inword_first[256];
-    uint32_t b_url, b_email, b_medicare, b_ssn, b_cc, b_phone, b_zip4, b_address;
+    uint32_t b_url, b_email, b_pem, b_ps, b_zip_state, b_medicare, b_ssn, b_cc, b_phone, b_zip4,
+        b_address, digit_rules;
 } dispatch_t;
+
+/* Record the first three character classes of every spelling of `w` (' ' = optional joiner). */
+static void add_word(dispatch_t *d, const char *w, uint32_t bit, int inword, unsigned *k, int depth)
+{
+    if (depth == 3 || *w == '\0') {
+        uint64_t third = depth == 3 ? (uint64_t)1 << k[2] : ANY3;
+        if (depth < 2) return;  /* every word has at least two letters before any joiner */
+        d->pair[k[0]][k[1]] |= bit;
+        d->tri[k[0]][k[1]] |= third;
+        if (inword) d->tri_inw[k[0]][k[1]] |= third;
+        return;
+    }
+    if (*w == ' ') {
+        static const char joiners[] = " _-";
+        for (const char *j = joiners; *j; j++) {
+            k[depth] = cls2(*j);
+            add_word(d, w + 1, bit, inword, k, depth + 1);
+        }
+        add_word(d, w + 1, bit, inword, k, depth);
+        return;
+    }
+    k[depth] = cls2((unsigned char)*w);
+    add_word(d, w + 1, bit, inword, k, depth + 1);
+}
 
 static void dispatch_init(dispatch_t *d)
 {
     memset(d, 0, sizeof *d);
     for (unsigned c = 0; c < 256; c++) {
         d->alnum[c] = (unsigned char)is_alnum((int)c);
-        d->letter[c] = (unsigned char)is_alpha((int)c);
         d->cls[c] = (unsigned char)cls2((int)c);
     }
     d->cls[256] = (unsigned char)cls2(-1);
     d->b_url = bit_of(r_url_userinfo);
     d->b_email = bit_of(r_email);
+    d->b_pem = bit_of(r_pem);
+    d->b_ps = bit_of(r_ps_password);
+    d->b_zip_state = bit_of(r_zip_state);
     d->b_medicare = bit_of(r_medicare);
     d->b_ssn = bit_of(r_ssn);
     d->b_cc = bit_of(r_cc);
     d->b_phone = bit_of(r_phone);
     d->b_zip4 = bit_of(r_zip4);
     d->b_address = bit_of(r_address);
+    d->digit_rules = d->b_medicare | d->b_ssn | d->b_cc | d->b_phone | d->b_zip4 | d->b_address;
     for (size_t r = 0; r < NRULES; r++) {
         uint32_t bit = (uint32_t)1 << r;
         if (RULES[r].inword) d->inword_mask |= bit;
-        if (RULES[r].first) {
+        if (RULES[r].first)
             for (const char *c = RULES[r].first; *c; c++) d->first[(unsigned char)*c] |= bit;
-            continue;
-        }
+        if (!RULES[r].words) continue;
         for (const char *const *w = RULES[r].words; *w; w++) {
+            unsigned k[3] = {0, 0, 0};
+            add_word(d, *w, bit, RULES[r].inword, k, 0);
             unsigned char c0 = (unsigned char)(*w)[0];
-            d->pair[cls2(c0)][cls2((unsigned char)(*w)[1])] |= bit;
-            if (RULES[r].inword) {
-                d->inword_first[c0] = 1;
-                d->inword_first[(unsigned char)lower(c0) - 32] = 1;
-            }
+            unsigned char up = (unsigned char)(is_lower(c0) ? c0 - 32 : c0);
+            d->wordfirst[c0] = d->wordfirst[up] = 1;
+            if (RULES[r].inword) d->inw_first[c0] = d->inw_first[up] = 1;
         }
     }
+    for (unsigned c = 0; c < 256; c++) d->skip_inw[c] = (unsigned char)(d->alnum[c] && !d->inw_first[c]);
 }
 
-static inline uint32_t rules_at(const dispatch_t *d, const unsigned char *s, size_t n, size_t p)
+/* Word rules that can start at p, by its first three characters. */
+static inline uint32_t words_at(const dispatch_t *d, const uint64_t (*tri)[NCLS], const unsigned char *s,
+                                size_t n, size_t p)
 {
-    unsigned c = s[p];
-    uint32_t m = d->first[c];
-    if (d->letter[c]) m |= d->pair[d->cls[c]][d->cls[p + 1 < n ? s[p + 1] : 256]];
-    return m;
+    unsigned k0 = d->cls[s[p]];
+    unsigned k1 = d->cls[p + 1 < n ? s[p + 1] : 256];
+    unsigned k2 = d->cls[p + 2 < n ? s[p + 2] : 256];
+    return (tri[k0][k1] >> k2) & 1 ? d->pair[k0][k1] : 0;
 }
 
-/* Drop rules that cannot match at p, by cheap necessary conditions (same result, fewer calls). */
-static uint32_t prefilter(const dispatch_t *d, text_t *t, size_t p, uint32_t m)
+/* Drop rules that cannot match at p (not inside a word), by cheap necessary conditions. */
+static uint32_t prefilter(const dispatch_t *d, const text_t *t, size_t p, uint32_t m)
 {
-    if (m & d->b_email) {
-        if (t->next_at == NOPE || t->next_at < p) {
-            if (!(t->next_at == NOPE && t->next_at_from != NOPE && t->next_at_from <= p)) {
-                const unsigned char *q = memchr(t->s + p, '@', t->n - p);
-                t->next_at_from = p;
-                t->next_at = q ? (size_t)(q - t->s) : NOPE;
-            }
-        }
-        if (t->next_at == NOPE || t->next_at < p || t->next_at - p > EMAIL_LOCAL_MAX) m &= ~d->b_email;
-    }
-    if ((m & d->b_url) && t->next_url != NOPE && t->next_url >= p && t->next_url - p > SCHEME_MAX)
-        m &= ~d->b_url;
     int c = t->s[p];
     if (is_digit(c)) {
-        size_t dn = digits_at(t, p);
-        int nx = at(t, p + dn);
-        uint32_t keep = d->b_email;
+        size_t e = run(t, p + 1, is_digit), dn = e - p;
+        int nx = at(t, e);
+        uint32_t keep = 0;
         if (dn == 1 && mbi_a(nx)) keep |= d->b_medicare;
         if (dn == 3 && (nx == '-' || nx == ' ')) keep |= d->b_ssn;
         if ((dn == 4 && (nx == ' ' || nx == '-')) || (dn >= 13 && dn <= 19)) keep |= d->b_cc;
-        if ((dn == 3 || (dn == 1 && c == '1')) && (nx == '-' || nx == '.' || nx == ' ')) keep |= d->b_phone;
+        if (((dn == 3 && d29(c)) || (dn == 1 && c == '1')) && (nx == '-' || nx == '.' || nx == ' '))
+            keep |= d->b_phone;
         if (dn == 5 && nx == '-') keep |= d->b_zip4;
-        if (dn >= 1 && dn <= 6 && nx == ' ') keep |= d->b_address;
-        m &= keep | ~(d->b_medicare | d->b_ssn | d->b_cc | d->b_phone | d->b_zip4 | d->b_address | d->b_email);
+        if (dn <= 6 && nx == ' ') {
+            int f = at(t, skip_set(t, e, " "));
+            if (is_upper(f) || is_digit(f)) keep |= d->b_address;
+        }
+        return m & (keep | ~d->digit_rules);
+    }
+    int c1 = at(t, p + 1);
+    switch (c) {
+    case '-':
+        if (c1 != '-') m &= ~d->b_pem;
+        if (lower(c1) != 'p') m &= ~d->b_ps;
+        break;
+    case '(':
+        if (!d29(c1)) m &= ~d->b_phone;
+        break;
+    case '+':
+        if (c1 != '1') m &= ~d->b_phone;
+        break;
+    default:
+        if (!is_upper(c1) || at(t, p + 2) != ' ') m &= ~d->b_zip_state;
+        break;
     }
     return m;
 }
+
+/*
+ * The one position before the next '@' (or "://") at or after `from` where the e-mail (or URL)
+ * rule can start: the start of the run of local-part (scheme) characters that ends there, if it
+ * is not too long (and, for a URL, starts with a letter). The rule can start nowhere else before
+ * that '@': it needs a run that ends at an '@' and no such character before it.
+ */
+typedef struct {
+    size_t q;     /* the '@' or ':' of "://"; n when there is none; recompute when p > q */
+    size_t cand;  /* NOPE when there is no candidate */
+} anchor_t;
+
+static anchor_t email_anchor(const unsigned char *s, size_t n, size_t from)
+{
+    anchor_t a = {n, NOPE};
+    const unsigned char *q = from < n ? memchr(s + from, '@', n - from) : NULL;
+    if (q == NULL) return a;
+    a.q = (size_t)(q - s);
+    size_t b = a.q;
+    while (b > 0 && a.q - b <= EMAIL_LOCAL_MAX && is_local(s[b - 1])) b--;
+    if (b < a.q && a.q - b <= EMAIL_LOCAL_MAX) a.cand = b;
+    return a;
+}
+
+static anchor_t url_anchor(const unsigned char *s, size_t n, size_t from)
+{
+    anchor_t a = {n, NOPE};
+    size_t i = from;
+    for (;;) {  /* the "//" first: rarer than ':' in logs */
+        const unsigned char *q = i + 1 < n ? memchr(s + i + 1, '/', n - i - 1) : NULL;
+        if (q == NULL) return a;
+        i = (size_t)(q - s);
+        if (i + 1 < n && s[i + 1] == '/' && s[i - 1] == ':' && i - 1 >= from) break;
+        i++;
+    }
+    a.q = --i;
+    size_t b = i;
+    while (b > 0 && i - b <= SCHEME_MAX && is_scheme(s[b - 1])) b--;
+    if (b < i && i - b <= SCHEME_MAX && is_alpha(s[b])) a.cand = b;
+    return a;
+}
+
+static inline size_t min2(size_t a, size_t b) { return a < b ? a : b; }
 
 static size_t scan(const dispatch_t *d, const unsigned char *s, size_t n, size_t from,
                    phi_span *out, size_t cap, size_t *next)
@@ -1191,20 +1288,46 @@ static size_t scan(const dispatch_t *d, const unsigned char *s, size_t n, size_t
     text_t t = {s, n, NOPE, 0, NOPE, NOPE, NOPE, NOPE};
     hit_t h;
     size_t count = 0, p = from;
+    anchor_t em = email_anchor(s, n, from), url = url_anchor(s, n, from);
+    /* the first position where an anchor is due: a candidate, or past its '@' or "://" */
+    size_t due = min2(min2(em.cand, url.cand), min2(em.q, url.q) + 1);
     int in_word = p > 0 && p <= n && d->alnum[s[p - 1]];
     while (p < n) {
-        unsigned c = s[p];
+        unsigned c;
         uint32_t m;
-        if (in_word && d->alnum[c]) {
-            /* inside a word: only the rules without a left boundary */
-            if (!d->inword_first[c] || !(m = rules_at(d, s, n, p) & d->inword_mask)) {
-                p++;
-                continue;
+        if (in_word) {
+            /* inside a word: only the inword rules, which start with a few letters */
+            while (p < n && d->skip_inw[s[p]]) p++;
+            if (p >= n) break;
+            c = s[p];
+            if (d->alnum[c]) {
+                m = words_at(d, d->tri_inw, s, n, p) & d->inword_mask;
+                if (!m) {
+                    p++;
+                    continue;
+                }
+                goto try_rules;
             }
-        } else {
-            m = rules_at(d, s, n, p);
-            m = prefilter(d, &t, p, m);
         }
+        c = s[p];
+        m = d->first[c];
+        if (d->wordfirst[c]) m |= words_at(d, d->tri, s, n, p);
+        if (p >= due) {
+            /* the anchors are never inside a word: the byte before them is not a letter or digit */
+            if (p > em.q) em = email_anchor(s, n, p);
+            if (p > url.q) url = url_anchor(s, n, p);
+            if (p == em.cand) m |= d->b_email;
+            if (p == url.cand) m |= d->b_url;
+            due = min2(min2(em.cand > p ? em.cand : NOPE, url.cand > p ? url.cand : NOPE),
+                       min2(em.q, url.q) + 1);
+        }
+        if (m) m = prefilter(d, &t, p, m);
+        if (!m) {
+            in_word = d->alnum[c];
+            p++;
+            continue;
+        }
+try_rules:;
         int found = 0;
         for (; m && !found; m &= m - 1) found = RULES[__builtin_ctz(m)].fn(&t, p, &h);
         if (!found) {
@@ -1250,6 +1373,138 @@ size_t phi_scan_many(const unsigned char *buf, const size_t *offsets, size_t n, 
         used += c;
     }
     return n;
+}
+
+size_t phi_split(const unsigned char *buf, size_t len, size_t *offsets, size_t n)
+{
+    if (buf == NULL || offsets == NULL || n == 0) return NOPE;
+    size_t i = 0, pos = 0;
+    offsets[0] = 0;
+    for (;;) {
+        const unsigned char *z = pos < len ? memchr(buf + pos, 0, len - pos) : NULL;
+        if (z == NULL || i + 1 >= n) break;
+        pos = (size_t)(z - buf) + 1;
+        offsets[++i] = pos;
+    }
+    if (i + 1 != n) return i;
+    if (pos < len && memchr(buf + pos, 0, len - pos) != NULL) return n;  /* more NULs than texts */
+    offsets[n] = len + 1;
+    return i;
+}
+
+/* End of text i: before the separator that follows it, if any. */
+static inline size_t text_end(const size_t *offsets, size_t i, size_t sep) { return offsets[i + 1] - sep; }
+
+static int offsets_ok(const size_t *offsets, size_t first, size_t n, size_t sep)
+{
+    if (sep > 1) return 0;
+    for (size_t i = first; i < n; i++)
+        if (offsets[i + 1] < offsets[i] || offsets[i + 1] - offsets[i] < sep) return 0;
+    return 1;
+}
+
+size_t phi_scan_batch(const unsigned char *buf, const size_t *offsets, size_t n, size_t sep, size_t first,
+                      phi_span *out, size_t *lines, size_t cap, size_t *count)
+{
+    if (count) *count = 0;
+    if (buf == NULL || offsets == NULL || out == NULL || lines == NULL || count == NULL || first > n)
+        return NOPE;
+    if (!offsets_ok(offsets, first, n, sep)) return NOPE;
+    dispatch_t d;
+    dispatch_init(&d);
+    size_t used = 0, i = first;
+    for (; i < n; i++) {
+        size_t a = offsets[i], b = text_end(offsets, i, sep), next;
+        size_t c = scan(&d, buf + a, b - a, 0, out + used, cap - used, &next);
+        if (next < b - a) break;  /* out is full: this text is scanned again by the next call */
+        for (size_t k = used; k < used + c; k++) {
+            out[k].start += a;
+            out[k].end += a;
+            lines[k] = i;
+        }
+        used += c;
+    }
+    *count = used;
+    return i;
+}
+
+static const char *const TAG_NAMES[] = {
+    "SSN", "MRN", "PATIENT-ID", "PHONE", "EMAIL", "CC", "DOB", "ADDRESS", "ZIP", "ACCOUNT",
+    "INSURANCE", "MEDICARE", "PATH", "HOSTNAME", "NAME", "SECRET"};
+_Static_assert(sizeof TAG_NAMES / sizeof TAG_NAMES[0] == T_SECRET + 1, "one name per tag");
+
+#define REDACTED "-REDACTED-"
+#define SECRET_TOKEN "[SECRET-REDACTED]"
+
+static size_t token_len(size_t tag)
+{
+    if (tag == T_SECRET) return sizeof SECRET_TOKEN - 1;
+    return 1 + strlen(TAG_NAMES[tag]) + (sizeof REDACTED - 1) + PHI_H8 + 1;
+}
+
+size_t phi_render(const unsigned char *buf, const size_t *offsets, size_t n, size_t sep, const phi_span *spans,
+                  const size_t *lines, size_t nspans, const unsigned char *h8, unsigned char *out,
+                  size_t out_cap, size_t *changed, size_t *out_offsets, size_t *nchanged)
+{
+    if (nchanged) *nchanged = 0;
+    if (buf == NULL || offsets == NULL || (nspans && (spans == NULL || lines == NULL || h8 == NULL)))
+        return NOPE;
+    if (!offsets_ok(offsets, 0, n, sep)) return NOPE;
+    /* Validate and size: spans ascending, inside their text, texts ascending. */
+    size_t size = 0, texts = 0;
+    for (size_t k = 0; k < nspans; k++) {
+        size_t L = lines[k];
+        const phi_span *sp = &spans[k];
+        if (L >= n || sp->tag > T_SECRET) return NOPE;
+        if (sp->start >= sp->end || sp->start < offsets[L] || sp->end > text_end(offsets, L, sep)) return NOPE;
+        if (k > 0 && (L < lines[k - 1] || (L == lines[k - 1] && sp->start < spans[k - 1].end)))
+            return NOPE;
+        if (k == 0 || L != lines[k - 1]) {
+            size += text_end(offsets, L, sep) - offsets[L];
+            texts++;
+        }
+        size += token_len(sp->tag);
+        size -= sp->end - sp->start;  /* no wrap: the span lies inside its text, counted above */
+    }
+    if (out == NULL) return size;
+    if (out_cap < size || changed == NULL || out_offsets == NULL || nchanged == NULL) return NOPE;
+    size_t pos = 0, j = 0, k = 0;
+    while (k < nspans) {
+        size_t L = lines[k], last = offsets[L];
+        changed[j] = L;
+        out_offsets[j] = pos;
+        for (; k < nspans && lines[k] == L; k++) {
+            const phi_span *sp = &spans[k];
+            memcpy(out + pos, buf + last, sp->start - last);
+            pos += sp->start - last;
+            if (sp->tag == T_SECRET) {
+                memcpy(out + pos, SECRET_TOKEN, sizeof SECRET_TOKEN - 1);
+                pos += sizeof SECRET_TOKEN - 1;
+            } else {
+                size_t tl = strlen(TAG_NAMES[sp->tag]);
+                out[pos++] = '[';
+                memcpy(out + pos, TAG_NAMES[sp->tag], tl);
+                pos += tl;
+                memcpy(out + pos, REDACTED, sizeof REDACTED - 1);
+                pos += sizeof REDACTED - 1;
+                memcpy(out + pos, h8 + PHI_H8 * k, PHI_H8);
+                pos += PHI_H8;
+                out[pos++] = ']';
+            }
+            last = sp->end;
+        }
+        memcpy(out + pos, buf + last, text_end(offsets, L, sep) - last);
+        pos += text_end(offsets, L, sep) - last;
+        j++;
+    }
+    out_offsets[j] = pos;
+    *nchanged = texts;
+    return pos;
+}
+
+const char *phi_tag_name(unsigned int tag)
+{
+    return tag <= T_SECRET ? TAG_NAMES[tag] : NULL;
 }
 
 unsigned int phi_tag_count(void)

@@ -62,6 +62,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(acc, counts[0], cut, tags);
     check(acc + counts[0], counts[1], size - cut, tags);
 
+    /* batch scan with offsets into the buffer, then the render of the tokens */
+    static size_t lines[LARGE], changed[LARGE], out_offs[LARGE + 1];
+    static unsigned char h8[8 * LARGE], rendered[LARGE * 40 + 4096];
+    size_t got = 0;
+    offs[1] = size;
+    if (phi_scan_batch(data, offs, 1, 0, 0, acc, lines, LARGE, &got) != 1 || got != n_big
+        || memcmp(acc, big, n_big * sizeof big[0]) != 0)
+        __builtin_trap();
+    memset(h8, 'a', 8 * got);
+    size_t nch = 0, need = phi_render(data, offs, 1, 0, acc, lines, got, h8, NULL, 0, NULL, NULL, &nch);
+    if (need == (size_t)-1 || need > sizeof rendered) __builtin_trap();
+    if (phi_render(data, offs, 1, 0, acc, lines, got, h8, rendered, need, changed, out_offs, &nch) != need
+        || nch != (got ? 1u : 0u))
+        __builtin_trap();
+    /* the same bytes as NUL-separated texts, when the input holds NULs */
+    size_t nuls = 0;
+    for (size_t i = 0; i < size; i++) nuls += data[i] == 0;
+    if (nuls > 0 && nuls < 64) {
+        static size_t soffs[66];
+        if (phi_split(data, size, soffs, nuls + 1) != nuls) __builtin_trap();
+        size_t done_n = phi_scan_batch(data, soffs, nuls + 1, 1, 0, acc, lines, LARGE, &got);
+        if (done_n != nuls + 1) __builtin_trap();
+        memset(h8, 'b', 8 * got);
+        need = phi_render(data, soffs, nuls + 1, 1, acc, lines, got, h8, NULL, 0, NULL, NULL, &nch);
+        if (need == (size_t)-1 || need > sizeof rendered) __builtin_trap();
+        if (phi_render(data, soffs, nuls + 1, 1, acc, lines, got, h8, rendered, need, changed, out_offs, &nch) != need)
+            __builtin_trap();
+    }
+
     /* descending offsets are rejected before anything is read */
     size_t bad[3] = {1, 0, 0};
     if (phi_scan_many(data, bad, 2, acc, LARGE, counts) != (size_t)-1) __builtin_trap();

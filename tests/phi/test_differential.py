@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from tests.phi.conftest import KEY
 
 from agent.phi import make_scrubber
-from agent.phi.scrubber import Scanner, Scrubber
+from agent.phi.scrubber import ReferenceScanner, Scanner, Scrubber
 
 # Fragments that exercise every rule: labels, separators, values, near-misses.
 FRAGMENTS = [
@@ -149,3 +149,53 @@ def test_long_text_and_span_overflow(nat: Scanner, ref: Scanner) -> None:
 def test_empty_and_batch_edges(nat: Scanner) -> None:
     assert nat.find_spans_many([]) == []
     assert [list(s) for s in nat.find_spans_many(["", "x", ""])] == [[], [], []]
+
+
+# The native scrubber renders the tokens in C (only the hashes come from Python): its output
+# must be the reference output, byte for byte, whatever the batch looks like.
+
+def _pair(nat: Scanner, mode: str = "hmac") -> tuple[Scrubber, Scrubber]:
+    tok = make_scrubber(key=KEY, mode=mode).tokenizer  # type: ignore[arg-type]
+    return Scrubber(nat, tok), Scrubber(ReferenceScanner(), tok)
+
+
+def test_scrub_many_corpus_identical(nat: Scanner, corpus: list[dict[str, Any]]) -> None:
+    texts = [r["text"] for r in corpus]
+    for mode in ("hmac", "sha256"):
+        native, reference = _pair(nat, mode)
+        assert native.scrub_many(texts) == reference.scrub_many(texts)
+        assert native.scrub("\n".join(texts[:2000])) == reference.scrub("\n".join(texts[:2000]))
+
+
+def test_scrub_many_mutated_identical(nat: Scanner, corpus: list[dict[str, Any]]) -> None:
+    rng = random.Random(7)
+    pool = [r["text"] for r in corpus]
+    texts = [_mutate(rng, rng.choice(pool), pool) for _ in range(5000)]
+    native, reference = _pair(nat)
+    got = native.scrub_many(texts)
+    assert got == reference.scrub_many(texts)
+    assert [native.scrub(t) for t in texts[:500]] == got[:500]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(soup, spaced_soup, any_text, st.sampled_from(["", "\x00", "a\x00b"])),
+                max_size=12))
+def test_scrub_many_identical(nat: Scanner, texts: list[str]) -> None:
+    native, reference = _pair(nat)
+    assert native.scrub_many(texts) == reference.scrub_many(texts)
+    assert [native.scrub(t) for t in texts] == [reference.scrub(t) for t in texts]
+
+
+def test_scrub_many_edges(nat: Scanner) -> None:
+    native, reference = _pair(nat)
+    texts = ["", "SSN 123-45-6789", "\x00SSN 123-45-6789\x00", "é x@y.com ü", "\ud800 pwd=x",
+             "password=hunter2", "nothing here"]
+    assert native.scrub_many(texts) == reference.scrub_many(texts)
+    assert native.scrub_many([]) == []
+    plain = ["no phi", "none either"]
+    out = native.scrub_many(plain)
+    assert out == plain and all(a is b for a, b in zip(out, plain, strict=True))
+    long_text = "SSN 123-45-6789 é " * 30000 + "pwd=x tail@example.com"
+    assert native.scrub(long_text) == reference.scrub(long_text)
+    many = ["SSN 123-45-6789 " * 50] * 400  # more spans than the first span buffer holds
+    assert native.scrub_many(many) == reference.scrub_many(many)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable, Sequence
 from itertools import accumulate
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from agent import native
 from agent.phi.reference import Span
@@ -49,6 +49,10 @@ def _char_spans(text: str, data: bytes, flat: Sequence[int], start: int,
     return spans
 
 
+class _H8Source(Protocol):
+    def h8_spans(self, buf: bytes, flat: Sequence[int]) -> bytes: ...
+
+
 class NativeScanner:
     """The C scanner; same results as :func:`agent.phi.reference.find_spans`."""
 
@@ -62,6 +66,106 @@ class NativeScanner:
         self._code = _size_t_code(self._ffi)
         self._span_size = self._ffi.sizeof("phi_span")
         self._error = (1 << (8 * self._ffi.sizeof("size_t"))) - 1
+        for i, tag in enumerate(TAGS):
+            if self._ffi.string(self._lib.phi_tag_name(i)).decode("ascii") != tag:
+                raise RuntimeError("native PHI scanner and agent.phi.rules disagree on a tag name")
+        self._raw = self._ffi.new_allocator(should_clear_after_alloc=False)
+
+    def scrub_many(self, texts: Sequence[str], tokenizer: _H8Source) -> list[str]:
+        """Every text with its spans replaced by tokens, in two native calls: one scan of the
+        whole batch, one render of the texts that have spans (the others are returned as they
+        are). Only the ``h8`` of each span comes from Python (``tokenizer``, cached)."""
+        n = len(texts)
+        if n == 0:
+            return []
+        ffi, lib = self._ffi, self._lib
+        sep = 0
+        if n == 1:
+            text = texts[0]
+            ascii_text = text.isascii()
+            buf = text.encode("ascii") if ascii_text else text.encode(_ENC, _ERRORS)
+            offsets: Any = array(self._code, (0, len(buf)))
+            off_ptr = ffi.cast("size_t *", ffi.from_buffer(offsets))
+        else:
+            joined = "\0".join(texts)
+            ascii_text = joined.isascii()
+            if ascii_text:
+                # the common case: texts joined by NUL bytes, one encode; the scanner finds the
+                # texts (unless one of them holds a NUL), byte offsets are character offsets
+                buf = joined.encode("ascii")
+                sep = 1
+                offsets = off_ptr = self._raw("size_t[]", n + 1)
+                if lib.phi_split(buf, len(buf), off_ptr, n) != n - 1:
+                    sep = 0
+            if not sep:
+                encoded = [t.encode(_ENC, _ERRORS) for t in texts]
+                buf = b"".join(encoded)
+                offsets = array(self._code, (0,))
+                offsets.extend(accumulate(map(len, encoded)))
+                off_ptr = ffi.cast("size_t *", ffi.from_buffer(offsets))
+            del joined
+        data = ffi.from_buffer(buf)
+        spans, lines, count = self._scan_batch(data, off_ptr, n, sep, len(buf))
+        if count == 0:
+            return list(texts)
+        flat = memoryview(ffi.buffer(spans, count * self._span_size)).cast(self._code).tolist()
+        h8 = tokenizer.h8_spans(buf, flat)
+        if len(h8) != 8 * count:
+            raise RuntimeError("tokenizer returned a wrong number of hashes")
+        h8_ptr = ffi.from_buffer(h8)
+        nchanged = ffi.new("size_t *")
+        null = ffi.NULL
+        size = lib.phi_render(data, off_ptr, n, sep, spans, lines, count, h8_ptr, null, 0, null,
+                              null, nchanged)
+        if size == self._error:
+            raise RuntimeError("native PHI renderer rejected the spans")
+        out = self._raw("unsigned char[]", max(1, size))
+        changed = self._raw("size_t[]", count)
+        out_offsets = self._raw("size_t[]", count + 1)
+        if lib.phi_render(data, off_ptr, n, sep, spans, lines, count, h8_ptr, out, size, changed,
+                          out_offsets, nchanged) != size:
+            raise RuntimeError("native PHI renderer failed")
+        k = nchanged[0]
+        rendered = ffi.buffer(out, size)
+        if n == 1:
+            return [str(rendered, "ascii" if ascii_text else _ENC, _ERRORS)]
+        bounds = ffi.unpack(out_offsets, k + 1)
+        result = list(texts)
+        if ascii_text:
+            whole = str(rendered, "ascii")
+            for i, a, b in zip(ffi.unpack(changed, k), bounds, bounds[1:], strict=False):
+                result[i] = whole[a:b]
+        else:
+            for i, a, b in zip(ffi.unpack(changed, k), bounds, bounds[1:], strict=False):
+                result[i] = str(rendered[a:b], _ENC, _ERRORS)
+        return result
+
+    def _scan_batch(self, data: Any, off_ptr: Any, n: int, sep: int,
+                    size: int) -> tuple[Any, Any, int]:
+        """Spans (offsets into the batch) and their text indexes, in one native call unless
+        the span buffer fills up (then again from the first text not scanned, with more room)."""
+        ffi, lib = self._ffi, self._lib
+        cap = max(_MIN_CAP, size // 256)
+        spans = self._raw("phi_span[]", cap)
+        lines = self._raw("size_t[]", cap)
+        count = ffi.new("size_t *")
+        total = 0
+        first = 0
+        while True:
+            done = lib.phi_scan_batch(data, off_ptr, n, sep, first, spans + total,
+                                      lines + total, cap - total, count)
+            if done == self._error:
+                raise RuntimeError("native PHI scanner rejected the batch offsets")
+            total += count[0]
+            if done >= n:
+                return spans, lines, total
+            first = done
+            cap *= 2  # grow and keep what was found
+            grown = self._raw("phi_span[]", cap)
+            grown_lines = self._raw("size_t[]", cap)
+            ffi.memmove(grown, spans, total * self._span_size)
+            ffi.memmove(grown_lines, lines, total * ffi.sizeof("size_t"))
+            spans, lines = grown, grown_lines
 
     def find_spans(self, text: str) -> Sequence[Span]:
         return self.find_spans_many([text])[0]

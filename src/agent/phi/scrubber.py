@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from agent.phi import reference
@@ -37,20 +37,28 @@ class ReferenceScanner:
 class Scrubber:
     """``scrub``/``scrub_many``/``find``/``contains_phi`` over one scanner and one key."""
 
-    __slots__ = ("scanner", "tokenizer")
+    __slots__ = ("_render_many", "scanner", "tokenizer")
 
     def __init__(self, scanner: Scanner, tokenizer: Tokenizer) -> None:
         self.scanner = scanner
         self.tokenizer = tokenizer
+        # A scanner that also renders (the native one) builds the output itself; the tokenizer
+        # only supplies the hashes.
+        self._render_many: Callable[[Sequence[str], Tokenizer], list[str]] | None = getattr(
+            scanner, "scrub_many", None)
 
     @property
     def implementation(self) -> str:
         return self.scanner.name
 
     def scrub(self, text: str) -> str:
+        if self._render_many is not None:
+            return self._render_many((text,), self.tokenizer)[0]
         return self.tokenizer.render(text, self.scanner.find_spans(text))
 
     def scrub_many(self, texts: Sequence[str]) -> list[str]:
+        if self._render_many is not None:
+            return self._render_many(texts, self.tokenizer)
         render = self.tokenizer.render
         return [
             render(t, s) if s else t

@@ -20,7 +20,8 @@ HashMode = Literal["hmac", "sha256"]
 HASH_MODES: Final[tuple[str, ...]] = ("hmac", "sha256")
 SECRET_TOKEN: Final = "[SECRET-REDACTED]"  # noqa: S105 - the redaction marker
 _NON_DIGITS: Final = re.compile(r"[^0-9]", re.ASCII)
-_CACHE_MAX: Final = 4096
+_CACHE_MAX: Final = 8192
+_NO_H8: Final = b"00000000"
 
 
 def normalise(tag: str, value: str) -> str:
@@ -35,7 +36,7 @@ def normalise(tag: str, value: str) -> str:
 class Tokenizer:
     """Turns (tag, value) into a token; one instance per key and mode."""
 
-    __slots__ = ("_cache", "key", "mode")
+    __slots__ = ("_cache", "_h8_cache", "key", "mode")
 
     def __init__(self, key: bytes, mode: HashMode = "hmac") -> None:
         if mode not in HASH_MODES:
@@ -45,6 +46,7 @@ class Tokenizer:
         self.key = key
         self.mode: HashMode = mode
         self._cache: dict[tuple[int, str], str] = {}
+        self._h8_cache: tuple[dict[bytes, bytes], ...] = tuple({} for _ in TAGS)
 
     def h8(self, tag: str, value: str) -> str:
         if self.mode == "sha256":
@@ -62,6 +64,31 @@ class Tokenizer:
                 self._cache.clear()
             self._cache[key] = tok
         return tok
+
+    def h8_spans(self, buf: bytes, flat: Sequence[int]) -> bytes:
+        """The ``h8`` of every span ``flat[3k:3k+3]`` = (tag index, start, end) of the UTF-8
+        ``buf``, concatenated: 8 ASCII bytes each (``00000000`` for secrets, whose tokens carry
+        no hash). For the native renderer."""
+        caches = self._h8_cache
+        it = iter(flat)
+        found = [caches[tag].get(buf[a:b]) for tag, a, b in zip(it, it, it, strict=True)]
+        if None in found:
+            for k, h8 in enumerate(found):
+                if h8 is None:
+                    tag, a, b = flat[3 * k : 3 * k + 3]
+                    found[k] = self._h8_miss(tag, buf[a:b])
+        return b"".join(found)  # type: ignore[arg-type]  # no None left
+
+    def _h8_miss(self, tag_index: int, value: bytes) -> bytes:
+        tag = TAGS[tag_index]
+        if tag == "SECRET":
+            return _NO_H8  # never cached: secret values are not kept
+        h8 = self.h8(tag, value.decode("utf-8", "surrogatepass")).encode("ascii")
+        cache = self._h8_cache[tag_index]
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        cache[value] = h8
+        return h8
 
     def render(self, text: str, spans: Sequence[tuple[int, int, int]]) -> str:
         """``text`` with every ``(tag index, start, end)`` span replaced by its token."""
