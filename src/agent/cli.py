@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from agent import __version__
 
 # Command modules, in the order ``--help`` lists them.
-COMMANDS = ("run", "demo", "status", "keygen", "check_config", "scrub", "verify_orders", "version")
+COMMANDS = ("run", "demo", "status", "keygen", "check_config", "scrub", "verify_orders", "evidence",
+            "version")
 
 
 class _Parser(argparse.ArgumentParser):

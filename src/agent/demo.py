@@ -49,6 +49,12 @@ class Summary:
     rekeys: int = 0
     api_key_persisted: bool = False
     state_dir: str = ""
+    evidence_bundles: int = 0
+    evidence_chain_positions: list[int] = field(default_factory=list)
+    evidence_verify: str = ""
+    log_lines_shipped: int = 0
+    log_phi_leaked: bool = False
+    log_line_as_received: str = ""
 
 
 class Demo:
@@ -57,6 +63,9 @@ class Demo:
         self.tmp = tmp
         self.summary = Summary(state_dir=str(tmp / "state"))
         self.started = time.monotonic()
+
+    async def evidence_and_logs(self, comp: CheckinComponent, cc: CentralCommand) -> None:
+        await _evidence_and_logs(self, comp, cc)
 
     def say(self, text: str) -> None:
         self.out.write(f"[{time.monotonic() - self.started:5.2f}s] {text}\n")
@@ -160,6 +169,7 @@ class Demo:
                 self.say(f"   Central Command recorded completion of {c['order_type']}: "
                          f"{self.summary.order_results[c['order_type']]}")
             self.say(f"   completion outbox pending: {orders.worker.outbox.pending()}")
+            await self.evidence_and_logs(comp, cc)
 
             cc.rotate_signing_key()
             self.say(f"Central Command rotates its signing key to {cc.server_public_key[:16]}…")
@@ -190,6 +200,75 @@ class Demo:
         return self.summary
 
 
+SYNTHETIC_PHI = ("appointment reminder failed for patient Jane Doe DOB 04/12/1987 "
+                 "MRN 88123457 phone 555-867-5309")
+PHI_VALUES = ("Jane Doe", "04/12/1987", "88123457", "555-867-5309")
+
+
+async def _evidence_and_logs(demo: Demo, comp: CheckinComponent, cc: CentralCommand) -> None:
+    from datetime import UTC, datetime
+
+    from agent.evidence.bundle import CheckResult, ScanResult
+    from agent.evidence.component import EvidenceComponent
+    from agent.evidence.verify import load_dir, verify_chain
+    from agent.logship.component import LogShipComponent
+    from agent.logship.source import FileSource
+
+    s = demo.summary
+    ev = EvidenceComponent(comp, free_bytes=lambda: 1 << 40)
+    host = "192.168.88.20"
+    for fail in (True, False):  # a finding, then the healed state
+        scan = ScanResult("linux", datetime.now(UTC), [host], [
+            CheckResult("linux_ssh_config", host, "fail" if fail else "pass",
+                        expected="PermitRootLogin no", actual="PermitRootLogin yes",
+                        hipaa_control="164.312(a)(1)")])
+        for b in ev.record_scan(scan):
+            demo.say(f"evidence bundle seq {b.chain_seq} created ({b.bundle_hash[:16]}…, prev "
+                     f"{(b.prev_bundle_hash or '')[:16]}…), fsynced to evidence_cache/")
+    await ev.submitter.drain(force=True)
+    stored = cc.evidence(SITE)
+    s.evidence_bundles = len(stored)
+    s.evidence_chain_positions = [e["chain_position"] for e in stored]
+    demo.say(f"   Central Command stored {len(stored)} bundles at chain positions "
+             f"{s.evidence_chain_positions}; spool pending {ev.store.queue.pending()}")
+    _, journal, _ = load_dir(comp.state_dir / "evidence_chain")
+    bodies = [r for d in ("evidence_cache", "evidence_dead_letter")
+              if (comp.state_dir / d).is_dir() for r in load_dir(comp.state_dir / d)[0]]
+    bodies += [_record_from_row(e) for e in stored]
+    res = verify_chain(bodies, journal=journal)
+    s.evidence_verify = "valid" if res.valid else f"invalid ({res.error} at {res.first_bad_seq})"
+    demo.say(f"   offline verification of the chain (server copies + local journal): "
+             f"{s.evidence_verify}, head seq {res.head_seq}")
+
+    journal_file = demo.tmp / "journal.json"
+    now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
+    lines = [("msp-agent.service", "scan round finished: 1 host, 1 finding"),
+             ("clinic-reminders.service", SYNTHETIC_PHI),
+             ("sshd.service", "Accepted publickey for msp from 192.168.88.5 port 50522")]
+    journal_file.write_text("".join(json.dumps({
+        "__CURSOR": f"s=demo;i={i}", "__REALTIME_TIMESTAMP": str(now_us + i), "PRIORITY": "6",
+        "_SYSTEMD_UNIT": unit, "MESSAGE": msg}) + "\n" for i, (unit, msg) in enumerate(lines)))
+    demo.say(f"journal line fed to the log shipper: {SYNTHETIC_PHI!r}")
+    ship = LogShipComponent(comp, source=FileSource(journal_file))
+    s.log_lines_shipped = await ship.shipper.tick(ship.post)
+    received = [e for rec in cc.logs(SITE) for e in rec["entries"]]
+    leaked = json.dumps(cc.logs(SITE))
+    s.log_phi_leaked = any(v in leaked for v in PHI_VALUES)
+    s.log_line_as_received = next((e["msg"] for e in received
+                                   if e["unit"] == "clinic-reminders.service"), "")
+    demo.say(f"   {s.log_lines_shipped} lines shipped (gzip, one scrub call per batch); what left "
+             f"the appliance: {s.log_line_as_received!r}")
+    demo.say(f"   cursor saved after the server accepted the batch: "
+             f"{ship.shipper.saved_cursor()}; PHI reached the server: {s.log_phi_leaked}")
+
+
+def _record_from_row(row: dict[str, Any]) -> Any:
+    from agent.evidence.verify import BundleRecord
+
+    return BundleRecord(row["signed_data"], row["agent_signature"], row["bundle_hash"],
+                        row["agent_public_key"], "central")
+
+
 def render(summary: Summary) -> str:
     def counts(d: dict[str, int]) -> str:
         return ", ".join(f"{k} {v}" for k, v in sorted(d.items())) or "none"
@@ -205,6 +284,10 @@ def render(summary: Summary) -> str:
         ("credentials decrypted", counts(summary.credentials)),
         ("server key trust", summary.server_keys or "none"),
         ("rekeys", f"{summary.rekeys} (new key persisted: {summary.api_key_persisted})"),
+        ("evidence bundles stored", f"{summary.evidence_bundles} at chain positions "
+                                    f"{summary.evidence_chain_positions}"),
+        ("evidence chain (offline verify)", summary.evidence_verify),
+        ("log lines shipped", f"{summary.log_lines_shipped} (PHI leaked: {summary.log_phi_leaked})"),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
@@ -231,5 +314,6 @@ def main(*, keep: bool = False, as_json: bool = False, verbose: bool = False,
         out.write(f"  state directory kept at {tmp}\n" if keep else "")
     ok = (summary.checkins_ok >= 3 and summary.order_signatures_valid == summary.orders_received
           and summary.orders_completed == summary.orders_received == len(DEMO_ORDERS)
-          and summary.rekeys == 1 and summary.api_key_persisted)
+          and summary.rekeys == 1 and summary.api_key_persisted
+          and summary.evidence_verify == "valid" and not summary.log_phi_leaked)
     return 0 if ok else 1

@@ -48,7 +48,15 @@ async def test_chain_of_vector_bundles(api: Api, key: str, cc: CentralCommand) -
     assert all(e["hash_matches"] for e in stored)
 
 
-async def test_duplicate_is_500(api: Api, key: str, cc: CentralCommand) -> None:
+async def test_duplicate_is_409_by_default(api: Api, key: str, cc: CentralCommand) -> None:
+    assert (await submit(api, key, bundle(0))).status == 200
+    reply = await submit(api, key, bundle(0))
+    assert reply.status == 409 and reply.json()["chain_position"] == 1
+    assert len(cc.evidence(SITE)) == 1
+
+
+async def test_duplicate_is_500_in_quirk_mode(api: Api, key: str, cc: CentralCommand) -> None:
+    cc.evidence_duplicate_status = 500
     assert (await submit(api, key, bundle(0))).status == 200
     reply = await submit(api, key, bundle(0))
     assert reply.status == 500 and reply.body == b"Internal Server Error"

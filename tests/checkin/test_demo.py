@@ -24,6 +24,13 @@ def test_demo_json_summary() -> None:
     assert summary["credentials"] == {"windows": 1, "linux": 1}
     assert summary["sigauth"]["ok"] >= 3 and summary["heartbeat"] == {"valid": summary["checkins_ok"]}
     assert summary["server_keys"] == "rotation"
+    # Evidence: created, chained, submitted, stored at consecutive positions, verifiable offline.
+    assert summary["evidence_bundles"] == 2 and summary["evidence_chain_positions"] == [1, 2]
+    assert summary["evidence_verify"] == "valid"
+    # Logs: shipped with the synthetic PHI scrubbed before it left the appliance.
+    assert summary["log_lines_shipped"] == 3 and summary["log_phi_leaked"] is False
+    assert "REDACTED" in summary["log_line_as_received"]
+    assert "Jane Doe" not in summary["log_line_as_received"]
     # Progress went to stderr; no credential ever printed.
     for secret in ("demo-Windows-pass-1", "demo-linux-pass-2"):
         assert secret not in r.stdout + r.stderr
@@ -36,3 +43,4 @@ def test_demo_text_output() -> None:
     assert "rekeys" in r.stdout
     assert "order diagnostic verified" in r.stdout and "order diagnostic executed" in r.stdout
     assert "Central Command recorded completion of diagnostic: success" in r.stdout
+    assert "evidence bundle seq 1 created" in r.stdout and "PHI reached the server: False" in r.stdout

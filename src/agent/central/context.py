@@ -32,6 +32,8 @@ class Services:
     clock: Callable[[], float]
     url: Callable[[], str]
     rekey_times: dict[str, float] = field(default_factory=dict)
+    #: Answer to a duplicate evidence submission: 409 (default) or 500 (the live server's quirk).
+    evidence_duplicate_status: int = 409
 
     def site_row(self, site_id: str) -> dict[str, Any] | None:
         row = self.db.one("SELECT * FROM sites WHERE site_id = ?", (site_id,))

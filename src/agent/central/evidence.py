@@ -4,9 +4,10 @@ As the live server: the URL site must be the key's site (403); ``checked_at`` mo
 ahead or more than 1 hour away is a 400; the Ed25519 signature over ``signed_data`` is verified
 with the submitted ``agent_public_key`` (401 otherwise); ``bundle_hash`` is taken as sent (whether
 it matches is recorded for tests); network bundles are acknowledged, not stored; a duplicate
-(same ``bundle_hash`` at the site within 15 minutes, or a known ``bundle_id``) answers **500**
-(central-api.md §9); stored bundles join the per-site chain
-``current_hash = SHA-256("<bundle_hash>:<prev_hash>:<position>")``.
+(same ``bundle_hash`` at the site within 15 minutes, or a known ``bundle_id``) answers **409**
+``{"detail": "Evidence already recorded", ...}`` with the stored chain entry, or — with
+``evidence_duplicate_status = 500`` — the live server's **500** (central-api.md §9); stored
+bundles join the per-site chain ``current_hash = SHA-256("<bundle_hash>:<prev_hash>:<position>")``.
 """
 
 from __future__ import annotations
@@ -97,12 +98,25 @@ async def handle_submit(svc: Services, request: web.Request) -> web.Response:
             (body.bundle_id, ctx.site_id, body.bundle_hash, now - DUPLICATE_WINDOW_S),
         ).fetchone()
         if dup is not None:
-            log.info(
-                "central.evidence_duplicate",
-                "duplicate evidence (answered 500 like the server)",
-                bundle_id=body.bundle_id,
+            if svc.evidence_duplicate_status == 500:
+                log.info(
+                    "central.evidence_duplicate",
+                    "duplicate evidence (answered 500 like the server)",
+                    bundle_id=body.bundle_id,
+                )
+                raise InternalError("deduplicated path returns a non-schema reply")
+            row = conn.execute(
+                "SELECT bundle_id, bundle_hash, chain_position, prev_hash, current_hash FROM evidence"
+                " WHERE bundle_id = ? OR (site_id = ? AND bundle_hash = ?) ORDER BY id LIMIT 1",
+                (body.bundle_id, ctx.site_id, body.bundle_hash),
+            ).fetchone()
+            log.info("central.evidence_duplicate", "duplicate evidence (409)", bundle_id=body.bundle_id)
+            return web.json_response(
+                {"detail": "Evidence already recorded", "bundle_id": row["bundle_id"],
+                 "bundle_hash": row["bundle_hash"], "chain_position": row["chain_position"],
+                 "prev_hash": row["prev_hash"], "current_hash": row["current_hash"]},
+                status=409,
             )
-            raise InternalError("deduplicated path returns a non-schema reply")
         last = conn.execute(
             "SELECT bundle_hash, chain_position FROM evidence WHERE site_id = ?"
             " ORDER BY chain_position DESC LIMIT 1",

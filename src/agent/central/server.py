@@ -294,6 +294,18 @@ class CentralCommand:
             content_type=content_type,
         )
 
+    @property
+    def evidence_duplicate_status(self) -> int:
+        """409 (default) or 500: how a duplicate evidence submission is answered (the live
+        server answers 500, central-api.md §9)."""
+        return self._svc.evidence_duplicate_status
+
+    @evidence_duplicate_status.setter
+    def evidence_duplicate_status(self, status: int) -> None:
+        if status not in (409, 500):
+            raise ValueError("duplicate evidence answers 409 or 500")
+        self._svc.evidence_duplicate_status = status
+
     def clear_faults(self) -> None:
         self._faults.clear()
 

@@ -25,6 +25,7 @@ from agent.config.write import ConfigWriteError, persist_api_key
 from agent.crypto.envelope import EnvelopeError, decrypt_credentials
 from agent.crypto.heartbeat import heartbeat_fields
 from agent.crypto.keys import Ed25519Key, X25519Keypair
+from agent.evidence.witness import WitnessQueue
 from agent.log import get_logger
 from agent.phi.egress import EgressError, egress
 from agent.protocol import (
@@ -106,6 +107,11 @@ class CheckinComponent(BaseComponent):
         self.issues_seen = 0
         #: The order worker's intake (set by :class:`agent.orders.worker.OrderComponent`).
         self.order_sink: Callable[[list[Order], list[MalformedOrder]], None] | None = None
+        #: Witness counter-signatures for the next checkin (evidence.md §8).
+        self.witness = WitnessQueue(self.evidence, clock=clock)
+        self._witness_sent: list[Any] = []
+        #: Called after every successful checkin (queue drains: runtime.md §4.2).
+        self.after_success: list[Callable[[], None]] = []
         self._restore_credentials()
 
     # --- component hooks --------------------------------------------------------------
@@ -184,7 +190,14 @@ class CheckinComponent(BaseComponent):
             except ProtocolError as exc:
                 return self._failed("protocol", f"unusable checkin response: {exc}")
             self._succeeded(self.monotonic() - started, parsed, facts)
+            self.witness.confirm(self._witness_sent)
+            self._witness_sent = []
             await self.apply(parsed, facts)
+            for hook in self.after_success:
+                try:
+                    hook()
+                except Exception:  # noqa: BLE001  # a drain trigger must not fail the checkin
+                    log.error("checkin.hook_failed", "post-checkin hook failed", exc=True)
             return True
         if resp.status == 401:
             if await self._on_401(resp, facts):  # rekeyed: check in again at once
@@ -237,6 +250,7 @@ class CheckinComponent(BaseComponent):
                                              __version__, now=int(self.clock()))
         fig = health.figures()
         d = self.shared.directives
+        self._witness_sent = self.witness.batch()
         dh = DaemonHealth(
             goroutines=fig["goroutines"], heap_alloc_mb=fig["heap_alloc_mb"],
             heap_sys_mb=fig["heap_sys_mb"], gc_pause_ms=round(self.gc.last_pause_ms, 3),
@@ -262,6 +276,7 @@ class CheckinComponent(BaseComponent):
             boot_counter=facts.boot_counter, generation_uuid=facts.generation_uuid or msgspec.UNSET,
             reconcile_needed=False, reconcile_signals=[],
             deploy_results=[msgspec.convert(x, DeployResult) for x in scrubbed["deploy_results"]],
+            witness_attestations=list(self._witness_sent),
         )
 
     # --- response (central-api.md §6.5: each step isolated) -----------------------------
@@ -292,6 +307,7 @@ class CheckinComponent(BaseComponent):
             ("orders", lambda: self._orders(r.appliance_id, r.pending_orders,
                                             parsed.malformed_orders)),
             ("deploys", lambda: self._deploys(r.pending_deploys)),
+            ("peer_bundle_hashes", lambda: self.witness.offer(r.peer_bundle_hashes)),
         ]
         for name, step in steps:
             try:

@@ -1,17 +1,20 @@
-"""The completion outbox (orders.md §9): every completion is written durably, then posted.
+"""The completion outbox (orders.md §9) on the agent's one durable queue (:mod:`agent.outbox`).
 
 ``completion_outbox/`` in the state directory holds one JSON file per pending completion, named
-``<unix-ns>-<key>.json`` (oldest first by name), written with :func:`atomic_write` (file and
-directory fsynced) **before** any attempt to post. :meth:`Outbox.drain` posts them oldest first:
+``<unix-ns>-<key>.json`` (oldest first by name), written durably (file and directory fsynced)
+**before** any attempt to post. :meth:`Outbox.drain` posts them oldest first:
 
 =====================================================  ==========================================
 response                                               action
 =====================================================  ==========================================
-2xx (any status, incl. ``already_completed``), 400,    remove; the nonce record's completion is
-403, 404, 422                                          acknowledged (``on_settled``)
+2xx (any status, incl. ``already_completed``)          remove; the nonce record's completion is
+                                                       acknowledged (``on_settled``)
+400, 403, 404, 422                                     refused for good: moved to
+                                                       ``completion_outbox_dead_letter/`` (audit);
+                                                       acknowledged (``on_settled``)
 401                                                    keep (retried after auth recovers)
 5xx, other statuses, transport error, breaker open     keep; later drains retry with backoff
-still not delivered after 7 days                       remove, ERROR ``completion_dropped``
+still not delivered after 7 days                       dead-lettered, ERROR ``completion_dropped``
 =====================================================  ==========================================
 
 Each body passes :func:`agent.phi.egress.egress`; if scrubbing fails the item stays queued (fail
@@ -21,10 +24,8 @@ exponential backoff (:attr:`Outbox.next_drain`); drains after a successful check
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,15 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from agent.log import get_logger
+from agent.outbox import kinds
+from agent.outbox.drain import Drainer, Outcome, Result, classify_status
+from agent.outbox.queue import Item as QueueItem
 from agent.phi.egress import EgressError, egress
-from agent.state.atomic import atomic_write, ensure_dir, fsync_dir
 
 log = get_logger("orders")
 
-DIR_NAME = "completion_outbox"
-MAX_AGE_S = 7 * 86400
-BACKOFF_MIN_S = 5.0
-BACKOFF_MAX_S = 600.0
+DIR_NAME = kinds.COMPLETION_DIR
+MAX_AGE_S = kinds.COMPLETION.max_age_s or 7 * 86400
 DEFINITIVE = frozenset({400, 403, 404, 422})
 
 #: ``post(order_id, body) -> HTTP status``; raises ``TransportError`` (or OSError) when no
@@ -58,17 +59,34 @@ class Item:
     key: str
 
 
+def _parse(qi: QueueItem) -> Item:
+    doc = qi.json()
+    return Item(qi.path, doc["order_id"], doc.get("nonce"), doc["body"], float(doc["created_at"]),
+                qi.key)
+
+
 class Outbox:
     def __init__(self, state_dir: Path, *, clock: Callable[[], float] = time.time,
                  on_settled: Callable[[Item], None] | None = None) -> None:
-        self.dir = ensure_dir(state_dir / DIR_NAME)
+        self.queue = kinds.completion_queue(state_dir, clock=clock)
+        self.drainer = Drainer(self.queue, clock=clock)
+        self.dir = self.queue.dir
         self.clock = clock
         self.on_settled = on_settled
         self.posted = 0
         self.dropped = 0
-        self.failures = 0  # consecutive transient failures (backoff)
-        self.next_drain = 0.0
-        self.last_error: str | None = None
+
+    @property
+    def failures(self) -> int:
+        return self.drainer.failures
+
+    @property
+    def next_drain(self) -> float:
+        return self.drainer.next_drain
+
+    @property
+    def last_error(self) -> str | None:
+        return self.drainer.last_error
 
     @staticmethod
     def key_for(order_id: str, nonce: str | None, reason: str = "") -> str:
@@ -79,23 +97,20 @@ class Outbox:
 
     def items(self) -> list[Item]:
         out: list[Item] = []
-        for p in sorted(self.dir.glob("*.json")):
+        for qi in self.queue.items():
             try:
-                doc = json.loads(p.read_bytes())
-                out.append(Item(p, doc["order_id"], doc.get("nonce"), doc["body"],
-                                float(doc["created_at"]), p.stem.split("-", 1)[1]))
-            except (OSError, ValueError, KeyError, TypeError, IndexError):
-                log.error("orders.outbox_unreadable", "an outbox item is unreadable; moved aside",
-                          file=p.name)
-                with contextlib.suppress(OSError):
-                    os.rename(p, p.with_suffix(".corrupt"))
+                out.append(_parse(qi))
+            except (OSError, ValueError, KeyError, TypeError):
+                log.error("orders.outbox_unreadable", "an outbox item is unreadable; moved to the "
+                          "dead-letter folder", file=qi.path.name)
+                self.queue.dead_letter(qi, reason="unreadable")
         return out
 
     def pending(self) -> int:
-        return sum(1 for _ in self.dir.glob("*.json"))
+        return self.queue.pending()
 
     def contains(self, key: str) -> bool:
-        return any(self.dir.glob(f"*-{key}.json"))
+        return self.queue.find(key) is not None
 
     def put(self, order_id: str, body: dict[str, Any], *, nonce: str | None = None,
             reason: str = "") -> str:
@@ -104,14 +119,8 @@ class Outbox:
         if self.contains(key):
             return key
         doc = {"order_id": order_id, "nonce": nonce, "body": body, "created_at": self.clock()}
-        name = f"{time.time_ns():020d}-{key}.json"
-        atomic_write(self.dir / name, json.dumps(doc).encode(), 0o600)
+        self.queue.put(json.dumps(doc).encode(), key=key)
         return key
-
-    def _remove(self, item: Item) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(item.path)
-        fsync_dir(self.dir)
 
     # --- delivery ----------------------------------------------------------------------
 
@@ -120,54 +129,57 @@ class Outbox:
 
         ``only`` limits the drain to one item key (the synchronous post of §5.4); ``force``
         ignores the backoff (after a successful checkin)."""
-        if not force and self.clock() < self.next_drain:
+        if not force and not self.drainer.due():
             return 0
-        settled = 0
-        for item in self.items():
-            if only is not None and item.key != only:
-                continue
-            if self.clock() - item.created_at > MAX_AGE_S:
-                log.error("completion_dropped", "a completion could not be delivered for 7 days; "
-                          "dropped", order_id=item.order_id)
-                self._remove(item)
-                self.dropped += 1
-                self._settled(item)
-                continue
+        expired = self._expire(only)
+        parsed: dict[str, Item] = {}
+
+        async def send(qi: QueueItem) -> Result:
+            try:
+                item = _parse(qi)
+            except (OSError, ValueError, KeyError, TypeError):
+                return Result(Outcome.REFUSED, detail="unreadable outbox item", reason="unreadable")
+            parsed[qi.path.name] = item
             try:
                 body = egress(item.body, kind="order_completion")
             except EgressError:
-                self._transient("scrub")
-                continue  # fail closed: never sent unscrubbed; kept
-            try:
-                status = await post(item.order_id, body)
-            except Exception as exc:  # noqa: BLE001  # TransportError, OSError: kept
-                self._transient(getattr(exc, "kind", type(exc).__name__))
-                break
-            if 200 <= status < 300 or status in DEFINITIVE:
-                if status >= 400:
-                    log.warning("orders.completion_refused", f"completion answered HTTP {status}; "
-                                "not retried", order_id=item.order_id, status=status)
-                self._remove(item)
-                self.posted += 1
-                settled += 1
+                return Result(Outcome.KEEP, detail="scrub")  # fail closed: kept, never unscrubbed
+            status = await post(item.order_id, body)
+            res = classify_status(status, permanent=DEFINITIVE)
+            if res.outcome is Outcome.REFUSED:
+                log.warning("orders.completion_refused", f"completion answered HTTP {status}; "
+                            "not retried", order_id=item.order_id, status=status)
+            if res.outcome is Outcome.RETRY:
+                log.warning("orders.completion_deferred", "completion not delivered; kept in the "
+                            "outbox", error_kind=f"http_{status}")
+            return res
+
+        def settled(qi: QueueItem, res: Result) -> None:
+            item = parsed.get(qi.path.name)
+            self.posted += 1
+            if item is not None:
                 self._settled(item)
+
+        self.drainer.on_settled = settled
+        return expired + await self.drainer.drain(send, force=True, only=only)
+
+    def _expire(self, only: str | None) -> int:
+        n = 0
+        for item in self.items():
+            if only is not None and item.key != only:
                 continue
-            self._transient(f"http_{status}")
-            break
-        else:
-            self.failures = 0
-            self.next_drain = 0.0
-            self.last_error = None
-        return settled
+            if self.clock() - item.created_at <= MAX_AGE_S:
+                continue
+            log.error("completion_dropped", "a completion could not be delivered for 7 days; "
+                      "moved to the dead-letter folder", order_id=item.order_id)
+            qi = self.queue.find(item.key)
+            if qi is not None:
+                self.queue.dead_letter(qi, reason="expired", detail="undelivered for 7 days")
+            self.dropped += 1
+            self._settled(item)
+            n += 1
+        return n
 
     def _settled(self, item: Item) -> None:
         if self.on_settled is not None:
             self.on_settled(item)
-
-    def _transient(self, why: str) -> None:
-        self.failures += 1
-        self.last_error = why
-        delay = min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2 ** (self.failures - 1))
-        self.next_drain = self.clock() + delay
-        log.warning("orders.completion_deferred", "completion not delivered; kept in the outbox",
-                    error_kind=why, retry_in_s=delay)

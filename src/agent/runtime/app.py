@@ -269,12 +269,16 @@ class Agent:
 
 def default_components(agent: Agent) -> list[Component]:
     from agent.checkin import CheckinComponent
+    from agent.evidence.component import EvidenceComponent
+    from agent.logship.component import LogShipComponent
     from agent.orders.worker import OrderComponent
+    from agent.telemetry.component import ReportsComponent
 
     checkin = CheckinComponent(agent.config, agent.options.config_path, agent.keys)
     # restart_agent / reprovision: a clean stop; systemd (Restart=always) starts us again.
     orders = OrderComponent(checkin, restart=lambda: agent.stop_event.set())
-    return [checkin, orders]
+    return [checkin, orders, EvidenceComponent(checkin), ReportsComponent(checkin),
+            LogShipComponent(checkin)]
 
 
 def startup_line(loaded: Loaded, keys: Keys, loop_name: str) -> dict[str, Any]:

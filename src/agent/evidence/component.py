@@ -1,0 +1,111 @@
+"""The evidence component: the store, the spool drain job and the scanner's entry point.
+
+The scanner calls :meth:`EvidenceComponent.record_scan` with a :class:`ScanResult`; chained bundles
+are created durably and, with an empty backlog, submitted at once; network bundles are sent once.
+The spool drains after every successful checkin (and on a 5-minute fallback tick), bounded by
+120 s (runtime.md §4.2), only while the Central Command breaker lets requests through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from agent.evidence.bundle import Bundle, ScanResult
+from agent.evidence.store import EvidenceStore, Limits
+from agent.evidence.submit import EvidenceSubmitter
+from agent.log import get_logger
+from agent.runtime.component import BaseComponent
+from agent.runtime.supervisor import Job, Supervisor
+from agent.transport.client import EVIDENCE_SUBMIT, EVIDENCE_VERIFY
+
+if TYPE_CHECKING:
+    from agent.checkin import CheckinComponent
+
+log = get_logger("evidence")
+
+DRAIN_DEADLINE_S = 120.0
+FALLBACK_S = 300.0
+
+
+class EvidenceComponent(BaseComponent):
+    name = "evidence"
+
+    def __init__(self, checkin: CheckinComponent, *, clock: Callable[[], float] = time.time,
+                 limits: Limits | None = None, free_bytes: Callable[[], int] | None = None) -> None:
+        self.checkin = checkin
+        self.store = EvidenceStore(checkin.state_dir, checkin.evidence, checkin.config.site_id,
+                                   limits=limits or Limits.from_config(checkin.config),
+                                   clock=clock, free_bytes=free_bytes)
+        self.submitter = EvidenceSubmitter(
+            self.store, self._request,
+            max_age_s=float(getattr(checkin.config, "evidence_max_age_seconds", 3300)))
+        self.supervisor: Supervisor | None = None
+        self._force = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        checkin.after_success.append(self.after_checkin)
+
+    async def _request(self, method: str, path: str, body: bytes | None,
+                       probe: bool) -> tuple[int, bytes, float | None]:
+        resp = await self.checkin.client.request(method, path, body,
+                                                 EVIDENCE_VERIFY if probe else EVIDENCE_SUBMIT,
+                                                 auth=not probe)
+        return resp.status, resp.body, resp.retry_after()
+
+    # --- the scanner's entry point ------------------------------------------------------
+
+    def record_scan(self, scan: ScanResult) -> list[Bundle]:
+        """Create the scan's evidence (durable when this returns) and schedule delivery."""
+        backlog = self.store.queue.pending()
+        bundles = self.store.record_scan(scan)
+        if not self.checkin.config.enable_evidence_upload:
+            return bundles
+        for b in bundles:
+            if not b.chained:
+                self._spawn(self.submitter.send_network(b))
+        if bundles and bundles[0].chained and backlog == 0:
+            self.trigger(force=True)  # §3 step 7: submit at once
+        return bundles
+
+    def _spawn(self, coro: Any) -> None:
+        try:
+            task = asyncio.get_running_loop().create_task(coro)
+        except RuntimeError:
+            coro.close()
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- jobs -------------------------------------------------------------------------
+
+    def after_checkin(self) -> None:
+        self.trigger(force=True)
+
+    def trigger(self, *, force: bool = False) -> None:
+        self._force = self._force or force
+        if self.supervisor is not None and self.name in self.supervisor.jobs:
+            self.supervisor.run_job_now(self.name)
+
+    def install(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+        supervisor.add_job(Job(name=self.name, run=self.run_once, delay=lambda: FALLBACK_S,
+                               deadline=DRAIN_DEADLINE_S, first_delay=FALLBACK_S,
+                               from_completion=True))
+
+    async def run_once(self) -> int:
+        force, self._force = self._force, False
+        if not self.checkin.config.enable_evidence_upload or not self.store.queue.pending():
+            return 0
+        if self.checkin.client.breaker.state == "open":
+            return 0
+        return await self.submitter.drain(force=force)
+
+    def status(self) -> dict[str, Any]:
+        return {**self.store.status(), **self.submitter.status(),
+                "witness_queued": len(self.checkin.witness.queue)}
+
+    def summary(self) -> str:
+        pending = self.store.queue.pending()
+        return f"evidence seq {self.store.head_seq}" + (f", {pending} unsent" if pending else "")

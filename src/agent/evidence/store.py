@@ -1,0 +1,295 @@
+"""Creating evidence bundles durably, and start-up recovery (evidence.md §3, §5).
+
+:meth:`EvidenceStore.record_scan` is what the scanner calls after a scan run. For the chained scan
+types (``windows``, ``linux``) a bundle **counts as created** only when its spool file
+(``evidence_cache/bundle-<seq>-<id>.json``, the exact POST body) and its ``created`` journal line
+are on stable storage; creation is serialized by one chain lock. Network bundles are signed and
+returned to be sent once (:meth:`agent.evidence.submit.EvidenceSubmitter.send_network`).
+
+Bounds (§5.2): a full spool moves its oldest bundles to the dead-letter folder
+(``spool_overflow``); a full dead-letter folder or the free-space floor refuses creation
+(``creation_refused`` journal line, ERROR at most once a minute with a running count).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from agent.crypto import Ed25519Key, verify_ed25519
+from agent.evidence.bundle import (
+    CHAINED,
+    ZERO_HASH,
+    Bundle,
+    ScanResult,
+    format_time,
+    matrix,
+    sign,
+    signed_object,
+    split_hosts,
+    uuid7,
+)
+from agent.evidence.journal import Journal
+from agent.log import get_logger
+from agent.outbox import kinds
+from agent.outbox.queue import DurableQueue, Item, QueueError
+from agent.protocol.evidence import EvidenceSubmit
+
+log = get_logger("evidence")
+
+CHAIN_DIR = "evidence_chain"
+REFUSAL_LOG_EVERY_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    spool_max_bytes: int = 256 * 1024 * 1024
+    spool_max_files: int = 20_000
+    dead_letter_max_bytes: int = 1024 * 1024 * 1024
+    min_free_bytes: int = 1024 * 1024 * 1024
+
+    @classmethod
+    def from_config(cls, config: Any) -> Limits:
+        d = cls()
+        return cls(
+            spool_max_bytes=int(getattr(config, "evidence_spool_max_bytes", d.spool_max_bytes)),
+            spool_max_files=int(getattr(config, "evidence_spool_max_files", d.spool_max_files)),
+            dead_letter_max_bytes=int(getattr(config, "evidence_dead_letter_max_bytes",
+                                              d.dead_letter_max_bytes)),
+            min_free_bytes=int(getattr(config, "evidence_min_free_bytes", d.min_free_bytes)))
+
+
+def iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def parse_body(data: bytes) -> EvidenceSubmit:
+    return msgspec.json.decode(data, type=EvidenceSubmit)
+
+
+def seq_of(signed_data: str) -> int | None:
+    try:
+        obj = msgspec.json.decode(signed_data)
+    except msgspec.DecodeError:
+        return None
+    seq = obj.get("chain_seq") if isinstance(obj, dict) else None
+    return seq if isinstance(seq, int) else None
+
+
+class EvidenceStore:
+    def __init__(self, state_dir: Path, key: Ed25519Key, site_id: str, *,
+                 limits: Limits | None = None, clock: Callable[[], float] = time.time,
+                 free_bytes: Callable[[], int] | None = None) -> None:
+        self.state_dir = state_dir
+        self.key = key
+        self.site_id = site_id
+        self.limits = limits or Limits()
+        self.clock = clock
+        self._free_bytes = free_bytes or self._statvfs_free
+        policy = replace(kinds.EVIDENCE, max_files=self.limits.spool_max_files,
+                         max_bytes=self.limits.spool_max_bytes,
+                         dead_letter_max_bytes=self.limits.dead_letter_max_bytes)
+        self.queue: DurableQueue = kinds.evidence_queue(state_dir, policy=policy, clock=clock)
+        self.queue.on_dead_letter = self._journal_dead_letter
+        self.journal = Journal(state_dir / CHAIN_DIR)
+        self._lock = threading.RLock()
+        self.head_seq = 0
+        self.head_hash = ZERO_HASH
+        self.journal_key: str | None = None
+        self.created = 0
+        self.creation_refused = 0
+        self.last_error: str | None = None
+        self._last_refusal_log = -REFUSAL_LOG_EVERY_S
+        self.recovered = 0
+        self.recover()
+
+    # --- the scanner's API ---------------------------------------------------------------
+
+    def record_scan(self, scan: ScanResult) -> list[Bundle]:
+        """Evidence for one scan run. Chained scan types: the created bundles (empty when creation
+        was refused: the scan's findings still drive incidents and healing). ``network``: one
+        signed, unspooled bundle for :meth:`EvidenceSubmitter.send_network`."""
+        checked_at = format_time(scan.checked_at)
+        per_host = matrix(scan)
+        if scan.scan_type not in CHAINED:
+            checks = [c for entries in per_host for c in entries]
+            obj = signed_object(bundle_id=uuid7(int(self.clock() * 1000)),
+                                scan_type=scan.scan_type, site_id=self.site_id,
+                                checked_at=checked_at, checks=checks)
+            return [sign(obj, self.key)]
+        out: list[Bundle] = []
+        for checks in split_hosts(per_host):
+            bundle = self.create(scan.scan_type, checked_at, checks)
+            if bundle is None:
+                break
+            out.append(bundle)
+        return out
+
+    def create(self, scan_type: str, checked_at: str, checks: list[dict[str, Any]]) -> Bundle | None:
+        """Create one chained bundle (§3 steps 1-6); None when creation was refused or failed."""
+        with self._lock:
+            reason = self._storage_check()
+            if reason is not None:
+                self._refuse(scan_type, reason)
+                return None
+            try:
+                if self.journal_key is not None and self.journal_key != self.key.public_hex:
+                    self.journal.append({"event": "key_changed", "at": iso(self.clock()),
+                                         "public_key": self.key.public_hex})
+                    log.warning("evidence.key_changed", "the evidence key changed; the chain "
+                                "continues under the new key", public_key=self.key.public_hex)
+                    self.journal_key = None
+                seq = self.head_seq + 1
+                obj = signed_object(bundle_id=uuid7(int(self.clock() * 1000)), scan_type=scan_type,
+                                    site_id=self.site_id, checked_at=checked_at, checks=checks,
+                                    chain_seq=seq, prev_bundle_hash=self.head_hash)
+                bundle = sign(obj, self.key)
+                item = self.queue.put(bundle.body, key=bundle.bundle_id, order=seq)
+                try:
+                    self.journal.append(self._created_line(bundle, self.journal_key is None))
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        self.queue.remove(item)  # never counted as created
+                    raise
+            except (OSError, QueueError) as exc:
+                self.last_error = f"evidence bundle not created: {exc}"
+                self.creation_refused += 1
+                log.error("evidence.create_failed", self.last_error, scan_type=scan_type)
+                return None
+            self.journal_key = self.key.public_hex
+            self.head_seq, self.head_hash = seq, bundle.bundle_hash
+            self.created += 1
+            self.last_error = None
+            log.info("evidence.created", "evidence bundle created", seq=seq,
+                     bundle_id=bundle.bundle_id, scan_type=scan_type, checks=len(checks))
+            return bundle
+
+    # --- storage bounds (§5.2) -----------------------------------------------------------
+
+    def _statvfs_free(self) -> int:
+        st = os.statvfs(self.state_dir)
+        return st.f_bavail * st.f_frsize
+
+    def _storage_check(self) -> str | None:
+        if self.queue.dead_letter_full():
+            return "dead_letter_full"
+        try:
+            if self._free_bytes() < self.limits.min_free_bytes:
+                return "disk_floor"
+        except OSError:
+            return "disk_floor"
+        return None
+
+    def _refuse(self, scan_type: str, reason: str) -> None:
+        self.creation_refused += 1
+        self.last_error = f"evidence creation refused: {reason}"
+        with contextlib.suppress(OSError):
+            self.journal.append({"event": "creation_refused", "at": iso(self.clock()),
+                                 "scan_type": scan_type, "reason": reason})
+        now = time.monotonic()
+        if now - self._last_refusal_log >= REFUSAL_LOG_EVERY_S:
+            self._last_refusal_log = now
+            log.error("evidence.creation_refused", f"evidence bundle not created ({reason}); "
+                      "already stored bundles are kept", reason=reason,
+                      refused_total=self.creation_refused)
+
+    # --- journal ---------------------------------------------------------------------
+
+    def _created_line(self, b: Bundle, with_key: bool) -> dict[str, Any]:
+        line: dict[str, Any] = {"event": "created", "seq": b.chain_seq, "bundle_id": b.bundle_id,
+                                "bundle_hash": b.bundle_hash, "prev_bundle_hash": b.prev_bundle_hash,
+                                "scan_type": b.scan_type, "checked_at": b.checked_at,
+                                "created_at": iso(self.clock())}
+        if with_key:
+            line["public_key"] = b.public_key
+        return line
+
+    def _journal_dead_letter(self, item: Item, reason: str) -> None:
+        with contextlib.suppress(OSError):
+            self.journal.append({"event": "dead_lettered", "seq": item.order,
+                                 "bundle_id": item.key, "at": iso(self.clock()), "reason": reason})
+
+    def journal_delivered(self, item: Item, via: str, receipt: dict[str, Any]) -> None:
+        line: dict[str, Any] = {"event": "delivered", "seq": item.order, "bundle_id": item.key,
+                                "at": iso(self.clock()), "via": via}
+        for k in ("chain_position", "current_hash"):
+            if receipt.get(k):
+                line[k] = receipt[k]
+        self.journal.append(line)
+
+    # --- recovery (§3) ---------------------------------------------------------------
+
+    def recover(self) -> None:
+        created: dict[int, str] = {}
+        settled: set[int] = set()
+        dead_journaled: set[int] = set()
+        for line in self.journal.lines():
+            ev, seq = line.get("event"), line.get("seq")
+            if ev == "created" and isinstance(seq, int):
+                created[seq] = str(line.get("bundle_hash", ""))
+                if line.get("public_key"):
+                    self.journal_key = str(line["public_key"])
+                if seq > self.head_seq:
+                    self.head_seq, self.head_hash = seq, created[seq]
+            elif ev == "key_changed":
+                self.journal_key = str(line.get("public_key", "")) or self.journal_key
+            elif ev in ("delivered", "dead_lettered") and isinstance(seq, int):
+                settled.add(seq)
+                if ev == "dead_lettered":
+                    dead_journaled.add(seq)
+        for item in self.queue.items():
+            if item.order in settled:
+                self.queue.remove(item)  # crash after the journal line, before the unlink
+            elif item.order > self.head_seq:
+                self._adopt(item)
+        for path in self.queue.dead_letters():
+            parsed = self.queue.naming.parse(path.name)
+            if parsed and parsed[0] in created and parsed[0] not in dead_journaled:
+                with contextlib.suppress(OSError):
+                    self.journal.append({"event": "dead_lettered", "seq": parsed[0],
+                                         "bundle_id": parsed[1], "at": iso(self.clock()),
+                                         "reason": "recovered"})
+
+    def _adopt(self, item: Item) -> None:
+        """A spool file above the journal head (crash between §3 steps 4 and 5)."""
+        try:
+            body = parse_body(item.read())
+            ok = (seq_of(body.signed_data) == item.order == self.head_seq + 1
+                  and verify_ed25519(bytes.fromhex(body.agent_public_key),
+                                     body.signed_data.encode("ascii"),
+                                     bytes.fromhex(body.agent_signature))
+                  and msgspec.json.decode(body.signed_data).get("prev_bundle_hash")
+                  == self.head_hash)
+        except (OSError, ValueError, msgspec.DecodeError, UnicodeEncodeError):
+            ok = False
+        if not ok:
+            log.error("evidence.corrupt_on_recovery", "a spool file above the chain head failed "
+                      "its checks; moved to the dead-letter folder", seq=item.order)
+            self.queue.dead_letter(item, reason="corrupt_on_recovery")
+            return
+        obj = msgspec.json.decode(body.signed_data)
+        bundle = Bundle(bundle_id=body.bundle_id, scan_type=obj.get("scan_type", ""),
+                        checked_at=body.checked_at, chain_seq=item.order,
+                        prev_bundle_hash=self.head_hash, signed_data=body.signed_data,
+                        bundle_hash=body.bundle_hash, agent_signature=body.agent_signature,
+                        public_key=body.agent_public_key, body=b"")
+        self.journal.append(self._created_line(bundle, self.journal_key != body.agent_public_key))
+        self.journal_key = body.agent_public_key
+        self.head_seq, self.head_hash = item.order, body.bundle_hash
+        self.recovered += 1
+        log.warning("evidence.recovered", "spool file adopted into the chain journal after a "
+                    "crash", seq=item.order)
+
+    def status(self) -> dict[str, Any]:
+        return {"head_seq": self.head_seq, "head_hash": self.head_hash[:16],
+                "spool": self.queue.status(), "dead_letter_bytes": self.queue.dead_letter_bytes(),
+                "created": self.created, "evidence_creation_refused_total": self.creation_refused,
+                "last_error": self.last_error}

@@ -1,0 +1,1 @@
+"""Log shipping: journald → PHI scrubber → gzip → ``POST /api/logs/ingest`` (runtime.md §7.3)."""

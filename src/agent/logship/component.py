@@ -1,0 +1,50 @@
+"""The log shipper job: every 30 s while the Central Command breaker is closed (runtime.md §7.3);
+deadline 25 s. Uses journalctl unless a source is given (tests, demo)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from agent.logship.shipper import LogShipper
+from agent.logship.source import JournalctlSource, Source
+from agent.runtime.component import BaseComponent
+from agent.runtime.supervisor import Job, Supervisor
+from agent.transport.client import SYNC
+
+if TYPE_CHECKING:
+    from agent.checkin import CheckinComponent
+
+INTERVAL_S = 30.0
+DEADLINE_S = 25.0
+
+
+class LogShipComponent(BaseComponent):
+    name = "logship"
+
+    def __init__(self, checkin: CheckinComponent, *, source: Source | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.checkin = checkin
+        self.shipper = LogShipper(checkin.state_dir, source or JournalctlSource(),
+                                  site_id=checkin.config.site_id, hostname=socket.gethostname,
+                                  clock=clock)
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        resp = await self.checkin.client.request("POST", path, body, SYNC,
+                                                 headers={"Content-Encoding": "gzip"})
+        return resp.status, resp.body
+
+    def install(self, supervisor: Supervisor) -> None:
+        supervisor.add_job(Job(name=self.name, run=self.run_once, delay=lambda: INTERVAL_S,
+                               deadline=DEADLINE_S, first_delay=INTERVAL_S,
+                               enabled=lambda: self.checkin.client.breaker.state == "closed"))
+
+    async def run_once(self) -> int:
+        if self.checkin.client.breaker.state != "closed":
+            return 0  # paused: the cursor does not move
+        return await self.shipper.tick(self.post)
+
+    def status(self) -> dict[str, Any]:
+        return self.shipper.status()

@@ -1,0 +1,1 @@
+"""Execution telemetry and incident reports: durable queues drained to Central Command."""

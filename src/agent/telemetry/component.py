@@ -1,0 +1,66 @@
+"""Wires :class:`ReportQueues` to the checkin client and the supervisor: drains after each
+successful checkin; the report outbox also every 30 s while non-empty (runtime.md §4.2)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from agent.log import get_logger
+from agent.runtime.component import BaseComponent
+from agent.runtime.supervisor import Job, Supervisor
+from agent.telemetry.reports import ReportQueues
+from agent.transport.client import REPORTS
+
+if TYPE_CHECKING:
+    from agent.checkin import CheckinComponent
+
+DEADLINE_S = 60.0
+log = get_logger("telemetry")
+
+
+class ReportsComponent(BaseComponent):
+    name = "reports"
+
+    def __init__(self, checkin: CheckinComponent, *, clock: Callable[[], float] = time.time) -> None:
+        self.checkin = checkin
+        self.queues = ReportQueues(checkin.state_dir, clock=clock)
+        self.supervisor: Supervisor | None = None
+        self._force = False
+        checkin.after_success.append(self.after_checkin)
+
+    async def _post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        resp = await self.checkin.client.request("POST", path, body, REPORTS)
+        return resp.status, resp.body
+
+    def after_checkin(self) -> None:
+        self._force = True
+        if self.supervisor is not None:
+            self.supervisor.run_job_now(self.name)
+
+    def install(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+        supervisor.add_job(Job(name=self.name, run=self.run_once, delay=lambda: 30.0,
+                               deadline=2 * DEADLINE_S + 5, first_delay=30.0,
+                               from_completion=True))
+
+    async def run_once(self) -> None:
+        force, self._force = self._force, False
+        if self.checkin.client.breaker.state == "open":
+            return
+        q = self.queues
+        for name, pending, drain in (
+                ("reports", q.reports.queue.pending, q.drain_reports),
+                ("telemetry", q.telemetry.queue.pending, q.drain_telemetry)):
+            if not pending() or (name == "telemetry" and not force):
+                continue  # telemetry drains after successful checkins only
+            try:
+                async with asyncio.timeout(DEADLINE_S):
+                    await drain(self._post, force=force)
+            except TimeoutError:
+                log.warning("outbox.drain_timeout", f"{name} drain stopped at its deadline")
+
+    def status(self) -> dict[str, Any]:
+        return self.queues.status()
