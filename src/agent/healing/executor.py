@@ -1,0 +1,219 @@
+"""Runs a runbook's phases under the journal (healing.md §3.3–3.5, §4.6)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agent.exec import ExecRequest, Privilege, Target
+from agent.exec.types import Executor
+from agent.healing.journal import HealingJournal
+from agent.runbooks.model import PhaseResult, Runbook, params_for_exec, parse_phase_output
+
+_SUMMARY_CAP = 2048
+
+
+@dataclass
+class HealOutcome:
+    heal_id: str
+    outcome: (
+        str  # healed | failed | not_applicable | already_compliant | invalid_params | healed_after_restart
+    )
+    phase: str = ""
+    error_category: str = ""
+    error: str = ""
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    verify: dict[str, Any] | None = None
+
+    @property
+    def healed(self) -> bool:
+        return self.outcome in ("healed", "healed_after_restart")
+
+
+def _summary(result: Mapping[str, Any] | None) -> Any:
+    if result is None:
+        return None
+    import json
+
+    text = json.dumps(result, default=str)
+    return result if len(text) <= _SUMMARY_CAP else {"truncated": True}
+
+
+class RunbookRunner:
+    def __init__(self, journal: HealingJournal) -> None:
+        self.journal = journal
+
+    async def _phase(
+        self,
+        executor: Executor,
+        target: Target,
+        credential: Any,
+        rb: Runbook,
+        phase: str,
+        params: Mapping[str, Any],
+    ) -> tuple[PhaseResult, str]:
+        req = ExecRequest(
+            rb.scripts[phase],
+            deadline_s=float(rb.timeout_for(phase)),
+            privilege=Privilege(rb.privilege) if rb.privilege != "admin" else Privilege.ADMIN,
+            params=params_for_exec(params),
+            idempotent=phase != "remediate",
+            purpose=f"heal:{phase}",
+        )
+        res = await executor.run(target, credential, req)
+        pr = parse_phase_output(
+            phase,
+            res.stdout,
+            exit_code=res.exit_code,
+            truncated=res.stdout_truncated,
+            transport_ok=res.error is None or res.error.kind.value == "remote_nonzero_exit",
+        )
+        category = res.error.category if res.error is not None else ("script_error" if not pr.ok else "")
+        return pr, category
+
+    async def run(
+        self,
+        *,
+        executor: Executor,
+        target: Target,
+        credential: Any,
+        runbook: Runbook,
+        params: Mapping[str, Any],
+        phases: tuple[str, ...],
+        level: str,
+        incident_id: str,
+        check_type: str,
+        rule_id: str = "",
+        reason: str = "",
+        confidence: float = 1.0,
+        trigger: str = "scan",
+        heal_id: str | None = None,
+    ) -> HealOutcome:
+        hid = heal_id or secrets.token_hex(12)
+        out = HealOutcome(hid, "failed", started_at=time.time())
+        j = self.journal
+        j.save_params(hid, params)  # sidecar for re-verify after a crash (not in the journal)
+        j.append(
+            hid,
+            "begin",
+            durable=True,
+            level=level,
+            incident_id=incident_id,
+            rule_id=rule_id,
+            runbook_id=runbook.id,
+            runbook_version=runbook.version,
+            script_sha256={p: runbook.script_sha256(p) for p in runbook.scripts},
+            host=target.host,
+            platform=target.platform,
+            transport=target.transport.value,
+            port=target.port,
+            label=target.label,
+            check_type=check_type,
+            param_names=sorted(params),
+            trigger=trigger,
+            reason=reason,
+            confidence=confidence,
+        )
+
+        def end(outcome: str, phase: str = "", category: str = "", error: str = "") -> HealOutcome:
+            out.outcome, out.phase, out.error_category, out.error = outcome, phase, category, error
+            out.finished_at = time.time()
+            j.append(
+                hid, "end", durable=True, outcome=outcome, phase=phase, error_category=category, error=error
+            )
+            j.drop_params(hid)
+            return out
+
+        if "detect" in phases and "detect" in runbook.scripts:
+            j.append(hid, "phase_begin", durable=False, phase="detect")
+            pr, cat = await self._phase(executor, target, credential, runbook, "detect", params)
+            j.append(
+                hid,
+                "phase_end",
+                durable=False,
+                phase="detect",
+                ok=pr.ok,
+                exit_code=pr.exit_code,
+                summary=_summary(pr.result),
+            )
+            if not pr.ok:
+                return end("failed", "detect", cat, pr.reason)
+            assert pr.result is not None
+            if pr.result.get("drifted") is False:
+                return end("already_compliant", "detect")
+        j.append(hid, "phase_begin", durable=True, phase="remediate")
+        pr, cat = await self._phase(executor, target, credential, runbook, "remediate", params)
+        j.append(
+            hid,
+            "phase_end",
+            durable=True,
+            phase="remediate",
+            ok=pr.ok,
+            exit_code=pr.exit_code,
+            summary=_summary(pr.result),
+        )
+        if not pr.ok:
+            if pr.result is not None and pr.result.get("status") == "not_applicable" and pr.exit_code == 0:
+                return end("not_applicable", "remediate", "", str(pr.result.get("reason", ""))[:500])
+            return end("failed", "remediate", cat, pr.reason)
+        return await self.verify_only(
+            executor=executor,
+            target=target,
+            credential=credential,
+            runbook=runbook,
+            params=params,
+            heal_id=hid,
+            out=out,
+            end_outcome="healed",
+        )
+
+    async def verify_only(
+        self,
+        *,
+        executor: Executor,
+        target: Target,
+        credential: Any,
+        runbook: Runbook,
+        params: Mapping[str, Any],
+        heal_id: str,
+        out: HealOutcome | None = None,
+        end_outcome: str = "healed_after_restart",
+    ) -> HealOutcome:
+        j = self.journal
+        out = out or HealOutcome(heal_id, "failed", started_at=time.time())
+        j.append(heal_id, "phase_begin", durable=False, phase="verify")
+        pr, cat = await self._phase(executor, target, credential, runbook, "verify", params)
+        j.append(
+            heal_id,
+            "phase_end",
+            durable=False,
+            phase="verify",
+            ok=pr.ok,
+            exit_code=pr.exit_code,
+            summary=_summary(pr.result),
+        )
+        out.verify = pr.result
+        if not pr.ok:
+            outcome, category, error = "failed", cat, pr.reason
+        else:
+            proved, why = runbook.verify_proves(pr.result, params)
+            outcome, category, error = (
+                (end_outcome, "", "") if proved else ("failed", "verification_failed", why)
+            )
+        out.outcome, out.phase, out.error_category, out.error = outcome, "verify", category, error
+        out.finished_at = time.time()
+        j.append(
+            heal_id,
+            "end",
+            durable=True,
+            outcome=outcome,
+            phase="verify",
+            error_category=category,
+            error=error,
+        )
+        j.drop_params(heal_id)
+        return out

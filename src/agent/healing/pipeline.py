@@ -1,0 +1,489 @@
+"""The healing pipeline (healing.md §4.2–4.5, §4.7–4.9) for every incident, whatever its source.
+
+Reports and telemetry go to a :class:`ReportSink` (connect it to the shared durable outbox with
+:func:`outbox_sink`). L2 (§5) is not wired yet: a ``NoMatch`` escalates to L3 ``l2_unavailable``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from agent.exec import Target
+from agent.exec.types import Executor
+from agent.healing.executor import HealOutcome, RunbookRunner
+from agent.healing.journal import HealingJournal, OpenHeal
+from agent.log import get_logger
+from agent.phi.egress import EgressError, egress
+from agent.rules.engine import Deferred, Match, RuleEngine
+from agent.runbooks.model import RunbookError
+from agent.runbooks.registry import RunbookRegistry
+from agent.scan.model import Incident
+
+log = get_logger("healing")
+
+DEDUP_WINDOW_S = 600.0
+FLAP_WINDOW_S = 3600.0
+EXHAUST_AFTER = 3
+DAY_S = 86400.0
+
+
+class ReportSink(Protocol):
+    """Durable outbox for ``incident``, ``resolve`` and ``execution`` payloads (already scrubbed)."""
+
+    def put(self, kind: str, payload: dict[str, Any]) -> None: ...
+
+
+def outbox_sink(outbox: Any) -> ReportSink:
+    """ADAPTER FOR THE SHARED OUTBOX (agent.outbox): connect when both land. ``outbox`` must offer
+    ``put(kind, payload)`` or ``enqueue(kind, payload)``; payloads are already through egress."""
+    put = getattr(outbox, "put", None) or outbox.enqueue
+
+    class _Sink:
+        def put(self, kind: str, payload: dict[str, Any]) -> None:
+            put(kind, payload)
+
+    return _Sink()
+
+
+@dataclass
+class GateState:
+    """Sources of truth for §4.3 (read at every incident)."""
+
+    healing_enabled: bool = True
+    dry_run: bool = False
+    disabled_checks: Callable[[], frozenset[str]] = frozenset
+    paused: Callable[[], str | None] = lambda: None  # "maintenance window" / "billing hold"
+    subscription_ok: Callable[[], bool] = lambda: True
+    state_dir: Path | None = None
+
+    def server_disabled(self) -> bool:
+        if self.state_dir is None:
+            return False
+        try:
+            return (self.state_dir / "healing_enabled").read_text().strip().lower() == "false"
+        except OSError:
+            return False
+
+
+@dataclass
+class _Dedup:
+    last_seen: float
+    count: int
+    window: float
+    discriminators: set[str] = field(default_factory=set)
+
+
+@dataclass
+class PipelineResult:
+    incident_id: str
+    stage: str  # dropped | suppressed | report_only | dry_run | deferred | escalated | healed | failed | ...
+    reason: str = ""
+    rule_id: str = ""
+    outcome: HealOutcome | None = None
+
+
+CredentialLookup = Callable[[str], tuple[Target, Any] | None]
+ExecutorFor = Callable[[Target], Executor]
+
+
+class HealingPipeline:
+    def __init__(
+        self,
+        *,
+        site_id: str,
+        appliance_id: Callable[[], str | None],
+        engine: RuleEngine,
+        registry: RunbookRegistry,
+        journal: HealingJournal,
+        sink: ReportSink,
+        gates: GateState,
+        credentials: CredentialLookup,
+        executor_for: ExecutorFor,
+        clock: Callable[[], float] = time.time,
+        max_per_host_per_hour: int = 6,
+        max_per_hour: int = 60,
+        on_healed: Callable[[str], None] | None = None,
+    ) -> None:
+        self.site_id = site_id
+        self.appliance_id = appliance_id
+        self.engine = engine
+        self.registry = registry
+        self.journal = journal
+        self.runner = RunbookRunner(journal)
+        self.sink = sink
+        self.gates = gates
+        self.credentials = credentials
+        self.executor_for = executor_for
+        self.clock = clock
+        self.max_host = max_per_host_per_hour
+        self.max_global = max_per_hour
+        self.on_healed = on_healed
+        self.dedup: dict[str, _Dedup] = {}
+        self.failures: dict[str, list[float]] = {}
+        self.suspended: dict[str, tuple[float, str]] = {}
+        self.heals_ok: dict[str, list[float]] = {}
+        self.host_execs: dict[str, deque[float]] = {}
+        self.global_execs: deque[float] = deque()
+        self.host_breaker: dict[str, tuple[int, float]] = {}  # consecutive transport fails, open until
+        self.recent: deque[bool] = deque(maxlen=20)
+        self.global_open_until = 0.0
+
+    # --- §4.3 gates --------------------------------------------------------------------------------
+    def gate(self, inc: Incident) -> tuple[str, str]:
+        g = self.gates
+        if inc.check_type in g.disabled_checks():
+            return "drop", "check_disabled"
+        if not g.healing_enabled or g.server_disabled():
+            return "report_only", "healing_disabled"
+        paused = g.paused()
+        if paused:
+            return "report_only", "maintenance" if "maint" in paused else "billing_hold"
+        if not g.subscription_ok():
+            return "report_only", "subscription"
+        if self.clock() < self.global_open_until:
+            return "report_only", "breaker"
+        if g.dry_run:
+            return "dry_run", ""
+        return "heal", ""
+
+    # --- §4.4 dedup --------------------------------------------------------------------------------
+    def dedup_pass(self, inc: Incident) -> bool:
+        now = self.clock()
+        key = f"{inc.host}:{inc.check_type}"
+        disc = set(inc.discriminators)
+        e = self.dedup.get(key)
+        if e is None or now - e.last_seen >= e.window:
+            self.dedup[key] = _Dedup(now, 1, DEDUP_WINDOW_S, disc)
+            return True
+        if disc - e.discriminators:
+            e.discriminators |= disc
+            return True
+        if now - e.last_seen <= 1800:
+            e.count += 1
+            if e.count >= 3:
+                e.window = FLAP_WINDOW_S
+        return False
+
+    def prune(self) -> None:
+        now = self.clock()
+        self.dedup = {k: v for k, v in self.dedup.items() if now - v.last_seen < 7200}
+
+    # --- reports -----------------------------------------------------------------------------------
+    def _put(self, kind: str, payload: dict[str, Any]) -> None:
+        try:
+            self.sink.put(kind, egress(payload, kind=kind))
+        except EgressError:
+            log.error("healing.report_unscrubbable", "report not queued: scrubbing failed", kind=kind)
+
+    def _report_incident(self, inc: Incident) -> None:
+        self._put(
+            "incident",
+            {
+                "site_id": self.site_id,
+                "host_id": inc.host,
+                "incident_type": inc.check_type,
+                "check_type": inc.check_type,
+                "severity": inc.severity,
+                "details": {
+                    "drift_detected": True,
+                    "expected": inc.expected,
+                    "actual": inc.actual,
+                    "platform": inc.platform,
+                    "source": inc.source,
+                    "message": f"{inc.check_type} drift on host",
+                },
+                "pre_state": {"expected": inc.expected, "actual": inc.actual},
+                "hipaa_controls": [inc.hipaa_control] if inc.hipaa_control else [],
+            },
+        )
+
+    def _telemetry(
+        self,
+        inc_id: str,
+        host: str,
+        platform: str,
+        check_type: str,
+        runbook_id: str,
+        level: str,
+        o: HealOutcome,
+    ) -> None:
+        self._put(
+            "execution",
+            {
+                "site_id": self.site_id,
+                "reported_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "execution": {
+                    "execution_id": f"{level.lower()}-{o.heal_id}",
+                    "incident_id": inc_id,
+                    "appliance_id": self.appliance_id(),
+                    "runbook_id": runbook_id,
+                    "hostname": host,
+                    "platform": platform,
+                    "incident_type": check_type,
+                    "duration_seconds": round(max(0.0, o.finished_at - o.started_at), 3),
+                    "success": o.healed,
+                    "status": "success" if o.healed else "failure",
+                    "verification_passed": o.healed,
+                    "confidence": 1.0,
+                    "resolution_level": level,
+                    "error_message": o.error[:500] or None,
+                    "error_category": o.error_category or None,
+                    "error_step": o.phase or None,
+                    "pattern_signature": f"{check_type}:{runbook_id}:{host}",
+                },
+            },
+        )
+
+    def _escalate(self, inc: Incident, reason: str, level_from: str = "L1") -> PipelineResult:
+        self.journal.append(
+            secrets.token_hex(12),
+            "escalated",
+            durable=False,
+            incident_id=inc.incident_id,
+            check_type=inc.check_type,
+            reason=reason,
+        )
+        log.warning(
+            "heal.escalated",
+            "incident escalated to L3",
+            incident_id=inc.incident_id,
+            check_type=inc.check_type,
+            reason=reason,
+            level_from=level_from,
+        )
+        return PipelineResult(inc.incident_id, "escalated", reason)
+
+    # --- §4.5 limits -------------------------------------------------------------------------------
+    def _blocked(self, key: str, host: str) -> str | None:
+        now = self.clock()
+        fails = [t for t in self.failures.get(key, []) if now - t < DAY_S]
+        self.failures[key] = fails
+        if len(fails) >= EXHAUST_AFTER:
+            return "exhausted"
+        sus = self.suspended.get(key)
+        if sus and now < sus[0]:
+            return sus[1]
+        return None
+
+    def _rate_limited(self, host: str) -> str | None:
+        now = self.clock()
+        hq = self.host_execs.setdefault(host, deque())
+        for q in (hq, self.global_execs):
+            while q and now - q[0] >= 3600:
+                q.popleft()
+        _n, open_until = self.host_breaker.get(host, (0, 0.0))
+        if now < open_until:
+            return "host_breaker"
+        if len(hq) >= self.max_host:
+            return "host_rate"
+        if len(self.global_execs) >= self.max_global:
+            return "global_rate"
+        return None
+
+    def _record(self, key: str, host: str, o: HealOutcome) -> None:
+        now = self.clock()
+        self.host_execs.setdefault(host, deque()).append(now)
+        self.global_execs.append(now)
+        self.recent.append(o.healed)
+        if o.healed:
+            self.failures.pop(key, None)
+            oks = [t for t in self.heals_ok.get(key, []) if now - t < DAY_S] + [now]
+            self.heals_ok[key] = oks
+            if len(oks) >= 3:
+                self.suspended[key] = (now + DAY_S, "recurring_drift")
+            self.host_breaker.pop(host, None)
+        elif o.outcome == "failed":
+            self.failures.setdefault(key, []).append(now)
+            if o.error_category in ("network_error", "timeout", "auth_failure", "security_error"):
+                n, _ = self.host_breaker.get(host, (0, 0.0))
+                n += 1
+                self.host_breaker[host] = (n, now + 900 if n >= 3 else 0.0)
+        elif o.outcome == "not_applicable":
+            self.suspended[key] = (now + DAY_S, "not_applicable")
+        if sum(1 for ok in self.recent if not ok) >= 10:
+            self.global_open_until = now + 1800
+
+    # --- §4.2 ----------------------------------------------------------------------------------------
+    async def handle(self, inc: Incident) -> PipelineResult:
+        decision, reason = self.gate(inc)
+        if decision == "drop":
+            return PipelineResult(inc.incident_id, "dropped", reason)
+        if not self.dedup_pass(inc):
+            return PipelineResult(inc.incident_id, "suppressed", "dedup")
+        self._report_incident(inc)
+        if decision == "report_only":
+            self.journal.append(
+                secrets.token_hex(12),
+                "suppressed",
+                durable=False,
+                incident_id=inc.incident_id,
+                check_type=inc.check_type,
+                reason=reason,
+            )
+            return PipelineResult(inc.incident_id, "report_only", reason)
+        key = f"{inc.host}:{inc.check_type}"
+        why = self._blocked(key, inc.host)
+        if why:
+            return self._escalate(inc, why)
+        limited = self._rate_limited(inc.host)
+        if limited:
+            self.journal.append(
+                secrets.token_hex(12), "deferred", durable=False, incident_id=inc.incident_id, reason=limited
+            )
+            return PipelineResult(inc.incident_id, "deferred", limited)
+        data = inc.data_map()
+        res = self.engine.match(data, inc.severity, claim=decision != "dry_run")
+        if isinstance(res, Deferred):
+            self.journal.append(
+                secrets.token_hex(12),
+                "deferred",
+                durable=False,
+                incident_id=inc.incident_id,
+                rule_id=res.rule.id,
+                reason="deferred_cooldown",
+            )
+            return PipelineResult(inc.incident_id, "deferred", "deferred_cooldown", res.rule.id)
+        if not isinstance(res, Match):
+            return self._escalate(inc, "l2_unavailable")  # TODO(follow-up): L2 client (§5)
+        rule = res.rule
+        rb = self.registry.get(rule.runbook_id) if rule.runbook_id else None
+        if decision == "dry_run":
+            self.journal.append(
+                secrets.token_hex(12),
+                "dry_run",
+                durable=False,
+                incident_id=inc.incident_id,
+                rule_id=rule.id,
+                runbook_id=rule.runbook_id or "",
+            )
+            return PipelineResult(inc.incident_id, "dry_run", "", rule.id)
+        if rule.kind == "escalate" or rb is None:
+            return self._escalate(inc, rule.reason or rule.id)
+        if rb.platform != inc.platform or (rb.check_types and inc.check_type not in rb.check_types):
+            return self._escalate(inc, "runbook_mismatch")
+        if rb.disruptive and not rule.allow_disruptive:
+            return self._escalate(inc, "disruptive_not_allowed")
+        found = self.credentials(inc.host)
+        if found is None:
+            return self._escalate(inc, "no_credentials")
+        target, cred = found
+        try:
+            params = rb.bind(rule.params, data)
+        except RunbookError as exc:
+            log.warning("heal.invalid_params", "runbook parameters invalid", rule_id=rule.id, error=str(exc))
+            return self._escalate(inc, "invalid_params")
+        phases = rule.phases
+        if self.clock() - inc.observed_at > 600 and "detect" not in phases:
+            phases = ("detect", *phases)
+        o = await self.runner.run(
+            executor=self.executor_for(target),
+            target=target,
+            credential=cred,
+            runbook=rb,
+            params=params,
+            phases=phases,
+            level="L1",
+            incident_id=inc.incident_id,
+            check_type=inc.check_type,
+            rule_id=rule.id,
+            reason=rule.description,
+        )
+        self._record(key, inc.host, o)
+        if o.outcome != "already_compliant":
+            self._telemetry(inc.incident_id, inc.host, inc.platform, inc.check_type, rb.id, "L1", o)
+        if o.healed:
+            self._put(
+                "resolve",
+                {
+                    "site_id": self.site_id,
+                    "host_id": inc.host,
+                    "check_type": inc.check_type,
+                    "resolution_tier": "L1",
+                    "runbook_id": rule.id,
+                    "status": "resolved",
+                },
+            )
+            if self.on_healed:
+                self.on_healed(inc.host)
+            return PipelineResult(inc.incident_id, "healed", "", rule.id, o)
+        if o.outcome in ("already_compliant",):
+            return PipelineResult(inc.incident_id, o.outcome, "", rule.id, o)
+        self._escalate(inc, o.outcome if o.outcome != "failed" else f"heal_failed:{o.error}")
+        return PipelineResult(inc.incident_id, o.outcome, o.error, rule.id, o)
+
+    # --- §4.6 replay ---------------------------------------------------------------------------------
+    async def replay(self, open_heals: list[OpenHeal]) -> list[HealOutcome]:
+        """Run before any scan or heal: interrupted heals are verified or reported, never forgotten."""
+        out = []
+        for h in open_heals:
+            b = h.begin
+            if not h.remediate_started:
+                self.journal.append(h.heal_id, "end", durable=True, outcome="interrupted")
+                self.journal.drop_params(h.heal_id)
+                out.append(HealOutcome(h.heal_id, "interrupted"))
+                continue
+            rb = self.registry.get(str(b.get("runbook_id", "")))
+            host = str(b.get("host", ""))
+            found = self.credentials(host) if host else None
+            params = self.journal.load_params(h.heal_id)
+            if rb is None or found is None or params is None:
+                self.journal.append(
+                    h.heal_id,
+                    "end",
+                    durable=True,
+                    outcome="crashed",
+                    error="runbook, host, credential or parameters no longer known",
+                )
+                o = HealOutcome(
+                    h.heal_id,
+                    "crashed",
+                    error_category="unknown",
+                    started_at=self.clock(),
+                    finished_at=self.clock(),
+                )
+                self._telemetry(
+                    str(b.get("incident_id", "")),
+                    host,
+                    str(b.get("platform", "")),
+                    str(b.get("check_type", "")),
+                    str(b.get("runbook_id", "")),
+                    str(b.get("level", "L1")),
+                    o,
+                )
+                out.append(o)
+                continue
+            target, cred = found
+            o = await self.runner.verify_only(
+                executor=self.executor_for(target),
+                target=target,
+                credential=cred,
+                runbook=rb,
+                params=params,
+                heal_id=h.heal_id,
+            )
+            ct = str(b.get("check_type", ""))
+            level = str(b.get("level", "L1"))
+            self._telemetry(str(b.get("incident_id", "")), host, target.platform, ct, rb.id, level, o)
+            if o.healed:
+                self._put(
+                    "resolve",
+                    {
+                        "site_id": self.site_id,
+                        "host_id": host,
+                        "check_type": ct,
+                        "resolution_tier": level if level in ("L1", "L2") else "L1",
+                        "runbook_id": str(b.get("rule_id") or rb.id),
+                        "status": "resolved",
+                    },
+                )
+            else:
+                self.failures.setdefault(f"{host}:{ct}", []).append(self.clock())
+            out.append(o)
+        return out

@@ -1,0 +1,61 @@
+"""The packaged runbook registry: one directory per runbook under ``data/`` with
+``runbook.yaml`` and one script per phase (``detect``/``remediate``/``verify`` + ``.sh``/``.ps1``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from agent.rules.yaml12 import load_yaml12
+from agent.runbooks.model import Runbook, RunbookError, build_runbook
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+class RunbookRegistry:
+    """Implements :class:`agent.rules.model.RunbookLookup` and the orders ``RunbookRegistry``."""
+
+    def __init__(self, runbooks: dict[str, Runbook]) -> None:
+        self._runbooks = runbooks
+
+    @classmethod
+    def load(cls, directory: Path = DATA_DIR) -> RunbookRegistry:
+        out: dict[str, Runbook] = {}
+        for d in sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+            meta = load_yaml12((d / "runbook.yaml").read_bytes())
+            if not isinstance(meta, dict):
+                raise RunbookError(f"{d.name}: runbook.yaml is not a map")
+            ext = ".ps1" if meta.get("platform") == "windows" else ".sh"
+            scripts = {
+                ph: (d / f"{ph}{ext}").read_text("utf-8")
+                for ph in ("detect", "remediate", "verify")
+                if (d / f"{ph}{ext}").is_file()
+            }
+            rb = build_runbook(meta, scripts)
+            if rb.id != d.name:
+                raise RunbookError(f"{d.name}: id {rb.id} does not match its directory")
+            out[rb.id] = rb
+        return cls(out)
+
+    def get(self, runbook_id: str) -> Runbook | None:
+        return self._runbooks.get(runbook_id)
+
+    def platform_of(self, runbook_id: str) -> str | None:
+        rb = self._runbooks.get(runbook_id)
+        return rb.platform if rb else None
+
+    def __iter__(self) -> Iterator[Runbook]:
+        return iter(self._runbooks.values())
+
+    def __len__(self) -> int:
+        return len(self._runbooks)
+
+
+_DEFAULT: RunbookRegistry | None = None
+
+
+def default_registry() -> RunbookRegistry:
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = RunbookRegistry.load()
+    return _DEFAULT

@@ -1,0 +1,24 @@
+"""Test doubles: an in-memory report sink and a fake clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MemorySink:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, dict[str, Any]]] = []
+
+    def put(self, kind: str, payload: dict[str, Any]) -> None:
+        self.items.append((kind, payload))
+
+    def kinds(self) -> list[str]:
+        return [k for k, _ in self.items]
+
+
+class Clock:
+    def __init__(self, t: float = 1_700_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
