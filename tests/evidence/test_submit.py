@@ -5,76 +5,15 @@ refusals dead-lettered, stale bundles, poison head, recovery, and ``evidence ver
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
+from tests.evidence.conftest import KEY, SITE, Env
 
-from agent.central import CentralCommand
 from agent.cli import main as cli
 from agent.crypto import Ed25519Key
-from agent.evidence.bundle import CheckResult, ScanResult
+from agent.evidence.bundle import ScanResult
 from agent.evidence.store import EvidenceStore, Limits
-from agent.evidence.submit import EvidenceSubmitter
 from agent.protocol.evidence import evidence_submit_path
-
-KEY = Ed25519Key(bytes(range(64, 96)))
-SITE = "lakeside-pediatrics"
-NOW = 1_779_289_200.0  # 2026-05-20T15:00:00Z
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = NOW
-
-    def __call__(self) -> float:
-        return self.t
-
-
-class Env:
-    def __init__(self, cc: CentralCommand, session: aiohttp.ClientSession, key: str,
-                 state: Path, clock: Clock) -> None:
-        self.cc, self.session, self.key, self.state, self.clock = cc, session, key, state, clock
-        self.down = False
-        self.store = EvidenceStore(state, KEY, SITE, limits=Limits(min_free_bytes=0), clock=clock)
-        self.sub = EvidenceSubmitter(self.store, self.request, clock=clock)
-
-    async def request(self, method: str, path: str, body: bytes | None,
-                      probe: bool) -> tuple[int, bytes, float | None]:
-        if self.down:
-            raise OSError("connection refused")
-        headers = {"Content-Type": "application/json"}
-        if not probe:
-            headers["Authorization"] = f"Bearer {self.key}"
-        async with self.session.request(method, self.cc.url + path, data=body,
-                                        headers=headers) as r:
-            return r.status, await r.read(), None
-
-    def scan(self, host: str = "192.168.88.20", fail: bool = False) -> ScanResult:
-        ts = self.clock() - 60
-        import time as _t
-        checked = _t.strftime("%Y-%m-%dT%H:%M:%SZ", _t.gmtime(ts))
-        res = [CheckResult("linux_firewall", host, "fail" if fail else "pass",
-                           expected="active", actual="inactive", hipaa_control="164.312(e)(1)")]
-        return ScanResult("linux", checked, [host], res)
-
-    def journal(self) -> list[dict[str, Any]]:
-        return [json.loads(x) for p in sorted((self.state / "evidence_chain").glob("journal-*"))
-                for x in p.read_text().splitlines()]
-
-
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    clock = Clock()
-    cc = CentralCommand(tmp_path / "central.db", clock=clock)
-    await cc.start()
-    cc.create_site(SITE)
-    async with aiohttp.ClientSession() as session:
-        yield Env(cc, session, cc.create_api_key(SITE), tmp_path / "state", clock)
-    await cc.stop()
-    cc.close()
 
 
 async def test_chain_delivered_in_order_with_positions(env: Env) -> None:

@@ -107,11 +107,15 @@ class CheckinComponent(BaseComponent):
         self.issues_seen = 0
         #: The order worker's intake (set by :class:`agent.orders.worker.OrderComponent`).
         self.order_sink: Callable[[list[Order], list[MalformedOrder]], None] | None = None
-        #: Witness counter-signatures for the next checkin (evidence.md §8).
-        self.witness = WitnessQueue(self.evidence, clock=clock)
+        #: Witness counter-signatures for the next checkin (evidence.md §8); kept on disk
+        #: until a checkin carrying them returned 200.
+        self.witness = WitnessQueue(self.evidence, clock=clock, state_dir=self.state_dir)
         self._witness_sent: list[Any] = []
         #: Called after every successful checkin (queue drains: runtime.md §4.2).
         self.after_success: list[Callable[[], None]] = []
+        #: Extra ``daemon_health`` figures (central-api.md §6.3): each provider returns a partial
+        #: dict of :class:`DaemonHealth` fields (the evidence spool, the completion outbox…).
+        self.health_providers: list[Callable[[], dict[str, Any]]] = []
         self._restore_credentials()
 
     # --- component hooks --------------------------------------------------------------
@@ -264,6 +268,7 @@ class CheckinComponent(BaseComponent):
             clock_skew_seconds=self.shared.clock_skew_s
             if self.shared.clock_skew_s is not None else msgspec.UNSET,
         )
+        self._extra_health(dh)
         return CheckinRequest(
             site_id=cfg.site_id, hostname=scrubbed["hostname"], mac_address=facts.mac_address,
             all_mac_addresses=facts.all_mac_addresses, ip_addresses=facts.ip_addresses,
@@ -278,6 +283,19 @@ class CheckinComponent(BaseComponent):
             deploy_results=[msgspec.convert(x, DeployResult) for x in scrubbed["deploy_results"]],
             witness_attestations=list(self._witness_sent),
         )
+
+    def _extra_health(self, dh: DaemonHealth) -> None:
+        """Merge the registered providers' figures; a failing provider only loses its own."""
+        for provider in self.health_providers:
+            try:
+                extra = provider()
+            except Exception:  # noqa: BLE001  # a health figure must not fail the checkin
+                log.error("checkin.health_provider_failed", "daemon_health provider failed",
+                          exc=True)
+                continue
+            for key, value in extra.items():
+                if key in DaemonHealth.__struct_fields__ and isinstance(value, int):
+                    setattr(dh, key, value)
 
     # --- response (central-api.md §6.5: each step isolated) -----------------------------
 

@@ -100,6 +100,13 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     local_max_concurrency: int = 4
     log_format: str = "json"
     shutdown_timeout_s: int = 20
+    # evidence.md §5.2: evidence spool / dead-letter bounds and the free-space floor.
+    evidence_spool_max_bytes: int = 256 * 1024 * 1024
+    evidence_spool_max_files: int = 20_000
+    evidence_dead_letter_max_bytes: int = 1024 * 1024 * 1024
+    evidence_min_free_bytes: int = 1024 * 1024 * 1024
+    # evidence.md §6: spooled bundles older than this are dead-lettered unsent (0: never).
+    evidence_max_age_seconds: int = 3300
     # orders.md §3: seeds the trusted server key set when server_keys.json does not exist yet.
     server_public_key: str | None = None
 
@@ -162,6 +169,11 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "winrm_max_concurrency": (1, 256),
     "local_max_concurrency": (1, 64),
     "shutdown_timeout_s": (1, 25),  # below the unit's TimeoutStopSec=30s
+    "evidence_spool_max_bytes": (1024 * 1024, 64 * 1024 ** 3),
+    "evidence_spool_max_files": (10, 1_000_000),
+    "evidence_dead_letter_max_bytes": (1024 * 1024, 256 * 1024 ** 3),
+    "evidence_min_free_bytes": (0, 64 * 1024 ** 3),
+    "evidence_max_age_seconds": (0, 3600),
 }
 _CHOICES: dict[str, tuple[str, ...]] = {
     "log_level": ("DEBUG", "INFO", "WARNING", "WARN", "ERROR"),

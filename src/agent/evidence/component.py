@@ -41,11 +41,12 @@ class EvidenceComponent(BaseComponent):
                                    clock=clock, free_bytes=free_bytes)
         self.submitter = EvidenceSubmitter(
             self.store, self._request,
-            max_age_s=float(getattr(checkin.config, "evidence_max_age_seconds", 3300)))
+            max_age_s=float(checkin.config.evidence_max_age_seconds))
         self.supervisor: Supervisor | None = None
         self._force = False
         self._tasks: set[asyncio.Task[Any]] = set()
         checkin.after_success.append(self.after_checkin)
+        checkin.health_providers.append(self.store.health)
 
     async def _request(self, method: str, path: str, body: bytes | None,
                        probe: bool) -> tuple[int, bytes, float | None]:
@@ -58,7 +59,7 @@ class EvidenceComponent(BaseComponent):
 
     def record_scan(self, scan: ScanResult) -> list[Bundle]:
         """Create the scan's evidence (durable when this returns) and schedule delivery."""
-        backlog = self.store.queue.pending()
+        backlog = self.store.pending()
         bundles = self.store.record_scan(scan)
         if not self.checkin.config.enable_evidence_upload:
             return bundles
@@ -96,7 +97,7 @@ class EvidenceComponent(BaseComponent):
 
     async def run_once(self) -> int:
         force, self._force = self._force, False
-        if not self.checkin.config.enable_evidence_upload or not self.store.queue.pending():
+        if not self.checkin.config.enable_evidence_upload or not self.store.pending():
             return 0
         if self.checkin.client.breaker.state == "open":
             return 0
@@ -107,5 +108,5 @@ class EvidenceComponent(BaseComponent):
                 "witness_queued": len(self.checkin.witness.queue)}
 
     def summary(self) -> str:
-        pending = self.store.queue.pending()
+        pending = self.store.pending()
         return f"evidence seq {self.store.head_seq}" + (f", {pending} unsent" if pending else "")

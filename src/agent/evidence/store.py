@@ -13,14 +13,16 @@ Bounds (§5.2): a full spool moves its oldest bundles to the dead-letter folder
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -43,10 +45,24 @@ from agent.outbox import kinds
 from agent.outbox.queue import DurableQueue, Item, QueueError
 from agent.protocol.evidence import EvidenceSubmit
 
+if TYPE_CHECKING:
+    from agent.config.schema import Config
+
 log = get_logger("evidence")
 
 CHAIN_DIR = "evidence_chain"
 REFUSAL_LOG_EVERY_S = 60.0
+#: The Go daemon's cache files (evidence.md §5): ``bundle-<yyyymmdd>-<hhmmss.mmm>.json``.
+LEGACY_NAME = re.compile(r"^bundle-(\d{8})-(\d{6})\.(\d{3})\.json$")
+LEGACY_KEY = "legacy:"
+
+
+def is_legacy(item: Item) -> bool:
+    return item.key.startswith(LEGACY_KEY)
+
+
+def legacy_file(item: Item) -> str:
+    return item.path.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +73,11 @@ class Limits:
     min_free_bytes: int = 1024 * 1024 * 1024
 
     @classmethod
-    def from_config(cls, config: Any) -> Limits:
-        d = cls()
-        return cls(
-            spool_max_bytes=int(getattr(config, "evidence_spool_max_bytes", d.spool_max_bytes)),
-            spool_max_files=int(getattr(config, "evidence_spool_max_files", d.spool_max_files)),
-            dead_letter_max_bytes=int(getattr(config, "evidence_dead_letter_max_bytes",
-                                              d.dead_letter_max_bytes)),
-            min_free_bytes=int(getattr(config, "evidence_min_free_bytes", d.min_free_bytes)))
+    def from_config(cls, config: Config) -> Limits:
+        return cls(spool_max_bytes=config.evidence_spool_max_bytes,
+                   spool_max_files=config.evidence_spool_max_files,
+                   dead_letter_max_bytes=config.evidence_dead_letter_max_bytes,
+                   min_free_bytes=config.evidence_min_free_bytes)
 
 
 def iso(t: float) -> str:
@@ -213,6 +226,10 @@ class EvidenceStore:
         return line
 
     def _journal_dead_letter(self, item: Item, reason: str) -> None:
+        if is_legacy(item):
+            with contextlib.suppress(OSError):
+                self.journal_legacy(item, "dead_lettered", reason=reason)
+            return
         with contextlib.suppress(OSError):
             self.journal.append({"event": "dead_lettered", "seq": item.order,
                                  "bundle_id": item.key, "at": iso(self.clock()), "reason": reason})
@@ -225,14 +242,61 @@ class EvidenceStore:
                 line[k] = receipt[k]
         self.journal.append(line)
 
+    def journal_legacy(self, item: Item, outcome: str, **extra: Any) -> None:
+        """A Go-daemon cache file was settled: journal ``legacy`` (never part of the chain)."""
+        self.journal.append({"event": "legacy", "file": legacy_file(item),
+                             "at": iso(self.clock()), "outcome": outcome, **extra})
+
+    # --- legacy Go bundles (§5) ------------------------------------------------------
+
+    def legacy_items(self) -> list[Item]:
+        """The Go daemon's bundles still in ``evidence_cache/``, oldest first. They are not spool
+        items (their names do not parse as such) and never join the chain."""
+        out: list[Item] = []
+        try:
+            entries = list(os.scandir(self.queue.dir))
+        except FileNotFoundError:
+            return out
+        for entry in entries:
+            m = LEGACY_NAME.fullmatch(entry.name)
+            if m is None:
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+                created = float(calendar.timegm(time.strptime(m[1] + m[2], "%Y%m%d%H%M%S")))
+            except (FileNotFoundError, ValueError):
+                continue
+            out.append(Item(Path(entry.path), 0, LEGACY_KEY + entry.name[:-5],
+                            created + int(m[3]) / 1000, st.st_size))
+        out.sort(key=lambda it: it.path.name)
+        return out
+
+    def pending_items(self) -> list[Item]:
+        """What the drain sends, in order: legacy Go bundles first, then the chain by seq."""
+        return self.legacy_items() + self.queue.items()
+
+    def pending(self) -> int:
+        return len(self.pending_items())
+
+    def health(self) -> dict[str, int]:
+        """The evidence figures of the checkin's ``daemon_health`` (central-api.md §6.3)."""
+        items = self.pending_items()
+        return {"evidence_spool_pending": len(items),
+                "evidence_spool_bytes": sum(i.size for i in items),
+                "evidence_dead_letter": len(self.queue.dead_letters()),
+                "evidence_creation_refused_total": self.creation_refused}
+
     # --- recovery (§3) ---------------------------------------------------------------
 
     def recover(self) -> None:
         created: dict[int, str] = {}
         settled: set[int] = set()
         dead_journaled: set[int] = set()
+        legacy_settled: set[str] = set()
         for line in self.journal.lines():
             ev, seq = line.get("event"), line.get("seq")
+            if ev == "legacy" and line.get("outcome") == "delivered":
+                legacy_settled.add(str(line.get("file", "")))
             if ev == "created" and isinstance(seq, int):
                 created[seq] = str(line.get("bundle_hash", ""))
                 if line.get("public_key"):
@@ -245,6 +309,9 @@ class EvidenceStore:
                 settled.add(seq)
                 if ev == "dead_lettered":
                     dead_journaled.add(seq)
+        for item in self.legacy_items():
+            if legacy_file(item) in legacy_settled:
+                self.queue.remove(item)  # crash after the journal line, before the unlink
         for item in self.queue.items():
             if item.order in settled:
                 self.queue.remove(item)  # crash after the journal line, before the unlink
@@ -291,5 +358,6 @@ class EvidenceStore:
     def status(self) -> dict[str, Any]:
         return {"head_seq": self.head_seq, "head_hash": self.head_hash[:16],
                 "spool": self.queue.status(), "dead_letter_bytes": self.queue.dead_letter_bytes(),
+                "legacy_pending": len(self.legacy_items()),
                 "created": self.created, "evidence_creation_refused_total": self.creation_refused,
                 "last_error": self.last_error}

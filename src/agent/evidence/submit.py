@@ -18,10 +18,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agent.evidence.bundle import Bundle
-from agent.evidence.store import EvidenceStore, iso, parse_body
+from agent.evidence.store import EvidenceStore, is_legacy, iso, parse_body
 from agent.log import get_logger
 from agent.outbox.queue import Item
+from agent.protocol.errors import ProtocolError
 from agent.protocol.evidence import evidence_submit_path, evidence_verify_path
+from agent.protocol.timefmt import parse_timestamp
 from agent.state.atomic import atomic_write
 
 log = get_logger("evidence")
@@ -64,7 +66,7 @@ class EvidenceSubmitter:
             return {}
 
     def _save_state(self) -> None:
-        live = {it.key for it in self.store.queue.items()}
+        live = {it.key for it in self.store.pending_items()}
         self.state = {k: v for k, v in self.state.items() if k in live}
         atomic_write(self.state_path, json.dumps(self.state, sort_keys=True).encode(), 0o600)
 
@@ -79,7 +81,7 @@ class EvidenceSubmitter:
         if not force and self.clock() < self.next_drain:
             return 0
         settled = 0
-        items = self.store.queue.items()
+        items = self.store.pending_items()  # legacy Go bundles first (§5), then by chain_seq
         i = 0
         try:
             while i < len(items):
@@ -116,25 +118,25 @@ class EvidenceSubmitter:
         """One bundle: ``delivered``, ``dead``, ``ambiguous``, ``auth``, ``busy``."""
         try:
             body = item.read()
-            sub = parse_body(body)
+            checked_at, bundle_id = _identify(item, body)
         except (OSError, ValueError):
             self.store.queue.dead_letter(item, reason="unreadable")
             return "dead"
         st = self._st(item)
         if self.max_age_s > 0:
             try:
-                age = self.clock() - self.parse_time(sub.checked_at)
+                age = self.clock() - self.parse_time(checked_at)
             except ValueError:
                 age = 0.0
             if age > self.max_age_s:
                 self.store.queue.dead_letter(item, reason="too_old", attempts=int(st["attempts"]),
-                                             detail=f"checked_at {sub.checked_at} is {int(age)} s "
+                                             detail=f"checked_at {checked_at} is {int(age)} s "
                                              "old")
                 return "dead"
-        if st["ambiguous"]:
+        if st["ambiguous"] and bundle_id:
             try:
                 status, reply, _ = await self.request(
-                    "GET", evidence_verify_path(self.store.site_id, item.key), None, True)
+                    "GET", evidence_verify_path(self.store.site_id, bundle_id), None, True)
             except Exception as exc:  # noqa: BLE001 - any transport failure: unknown
                 status, reply = 0, str(getattr(exc, "kind", exc)).encode()
             st["last_probe"] = iso(self.clock())
@@ -177,7 +179,10 @@ class EvidenceSubmitter:
         return "ambiguous"
 
     def _delivered(self, item: Item, via: str, receipt: dict[str, Any]) -> None:
-        self.store.journal_delivered(item, via, receipt)
+        if is_legacy(item):
+            self.store.journal_legacy(item, "delivered", via=via)
+        else:
+            self.store.journal_delivered(item, via, receipt)
         self.store.queue.delivered(item)
         self.state.pop(item.key, None)
         self.delivered += 1
@@ -217,6 +222,21 @@ class EvidenceSubmitter:
                     1 for v in self.state.values() if v.get("ambiguous"))}
 
 
+def _identify(item: Item, body: bytes) -> tuple[str, str]:
+    """``(checked_at, bundle_id)`` of a pending body; ValueError when it is unusable. Our bundles
+    must be exact §4.1 bodies; a Go-daemon body only needs to be a JSON object (its
+    ``bundle_id``, when present, lets the delivery probe settle an ambiguous attempt)."""
+    if not is_legacy(item):
+        sub = parse_body(body)
+        return sub.checked_at, sub.bundle_id
+    doc = json.loads(body)
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    checked_at, bundle_id = doc.get("checked_at"), doc.get("bundle_id")
+    return (checked_at if isinstance(checked_at, str) else "",
+            bundle_id if isinstance(bundle_id, str) and 0 < len(bundle_id) <= 100 else "")
+
+
 def _json(raw: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(raw)
@@ -226,4 +246,10 @@ def _json(raw: bytes) -> dict[str, Any]:
 
 
 def _parse_time(text: str) -> float:
-    return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
+    try:
+        return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError:
+        try:  # Go-daemon bodies: any RFC 3339 form (fractions, offsets)
+            return parse_timestamp(text).timestamp()
+        except ProtocolError as exc:
+            raise ValueError(str(exc)) from None

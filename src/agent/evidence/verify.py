@@ -210,11 +210,13 @@ def _record(doc: Any, source: str) -> BundleRecord | None:
 
 def load_dir(path: Path) -> tuple[list[BundleRecord], list[dict[str, Any]] | None, list[str]]:
     """Bundles (``*.json`` bodies, ``*.jsonl`` exports) under ``path`` (recursively), the journal
-    lines if a journal is there, and the files that could not be read."""
+    lines if a journal is there (else an export's copy of the journal), and the files that could
+    not be read."""
     records: list[BundleRecord] = []
     unreadable: list[str] = []
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     journal_dirs: set[Path] = set()
+    copied: list[dict[str, Any]] = []
     for p in files:
         rel = str(p.relative_to(path)) if p != path else p.name
         if p.name.startswith(".") or p.name.endswith(".reason.json"):
@@ -238,12 +240,18 @@ def load_dir(path: Path) -> tuple[list[BundleRecord], list[dict[str, Any]] | Non
                 continue
             for n, line in enumerate(lines, 1):
                 try:
-                    rec = _record(json.loads(line), f"{rel}:{n}")
+                    doc = json.loads(line)
                 except ValueError:
                     continue
+                if isinstance(doc, dict) and "event" in doc and "signed_data" not in doc:
+                    copied.append(doc)  # an export's copy of the journal (evidence.md §5.3)
+                    continue
+                rec = _record(doc, f"{rel}:{n}")
                 if rec is not None:
                     records.append(rec)
     journal: list[dict[str, Any]] | None = None
     if journal_dirs:
         journal = [line for d in sorted(journal_dirs) for line in read_lines(d)]
+    elif copied:
+        journal = copied
     return records, journal, unreadable

@@ -360,6 +360,8 @@ class OrderComponent(BaseComponent):
             checkin.state_dir, context=self._context, post=self._post, hooks=h,
             site_id=checkin.config.site_id, config_path=checkin.config_path, clock=clock)
         checkin.order_sink = self.submit
+        checkin.health_providers.append(
+            lambda: {"completion_outbox_pending": self.worker.outbox.pending()})
 
     def _context(self) -> Context | None:
         appliance_id = self.checkin.shared.appliance_id

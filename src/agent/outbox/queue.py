@@ -275,9 +275,15 @@ class DurableQueue:
         except FileNotFoundError:
             pass
         else:
+            self._uncount(item)
+        fsync_dir(self.dir)
+
+    def _uncount(self, item: Item) -> None:
+        """Take a settled item out of the running totals (foreign files, such as the Go daemon's
+        legacy evidence bundles, were never in them)."""
+        if item.path.parent == self.dir and self.naming.parse(item.path.name) is not None:
             self._count = max(0, self._count - 1)
             self._bytes = max(0, self._bytes - item.size)
-        fsync_dir(self.dir)
 
     def delivered(self, item: Item) -> None:
         self.counters.delivered += 1
@@ -303,8 +309,7 @@ class DurableQueue:
             os.rename(item.path, dest)
         except FileNotFoundError:
             return dest
-        self._count = max(0, self._count - 1)
-        self._bytes = max(0, self._bytes - item.size)
+        self._uncount(item)
         fsync_dir(dead)
         fsync_dir(self.dir)
         self.counters.dead_lettered += 1
