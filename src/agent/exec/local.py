@@ -173,8 +173,12 @@ async def _exited(proc: asyncio.subprocess.Process) -> None:
     (``Process.wait()`` also waits for the pipes to close). Uses a pidfd; does not reap."""
     try:
         fd = os.pidfd_open(proc.pid)
+    except ProcessLookupError:
+        return  # it already exited and the loop's child watcher reaped it
     except (AttributeError, OSError):
-        await proc.wait()
+        # No pidfd: ``returncode`` is set when the child exits (not when the pipes close).
+        while proc.returncode is None:  # noqa: ASYNC110  # no event exists for returncode
+            await asyncio.sleep(0.05)
         return
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
