@@ -23,8 +23,12 @@ from agent import phi
 from agent.central import CentralCommand
 from agent.checkin import CheckinComponent
 from agent.config import load_config
+from agent.exec import Target
+from agent.healing.component import HealingComponent
 from agent.orders.worker import OrderComponent
+from agent.scan.linux import EVALUATORS
 from agent.state import StateDir, load_or_create
+from agent.telemetry.component import ReportsComponent
 
 SITE = "demo-clinic"
 #: A representative set of the "must" order types (every one is issuable:
@@ -55,6 +59,14 @@ class Summary:
     log_lines_shipped: int = 0
     log_phi_leaked: bool = False
     log_line_as_received: str = ""
+    drift_seeded: str = ""
+    drift_detected: bool = False
+    heal_result: str = ""
+    heal_file_mode_after: str = ""
+    incident_at_server: str = ""
+    incident_resolution_tier: str = ""
+    executions_at_server: int = 0
+    rescan_clean: bool = False
 
 
 class Demo:
@@ -63,6 +75,19 @@ class Demo:
         self.tmp = tmp
         self.summary = Summary(state_dir=str(tmp / "state"))
         self.started = time.monotonic()
+
+    @property
+    def watched_file(self) -> Path:
+        return self.tmp / "appliance" / "agent-secrets.conf"
+
+    def appliance_params(self) -> dict[str, str | list[str]]:
+        """The appliance self-check watches one file of the demo (a stand-in for its own state
+        files) and an sshd configuration that does not exist (unknown, never "pass")."""
+        return {"perm_files": [str(self.watched_file)], "sshd_config": str(self.tmp / "absent")}
+
+    async def self_heal(self, comp: CheckinComponent, cc: CentralCommand, healing: HealingComponent,
+                        reports: ReportsComponent) -> None:
+        await _self_heal(self, comp, cc, healing, reports)
 
     async def evidence_and_logs(self, comp: CheckinComponent, cc: CentralCommand) -> None:
         await _evidence_and_logs(self, comp, cc)
@@ -110,6 +135,7 @@ class Demo:
         await cc.start()
         state = StateDir(self.tmp / "state")
         comp: CheckinComponent | None = None
+        healing: HealingComponent | None = None
         try:
             cc.create_site(SITE)
             api_key = cc.create_api_key(SITE)
@@ -138,7 +164,9 @@ class Demo:
                 {"hostname": "127.0.0.1", "port": 22, "username": "msp",
                  "password": "demo-linux-pass-2", "label": "loopback"},
             ])
-            orders = OrderComponent(comp)
+            reports = ReportsComponent(comp)
+            healing = HealingComponent(comp, reports, appliance_params=self.appliance_params())
+            orders = OrderComponent(comp, hooks=healing.hooks())
             orders.worker.on_event = self.order_event
             for order_type in DEMO_ORDERS:
                 cc.issue_sample_order(SITE, order_type)
@@ -170,6 +198,7 @@ class Demo:
                          f"{self.summary.order_results[c['order_type']]}")
             self.say(f"   completion outbox pending: {orders.worker.outbox.pending()}")
             await self.evidence_and_logs(comp, cc)
+            await self.self_heal(comp, cc, healing, reports)
 
             cc.rotate_signing_key()
             self.say(f"Central Command rotates its signing key to {cc.server_public_key[:16]}…")
@@ -192,6 +221,8 @@ class Demo:
                      f"{self.summary.api_key_persisted}")
             self.summary.server_keys = comp.server_keys.source
         finally:
+            if healing is not None:
+                await healing.close()
             if comp is not None:
                 await comp.close()
             state.close()
@@ -262,6 +293,74 @@ async def _evidence_and_logs(demo: Demo, comp: CheckinComponent, cc: CentralComm
              f"{ship.shipper.saved_cursor()}; PHI reached the server: {s.log_phi_leaked}")
 
 
+SELF_CHECK_RULE = """\
+# Appliance self-check: the agent's own watched files are fixed by APPL-PERM-001 (no privilege).
+id: L1-APPLIANCE-PERM-001
+name: Appliance watched-file permissions
+description: A watched file on the appliance itself is group/other writable
+conditions:
+  - {field: check_type, operator: eq, value: linux_file_permissions}
+  - {field: label, operator: eq, value: appliance}
+  - {field: drift_detected, operator: eq, value: true}
+action: run_linux_runbook
+action_params: {runbook_id: APPL-PERM-001}
+priority: 1
+cooldown_seconds: 300
+"""
+
+
+async def _self_heal(demo: Demo, comp: CheckinComponent, cc: CentralCommand,
+                     healing: HealingComponent, reports: ReportsComponent) -> None:
+    """A real, harmless drift on the appliance: detected, healed, verified, reported, resolved."""
+    s = demo.summary
+    watched = demo.watched_file
+    watched.parent.mkdir(mode=0o700, exist_ok=True)
+    watched.write_text("# stand-in for an agent state file\n")
+    watched.chmod(0o666)
+    s.drift_seeded = f"{watched.name} mode 0666"
+    rules_dir = comp.state_dir / "rules"
+    rules_dir.mkdir(mode=0o700, exist_ok=True)
+    (rules_dir / "appliance-self-check.yaml").write_text(SELF_CHECK_RULE)
+    healing.reload_rules()
+    # The server disables every other Linux check for this site: the demo host is not a clinic
+    # appliance, and the disabled-check gate applies to scans and incidents alike.
+    others = sorted(c for c in EVALUATORS if c != "linux_file_permissions")
+    cc.set_directives(SITE, disabled_checks=others)
+    demo.say(f"drift seeded on the appliance itself: {watched} set to mode 0666 (world-writable); "
+             f"Central Command disables the {len(others)} other Linux checks for this demo")
+    await demo.checkin(comp, cc, "2b directives")
+    local = [(Target.local(), None)]
+    healing.scheduler.set_targets(local)
+    healing.scheduler.force()
+    await healing.scheduler.run_round()
+    host = next(iter(healing.scheduler.hosts.values()))
+    s.drift_detected = len(healing.queue) > 0
+    demo.say(f"   appliance scan through the local executor: {host.last_status}; incidents queued "
+             f"for healing: {len(healing.queue)}")
+    for res in await healing.heal_pending():
+        s.heal_result = res.stage + (f" ({res.reason})" if res.reason else "")
+        demo.say(f"   heal: rule {res.rule_id or '-'} -> {s.heal_result}; journal "
+                 f"{healing.journal.path.name}")
+    s.heal_file_mode_after = oct(watched.stat().st_mode & 0o777)
+    demo.say(f"   {watched.name} is now mode {s.heal_file_mode_after} (verify phase proved it)")
+    reports.after_checkin()
+    await reports.run_once()
+    incidents = [i for i in cc.incidents(SITE) if i["check_type"] == "linux_file_permissions"]
+    if incidents:
+        s.incident_at_server = incidents[-1]["status"]
+        s.incident_resolution_tier = (incidents[-1]["resolution"] or {}).get("resolution_tier", "")
+    s.executions_at_server = len(cc.executions(SITE))
+    demo.say(f"   Central Command: incident {s.incident_at_server or 'missing'} "
+             f"(tier {s.incident_resolution_tier or '-'}), executions recorded: {s.executions_at_server}")
+    healing.scheduler.force()
+    report = await healing.scheduler.run_round()
+    rescan = next(iter(report.results.values()), None)
+    s.rescan_clean = rescan is not None and rescan.checks.get("linux_file_permissions") == "pass"
+    demo.say(f"   rescan: linux_file_permissions "
+             f"{rescan.checks.get('linux_file_permissions') if rescan else 'not scanned'}")
+    cc.set_directives(SITE, disabled_checks=[])
+
+
 def _record_from_row(row: dict[str, Any]) -> Any:
     from agent.evidence.verify import BundleRecord
 
@@ -288,6 +387,11 @@ def render(summary: Summary) -> str:
                                     f"{summary.evidence_chain_positions}"),
         ("evidence chain (offline verify)", summary.evidence_verify),
         ("log lines shipped", f"{summary.log_lines_shipped} (PHI leaked: {summary.log_phi_leaked})"),
+        ("appliance self-heal", f"{summary.drift_seeded}: {summary.heal_result or 'not healed'}, "
+                                f"now {summary.heal_file_mode_after}"),
+        ("incident at Central Command", f"{summary.incident_at_server or 'missing'} "
+                                        f"(tier {summary.incident_resolution_tier or '-'}), "
+                                        f"rescan clean: {summary.rescan_clean}"),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
@@ -315,5 +419,7 @@ def main(*, keep: bool = False, as_json: bool = False, verbose: bool = False,
     ok = (summary.checkins_ok >= 3 and summary.order_signatures_valid == summary.orders_received
           and summary.orders_completed == summary.orders_received == len(DEMO_ORDERS)
           and summary.rekeys == 1 and summary.api_key_persisted
-          and summary.evidence_verify == "valid" and not summary.log_phi_leaked)
+          and summary.evidence_verify == "valid" and not summary.log_phi_leaked
+          and summary.heal_result == "healed" and summary.incident_at_server == "resolved"
+          and summary.rescan_clean)
     return 0 if ok else 1

@@ -128,7 +128,7 @@ async def test_l2_planner_is_deterministic(api: Api, key: str, cc: CentralComman
     second = await api.post("/api/agent/l2/plan", req, key=key)
     assert first.status == 200 and first.body == second.body
     plan = decode(first.body, L2Plan)
-    assert plan.runbook_id == "LIN-NTP-001" and plan.recommended_action == "run_linux_runbook"
+    assert plan.runbook_id == "LIN-NTP-001" and plan.recommended_action == "execute_runbook"
     assert plan.confidence == pytest.approx(0.91) and plan.actionable
     unknown = decode(
         (

@@ -2,7 +2,8 @@
 
 No LLM: a fixed rule table maps the incident's check type (``raw_data.check_type``, else
 ``incident_type``) to a runbook, an action and a confidence. Identical requests give identical
-plans. Unknown types escalate to L3.
+plans. Unknown types escalate to L3. The action is ``execute_runbook``, which the agent's default
+L2 allowlist (healing.md §5.5) accepts; the runbook id says what runs.
 """
 
 from __future__ import annotations
@@ -22,28 +23,28 @@ class PlanRule:
 
 
 RULES: dict[str, PlanRule] = {
-    "firewall_status": PlanRule("RB-WIN-SEC-001", "run_windows_runbook", 0.95),
-    "windows_defender": PlanRule("RB-WIN-SEC-006", "run_windows_runbook", 0.92),
-    "audit_logging": PlanRule("RB-WIN-SVC-006", "run_windows_runbook", 0.9),
-    "windows_update": PlanRule("RB-WIN-SVC-006", "run_windows_runbook", 0.85),
-    "smb_signing": PlanRule("RB-WIN-SEC-007", "run_windows_runbook", 0.88),
-    "smb1_protocol": PlanRule("RB-WIN-SEC-020", "run_windows_runbook", 0.9),
-    "screen_lock_policy": PlanRule("RB-WIN-SEC-016", "run_windows_runbook", 0.86),
-    "rdp_nla": PlanRule("RB-WIN-SEC-023", "run_windows_runbook", 0.87),
-    "guest_account": PlanRule("RB-WIN-SEC-024", "run_windows_runbook", 0.9),
-    "password_policy": PlanRule("RB-WIN-SEC-022", "run_windows_runbook", 0.84),
-    "bitlocker_status": PlanRule("RB-WIN-SEC-005", "run_windows_runbook", 0.7, requires_approval=True),
-    "rogue_admin_users": PlanRule("RB-WIN-SEC-027", "run_windows_runbook", 0.6, requires_approval=True),
-    "linux_firewall": PlanRule("LIN-FW-001", "run_linux_runbook", 0.93),
-    "linux_ssh_config": PlanRule("LIN-SSH-001", "run_linux_runbook", 0.9),
-    "linux_failed_services": PlanRule("LIN-SVC-001", "run_linux_runbook", 0.85),
-    "linux_disk_space": PlanRule("LIN-DISK-001", "run_linux_runbook", 0.88),
-    "linux_audit_logging": PlanRule("LIN-SVC-002", "run_linux_runbook", 0.87),
-    "linux_ntp_sync": PlanRule("LIN-NTP-001", "run_linux_runbook", 0.91),
-    "linux_kernel_params": PlanRule("LIN-KERN-001", "run_linux_runbook", 0.82),
-    "linux_unattended_upgrades": PlanRule("LIN-PATCH-001", "run_linux_runbook", 0.83),
-    "linux_cert_expiry": PlanRule("LIN-CERT-001", "run_linux_runbook", 0.8),
-    "linux_log_forwarding": PlanRule("LIN-LOG-001", "run_linux_runbook", 0.86),
+    "firewall_status": PlanRule("RB-WIN-SEC-001", "execute_runbook", 0.95),
+    "windows_defender": PlanRule("RB-WIN-SEC-006", "execute_runbook", 0.92),
+    "audit_logging": PlanRule("RB-WIN-SVC-006", "execute_runbook", 0.9),
+    "windows_update": PlanRule("RB-WIN-SVC-006", "execute_runbook", 0.85),
+    "smb_signing": PlanRule("RB-WIN-SEC-007", "execute_runbook", 0.88),
+    "smb1_protocol": PlanRule("RB-WIN-SEC-020", "execute_runbook", 0.9),
+    "screen_lock_policy": PlanRule("RB-WIN-SEC-016", "execute_runbook", 0.86),
+    "rdp_nla": PlanRule("RB-WIN-SEC-023", "execute_runbook", 0.87),
+    "guest_account": PlanRule("RB-WIN-SEC-024", "execute_runbook", 0.9),
+    "password_policy": PlanRule("RB-WIN-SEC-022", "execute_runbook", 0.84),
+    "bitlocker_status": PlanRule("RB-WIN-SEC-005", "execute_runbook", 0.7, requires_approval=True),
+    "rogue_admin_users": PlanRule("RB-WIN-SEC-027", "execute_runbook", 0.6, requires_approval=True),
+    "linux_firewall": PlanRule("LIN-FW-001", "execute_runbook", 0.93),
+    "linux_ssh_config": PlanRule("LIN-SSH-001", "execute_runbook", 0.9),
+    "linux_failed_services": PlanRule("LIN-SVC-001", "execute_runbook", 0.85),
+    "linux_disk_space": PlanRule("LIN-DISK-001", "execute_runbook", 0.88),
+    "linux_audit_logging": PlanRule("LIN-SVC-002", "execute_runbook", 0.87),
+    "linux_ntp_sync": PlanRule("LIN-NTP-001", "execute_runbook", 0.91),
+    "linux_kernel_params": PlanRule("LIN-KERN-001", "execute_runbook", 0.82),
+    "linux_unattended_upgrades": PlanRule("LIN-PATCH-001", "execute_runbook", 0.83),
+    "linux_cert_expiry": PlanRule("LIN-CERT-001", "execute_runbook", 0.8),
+    "linux_log_forwarding": PlanRule("LIN-LOG-001", "execute_runbook", 0.86),
 }
 
 

@@ -1,7 +1,9 @@
 """The healing pipeline (healing.md §4.2–4.5, §4.7–4.9) for every incident, whatever its source.
 
 Reports and telemetry go to a :class:`ReportSink` (connect it to the shared durable outbox with
-:func:`outbox_sink`). L2 (§5) is not wired yet: a ``NoMatch`` escalates to L3 ``l2_unavailable``.
+:func:`outbox_sink`, or to :class:`agent.telemetry.reports.ReportQueues` with
+:func:`agent.healing.sink.queues_sink`). A ``NoMatch`` goes to the L2 client (§5) when one is
+given, else to L3 ``l2_unavailable``.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,10 +21,11 @@ from agent.exec import Target
 from agent.exec.types import Executor
 from agent.healing.executor import HealOutcome, RunbookRunner
 from agent.healing.journal import HealingJournal, OpenHeal
+from agent.l2.client import L2Client, L2Outcome
 from agent.log import get_logger
 from agent.phi.egress import EgressError, egress
 from agent.rules.engine import Deferred, Match, RuleEngine
-from agent.runbooks.model import RunbookError
+from agent.runbooks.model import Runbook, RunbookError
 from agent.runbooks.registry import RunbookRegistry
 from agent.scan.model import Incident
 
@@ -110,6 +113,8 @@ class HealingPipeline:
         max_per_host_per_hour: int = 6,
         max_per_hour: int = 60,
         on_healed: Callable[[str], None] | None = None,
+        l2: L2Client | None = None,
+        l2_dry_run_plans: bool = False,
     ) -> None:
         self.site_id = site_id
         self.appliance_id = appliance_id
@@ -125,6 +130,10 @@ class HealingPipeline:
         self.max_host = max_per_host_per_hour
         self.max_global = max_per_hour
         self.on_healed = on_healed
+        self.l2 = l2
+        self.l2_dry_run_plans = l2_dry_run_plans
+        #: (host, check_type) -> (incident id, reported at): the orders' incident lookup.
+        self.reported: dict[tuple[str, str], tuple[str, float]] = {}
         self.dedup: dict[str, _Dedup] = {}
         self.failures: dict[str, list[float]] = {}
         self.suspended: dict[str, tuple[float, str]] = {}
@@ -183,6 +192,7 @@ class HealingPipeline:
             log.error("healing.report_unscrubbable", "report not queued: scrubbing failed", kind=kind)
 
     def _report_incident(self, inc: Incident) -> None:
+        self.reported[(inc.host, inc.check_type)] = (inc.incident_id, self.clock())
         self._put(
             "incident",
             {
@@ -213,7 +223,15 @@ class HealingPipeline:
         runbook_id: str,
         level: str,
         o: HealOutcome,
+        l2: L2Outcome | None = None,
     ) -> None:
+        extra: dict[str, Any] = {}
+        if l2 is not None and l2.decision is not None:
+            d = l2.decision
+            extra = {"confidence": d.confidence, "reasoning": d.reasoning[:2000] or None,
+                     "cost_usd": l2.cost_usd, "input_tokens": d.input_tokens,
+                     "output_tokens": d.output_tokens}
+            extra = {k: v for k, v in extra.items() if v is not None}
         self._put(
             "execution",
             {
@@ -232,11 +250,12 @@ class HealingPipeline:
                     "status": "success" if o.healed else "failure",
                     "verification_passed": o.healed,
                     "confidence": 1.0,
-                    "resolution_level": level,
+                    "resolution_level": "L1" if level == "L1" else "L2",
                     "error_message": o.error[:500] or None,
                     "error_category": o.error_category or None,
                     "error_step": o.phase or None,
                     "pattern_signature": f"{check_type}:{runbook_id}:{host}",
+                    **extra,
                 },
             },
         )
@@ -351,7 +370,7 @@ class HealingPipeline:
             )
             return PipelineResult(inc.incident_id, "deferred", "deferred_cooldown", res.rule.id)
         if not isinstance(res, Match):
-            return self._escalate(inc, "l2_unavailable")  # TODO(follow-up): L2 client (§5)
+            return await self._l2(inc, decision)
         rule = res.rule
         rb = self.registry.get(rule.runbook_id) if rule.runbook_id else None
         if decision == "dry_run":
@@ -366,22 +385,85 @@ class HealingPipeline:
             return PipelineResult(inc.incident_id, "dry_run", "", rule.id)
         if rule.kind == "escalate" or rb is None:
             return self._escalate(inc, rule.reason or rule.id)
-        if rb.platform != inc.platform or (rb.check_types and inc.check_type not in rb.check_types):
-            return self._escalate(inc, "runbook_mismatch")
         if rb.disruptive and not rule.allow_disruptive:
             return self._escalate(inc, "disruptive_not_allowed")
-        found = self.credentials(inc.host)
-        if found is None:
-            return self._escalate(inc, "no_credentials")
-        target, cred = found
-        try:
-            params = rb.bind(rule.params, data)
-        except RunbookError as exc:
-            log.warning("heal.invalid_params", "runbook parameters invalid", rule_id=rule.id, error=str(exc))
-            return self._escalate(inc, "invalid_params")
         phases = rule.phases
         if self.clock() - inc.observed_at > 600 and "detect" not in phases:
             phases = ("detect", *phases)
+        return await self.execute(
+            inc, rb, rule.params, phases=phases, level="L1", rule_id=rule.id, reason=rule.description
+        )
+
+    async def _l2(self, inc: Incident, decision: str) -> PipelineResult:
+        """Step 13: L2 when allowed (§4.7, §5); a decision naming a runbook runs through steps 11–12."""
+        if self.l2 is None:
+            return self._escalate(inc, "l2_unavailable")
+        if decision == "dry_run" and not self.l2_dry_run_plans:
+            self.journal.append(
+                secrets.token_hex(12), "dry_run", durable=False, incident_id=inc.incident_id,
+                reason="no_l1_match",
+            )
+            return PipelineResult(inc.incident_id, "dry_run", "no_l1_match")
+        why = self.l2.unavailable()
+        if why:
+            return self._escalate(inc, why)
+        if self.credentials(inc.host) is None:
+            return self._escalate(inc, "no_credentials")  # a plan could not run: spend no budget
+        out = await self.l2.plan(inc)
+        d = out.decision
+        if decision == "dry_run":
+            self.journal.append(
+                secrets.token_hex(12),
+                "dry_run",
+                durable=False,
+                incident_id=inc.incident_id,
+                runbook_id=d.runbook_id if d else "",
+                reason=out.reason or "l2_plan",
+            )
+            return PipelineResult(inc.incident_id, "dry_run", out.reason or "l2_plan")
+        if not out.executable or d is None or d.runbook is None:
+            if d is not None:
+                log.info("l2.refused", "L2 plan not executed", incident_id=inc.incident_id,
+                         reason=out.reason, action=d.action, confidence=d.confidence)
+            return self._escalate(inc, out.reason or "no_runbook", "L2")
+        return await self.execute(
+            inc,
+            d.runbook,
+            d.params,
+            phases=("detect", "remediate", "verify"),
+            level="L2",
+            reason=d.reasoning,
+            confidence=d.confidence,
+            l2=out,
+        )
+
+    async def execute(
+        self,
+        inc: Incident,
+        rb: Runbook,
+        supplied: Mapping[str, Any],
+        *,
+        phases: tuple[str, ...],
+        level: str,
+        rule_id: str = "",
+        reason: str = "",
+        confidence: float = 1.0,
+        trigger: str = "scan",
+        l2: L2Outcome | None = None,
+    ) -> PipelineResult:
+        """Steps 11–12 for L1, L2 and orders: credentials, parameters, journal, runbook, reports."""
+        if rb.platform != inc.platform or (rb.check_types and inc.check_type not in rb.check_types):
+            return self._escalate(inc, "runbook_mismatch", level)
+        found = self.credentials(inc.host)
+        if found is None:
+            return self._escalate(inc, "no_credentials", level)
+        target, cred = found
+        try:
+            params = rb.bind(supplied, inc.data_map())
+        except RunbookError as exc:
+            log.warning("heal.invalid_params", "runbook parameters invalid", runbook_id=rb.id, error=str(exc))
+            return self._escalate(inc, "invalid_params", level)
+        key = f"{inc.host}:{inc.check_type}"
         o = await self.runner.run(
             executor=self.executor_for(target),
             target=target,
@@ -389,15 +471,17 @@ class HealingPipeline:
             runbook=rb,
             params=params,
             phases=phases,
-            level="L1",
+            level=level,
             incident_id=inc.incident_id,
             check_type=inc.check_type,
-            rule_id=rule.id,
-            reason=rule.description,
+            rule_id=rule_id,
+            reason=reason,
+            confidence=confidence,
+            trigger=trigger,
         )
         self._record(key, inc.host, o)
         if o.outcome != "already_compliant":
-            self._telemetry(inc.incident_id, inc.host, inc.platform, inc.check_type, rb.id, "L1", o)
+            self._telemetry(inc.incident_id, inc.host, inc.platform, inc.check_type, rb.id, level, o, l2)
         if o.healed:
             self._put(
                 "resolve",
@@ -405,18 +489,18 @@ class HealingPipeline:
                     "site_id": self.site_id,
                     "host_id": inc.host,
                     "check_type": inc.check_type,
-                    "resolution_tier": "L1",
-                    "runbook_id": rule.id,
+                    "resolution_tier": "L1" if level == "L1" else "L2",
+                    "runbook_id": rule_id or rb.id,
                     "status": "resolved",
                 },
             )
             if self.on_healed:
                 self.on_healed(inc.host)
-            return PipelineResult(inc.incident_id, "healed", "", rule.id, o)
+            return PipelineResult(inc.incident_id, "healed", "", rule_id, o)
         if o.outcome in ("already_compliant",):
-            return PipelineResult(inc.incident_id, o.outcome, "", rule.id, o)
-        self._escalate(inc, o.outcome if o.outcome != "failed" else f"heal_failed:{o.error}")
-        return PipelineResult(inc.incident_id, o.outcome, o.error, rule.id, o)
+            return PipelineResult(inc.incident_id, o.outcome, "", rule_id, o)
+        self._escalate(inc, o.outcome if o.outcome != "failed" else f"heal_failed:{o.error}", level)
+        return PipelineResult(inc.incident_id, o.outcome, o.error, rule_id, o)
 
     # --- §4.6 replay ---------------------------------------------------------------------------------
     async def replay(self, open_heals: list[OpenHeal]) -> list[HealOutcome]:

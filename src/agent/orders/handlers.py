@@ -89,6 +89,9 @@ class Hooks:
     known_targets: Callable[[str], set[str]] | None = None  # platform -> hosts
     store_summary: Callable[[], dict[str, Any]] | None = None
     outbox_pending: Callable[[], int] | None = None
+    #: Run a verified healing order's runbook on the signed host (healing.md §4.2 steps 11–12):
+    #: ``(host, check_type, runbook_id, runbook params) -> result``; raises HandlerError.
+    run_heal: Callable[[str, str, str, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
 
 
 @dataclass
@@ -595,7 +598,11 @@ async def healing(params: dict[str, Any], ctx: HandlerContext) -> dict[str, Any]
     targets = ctx.hooks.known_targets(platform) if ctx.hooks.known_targets else set()
     if host not in targets:
         raise _blocked("target is not a known target of the runbook's platform", **info)
-    raise _blocked("runbook execution not available in this agent build", **info)
+    if ctx.hooks.run_heal is None or not isinstance(check_type, str) or not check_type:
+        raise _blocked("runbook execution not available in this agent build", **info)
+    runbook_params = params.get("params")
+    return await ctx.hooks.run_heal(host, check_type, runbook,
+                                    runbook_params if isinstance(runbook_params, dict) else {})
 
 
 HANDLERS: dict[str, Handler] = {

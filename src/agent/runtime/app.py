@@ -270,14 +270,17 @@ class Agent:
 def default_components(agent: Agent) -> list[Component]:
     from agent.checkin import CheckinComponent
     from agent.evidence.component import EvidenceComponent
+    from agent.healing.component import HealingComponent
     from agent.logship.component import LogShipComponent
     from agent.orders.worker import OrderComponent
     from agent.telemetry.component import ReportsComponent
 
     checkin = CheckinComponent(agent.config, agent.options.config_path, agent.keys)
+    reports = ReportsComponent(checkin)
+    healing = HealingComponent(checkin, reports)
     # restart_agent / reprovision: a clean stop; systemd (Restart=always) starts us again.
-    orders = OrderComponent(checkin, restart=lambda: agent.stop_event.set())
-    return [checkin, orders, EvidenceComponent(checkin), ReportsComponent(checkin),
+    orders = OrderComponent(checkin, restart=lambda: agent.stop_event.set(), hooks=healing.hooks())
+    return [checkin, orders, EvidenceComponent(checkin), reports, healing,
             LogShipComponent(checkin)]
 
 

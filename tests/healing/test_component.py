@@ -1,0 +1,186 @@
+"""The healing component wired to the checkin, the report queues and the orders (healing.md §4–§6),
+against a local Central Command on loopback; the appliance itself is scanned and healed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agent.central import CentralCommand
+from agent.checkin import CheckinComponent
+from agent.config import load_config
+from agent.healing.component import HealingComponent
+from agent.healing.journal import HealingJournal
+from agent.orders.handlers import HandlerError
+from agent.scan.linux import EVALUATORS
+from agent.state import load_or_create
+from agent.telemetry.component import ReportsComponent
+
+SITE = "clinic-heal"
+RULE = """\
+id: L1-TEST-APPLIANCE-PERM
+name: appliance watched file
+description: watched file on the appliance is writable by others
+conditions:
+  - {field: check_type, operator: eq, value: linux_file_permissions}
+  - {field: label, operator: eq, value: appliance}
+action: run_linux_runbook
+action_params: {runbook_id: APPL-PERM-001}
+priority: 1
+"""
+
+
+@dataclass
+class Env:
+    tmp: Path
+    cc: CentralCommand
+    checkin: CheckinComponent
+    reports: ReportsComponent
+    watched: Path
+
+    def healing(self) -> HealingComponent:
+        params = {"perm_files": [str(self.watched)], "sshd_config": str(self.tmp / "absent")}
+        return HealingComponent(self.checkin, self.reports, appliance_params=params, own_mac="AABBCCDDEEFF")
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    cc = CentralCommand(tmp_path / "central.db")
+    await cc.start()
+    cc.create_site(SITE)
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "rules").mkdir(mode=0o700)
+    (state / "rules" / "appliance.yaml").write_text(RULE)
+    cfg_path = tmp_path / "config.yaml"
+    cfg_path.write_text(
+        f"site_id: {SITE}\napi_key: {cc.create_api_key(SITE)}\napi_endpoint: {cc.url}\n"
+        f"state_dir: {state}\npoll_interval: 60\n"
+    )
+    checkin = CheckinComponent(load_config(cfg_path, environ={}).config, cfg_path, load_or_create(state))
+    cc.set_directives(SITE, disabled_checks=sorted(c for c in EVALUATORS if c != "linux_file_permissions"))
+    assert await checkin.run_once()
+    watched = tmp_path / "watched" / "agent.conf"
+    watched.parent.mkdir()
+    watched.write_text("x\n")
+    watched.chmod(0o666)
+    yield Env(tmp_path, cc, checkin, ReportsComponent(checkin), watched)
+    await checkin.close()
+    await cc.stop()
+    cc.close()
+
+
+async def _deliver(env: Env) -> None:
+    env.reports.after_checkin()
+    await env.reports.run_once()
+
+
+async def test_appliance_scanned_healed_and_reported_with_no_targets(env: Env) -> None:
+    h = env.healing()
+    assert h.targets()[0][0].host == "localhost" and len(h.targets()) == 1  # no targets configured
+    await h.scan_now()
+    (host,) = h.scheduler.hosts.values()
+    assert host.last_status == "complete" and len(h.queue) == 1
+    (res,) = await h.heal_pending()
+    assert res.stage == "healed" and res.rule_id == "L1-TEST-APPLIANCE-PERM"
+    assert env.watched.stat().st_mode & 0o777 == 0o644
+    await _deliver(env)
+    (inc,) = [i for i in env.cc.incidents(SITE) if i["check_type"] == "linux_file_permissions"]
+    assert inc["status"] == "resolved" and inc["resolution"]["resolution_tier"] == "L1"
+    (ex,) = env.cc.executions(SITE)
+    assert ex["execution"]["runbook_id"] == "APPL-PERM-001" and ex["execution"]["success"] is True
+    assert ex["execution"]["appliance_id"] == env.checkin.shared.appliance_id
+    await h.scan_now()
+    assert len(h.queue) == 0 and h.status()["healed"] == 1
+    await h.close()
+
+
+async def test_disabled_check_is_dropped_everywhere(env: Env) -> None:
+    env.cc.set_directives(SITE, disabled_checks=list(EVALUATORS))
+    assert await env.checkin.run_once()
+    h = env.healing()
+    await h.scan_now()
+    assert len(h.queue) == 0 and env.watched.stat().st_mode & 0o777 == 0o666
+    await h.close()
+
+
+async def test_order_hooks(env: Env) -> None:
+    h = env.healing()
+    hooks = h.hooks()
+    assert hooks.run_drift is not None and hooks.sync_rules is not None and hooks.run_heal is not None
+    assert hooks.known_targets is not None and hooks.known_targets("linux") == {"localhost"}
+    out = await hooks.run_drift({})
+    assert out == {"status": "scan_completed", "hosts": 1} and len(h.queue) == 1
+    env.cc.set_rules(
+        SITE,
+        [
+            {
+                "id": "CC-TEST-PERM-001",
+                "name": "perm",
+                "description": "server rule",
+                "conditions": [{"field": "check_type", "operator": "eq", "value": "linux_file_permissions"}],
+                "actions": ["run_linux_runbook:LIN-PERM-001"],
+                "priority": 50,
+                "enabled": True,
+            }
+        ],
+    )
+    await hooks.sync_rules()  # fetched, signature verified against the trusted key, stored, loaded
+    assert (env.checkin.state_dir / "rules" / "synced_rules.json").is_file()
+    assert any(r.id == "CC-TEST-PERM-001" and r.source == "synced" for r in h.engine.rules)
+    assert hooks.incidents is not None
+    assert (
+        hooks.incidents.lookup("localhost", "linux_file_permissions", datetime.now(UTC) - timedelta(hours=1))
+        is None
+    )
+    result = await hooks.run_heal(
+        "localhost", "linux_file_permissions", "APPL-PERM-001", {"files": [str(env.watched)]}
+    )
+    assert result["status"] == "healed" and env.watched.stat().st_mode & 0o777 == 0o644
+    again = await hooks.run_heal(
+        "localhost", "linux_file_permissions", "APPL-PERM-001", {"files": [str(env.watched)]}
+    )
+    assert again["status"] == "already_compliant"  # detect runs first for orders
+    with pytest.raises(HandlerError):
+        await hooks.run_heal("10.0.0.9", "linux_file_permissions", "APPL-PERM-001", {})
+    await _deliver(env)
+    (ex,) = env.cc.executions(SITE)
+    assert (
+        ex["execution"]["execution_id"].startswith("order-") and ex["execution"]["resolution_level"] == "L2"
+    )
+    await h.close()
+
+
+async def test_interrupted_remediation_is_reverified_at_startup(env: Env) -> None:
+    j = HealingJournal(env.checkin.state_dir)
+    j.open()
+    params = {"files": [str(env.watched)]}
+    j.save_params("heal1", params)
+    j.append(
+        "heal1",
+        "begin",
+        durable=True,
+        level="L1",
+        incident_id="drift-" + "c" * 32,
+        rule_id="R",
+        runbook_id="APPL-PERM-001",
+        host="localhost",
+        platform="linux",
+        check_type="linux_file_permissions",
+    )
+    j.append("heal1", "phase_begin", durable=True, phase="remediate")
+    j.close()
+    env.watched.chmod(0o644)  # the remediation did land before the crash
+    h = env.healing()
+    await h.scan_tick()  # replay runs before the first scan
+    events = [json.loads(x) for x in h.journal.path.read_text().splitlines()]
+    ends = [e for e in events if e["heal_id"] == "heal1" and e["event"] == "end"]
+    assert [e["outcome"] for e in ends] == ["healed_after_restart"]
+    await _deliver(env)
+    assert [e["execution"]["runbook_id"] for e in env.cc.executions(SITE)] == ["APPL-PERM-001"]
+    await h.close()
