@@ -78,7 +78,7 @@ class Demo:
 
     @property
     def watched_file(self) -> Path:
-        return self.tmp / "appliance" / "agent-secrets.conf"
+        return self.tmp / "appliance" / "clinic-app.conf"
 
     def appliance_params(self) -> dict[str, str | list[str]]:
         """The appliance self-check watches one file of the demo (a stand-in for its own state
