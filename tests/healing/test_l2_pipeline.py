@@ -117,7 +117,12 @@ async def test_l2_decision_runs_the_registered_runbook(tmp_path: Path) -> None:
     res = await _pipeline(tmp_path, server, host, sink).handle(_incident())
     assert res.stage == "healed" and server.calls == 1
     assert host.phases == ["detect", "remediate", "verify"]  # detect first for L2 (§5.6)
-    assert host.params[1] == {"files": ["/etc/passwd"]}
+    assert host.params[1] == {  # the bound parameter plus the implicit management path (§3.5 rule 4)
+        "files": ["/etc/passwd"],
+        "mgmt_transport": "ssh",
+        "mgmt_port": 22,
+        "mgmt_auth": "none",
+    }
     kinds = sink.kinds()
     assert kinds == ["incident", "execution", "resolve"]
     resolve = sink.items[2][1]

@@ -20,6 +20,7 @@ import re
 import ssl
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,17 @@ class _Command:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     terminated: bool = False
+
+
+@dataclass(frozen=True)
+class ScriptReply:
+    """A recorded PowerShell run for :attr:`WsmanTestServer.responder`: ``stdout`` (CRLF added per
+    line), the exit code, a delay before the output (latency), and whether to hang afterwards."""
+
+    stdout: str = ""
+    exit_code: int = 0
+    delay_s: float = 0.0
+    hang: bool = False
 
 
 @dataclass
@@ -87,8 +99,11 @@ class WsmanTestServer:
         self.close_on_receive = 0  # number of Receive requests on which to drop the connection
         self.reject_after_auth = 0  # number of SOAP requests to answer with 401 after the handshake
         self.runner_delay = 0.0
+        # Recorded outputs: called with the received script; a reply replaces the #TEST runner.
+        self.responder: Callable[[str], ScriptReply | None] | None = None
         self.receive_timeout_cap: float | None = None  # answer TimedOut sooner than OperationTimeout
         self.port = 0
+        self.bind = "127.0.0.1"  # any loopback address (benchmarks give each "host" its own)
         self._runner: web.AppRunner | None = None
 
     @property
@@ -112,7 +127,7 @@ class WsmanTestServer:
                         sock.context = alt
 
                 ctx.sni_callback = sni
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ctx)
+        site = web.TCPSite(self._runner, self.bind, 0, ssl_context=ctx)
         await site.start()
         server = site._server
         assert isinstance(server, asyncio.Server)
@@ -348,6 +363,18 @@ class WsmanTestServer:
             script = raw.decode("utf-8")
         if self.runner_delay:
             await asyncio.sleep(self.runner_delay)
+        reply = self.responder(script) if self.responder is not None else None
+        if reply is not None:
+            if reply.delay_s:
+                await asyncio.sleep(reply.delay_s)
+            for line in reply.stdout.splitlines():
+                c.stdout += line.encode("utf-8") + b"\r\n"
+            c.changed.set()
+            if reply.hang:
+                await asyncio.Event().wait()
+            c.exit_code = reply.exit_code
+            c.changed.set()
+            return
         code = 0
         directives = re.findall(r"^#TEST:(\w+) ?(.*)$", script, flags=re.M)
         if not directives:

@@ -10,8 +10,8 @@ the pipeline, the L2 client, the scan scheduler and the heal queue, and installs
   queue (at most one heal per host at a time).
 
 The appliance itself is always a target (through :class:`~agent.exec.LocalExecutor`), so scans work
-with no targets configured. Windows targets are not scanned in this build (no WinRM scan script
-yet); Linux targets from the checkin are scanned over SSH.
+with no targets configured. Linux/macOS targets from the checkin are scanned over SSH, Windows
+targets over WinRM (:class:`~agent.scan.windows.WindowsScanner`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from agent.exec import LocalExecutor, SshCredential, Target, Transport
+from agent.exec import LocalExecutor, SshCredential, Target, Transport, WinrmCredential
 from agent.exec.types import Executor
 from agent.healing.journal import HealingJournal
 from agent.healing.pipeline import GateState, HealingPipeline, PipelineResult, ReportSink
@@ -45,6 +45,7 @@ from agent.scan.catalog import CATALOG
 from agent.scan.linux import LinuxScanner
 from agent.scan.model import SEVERITY_RANK, HostResult, Incident, aggregate, new_incident_id
 from agent.scan.scheduler import Ownership, ScanScheduler
+from agent.scan.windows import WindowsScanner
 
 if TYPE_CHECKING:
     from agent.checkin import CheckinComponent
@@ -147,6 +148,7 @@ class HealingComponent(BaseComponent):
         self.engine = RuleEngine(self._load_rules())
         self._local = local_executor
         self._ssh: Executor | None = None
+        self._winrm: Executor | None = None
         shared = self.shared
         self.l2 = L2Client(
             site_id=cfg.site_id,
@@ -246,8 +248,10 @@ class HealingComponent(BaseComponent):
         return out
 
     def targets(self) -> list[tuple[Target, Any]]:
-        """The appliance, then the Linux/macOS targets from the checkin (Windows: not in this build)."""
+        """The appliance, then the Windows and Linux/macOS targets from the checkin."""
         out: list[tuple[Target, Any]] = [(Target.local(), None)]
+        for wt in self.shared.credentials.windows_targets:
+            out.append((Target.from_windows(wt), WinrmCredential.from_windows(wt)))
         for lt in self.shared.credentials.linux_targets:
             out.append((Target.from_linux(lt), SshCredential.from_linux(lt)))
         return out
@@ -256,6 +260,9 @@ class HealingComponent(BaseComponent):
         """The host's own credential only (§4.2 step 11): never another host's."""
         if host == Target.local().host:
             return Target.local(), None
+        for wt in self.shared.credentials.windows_targets:
+            if wt.hostname == host:
+                return Target.from_windows(wt), WinrmCredential.from_windows(wt)
         for lt in self.shared.credentials.linux_targets:
             if lt.hostname == host:
                 return Target.from_linux(lt), SshCredential.from_linux(lt)
@@ -280,6 +287,12 @@ class HealingComponent(BaseComponent):
                                         max_concurrency=c.ssh_max_concurrency, pool_size=c.ssh_pool_size,
                                         conn_max_age_s=float(c.ssh_conn_max_age_s))
             return self._ssh
+        if target.transport is Transport.WINRM:
+            if self._winrm is None:
+                from agent.exec.winrm import WinrmExecutor
+
+                self._winrm = WinrmExecutor.from_config(self.config)
+            return self._winrm
         raise ValueError(f"no executor for {target.transport.value} in this build")
 
     async def _post_l2(self, path: str, body: bytes, timeout_s: float) -> tuple[int, bytes]:
@@ -292,7 +305,8 @@ class HealingComponent(BaseComponent):
 
     async def _scan_host(self, target: Target, cred: Any, deadline_s: float) -> HostResult:
         directives = self.shared.directives
-        scanner = LinuxScanner(self.executor_for(target), disabled=lambda: directives.disabled_checks)
+        cls = WindowsScanner if target.transport is Transport.WINRM else LinuxScanner
+        scanner = cls(self.executor_for(target), disabled=lambda: directives.disabled_checks)
         params = self.appliance_params if target.transport is Transport.LOCAL else None
         return await scanner.scan(target, cred, deadline_s=deadline_s, params=params)
 
@@ -474,7 +488,7 @@ class HealingComponent(BaseComponent):
         self.journal.flush()
 
     async def close(self) -> None:
-        for ex in (self._ssh, self._local):
+        for ex in (self._ssh, self._winrm, self._local):
             if ex is not None:
                 await ex.close()
         self.journal.close()

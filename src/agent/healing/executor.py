@@ -34,6 +34,20 @@ class HealOutcome:
         return self.outcome in ("healed", "healed_after_restart")
 
 
+def mgmt_params(target: Target, credential: Any) -> dict[str, str | int]:
+    """The implicit management-path parameters of healing.md §3.5 rule 4: how the agent reaches
+    this host, so a runbook never removes that path."""
+    default_port = {"ssh": 22, "winrm": 5985}.get(target.transport.value, 0)
+    if getattr(credential, "private_key", None):
+        auth = "key"
+    elif getattr(credential, "password", None):
+        auth = "password"
+    else:
+        auth = "none"
+    return {"mgmt_transport": target.transport.value, "mgmt_port": target.port or default_port,
+            "mgmt_auth": auth}
+
+
 def _summary(result: Mapping[str, Any] | None) -> Any:
     if result is None:
         return None
@@ -60,7 +74,7 @@ class RunbookRunner:
             rb.scripts[phase],
             deadline_s=float(rb.timeout_for(phase)),
             privilege=Privilege(rb.privilege) if rb.privilege != "admin" else Privilege.ADMIN,
-            params=params_for_exec(params),
+            params={**params_for_exec(params), **mgmt_params(target, credential)},
             idempotent=phase != "remediate",
             purpose=f"heal:{phase}",
         )

@@ -36,7 +36,8 @@ _CHECKS: Final = [
     _c("rogue_admin_users", "windows", "critical", "164.312(a)(1)", "users"),
     _c("rogue_scheduled_tasks", "windows", "high", "164.308(a)(1)(ii)(D)", "tasks"),
     _c("agent_status", "windows", "medium", _NONE, "service status", "WS"),
-    _c("bitlocker_status", "windows", "critical", "164.312(a)(2)(iv)", "volume protection_status"),
+    _c("bitlocker_status", "windows", "critical", "164.312(a)(2)(iv)",
+       "volume protection_status volume_status"),
     _c("smb_signing", "windows", "high", "164.312(e)(2)(ii)", "require_signing"),
     _c("smb1_protocol", "windows", "high", "164.312(e)(1)", "smb1_enabled"),
     _c("screen_lock_policy", "windows", "medium", "164.312(a)(2)(iii)", "timeout_s"),
@@ -74,7 +75,7 @@ _CHECKS: Final = [
     _c("AGENT-REDEPLOY-EXHAUSTED", "windows", "high", "164.312(a)(1)", "attempts"),
     # Linux (linuxscan)
     _c("linux_firewall", "linux", "high", "164.312(e)(1)", "backend"),
-    _c("linux_ssh_config", "linux", "high", "164.312(a)(2)(i)", "root_login password_auth"),
+    _c("linux_ssh_config", "linux", "high", "164.312(a)(2)(i)", "root_login password_auth config"),
     _c("linux_failed_services", "linux", "medium", "164.308(a)(5)(ii)(B)", "units"),
     _c("linux_disk_space", "linux", "medium", "164.308(a)(7)(ii)(A)", "mount use_percent"),
     _c("linux_suid_binaries", "linux", "high", "164.312(a)(1)", "binaries"),

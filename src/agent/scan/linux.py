@@ -47,6 +47,11 @@ def _perm(data: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any], str, 
     ]
 
 
+def _config_detail(data: Mapping[str, Any]) -> dict[str, str]:
+    cfg = data.get("config")
+    return {"config": cfg} if isinstance(cfg, str) and cfg.startswith("/") else {}
+
+
 def _ssh(data: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any], str, str]] | None:
     if data.get("readable") is not True:
         return None
@@ -61,7 +66,7 @@ def _ssh(data: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any], str, s
         (
             "PermitRootLogin not yes, PasswordAuthentication no",
             f"PermitRootLogin {root}, PasswordAuthentication {pw}",
-            {"root_login": root, "password_auth": pw},
+            {"root_login": root, "password_auth": pw, **_config_detail(data)},
             "",
             "",
         )
@@ -198,9 +203,11 @@ def evaluate_record(
     label: str = "linux",
     platform: str = "linux",
     now: float | None = None,
+    evaluators: Mapping[str, Eval] | None = None,
+    source: str = SOURCE,
 ) -> tuple[str, list[Finding]]:
     """``(status, findings)`` for one record; status pass | drift | unknown."""
-    fn = EVALUATORS.get(check_id)
+    fn = (EVALUATORS if evaluators is None else evaluators).get(check_id)
     spec = CATALOG.spec(check_id)
     if fn is None or spec is None:
         return "unknown", []
@@ -221,7 +228,7 @@ def evaluate_record(
             actual=act,
             details=det,
             platform=platform,
-            source=SOURCE,
+            source=source,
             label=label,
             discriminator=disc,
             observed_at=ts,
@@ -234,12 +241,23 @@ def evaluate_record(
 class LinuxScanner:
     """Runs :data:`SCRIPT` on one host and evaluates records as they stream in."""
 
+    evaluators: Mapping[str, Eval] = EVALUATORS
+    source: str = SOURCE
+    privilege: Privilege = Privilege.NONE
+
     def __init__(
         self, executor: Executor, *, script: str = SCRIPT, disabled: Callable[[], frozenset[str]] = frozenset
     ) -> None:
         self.executor = executor
         self.script = script
         self.disabled = disabled
+
+    def applicable(self, target: Target) -> list[str]:
+        """The check ids this scan reports for ``target`` (every evaluator here)."""
+        return list(self.evaluators)
+
+    def label_of(self, target: Target) -> str:
+        return target.label or target.platform
 
     async def scan(
         self,
@@ -252,19 +270,21 @@ class LinuxScanner:
         res = HostResult(host=target.host, platform=target.platform, started_at=time.time())
         parser = RecordParser()
         disabled = self.disabled()
-        for ct in EVALUATORS:
-            if ct not in disabled:
-                res.checks[ct] = "unknown"
+        wanted = {ct for ct in self.applicable(target) if ct not in disabled}
+        for ct in sorted(wanted):
+            res.checks[ct] = "unknown"
+        label = self.label_of(target)
 
         def on_line(line: str, _cut: bool) -> None:
             rec = parser.feed(line)
             if rec is None:
                 return
             cid, data = rec
-            if cid in disabled or cid not in EVALUATORS:
+            if cid not in wanted:
                 return
             status, findings = evaluate_record(
-                target.host, cid, data, label=target.label or target.platform, platform=target.platform
+                target.host, cid, data, label=label, platform=target.platform,
+                evaluators=self.evaluators, source=self.source,
             )
             res.checks[cid] = status
             res.findings.extend(findings)
@@ -272,7 +292,7 @@ class LinuxScanner:
         req = ExecRequest(
             self.script,
             deadline_s=deadline_s,
-            privilege=Privilege.NONE,
+            privilege=self.privilege,
             params=dict(params or {}),
             on_line=on_line,
             idempotent=True,
@@ -281,7 +301,7 @@ class LinuxScanner:
         result = await self.executor.run(target, credential, req)
         res.diagnostics = parser.diagnostics
         res.finished_at = time.time()
-        got_any = bool(parser.records)
+        got_any = any(cid in self.evaluators for cid in parser.records)
         if result.error is not None and not got_any:
             res.status = "failed"
             res.error_kind = result.error.kind.value

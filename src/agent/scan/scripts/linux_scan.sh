@@ -17,12 +17,12 @@ pf=$(msp_param perm_files)
 files=$(printf '%s\n' "$pf" | while IFS= read -r f; do [ -e "$f" ] && printf '%s %s\n' "$f" "$(stat -c %a "$f" 2>/dev/null || echo unknown)"; done | msp_jl)
 msp_rec linux_file_permissions "\"files\":$files"
 
-# sshd configuration (first occurrence wins, as in sshd)
+# sshd configuration (global section; first occurrence wins, as in sshd)
 sc=$(msp_param sshd_config); [ -n "$sc" ] || sc=/etc/ssh/sshd_config
 if [ -r "$sc" ]; then
-  rl=$(awk 'tolower($1)=="permitrootlogin"{print tolower($2); exit}' "$sc")
-  pa=$(awk 'tolower($1)=="passwordauthentication"{print tolower($2); exit}' "$sc")
-  msp_rec linux_ssh_config "\"readable\":true,\"root_login\":\"$(msp_js "$rl")\",\"password_auth\":\"$(msp_js "$pa")\""
+  rl=$(awk 'tolower($1)=="match"{exit} tolower($1)=="permitrootlogin"{print tolower($2); exit}' "$sc")
+  pa=$(awk 'tolower($1)=="match"{exit} tolower($1)=="passwordauthentication"{print tolower($2); exit}' "$sc")
+  msp_rec linux_ssh_config "\"readable\":true,\"config\":\"$(msp_js "$sc")\",\"root_login\":\"$(msp_js "$rl")\",\"password_auth\":\"$(msp_js "$pa")\""
 else
   msp_rec linux_ssh_config "\"readable\":false"
 fi

@@ -1,0 +1,8 @@
+# RB-WIN-SEC-006 verify (waits up to 30 s for the service)
+$s = Get-Service -Name WinDefend -ErrorAction SilentlyContinue
+if ($s) { try { $s.WaitForStatus('Running', [TimeSpan]::FromSeconds(30)) } catch { } }
+$s = Get-Service -Name WinDefend -ErrorAction SilentlyContinue
+$rt = $false; try { $rt = [bool](Get-MpComputerStatus -ErrorAction Stop).RealTimeProtectionEnabled } catch { $rt = $false }
+$obs = [ordered]@{ service = 'WinDefend'; status = $(if ($s) { [string]$s.Status } else { 'NotInstalled' }); realtime_enabled = $rt }
+$r = [ordered]@{ phase = 'verify'; verified = [bool]($obs.status -eq 'Running' -and $obs.realtime_enabled); observed = $obs }
+'MSP_RESULT ' + ($r | ConvertTo-Json -Compress -Depth 5)

@@ -1,0 +1,5 @@
+# RB-WIN-SEC-024 verify
+$g = Get-LocalUser | Where-Object { $_.SID.Value -like 'S-1-5-21-*-501' } | Select-Object -First 1
+$obs = [ordered]@{ exists = [bool]$g; enabled = [bool]($g -and $g.Enabled) }
+$r = [ordered]@{ phase = 'verify'; verified = [bool](-not $obs.enabled); observed = $obs }
+'MSP_RESULT ' + ($r | ConvertTo-Json -Compress -Depth 5)
