@@ -33,6 +33,12 @@ size_t phi_scan(const unsigned char *text, size_t len, size_t from, phi_span *ou
  * when the offsets are not ascending. One call scans the whole batch without the GIL. */
 size_t phi_scan_many(const unsigned char *buf, const size_t *offsets, size_t n, phi_span *out, size_t cap, size_t *counts);
 
+/* Like phi_scan, but stops at the first position at or after `stop` that the scan stands on
+ * (`stop`, or the end of a match that runs across it): *next receives it. The scan depends only
+ * on the position it stands on, so a scan from `from` = any such position of another scan
+ * continues exactly like it (this splits one long text between threads). */
+size_t phi_scan_range(const unsigned char *text, size_t len, size_t from, size_t stop, phi_span *out, size_t cap, size_t *next);
+
 /* Offsets of n texts joined by NUL bytes in buf[0..len): offsets[i] = start of text i, and
  * offsets[n] = len + 1, so that text i is buf[offsets[i]..offsets[i+1] - 1) (sep = 1 below).
  * `offsets` has room for n + 1. Returns the number of NUL bytes found (n - 1 when the layout
@@ -56,6 +62,17 @@ size_t phi_scan_batch(const unsigned char *buf, const size_t *offsets, size_t n,
  * written, or (size_t)-1 when the spans are not ascending and inside their texts or out_cap is
  * too small. */
 size_t phi_render(const unsigned char *buf, const size_t *offsets, size_t n, size_t sep, const phi_span *spans, const size_t *lines, size_t nspans, const unsigned char *h8, unsigned char *out, size_t out_cap, size_t *changed, size_t *out_offsets, size_t *nchanged);
+
+/* phi_render with the hash of span k at h8[8 * ids[k]..) (ids == NULL: ids[k] = k), for the
+ * nh8 hashes of the distinct values (phi_dedupe). (size_t)-1 also when some ids[k] >= nh8. */
+size_t phi_render_ids(const unsigned char *buf, const size_t *offsets, size_t n, size_t sep, const phi_span *spans, const size_t *lines, size_t nspans, const size_t *ids, size_t nh8, const unsigned char *h8, unsigned char *out, size_t out_cap, size_t *changed, size_t *out_offsets, size_t *nchanged);
+
+/* The distinct (tag, bytes of buf) values of nspans spans (offsets into buf[0..len)): uniq[j] is
+ * the first span of value j, ids[k] the value of span k (uniq and ids have room for nspans).
+ * `table` is scratch of tcap entries (a power of two, at least 2); it remembers tcap / 2 values,
+ * later new ones get an id of their own each time (so a value can have several ids). Returns
+ * the number of ids used, or (size_t)-1 for bad arguments (a span outside buf, a bad table). */
+size_t phi_dedupe(const unsigned char *buf, size_t len, const phi_span *spans, size_t nspans, size_t *ids, phi_span *uniq, size_t *table, size_t tcap);
 
 /* Name of a tag (agent.phi.rules.TAGS[tag]), or NULL for an unknown tag. */
 const char *phi_tag_name(unsigned int tag);

@@ -1121,8 +1121,8 @@ typedef struct {
     uint32_t inword_mask;
     unsigned char alnum[256];
     unsigned char wordfirst[256]; /* some word starts with this byte (any case) */
-    unsigned char inw_first[256]; /* some inword rule's word starts with this byte */
-    unsigned char skip_inw[256];  /* a letter or digit that starts no inword rule */
+    unsigned char skip2[NCLS][NCLS]; /* a letter or digit whose class and the next one's start
+                                        no inword word */
     unsigned char cls[257];       /* cls2 of each byte; [256] is the class of "no byte" */
     uint32_t b_url, b_email, b_pem, b_ps, b_zip_state, b_medicare, b_ssn, b_cc, b_phone, b_zip4,
         b_address, digit_rules;
@@ -1184,10 +1184,11 @@ static void dispatch_init(dispatch_t *d)
             unsigned char c0 = (unsigned char)(*w)[0];
             unsigned char up = (unsigned char)(is_lower(c0) ? c0 - 32 : c0);
             d->wordfirst[c0] = d->wordfirst[up] = 1;
-            if (RULES[r].inword) d->inw_first[c0] = d->inw_first[up] = 1;
         }
     }
-    for (unsigned c = 0; c < 256; c++) d->skip_inw[c] = (unsigned char)(d->alnum[c] && !d->inw_first[c]);
+    for (unsigned k0 = 0; k0 < NCLS; k0++)
+        for (unsigned k1 = 0; k1 < NCLS; k1++)
+            d->skip2[k0][k1] = (unsigned char)((k0 < 26 || k0 == 33) && d->tri_inw[k0][k1] == 0);
 }
 
 /* Word rules that can start at p, by its first three characters. */
@@ -1282,7 +1283,13 @@ static anchor_t url_anchor(const unsigned char *s, size_t n, size_t from)
 
 static inline size_t min2(size_t a, size_t b) { return a < b ? a : b; }
 
-static size_t scan(const dispatch_t *d, const unsigned char *s, size_t n, size_t from,
+/*
+ * Scan s[0..n) from `from` until the first position at or after `stop` that the scan stands on
+ * (stop itself, or where a match across it ends), or until `out` is full. The scan is a function
+ * of the position only (every cache and anchor is recomputed from it), so scanning from any
+ * position that a scan from 0 stands on continues exactly like that scan.
+ */
+static size_t scan(const dispatch_t *d, const unsigned char *s, size_t n, size_t from, size_t stop,
                    phi_span *out, size_t cap, size_t *next)
 {
     text_t t = {s, n, NOPE, 0, NOPE, NOPE, NOPE, NOPE};
@@ -1292,13 +1299,19 @@ static size_t scan(const dispatch_t *d, const unsigned char *s, size_t n, size_t
     /* the first position where an anchor is due: a candidate, or past its '@' or "://" */
     size_t due = min2(min2(em.cand, url.cand), min2(em.q, url.q) + 1);
     int in_word = p > 0 && p <= n && d->alnum[s[p - 1]];
-    while (p < n) {
+    const size_t end = min2(n, stop);
+    while (p < end) {
         unsigned c;
         uint32_t m;
         if (in_word) {
             /* inside a word: only the inword rules, which start with a few letters */
-            while (p < n && d->skip_inw[s[p]]) p++;
-            if (p >= n) break;
+            unsigned k0 = d->cls[s[p]], k1 = d->cls[p + 1 < n ? s[p + 1] : 256];
+            while (d->skip2[k0][k1]) {
+                if (++p >= end) break;
+                k0 = k1;
+                k1 = d->cls[p + 1 < n ? s[p + 1] : 256];
+            }
+            if (p >= end) break;
             c = s[p];
             if (d->alnum[c]) {
                 m = words_at(d, d->tri_inw, s, n, p) & d->inword_mask;
@@ -1355,7 +1368,17 @@ size_t phi_scan(const unsigned char *text, size_t len, size_t from, phi_span *ou
         if (next) *next = len;
         return 0;
     }
-    return scan(&d, text, len, from, out, cap, next);
+    return scan(&d, text, len, from, len, out, cap, next);
+}
+
+size_t phi_scan_range(const unsigned char *text, size_t len, size_t from, size_t stop, phi_span *out,
+                      size_t cap, size_t *next)
+{
+    if (next) *next = len;
+    if (text == NULL || out == NULL || next == NULL) return 0;
+    dispatch_t d;
+    dispatch_init(&d);
+    return scan(&d, text, len, from, stop, out, cap, next);
 }
 
 size_t phi_scan_many(const unsigned char *buf, const size_t *offsets, size_t n, phi_span *out, size_t cap, size_t *counts)
@@ -1367,7 +1390,7 @@ size_t phi_scan_many(const unsigned char *buf, const size_t *offsets, size_t n, 
         size_t a = offsets[i], b = offsets[i + 1];
         if (b < a) return NOPE;
         size_t next;
-        size_t c = scan(&d, buf + a, b - a, 0, out + used, cap - used, &next);
+        size_t c = scan(&d, buf + a, b - a, 0, b - a, out + used, cap - used, &next);
         if (next < b - a) return i;
         counts[i] = c;
         used += c;
@@ -1415,7 +1438,7 @@ size_t phi_scan_batch(const unsigned char *buf, const size_t *offsets, size_t n,
     size_t used = 0, i = first;
     for (; i < n; i++) {
         size_t a = offsets[i], b = text_end(offsets, i, sep), next;
-        size_t c = scan(&d, buf + a, b - a, 0, out + used, cap - used, &next);
+        size_t c = scan(&d, buf + a, b - a, 0, b - a, out + used, cap - used, &next);
         if (next < b - a) break;  /* out is full: this text is scanned again by the next call */
         for (size_t k = used; k < used + c; k++) {
             out[k].start += a;
@@ -1446,9 +1469,20 @@ size_t phi_render(const unsigned char *buf, const size_t *offsets, size_t n, siz
                   const size_t *lines, size_t nspans, const unsigned char *h8, unsigned char *out,
                   size_t out_cap, size_t *changed, size_t *out_offsets, size_t *nchanged)
 {
+    return phi_render_ids(buf, offsets, n, sep, spans, lines, nspans, NULL, nspans, h8, out, out_cap,
+                          changed, out_offsets, nchanged);
+}
+
+size_t phi_render_ids(const unsigned char *buf, const size_t *offsets, size_t n, size_t sep,
+                      const phi_span *spans, const size_t *lines, size_t nspans, const size_t *ids,
+                      size_t nh8, const unsigned char *h8, unsigned char *out, size_t out_cap,
+                      size_t *changed, size_t *out_offsets, size_t *nchanged)
+{
     if (nchanged) *nchanged = 0;
     if (buf == NULL || offsets == NULL || (nspans && (spans == NULL || lines == NULL || h8 == NULL)))
         return NOPE;
+    for (size_t k = 0; k < nspans; k++)
+        if ((ids ? ids[k] : k) >= nh8) return NOPE;
     if (!offsets_ok(offsets, 0, n, sep)) return NOPE;
     /* Validate and size: spans ascending, inside their text, texts ascending. */
     size_t size = 0, texts = 0;
@@ -1487,7 +1521,7 @@ size_t phi_render(const unsigned char *buf, const size_t *offsets, size_t n, siz
                 pos += tl;
                 memcpy(out + pos, REDACTED, sizeof REDACTED - 1);
                 pos += sizeof REDACTED - 1;
-                memcpy(out + pos, h8 + PHI_H8 * k, PHI_H8);
+                memcpy(out + pos, h8 + PHI_H8 * (ids ? ids[k] : k), PHI_H8);
                 pos += PHI_H8;
                 out[pos++] = ']';
             }
@@ -1500,6 +1534,48 @@ size_t phi_render(const unsigned char *buf, const size_t *offsets, size_t n, siz
     out_offsets[j] = pos;
     *nchanged = texts;
     return pos;
+}
+
+static uint64_t span_hash(const unsigned char *b, size_t len, size_t tag)
+{
+    uint64_t h = 0xcbf29ce484222325u ^ (uint64_t)tag;  /* FNV-1a */
+    for (size_t i = 0; i < len; i++) h = (h ^ b[i]) * 0x100000001b3u;
+    return h ^ (h >> 29);
+}
+
+size_t phi_dedupe(const unsigned char *buf, size_t len, const phi_span *spans, size_t nspans, size_t *ids,
+                  phi_span *uniq, size_t *table, size_t tcap)
+{
+    if (buf == NULL || (nspans && (spans == NULL || ids == NULL || uniq == NULL || table == NULL)))
+        return NOPE;
+    if (nspans && (tcap < 2 || (tcap & (tcap - 1)) != 0)) return NOPE;
+    for (size_t i = 0; i < tcap && nspans; i++) table[i] = NOPE;
+    size_t nu = 0, stored = 0;
+    for (size_t k = 0; k < nspans; k++) {
+        const phi_span *sp = &spans[k];
+        if (sp->start > sp->end || sp->end > len) return NOPE;
+        size_t L = sp->end - sp->start;
+        size_t slot = (size_t)span_hash(buf + sp->start, L, sp->tag) & (tcap - 1);
+        for (;;) {
+            size_t u = table[slot];
+            if (u == NOPE) {  /* a new value: remembered while the table is at most half full */
+                if (stored < tcap / 2) {
+                    table[slot] = nu;
+                    stored++;
+                }
+                uniq[nu] = *sp;
+                ids[k] = nu++;
+                break;
+            }
+            const phi_span *o = &uniq[u];
+            if (o->tag == sp->tag && o->end - o->start == L && memcmp(buf + o->start, buf + sp->start, L) == 0) {
+                ids[k] = u;
+                break;
+            }
+            slot = (slot + 1) & (tcap - 1);
+        }
+    }
+    return nu;
 }
 
 const char *phi_tag_name(unsigned int tag)

@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 
 from agent import native
+from agent.phi import native_scan
 from agent.phi.native_scan import NativeScanner
 from agent.phi.reference import find_spans
+from agent.phi.tokens import Tokenizer
 
 
 def main(dirs: list[str]) -> int:
@@ -31,6 +33,18 @@ def main(dirs: list[str]) -> int:
             bad += 1
             if bad <= 5:
                 print(f"DIFF {f.name}: {text!r}\n  native    {list(spans)}\n  reference {want}")
+    # the scrubbed texts too, with the two-thread scan and the value table forced on every input
+    native_scan._PARALLEL_MIN = 0
+    native_scan.set_parallel(True)
+    native_scan._DEDUPE_TABLE = 4
+    tok = Tokenizer(bytes(range(32)))
+    outs = scan.scrub_many(texts, tok)
+    for f, text, out in zip(files, texts, outs, strict=True):
+        want_text = tok.render(text, find_spans(text))
+        if out != want_text or scan.scrub_many([text], tok)[0] != want_text:
+            bad += 1
+            if bad <= 5:
+                print(f"DIFF (scrub) {f.name}: {text!r}")
     print(f"crosscheck: {len(files)} inputs, {bad} differences")
     return 1 if bad else 0
 

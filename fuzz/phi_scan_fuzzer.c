@@ -91,6 +91,64 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
     }
 
+    /* one text cut at `cut` as the two-thread scan does: a scan up to the cut, a scan from it,
+     * and the one behind walked on until both stand on the same position; then the first scan's
+     * spans and the second's from there on are the spans of one scan */
+    {
+        static phi_span part[LARGE], walk[LARGE];
+        size_t a = 0, b = cut, n1 = 0, drop = 0, n2 = phi_scan_range(data, size, cut, size, part, LARGE, &next);
+        if (next != size) __builtin_trap();
+        n1 = phi_scan_range(data, size, 0, cut, acc, LARGE, &a);
+        if (a < cut && a < size) __builtin_trap();
+        while (a != b) {
+            if (b < a) {
+                drop += phi_scan_range(data, size, b, a, walk, LARGE, &next);
+                if (next < a && next < size) __builtin_trap();
+                b = next;
+            } else {
+                n1 += phi_scan_range(data, size, a, b, acc + n1, LARGE - n1, &next);
+                if (next < b && next < size) __builtin_trap();
+                a = next;
+            }
+        }
+        if (drop > n2 || n1 + n2 - drop != n_big || memcmp(acc, big, n1 * sizeof big[0]) != 0
+            || memcmp(part + drop, big + n1, (n2 - drop) * sizeof big[0]) != 0)
+            __builtin_trap();
+    }
+
+    /* distinct values with a small table (it fills up), and the render by value ids: the same
+     * bytes as the render with one hash per span */
+    {
+        static size_t ids[LARGE], table[4];
+        static phi_span uniq[LARGE];
+        static unsigned char h8u[8 * LARGE], r1[LARGE * 40 + 4096], r2[LARGE * 40 + 4096];
+        size_t nu = phi_dedupe(data, size, big, n_big, ids, uniq, table, 4);
+        if (nu == (size_t)-1 || nu > n_big) __builtin_trap();
+        for (size_t k = 0; k < n_big; k++) {
+            const phi_span *u = &uniq[ids[k]];
+            if (ids[k] >= nu || u->tag != big[k].tag || u->end - u->start != big[k].end - big[k].start
+                || memcmp(data + u->start, data + big[k].start, u->end - u->start) != 0)
+                __builtin_trap();
+        }
+        for (size_t j = 0; j < nu; j++)
+            for (size_t i = 0; i < 8; i++) h8u[8 * j + i] = (unsigned char)('a' + (j + i) % 26);
+        for (size_t k = 0; k < n_big; k++) memcpy(h8 + 8 * k, h8u + 8 * ids[k], 8);
+        static size_t zl[LARGE];
+        size_t nch1 = 0, nch2 = 0;
+        offs[1] = size;
+        size_t need1 = phi_render(data, offs, 1, 0, big, zl, n_big, h8, NULL, 0, NULL, NULL, &nch1);
+        size_t need2 = phi_render_ids(data, offs, 1, 0, big, zl, n_big, ids, nu, h8u, NULL, 0, NULL, NULL, &nch2);
+        if (need1 != need2 || need1 == (size_t)-1 || need1 > sizeof r1) __builtin_trap();
+        if (phi_render(data, offs, 1, 0, big, zl, n_big, h8, r1, need1, changed, out_offs, &nch1) != need1
+            || phi_render_ids(data, offs, 1, 0, big, zl, n_big, ids, nu, h8u, r2, need2, changed, out_offs,
+                              &nch2) != need2
+            || memcmp(r1, r2, need1) != 0)
+            __builtin_trap();
+        if (n_big && phi_render_ids(data, offs, 1, 0, big, zl, n_big, ids, 0, h8u, NULL, 0, NULL, NULL, &nch2)
+                         != (size_t)-1)
+            __builtin_trap();  /* an id without a hash is rejected */
+    }
+
     /* descending offsets are rejected before anything is read */
     size_t bad[3] = {1, 0, 0};
     if (phi_scan_many(data, bad, 2, acc, LARGE, counts) != (size_t)-1) __builtin_trap();

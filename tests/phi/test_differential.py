@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.phi.conftest import KEY
 
-from agent.phi import make_scrubber
+from agent.phi import make_scrubber, native_scan
 from agent.phi.scrubber import ReferenceScanner, Scanner, Scrubber
 
 # Fragments that exercise every rule: labels, separators, values, near-misses.
@@ -199,3 +201,75 @@ def test_scrub_many_edges(nat: Scanner) -> None:
     assert native.scrub(long_text) == reference.scrub(long_text)
     many = ["SSN 123-45-6789 " * 50] * 400  # more spans than the first span buffer holds
     assert native.scrub_many(many) == reference.scrub_many(many)
+
+
+# Large inputs are scanned by two threads (a batch cut in two; one text cut at its middle,
+# the halves joined where both scans stand on the same position), and the hashes are computed
+# once per distinct value. Forced on small inputs here: the output must not change.
+
+@pytest.fixture
+def split_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(native_scan, "_PARALLEL_MIN", 0)
+    monkeypatch.setattr(native_scan, "_PARALLEL", [True])
+    monkeypatch.setattr(native_scan, "_DEDUPE_TABLE", 4)  # 2 values remembered, then no more
+
+
+@pytest.mark.usefixtures("split_everything")
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(soup, spaced_soup, any_text), max_size=8))
+def test_split_scan_identical(nat: Scanner, texts: list[str]) -> None:
+    native, reference = _pair(nat)
+    assert native.scrub_many(texts) == reference.scrub_many(texts)
+    whole = "\n".join(texts)
+    assert native.scrub(whole) == reference.scrub(whole)
+
+
+@pytest.mark.usefixtures("split_everything")
+def test_split_scan_across_matches(nat: Scanner, corpus: list[dict[str, Any]]) -> None:
+    """Matches that run across the middle: the two scans meet after them."""
+    native, reference = _pair(nat)
+    pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIE" + "x" * 200 + "\n-----END RSA PRIVATE KEY-----"
+    cases = [pem, "a " + pem + " b", "pwd=\"" + "y" * 300 + "\" x", "PID|1|" + "|".join(["1234567"] * 30),
+             "x " * 100 + "SSN 123-45-6789 " + "y " * 100, "Patient " + "Smith " * 200]
+    for base in cases:
+        for pad in range(0, 24, 3):
+            text = "z" * pad + base + " tail"
+            assert native.scrub(text) == reference.scrub(text), text
+            assert list(nat.find_spans(text)) == list(ReferenceScanner().find_spans(text))
+    texts = [r["text"] for r in corpus][:3000]
+    assert native.scrub_many(texts) == reference.scrub_many(texts)
+    whole = "\n".join(texts)
+    assert native.scrub(whole) == reference.scrub(whole)
+
+
+def test_scan_range_resumes(nat: Scanner, corpus: list[dict[str, Any]]) -> None:
+    """phi_scan_range up to any stop, then on from where it stopped: the spans of one scan."""
+    from agent import native
+
+    ffi, lib = native.ffi(), native.lib()
+    text = "\n".join(r["text"] for r in corpus[:400]).encode("utf-8", "surrogatepass")
+    data = ffi.from_buffer(text)
+    out = ffi.new("phi_span[]", 4096)
+    nxt = ffi.new("size_t *")
+    full = lib.phi_scan(data, len(text), 0, out, 4096, nxt)
+    want = [(s.tag, s.start, s.end) for s in out[0:full]]
+    rng = random.Random(3)
+    for stop in [0, 1, len(text) // 2, len(text)] + [rng.randrange(len(text)) for _ in range(60)]:
+        got = lib.phi_scan_range(data, len(text), 0, stop, out, 4096, nxt)
+        first = [(s.tag, s.start, s.end) for s in out[0:got]]
+        assert nxt[0] >= min(stop, len(text))
+        rest = lib.phi_scan(data, len(text), nxt[0], out, 4096, nxt)
+        assert first + [(s.tag, s.start, s.end) for s in out[0:rest]] == want
+
+
+def test_parallel_scan_is_off_unless_a_tool_turns_it_on() -> None:
+    """The daemon keeps to its two I/O worker threads (runtime.md §1): no scan thread by default."""
+    assert native_scan._pool() is None
+    native_scan.set_parallel(True)
+    try:
+        pool = native_scan._pool()
+        assert pool is not None or len(os.sched_getaffinity(0)) < 2
+    finally:
+        native_scan.set_parallel(False)
+    assert native_scan._pool() is None

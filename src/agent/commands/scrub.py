@@ -178,6 +178,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         mode: HashMode = args.hash_mode
         scrubber = make_scrubber(key=_load_key(args.key_file), mode=mode, pure=args.pure)
+        if scrubber.implementation == "native":
+            from agent.phi import native_scan
+
+            native_scan.set_parallel(True)  # a standalone tool: both cores are ours
         source: IO[bytes] = args.file.open("rb") if args.file else sys.stdin.buffer
     except (_Failed, OSError) as exc:
         sys.stderr.write(f"scrub: {exc}\n")

@@ -8,8 +8,11 @@ end of the text, so they are character boundaries).
 
 from __future__ import annotations
 
+import os
+import threading
 from array import array
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from itertools import accumulate
 from typing import Any, Final, Literal, Protocol
 
@@ -22,6 +25,40 @@ _ERRORS: Final = "surrogatepass"  # lone surrogates pass through like any non-AS
 _MIN_CAP: Final = 256
 _MAX_CAP: Final = 1 << 16
 _NONE: Final[tuple[Span, ...]] = ()
+_DEDUPE_TABLE: Final = 1 << 15  # entries of the table of distinct span values (256 KiB)
+_PARALLEL_MIN: Final = 1 << 19  # bytes of a batch or text scanned by two threads
+# Off by default: the daemon keeps to at most two worker threads (runtime.md §1), both for I/O.
+# Standalone tools (``python -m agent scrub``) may turn it on with set_parallel(True).
+_PARALLEL: list[bool] = [False]
+_POOL: list[ThreadPoolExecutor] = []
+_POOL_LOCK = threading.Lock()
+if hasattr(os, "register_at_fork"):  # a forked child has no worker thread: make a new pool
+    os.register_at_fork(after_in_child=_POOL.clear)
+
+
+def set_parallel(enabled: bool) -> None:
+    """Allow a second thread to scan half of inputs of 512 KiB and more (a tool's choice, not the
+    daemon's: the daemon's thread budget is fixed by runtime.md §1)."""
+    _PARALLEL[0] = enabled
+
+
+def _pool() -> ThreadPoolExecutor | None:
+    """The one worker thread that scans half of a large input (the native scan releases the
+    GIL), or None when parallel scanning is off or on a single CPU."""
+    if not _PARALLEL[0]:
+        return None
+    if _POOL:
+        return _POOL[0]
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cpus = os.cpu_count() or 1
+    if cpus < 2:
+        return None
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="phi-scan"))
+    return _POOL[0]
 
 
 _Code = Literal["Q", "L", "I"]
@@ -105,25 +142,37 @@ class NativeScanner:
                 off_ptr = ffi.cast("size_t *", ffi.from_buffer(offsets))
             del joined
         data = ffi.from_buffer(buf)
-        spans, lines, count = self._scan_batch(data, off_ptr, n, sep, len(buf))
+        if n == 1:
+            spans, count = self._scan_text(data, len(buf))
+            lines = ffi.new("size_t[]", count)  # all texts 0
+        else:
+            spans, lines, count = self._scan_texts(data, off_ptr, offsets, n, sep, len(buf))
         if count == 0:
             return list(texts)
-        flat = memoryview(ffi.buffer(spans, count * self._span_size)).cast(self._code).tolist()
+        # the hashes of the distinct values only (a batch repeats many: hosts, paths, ...)
+        ids = self._raw("size_t[]", count)
+        uniq = self._raw("phi_span[]", count)
+        tcap = min(_DEDUPE_TABLE, 1 << (2 * count - 1).bit_length())
+        nu = lib.phi_dedupe(data, len(buf), spans, count, ids, uniq, self._raw("size_t[]", tcap),
+                            tcap)
+        if nu == self._error:
+            raise RuntimeError("native PHI scanner rejected the spans")
+        flat = memoryview(ffi.buffer(uniq, nu * self._span_size)).cast(self._code).tolist()
         h8 = tokenizer.h8_spans(buf, flat)
-        if len(h8) != 8 * count:
+        if len(h8) != 8 * nu:
             raise RuntimeError("tokenizer returned a wrong number of hashes")
         h8_ptr = ffi.from_buffer(h8)
         nchanged = ffi.new("size_t *")
         null = ffi.NULL
-        size = lib.phi_render(data, off_ptr, n, sep, spans, lines, count, h8_ptr, null, 0, null,
-                              null, nchanged)
+        size = lib.phi_render_ids(data, off_ptr, n, sep, spans, lines, count, ids, nu, h8_ptr, null,
+                                  0, null, null, nchanged)
         if size == self._error:
             raise RuntimeError("native PHI renderer rejected the spans")
-        out = self._raw("unsigned char[]", max(1, size))
         changed = self._raw("size_t[]", count)
         out_offsets = self._raw("size_t[]", count + 1)
-        if lib.phi_render(data, off_ptr, n, sep, spans, lines, count, h8_ptr, out, size, changed,
-                          out_offsets, nchanged) != size:
+        out = self._raw("unsigned char[]", max(1, size))
+        if lib.phi_render_ids(data, off_ptr, n, sep, spans, lines, count, ids, nu, h8_ptr, out,
+                              size, changed, out_offsets, nchanged) != size:
             raise RuntimeError("native PHI renderer failed")
         k = nchanged[0]
         rendered = ffi.buffer(out, size)
@@ -140,17 +189,104 @@ class NativeScanner:
                 result[i] = str(rendered[a:b], _ENC, _ERRORS)
         return result
 
-    def _scan_batch(self, data: Any, off_ptr: Any, n: int, sep: int,
+    def _scan_texts(self, data: Any, off_ptr: Any, offsets: Any, n: int, sep: int,
                     size: int) -> tuple[Any, Any, int]:
-        """Spans (offsets into the batch) and their text indexes, in one native call unless
-        the span buffer fills up (then again from the first text not scanned, with more room)."""
+        """:meth:`_scan_batch` of all texts; a large batch is cut in two halves scanned at the
+        same time, the second by the worker thread (the texts are independent)."""
+        pool = _pool() if size >= _PARALLEL_MIN else None
+        if pool is None:
+            return self._scan_batch(data, off_ptr, 0, n, sep, size)
+        lo, hi = 1, n  # mid: the first text that starts at or after the middle (or n)
+        while lo < hi:
+            m = (lo + hi) // 2
+            if offsets[m] < size // 2:
+                lo = m + 1
+            else:
+                hi = m
+        mid = lo
+        half = offsets[mid]
+        second = pool.submit(self._scan_batch, data, off_ptr, mid, n, sep, size - half)
+        try:
+            spans, lines, count = self._scan_batch(data, off_ptr, 0, mid, sep, half)
+        finally:
+            spans2, lines2, count2 = second.result()  # always wait: the worker reads `data`
+        if count2 == 0:
+            return spans, lines, count
+        ffi = self._ffi
+        total = count + count2
+        merged = self._raw("phi_span[]", total)
+        merged_lines = self._raw("size_t[]", total)
+        ffi.memmove(merged, spans, count * self._span_size)
+        ffi.memmove(merged + count, spans2, count2 * self._span_size)
+        ffi.memmove(merged_lines, lines, count * ffi.sizeof("size_t"))
+        ffi.memmove(merged_lines + count, lines2, count2 * ffi.sizeof("size_t"))
+        return merged, merged_lines, total
+
+    def _scan_text(self, data: Any, size: int) -> tuple[Any, int]:
+        """Spans of one text. A long one is cut in two: the worker thread scans from the middle
+        while this thread scans up to it; the scan depends only on the position it stands on
+        (``phi_scan_range``), so once both stand on the same position the worker's spans from
+        there on are the ones this thread would find."""
+        pool = _pool() if size >= _PARALLEL_MIN else None
+        if pool is None:
+            spans, count, _ = self._scan_range(data, size, 0, size)
+            return spans, count
+        split = size // 2
+        second = pool.submit(self._scan_range, data, size, split, size)
+        try:
+            parts = [self._scan_range(data, size, 0, split)]
+            a = parts[0][2]  # where this thread stands, at or after split
+            b, drop = split, 0  # where the worker stood, and its spans before that
+            while a != b:  # walk the one behind until both stand on the same position
+                if b < a:
+                    _, got, b = self._scan_range(data, size, b, a)
+                    drop += got
+                else:
+                    parts.append(self._scan_range(data, size, a, b))
+                    a = parts[-1][2]
+        finally:
+            rest = second.result()  # always wait: the worker reads `data`
+        parts.append((rest[0] + drop, rest[1] - drop, size))
+        total = sum(p[1] for p in parts)
+        if len(parts) == 2 and parts[1][1] == 0:
+            return parts[0][0], total
+        spans = self._raw("phi_span[]", max(1, total))
+        k = 0
+        for ptr, got, _ in parts:
+            self._ffi.memmove(spans + k, ptr, got * self._span_size)
+            k += got
+        return spans, total
+
+    def _scan_range(self, data: Any, size: int, start: int, stop: int) -> tuple[Any, int, int]:
+        """Spans from `start` until the scan stands at or after `stop`, their number, and where
+        it stopped; one native call unless the span buffer fills up."""
+        ffi, lib = self._ffi, self._lib
+        cap = max(_MIN_CAP, (stop - start) // 256)
+        spans = self._raw("phi_span[]", cap)
+        nxt = ffi.new("size_t *")
+        total = 0
+        pos = start
+        while True:
+            total += lib.phi_scan_range(data, size, pos, stop, spans + total, cap - total, nxt)
+            pos = nxt[0]
+            if pos >= stop or pos >= size:
+                return spans, total, pos
+            cap *= 2  # full: grow, keep what was found, go on from where it stopped
+            grown = self._raw("phi_span[]", cap)
+            ffi.memmove(grown, spans, total * self._span_size)
+            spans = grown
+
+    def _scan_batch(self, data: Any, off_ptr: Any, first: int, n: int, sep: int,
+                    size: int) -> tuple[Any, Any, int]:
+        """Spans (offsets into the batch) of texts first..n-1 and their text indexes, in one
+        native call unless the span buffer fills up (then again from the first text not
+        scanned, with more room)."""
         ffi, lib = self._ffi, self._lib
         cap = max(_MIN_CAP, size // 256)
         spans = self._raw("phi_span[]", cap)
         lines = self._raw("size_t[]", cap)
         count = ffi.new("size_t *")
         total = 0
-        first = 0
         while True:
             done = lib.phi_scan_batch(data, off_ptr, n, sep, first, spans + total,
                                       lines + total, cap - total, count)
