@@ -89,6 +89,24 @@ class RunbookRunner:
         category = res.error.category if res.error is not None else ("script_error" if not pr.ok else "")
         return pr, category
 
+    async def _journaled_phase(
+        self,
+        heal_id: str,
+        phase: str,
+        durable: bool,
+        executor: Executor,
+        target: Target,
+        credential: Any,
+        rb: Runbook,
+        params: Mapping[str, Any],
+    ) -> tuple[PhaseResult, str]:
+        """One phase between its ``phase_begin`` and ``phase_end`` journal lines."""
+        self.journal.append(heal_id, "phase_begin", durable=durable, phase=phase)
+        pr, cat = await self._phase(executor, target, credential, rb, phase, params)
+        self.journal.append(heal_id, "phase_end", durable=durable, phase=phase, ok=pr.ok,
+                            exit_code=pr.exit_code, summary=_summary(pr.result))
+        return pr, cat
+
     async def run(
         self,
         *,
@@ -143,32 +161,16 @@ class RunbookRunner:
             return out
 
         if "detect" in phases and "detect" in runbook.scripts:
-            j.append(hid, "phase_begin", durable=False, phase="detect")
-            pr, cat = await self._phase(executor, target, credential, runbook, "detect", params)
-            j.append(
-                hid,
-                "phase_end",
-                durable=False,
-                phase="detect",
-                ok=pr.ok,
-                exit_code=pr.exit_code,
-                summary=_summary(pr.result),
+            pr, cat = await self._journaled_phase(
+                hid, "detect", False, executor, target, credential, runbook, params
             )
             if not pr.ok:
                 return end("failed", "detect", cat, pr.reason)
             assert pr.result is not None
             if pr.result.get("drifted") is False:
                 return end("already_compliant", "detect")
-        j.append(hid, "phase_begin", durable=True, phase="remediate")
-        pr, cat = await self._phase(executor, target, credential, runbook, "remediate", params)
-        j.append(
-            hid,
-            "phase_end",
-            durable=True,
-            phase="remediate",
-            ok=pr.ok,
-            exit_code=pr.exit_code,
-            summary=_summary(pr.result),
+        pr, cat = await self._journaled_phase(
+            hid, "remediate", True, executor, target, credential, runbook, params
         )
         if not pr.ok:
             if pr.result is not None and pr.result.get("status") == "not_applicable" and pr.exit_code == 0:
@@ -199,16 +201,8 @@ class RunbookRunner:
     ) -> HealOutcome:
         j = self.journal
         out = out or HealOutcome(heal_id, "failed", started_at=time.time())
-        j.append(heal_id, "phase_begin", durable=False, phase="verify")
-        pr, cat = await self._phase(executor, target, credential, runbook, "verify", params)
-        j.append(
-            heal_id,
-            "phase_end",
-            durable=False,
-            phase="verify",
-            ok=pr.ok,
-            exit_code=pr.exit_code,
-            summary=_summary(pr.result),
+        pr, cat = await self._journaled_phase(
+            heal_id, "verify", False, executor, target, credential, runbook, params
         )
         out.verify = pr.result
         if not pr.ok:

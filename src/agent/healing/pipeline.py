@@ -260,15 +260,13 @@ class HealingPipeline:
             },
         )
 
+    def _note(self, event: str, inc: Incident, **fields: Any) -> None:
+        """A non-durable journal record about an incident that did not start a heal."""
+        self.journal.append(secrets.token_hex(12), event, durable=False,
+                            incident_id=inc.incident_id, **fields)
+
     def _escalate(self, inc: Incident, reason: str, level_from: str = "L1") -> PipelineResult:
-        self.journal.append(
-            secrets.token_hex(12),
-            "escalated",
-            durable=False,
-            incident_id=inc.incident_id,
-            check_type=inc.check_type,
-            reason=reason,
-        )
+        self._note("escalated", inc, check_type=inc.check_type, reason=reason)
         log.warning(
             "heal.escalated",
             "incident escalated to L3",
@@ -338,14 +336,7 @@ class HealingPipeline:
             return PipelineResult(inc.incident_id, "suppressed", "dedup")
         self._report_incident(inc)
         if decision == "report_only":
-            self.journal.append(
-                secrets.token_hex(12),
-                "suppressed",
-                durable=False,
-                incident_id=inc.incident_id,
-                check_type=inc.check_type,
-                reason=reason,
-            )
+            self._note("suppressed", inc, check_type=inc.check_type, reason=reason)
             return PipelineResult(inc.incident_id, "report_only", reason)
         key = f"{inc.host}:{inc.check_type}"
         why = self._blocked(key, inc.host)
@@ -353,35 +344,19 @@ class HealingPipeline:
             return self._escalate(inc, why)
         limited = self._rate_limited(inc.host)
         if limited:
-            self.journal.append(
-                secrets.token_hex(12), "deferred", durable=False, incident_id=inc.incident_id, reason=limited
-            )
+            self._note("deferred", inc, reason=limited)
             return PipelineResult(inc.incident_id, "deferred", limited)
         data = inc.data_map()
         res = self.engine.match(data, inc.severity, claim=decision != "dry_run")
         if isinstance(res, Deferred):
-            self.journal.append(
-                secrets.token_hex(12),
-                "deferred",
-                durable=False,
-                incident_id=inc.incident_id,
-                rule_id=res.rule.id,
-                reason="deferred_cooldown",
-            )
+            self._note("deferred", inc, rule_id=res.rule.id, reason="deferred_cooldown")
             return PipelineResult(inc.incident_id, "deferred", "deferred_cooldown", res.rule.id)
         if not isinstance(res, Match):
             return await self._l2(inc, decision)
         rule = res.rule
         rb = self.registry.get(rule.runbook_id) if rule.runbook_id else None
         if decision == "dry_run":
-            self.journal.append(
-                secrets.token_hex(12),
-                "dry_run",
-                durable=False,
-                incident_id=inc.incident_id,
-                rule_id=rule.id,
-                runbook_id=rule.runbook_id or "",
-            )
+            self._note("dry_run", inc, rule_id=rule.id, runbook_id=rule.runbook_id or "")
             return PipelineResult(inc.incident_id, "dry_run", "", rule.id)
         if rule.kind == "escalate" or rb is None:
             return self._escalate(inc, rule.reason or rule.id)
@@ -399,10 +374,7 @@ class HealingPipeline:
         if self.l2 is None:
             return self._escalate(inc, "l2_unavailable")
         if decision == "dry_run" and not self.l2_dry_run_plans:
-            self.journal.append(
-                secrets.token_hex(12), "dry_run", durable=False, incident_id=inc.incident_id,
-                reason="no_l1_match",
-            )
+            self._note("dry_run", inc, reason="no_l1_match")
             return PipelineResult(inc.incident_id, "dry_run", "no_l1_match")
         why = self.l2.unavailable()
         if why:
@@ -412,14 +384,7 @@ class HealingPipeline:
         out = await self.l2.plan(inc)
         d = out.decision
         if decision == "dry_run":
-            self.journal.append(
-                secrets.token_hex(12),
-                "dry_run",
-                durable=False,
-                incident_id=inc.incident_id,
-                runbook_id=d.runbook_id if d else "",
-                reason=out.reason or "l2_plan",
-            )
+            self._note("dry_run", inc, runbook_id=d.runbook_id if d else "", reason=out.reason or "l2_plan")
             return PipelineResult(inc.incident_id, "dry_run", out.reason or "l2_plan")
         if not out.executable or d is None or d.runbook is None:
             if d is not None:
