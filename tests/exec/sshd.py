@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -48,7 +49,24 @@ class Users:
     created: list[str] = field(default_factory=list)
 
 
+# Concurrent pytest sessions on one machine (parallel development work) would reset each other's
+# passwords and delete each other's users. With MSP_KEEP_TEST_USERS=1 the users and their passwords
+# persist in a root-only file and are reused; CI (one session) creates and removes them.
+_KEEP = os.environ.get("MSP_KEEP_TEST_USERS") == "1"
+_KEPT = Path("/root/.msp-test-users.json")
+
+
 def create_users() -> Users:
+    if _KEEP and _KEPT.exists():
+        saved = json.loads(_KEPT.read_text())
+        if (
+            all(
+                subprocess.run(["id", n], capture_output=True).returncode == 0
+                for n in (USER, USER_NOPASSWD, USER_NOSUDO)
+            )
+            and Path("/etc/sudoers.d/msp-exec-tests").exists()
+        ):
+            return Users(saved["password"], saved["np_password"], saved["ns_password"])
     users = Users(secrets.token_urlsafe(12), secrets.token_urlsafe(12), secrets.token_urlsafe(12))
     for name, pw in (
         (USER, users.password),
@@ -67,10 +85,23 @@ def create_users() -> Users:
     sudoers.write_text(text)
     sudoers.chmod(0o440)
     subprocess.run(["visudo", "-cf", str(sudoers)], check=True, capture_output=True)
+    if _KEEP:
+        fd = os.open(_KEPT, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(
+                {
+                    "password": users.password,
+                    "np_password": users.np_password,
+                    "ns_password": users.ns_password,
+                },
+                f,
+            )
     return users
 
 
 def remove_users(users: Users) -> None:
+    if _KEEP:
+        return
     with contextlib.suppress(FileNotFoundError):
         os.unlink("/etc/sudoers.d/msp-exec-tests")
     for name in users.created:
