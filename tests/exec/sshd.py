@@ -118,8 +118,11 @@ def keygen(path: Path, ktype: str) -> None:
 class Sshd:
     """``sshd -D -e -f <config>`` on 127.0.0.1:<port> with throwaway host keys."""
 
-    def __init__(self, root: Path, port: int | None = None, extra_ports: int = 0) -> None:
+    def __init__(
+        self, root: Path, port: int | None = None, extra_ports: int = 0, extra_config: str = ""
+    ) -> None:
         self.root = root
+        self.extra_config = extra_config  # appended last (e.g. SetEnv, a Match block)
         self.port = port or free_port()
         self.extra_ports = [free_port() for _ in range(extra_ports)]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -172,8 +175,9 @@ class Sshd:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         cfg = self.root / "sshd_config"
         text = self.config()
-        cfg.write_text(text + "PerSourcePenalties no\n")
+        cfg.write_text(text + "PerSourcePenalties no\n" + self.extra_config)
         if subprocess.run([SSHD, "-t", "-f", str(cfg)], capture_output=True).returncode != 0:
+            text += self.extra_config
             cfg.write_text(text)  # OpenSSH < 9.8 has no PerSourcePenalties
             chk = subprocess.run([SSHD, "-t", "-f", str(cfg)], capture_output=True, text=True)
             if chk.returncode != 0:

@@ -49,9 +49,14 @@ def sh_preamble(params: Mapping[str, ParamValue], *, remote_deadline_s: int | No
     for var, b64 in encode_params(params).items():
         lines.append(f"{var}='{b64}'; export {var}")
     lines.append(
+        # base64 decoding: GNU/busybox and macOS 13+ take -d; older macOS only -D (its -d is --debug).
+        "if [ \"$(printf eA== | base64 -d 2>/dev/null)\" = x ]; then msp_b64d() { base64 -d; }; "
+        "else msp_b64d() { base64 -D; }; fi"
+    )
+    lines.append(
         # msp_param NAME -> decoded value on stdout (NAME as in the runbook, any case).
         "msp_param() { _msp_n=$(printf '%s' \"$1\" | tr 'a-z' 'A-Z'); "
-        'eval "_msp_v=\\${MSP_P_${_msp_n}_B64:-}"; printf \'%s\' "$_msp_v" | base64 -d; }'
+        'eval "_msp_v=\\${MSP_P_${_msp_n}_B64:-}"; printf \'%s\' "$_msp_v" | msp_b64d; }'
     )
     if remote_deadline_s is not None:
         wd = int(remote_deadline_s) + 5
