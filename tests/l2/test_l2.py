@@ -41,6 +41,23 @@ RECORDS: dict[str, dict[str, Any]] = {
     "linux_open_ports": {"available": True, "ports": ["22", "80", "443", "5432", "8080", "9000"]},
     "linux_audit_logging": {"auditd": "inactive", "journal_persistent": False},
     "linux_firewall": {"rules": 0},
+    "linux_suid_binaries": {"complete": True, "binaries": ["/tmp/S3cret-linux-pass/bash"], "allow": []},
+    "linux_unattended_upgrades": {
+        "systemd": True,
+        "timers": ["apt-daily-upgrade.timer inactive"],
+        "apt_unattended": "0",
+        "uu_installed": True,
+        "dnf_apply_updates": "absent",
+    },
+    "linux_log_forwarding": {"forwarders": [], "journal_upload": "inactive", "journal_persistent": False},
+    "linux_cron_review": {"spool": True, "unreadable": 0, "crontabs": ["svc-msp-admin 2"]},
+    "linux_cert_expiry": {
+        "openssl": True,
+        "now": 1795435200,
+        "certs": ["/etc/ssl/S3cret-linux-pass.pem|Nov 28 12:00:00 2026 GMT"],
+    },
+    "linux_backup_status": {"now": 1795435200, "paths": [], "unit": "", "unit_result": "", "unit_exit": ""},
+    "linux_encryption": {"mounts": ["/srv|/dev/sdb1|no"]},
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -181,6 +182,250 @@ def _firewall(data: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any], s
     return [] if n > 0 else [("active firewall rules", "no firewall rules", {"backend": "none"}, "", "")]
 
 
+# Basenames of SUID binaries that distributions ship; allowed only in system directories.
+SUID_ALLOW: Final = frozenset(
+    [
+        "sudo",
+        "su",
+        "passwd",
+        "chsh",
+        "chfn",
+        "newgrp",
+        "gpasswd",
+        "chage",
+        "expiry",
+        "mount",
+        "umount",
+        "fusermount",
+        "fusermount3",
+        "ping",
+        "ping6",
+        "pkexec",
+        "ssh-keysign",
+        "dbus-daemon-launch-helper",
+        "polkit-agent-helper-1",
+        "Xorg.wrap",
+        "unix_chkpwd",
+        "crontab",
+        "at",
+        "newuidmap",
+        "newgidmap",
+        "traceroute6.iputils",
+        "ntfs-3g",
+        "pppd",
+        "staprun",
+        "userhelper",
+        "ksu",
+        "mount.nfs",
+        "mount.cifs",
+        "sg",
+        "snap-confine",
+        "chrome-sandbox",
+    ]
+)
+SUID_SYSTEM_DIRS: Final = (
+    "/usr/bin/",
+    "/usr/sbin/",
+    "/bin/",
+    "/sbin/",
+    "/usr/lib/",
+    "/usr/libexec/",
+    "/usr/lib64/",
+)
+
+
+SUID_TEMP_ROOTS: Final = frozenset({"/tmp", "/var/tmp", "/dev/shm"})  # noqa: S108 - names, not files we write
+
+
+def _suid(data: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any], str, str]] | None:
+    found, allow = as_list(data.get("binaries")), as_list(data.get("allow"))
+    complete = data.get("complete")
+    if found is None or not isinstance(complete, bool):
+        return None
+    extra = set(allow or [])
+    bad = sorted(
+        p
+        for p in found
+        if p.startswith("/")
+        and p not in extra
+        and not (p.startswith(SUID_SYSTEM_DIRS) and p.rsplit("/", 1)[-1] in SUID_ALLOW)
+        and not p.startswith("/nix/store/")
+    )
+    if bad:
+        return [("no SUID binaries outside the allowlist", ", ".join(bad), {"binaries": bad}, "", "")]
+    if complete:
+        return []
+    # Nothing found, but part of a search root was unreadable. Inside the shared temp roots the
+    # unprivileged scan user meets root-only private directories (systemd PrivateTmp) on every
+    # host; only root can plant files there, which this check is not about. Anywhere else an
+    # unreadable part means we do not know (§2.6).
+    denied = as_list(data.get("denied"))
+    if denied is None or not denied or any(d not in SUID_TEMP_ROOTS for d in denied):
+        return None
+    return []
+
+
+_UPGRADE_TIMERS: Final = ("dnf-automatic-install.timer", "dnf5-automatic.timer", "yum-cron.service")
+
+
+def _upgrades(data: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any], str, str]] | None:
+    if data.get("systemd") is not True:
+        return None
+    timers = as_list(data.get("timers"))
+    if timers is None:
+        return None
+    state: dict[str, str] = {}
+    for t in timers:
+        name, _, st = t.partition(" ")
+        state[name] = st
+    if not state or any(st == "" for st in state.values()):
+        return None
+    apt, uu, dnf = data.get("apt_unattended"), data.get("uu_installed"), data.get("dnf_apply_updates")
+    active = [t for t in _UPGRADE_TIMERS if state.get(t) == "active"]
+    if state.get("apt-daily-upgrade.timer") == "active" and uu is True and apt not in ("0", "absent"):
+        active.append("apt-daily-upgrade.timer")
+    if state.get("dnf-automatic.timer") == "active" and dnf in ("yes", "true", "1"):
+        active.append("dnf-automatic.timer")
+    if active:
+        return []
+    on = ", ".join(sorted(t for t, st in state.items() if st == "active")) or "none"
+    return [
+        ("an automatic-update timer active", f"no update timer applying updates (active: {on})", {}, "", "")
+    ]
+
+
+def _logfwd(data: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any], str, str]] | None:
+    fw, jp, ju = as_list(data.get("forwarders")), data.get("journal_persistent"), data.get("journal_upload")
+    if fw is None or not isinstance(jp, bool):
+        return None
+    methods = [f.partition("|")[0] for f in fw if not f.startswith("unreadable|")]
+    if methods or ju == "active" or jp:
+        return []
+    if any(f.startswith("unreadable|") for f in fw):
+        return None  # a syslog config we cannot read may forward
+    return [
+        ("log forwarding configured or a persistent journal", "no forwarding, journal volatile", {}, "", "")
+    ]
+
+
+def _cron(data: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any], str, str]] | None:
+    tabs, unreadable, spool = as_list(data.get("crontabs")), data.get("unreadable"), data.get("spool")
+    if (
+        tabs is None
+        or not isinstance(spool, bool)
+        or isinstance(unreadable, bool)
+        or not isinstance(unreadable, int)
+    ):
+        return None
+    users = []
+    for t in tabs:
+        user, _, n = t.rpartition(" ")
+        if not user or not n.isdigit():
+            return None
+        if int(n) > 0:
+            users.append(user)
+    if users:
+        return [
+            ("no user crontab entries (review)", ", ".join(sorted(users)), {"users": sorted(users)}, "", "")
+        ]
+    return None if unreadable else []
+
+
+def _cert_end(text: str) -> float | None:
+    try:
+        dt = datetime.strptime(" ".join(text.split()), "%b %d %H:%M:%S %Y GMT")
+    except ValueError:
+        return None
+    return dt.replace(tzinfo=UTC).timestamp()
+
+
+def _certs(data: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any], str, str]] | None:
+    if data.get("openssl") is not True:
+        return None
+    certs, now = as_list(data.get("certs")), data.get("now")
+    if not certs or isinstance(now, bool) or not isinstance(now, int):
+        return None  # nothing monitored or readable is not "no certificate expires"
+    out, unknown = [], False
+    for c in certs:
+        path, _, end = c.rpartition("|")
+        ts = _cert_end(end) if path else None
+        if ts is None:
+            unknown = True
+            continue
+        days = int((ts - now) / 86400)  # whole days, truncated toward zero
+        if days < 30:
+            out.append(
+                (
+                    "certificate valid for at least 30 more days",
+                    f"{path} expires in {days} days" if ts >= now else f"{path} expired {-days} days ago",
+                    {"path": path, "days_left": days},
+                    path,
+                    "",
+                )
+            )
+    if out:
+        return out
+    return None if unknown else []
+
+
+def _backup(data: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any], str, str]] | None:
+    """What counts as a backup (scan params): the newest regular file directly at, or up to two
+    levels below, any of ``backup_paths`` (files, directories or globs: where the site's backup job
+    writes its archives or a marker file), and the last *successful* exit of the systemd unit
+    ``backup_unit``. The newest of these is the backup age. Nothing configured, or configured but
+    nothing there, is drift ("no backup found"); a path or unit we cannot read is unknown."""
+    paths, now = as_list(data.get("paths")), data.get("now")
+    unit, result, exit_ts = data.get("unit"), data.get("unit_result"), data.get("unit_exit")
+    if paths is None or isinstance(now, bool) or not isinstance(now, int):
+        return None
+    if not isinstance(unit, str) or not isinstance(result, str) or not isinstance(exit_ts, str):
+        return None
+    newest: int | None = None
+    unknown = False
+    for p in paths:
+        head, _, _path = p.partition("|")
+        if head.isdigit():
+            newest = max(newest or 0, int(head))
+        elif head == "unreadable":
+            unknown = True
+    if unit:
+        if result == "success" and exit_ts.isdigit():
+            newest = max(newest or 0, int(exit_ts))
+        elif result in ("", "nosystemd"):
+            unknown = True
+    det: dict[str, Any] = {"unit": unit} if unit else {}
+    if newest is None:
+        if unknown:
+            return None
+        where = "no backup path or unit configured" if not paths and not unit else "no backup found"
+        return [("a backup newer than 7 days", where, det, "", "")]
+    age = max(0, (now - newest) // 86400)
+    if age > 7:
+        det["age_days"] = age
+        return [("a backup newer than 7 days", f"newest backup is {age} days old", det, "", "")]
+    return []
+
+
+def _crypt(data: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any], str, str]] | None:
+    mounts = as_list(data.get("mounts"))
+    if not mounts:
+        return None
+    plain, unknown = [], False
+    for m in mounts:
+        parts = m.rsplit("|", 2)
+        if len(parts) != 3 or parts[2] not in ("yes", "no", "unknown"):
+            return None
+        if parts[2] == "no":
+            plain.append(parts[0])
+        elif parts[2] == "unknown":
+            unknown = True
+    if plain:
+        return [
+            ("filesystems on LUKS/dm-crypt", "not encrypted: " + ", ".join(plain), {"mounts": plain}, "", "")
+        ]
+    return None if unknown else []
+
+
 EVALUATORS: Final[dict[str, Eval]] = {
     "linux_file_permissions": _perm,
     "linux_ssh_config": _ssh,
@@ -192,6 +437,13 @@ EVALUATORS: Final[dict[str, Eval]] = {
     "linux_open_ports": _ports,
     "linux_audit_logging": _audit,
     "linux_firewall": _firewall,
+    "linux_suid_binaries": _suid,
+    "linux_unattended_upgrades": _upgrades,
+    "linux_log_forwarding": _logfwd,
+    "linux_cron_review": _cron,
+    "linux_cert_expiry": _certs,
+    "linux_backup_status": _backup,
+    "linux_encryption": _crypt,
 }
 
 
@@ -283,8 +535,13 @@ class LinuxScanner:
             if cid not in wanted:
                 return
             status, findings = evaluate_record(
-                target.host, cid, data, label=label, platform=target.platform,
-                evaluators=self.evaluators, source=self.source,
+                target.host,
+                cid,
+                data,
+                label=label,
+                platform=target.platform,
+                evaluators=self.evaluators,
+                source=self.source,
             )
             res.checks[cid] = status
             res.findings.extend(findings)
