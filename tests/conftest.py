@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 # The real-sshd fixtures (session users, sshd, executors) shared by tests/exec and tests/healing.
-pytest_plugins = ["tests.sshfixtures"]
+pytest_plugins = ["tests.sshfixtures", "tests.winrmfixtures"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = (ROOT / ".." / "shared").resolve()

@@ -3,14 +3,12 @@ with recorded PowerShell phase outputs): delivery, parameters, §3.3/§3.4 resul
 
 from __future__ import annotations
 
-import base64
-import re
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.exec.sshd import free_port
+from tests.winrmfixtures import ntlm_user, script_params
 
 from agent.exec import Target, Transport, WinrmCredential
 from agent.exec.winrm import WinrmExecutor
@@ -27,30 +25,8 @@ OK_REMEDIATE = 'MSP_RESULT {"phase":"remediate","status":"ok","changed":true,"ac
 
 
 @pytest.fixture(autouse=True)
-def ntlm_users(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    f = tmp_path / "ntlm_users"
-    f.write_text(f"CLINIC:svc-heal:{PASSWORD}\n")
-    monkeypatch.setenv("NTLM_USER_FILE", str(f))
-    yield
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[WsmanTestServer]:
-    srv = WsmanTestServer()
-    await srv.start()
-    yield srv
-    await srv.stop()
-
-
-def _params(script: str) -> dict[str, str]:
-    return {
-        m.group(1): base64.b64decode(m.group(2)).decode()
-        for m in re.finditer(
-            r"'([a-z_]+)' = \[Text\.Encoding\]::UTF8\.GetString\("
-            r"\[Convert\]::FromBase64String\('([^']*)'\)\)",
-            script,
-        )
-    }
+def ntlm_users(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ntlm_user(tmp_path, monkeypatch, "CLINIC\\svc-heal", PASSWORD)
 
 
 async def _heal(
@@ -75,33 +51,36 @@ async def _heal(
     return res, seen
 
 
-async def test_guest_account_healed_over_winrm(tmp_path: Path, server: WsmanTestServer) -> None:
+async def test_guest_account_healed_over_winrm(tmp_path: Path, wsman: WsmanTestServer) -> None:
     verify = 'MSP_RESULT {"phase":"verify","verified":true,"observed":{"exists":true,"enabled":false}}'
-    res, seen = await _heal(tmp_path, server, "guest_account", {"exists": True, "enabled": True}, verify)
+    res, seen = await _heal(tmp_path, wsman, "guest_account", {"exists": True, "enabled": True}, verify)
     assert res.stage == "healed" and res.rule_id == "L1-WIN-GUEST-001"
     assert [s for s in seen if "RB-WIN-SEC-024 remediate" in s] and [
         s for s in seen if "RB-WIN-SEC-024 verify" in s
     ]
-    assert _params(seen[0])["mgmt_transport"] == "winrm" and _params(seen[0])["mgmt_auth"] == "password"
+    assert (
+        script_params(seen[0])["mgmt_transport"] == "winrm"
+        and script_params(seen[0])["mgmt_auth"] == "password"
+    )
 
 
-async def test_verify_that_does_not_prove_the_fix_fails(tmp_path: Path, server: WsmanTestServer) -> None:
+async def test_verify_that_does_not_prove_the_fix_fails(tmp_path: Path, wsman: WsmanTestServer) -> None:
     # The script claims success but the observed value still shows drift: never a clean host.
     verify = (
         'MSP_RESULT {"phase":"verify","verified":true,"observed":{"min_length":6,"lockout_threshold":10}}'
     )
     res, seen = await _heal(
-        tmp_path, server, "password_policy", {"min_length": 6, "lockout_threshold": 10}, verify
+        tmp_path, wsman, "password_policy", {"min_length": 6, "lockout_threshold": 10}, verify
     )
     assert res.stage != "healed"
     outcome = res.outcome
     assert outcome is not None and outcome.outcome == "failed" and outcome.phase == "verify"
-    assert _params(seen[0])["min_length"] == "12"  # the baseline default
+    assert script_params(seen[0])["min_length"] == "12"  # the baseline default
 
 
-async def test_password_policy_garbage_verify_output_fails(tmp_path: Path, server: WsmanTestServer) -> None:
+async def test_password_policy_garbage_verify_output_fails(tmp_path: Path, wsman: WsmanTestServer) -> None:
     res, _ = await _heal(
-        tmp_path, server, "password_policy", {"min_length": 6, "lockout_threshold": 0}, "garbage"
+        tmp_path, wsman, "password_policy", {"min_length": 6, "lockout_threshold": 0}, "garbage"
     )
     outcome = res.outcome
     assert outcome is not None and outcome.outcome == "failed" and outcome.phase == "verify"

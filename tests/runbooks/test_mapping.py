@@ -38,6 +38,12 @@ def test_every_builtin_rule_maps_to_a_fitting_runbook() -> None:
         assert rb.verify_proves(fx["compliant"], params) == (True, ""), rule.id
 
 
+def test_no_linux_builtin_rule_is_omitted() -> None:
+    from agent.rules.builtin import omitted_rules
+
+    assert [r for r, rb in omitted_rules(REG) if rb.startswith("LIN-")] == []
+
+
 def test_every_runbook_ships_fixtures_per_check_type() -> None:
     for rb in REG:
         assert rb.check_types
@@ -135,3 +141,17 @@ def test_runbook_without_observed_assertion_rejected() -> None:
     }
     with pytest.raises(RunbookError, match="observed"):
         build_runbook(meta, {"remediate": "true", "verify": "true"})
+
+
+def test_macos_rules_are_active_and_run_root_ssh_runbooks() -> None:
+    from agent.rules.builtin import omitted_rules
+
+    assert not [rid for rid, _ in omitted_rules(REG) if rid.startswith("L1-MAC-")]
+    rules, _ = load_all(None, builtin=builtin_rules(REG), runbooks=REG, catalog=CATALOG)
+    mac = {r.id: r for r in rules if r.id.startswith("L1-MAC-") and r.kind == "runbook"}
+    assert sorted(mac) == [f"L1-MAC-{n}-001" for n in ("FW", "GK", "NTP", "SMB", "UPD")]
+    for rule in mac.values():
+        rb = REG.get(rule.runbook_id or "")
+        assert rb is not None and rb.platform == "macos" and rule.platform == "macos"
+        assert rb.privilege == "root" and not rb.disruptive
+        assert set(rb.scripts) == {"detect", "remediate", "verify"}

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.exec.sshd import free_port
+from tests.winrmfixtures import ntlm_user
 
 from agent.exec import Target, Transport, WinrmCredential
 from agent.exec.winrm import WinrmExecutor
@@ -24,19 +24,8 @@ PASSWORD = "Scan-Passw0rd!"
 
 
 @pytest.fixture(autouse=True)
-def ntlm_users(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    f = tmp_path / "ntlm_users"
-    f.write_text(f"CLINIC:svc-scan:{PASSWORD}\n")
-    monkeypatch.setenv("NTLM_USER_FILE", str(f))
-    yield
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[WsmanTestServer]:
-    srv = WsmanTestServer()
-    await srv.start()
-    yield srv
-    await srv.stop()
+def ntlm_users(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ntlm_user(tmp_path, monkeypatch, "CLINIC\\svc-scan", PASSWORD)
 
 
 def _reply(srv: WsmanTestServer, reply: ScriptReply) -> list[str]:
@@ -59,9 +48,9 @@ async def _scan(tmp_path: Path, srv: WsmanTestServer, role: str, deadline_s: flo
     )
 
 
-async def test_compliant_domain_controller(tmp_path: Path, server: WsmanTestServer) -> None:
-    seen = _reply(server, ScriptReply(COMPLIANT))
-    res = await _scan(tmp_path, server, "DC")
+async def test_compliant_domain_controller(tmp_path: Path, wsman: WsmanTestServer) -> None:
+    seen = _reply(wsman, ScriptReply(COMPLIANT))
+    res = await _scan(tmp_path, wsman, "DC")
     assert len(seen) == 1 and "Msp-Rec firewall_status" in seen[0]  # our script was delivered
     assert res.status == "complete", res.error_kind
     assert res.findings == []
@@ -70,9 +59,9 @@ async def test_compliant_domain_controller(tmp_path: Path, server: WsmanTestServ
     assert {"service_dns", "service_netlogon", "spooler_service"} <= set(res.checks)
 
 
-async def test_drifted_workstation(tmp_path: Path, server: WsmanTestServer) -> None:
-    _reply(server, ScriptReply(DRIFTED))
-    res = await _scan(tmp_path, server, "workstation")
+async def test_drifted_workstation(tmp_path: Path, wsman: WsmanTestServer) -> None:
+    _reply(wsman, ScriptReply(DRIFTED))
+    res = await _scan(tmp_path, wsman, "workstation")
     assert res.status == "complete"
     assert all(f.source == "driftscan" and f.platform == "windows" and f.label == "WS" for f in res.findings)
     assert "service_dns" not in res.checks  # DC only
@@ -100,7 +89,9 @@ async def test_drifted_workstation(tmp_path: Path, server: WsmanTestServer) -> N
         "audit_policy",
         "defender_cloud_protection",
         "firewall_dangerous_rules",
+        "backup_verification",
     }
+    assert res.checks["backup_not_configured"] == "pass"  # old shadow copies are a mechanism
     incidents = {i.check_type: i for i in aggregate(res.findings)}
     fw = incidents["firewall_status"]
     assert fw.discriminators == ("Private", "Public") and fw.severity == "high"
@@ -115,50 +106,53 @@ async def test_drifted_workstation(tmp_path: Path, server: WsmanTestServer) -> N
     assert incidents["audit_policy"].details["subcategories"] == ["Logon"]
     assert incidents["dns_config"].details["servers"] == ["203.0.113.53"]
     assert incidents["agent_status"].details["status"] == "NotInstalled"
+    assert incidents["backup_verification"].details == {
+        "age_days": 20,
+        "mechanism": "vss",
+        "last_backup": "2025-11-03T12:11:40Z",
+    }
     assert "WARNING: some cmdlet printed a warning line" in res.diagnostics
 
 
 @pytest.mark.parametrize(
     "stdout", ["", "garbage\r\nnot a record\r\nMSP_CHECK {broken json", "MSP_SCAN_END {}"]
 )
-async def test_empty_or_garbage_is_a_failed_scan(
-    tmp_path: Path, server: WsmanTestServer, stdout: str
-) -> None:
-    _reply(server, ScriptReply(stdout))
-    res = await _scan(tmp_path, server, "DC")
+async def test_empty_or_garbage_is_a_failed_scan(tmp_path: Path, wsman: WsmanTestServer, stdout: str) -> None:
+    _reply(wsman, ScriptReply(stdout))
+    res = await _scan(tmp_path, wsman, "DC")
     assert res.status == "failed" and res.error_kind == "scan_output_invalid"
     assert res.findings == [] and set(res.checks.values()) == {"unknown"}
 
 
-async def test_truncated_output_is_partial(tmp_path: Path, server: WsmanTestServer) -> None:
+async def test_truncated_output_is_partial(tmp_path: Path, wsman: WsmanTestServer) -> None:
     lines = DRIFTED.splitlines()
     cut = "\n".join(lines[:6]) + "\n" + lines[6][:40]  # stops mid-record, no end line
-    _reply(server, ScriptReply(cut))
-    res = await _scan(tmp_path, server, "WS")
+    _reply(wsman, ScriptReply(cut))
+    res = await _scan(tmp_path, wsman, "WS")
     assert res.status == "partial"
     assert res.checks["firewall_status"] == "drift" and res.checks["rogue_admin_users"] == "drift"
     assert res.checks["rogue_scheduled_tasks"] == "unknown"  # the cut record
     assert res.checks["smb_signing"] == "unknown"
 
 
-async def test_timeout_keeps_records_already_received(tmp_path: Path, server: WsmanTestServer) -> None:
+async def test_timeout_keeps_records_already_received(tmp_path: Path, wsman: WsmanTestServer) -> None:
     head = "\n".join(COMPLIANT.splitlines()[:3])
-    _reply(server, ScriptReply(head, hang=True))
-    res = await _scan(tmp_path, server, "DC", deadline_s=3)
+    _reply(wsman, ScriptReply(head, hang=True))
+    res = await _scan(tmp_path, wsman, "DC", deadline_s=3)
     assert res.status == "partial" and res.error_kind == "command_timeout"
     assert res.checks["firewall_status"] == "pass" and res.checks["smb_signing"] == "unknown"
 
 
-async def test_timeout_without_output_is_failed(tmp_path: Path, server: WsmanTestServer) -> None:
-    _reply(server, ScriptReply("", hang=True))
-    res = await _scan(tmp_path, server, "DC", deadline_s=3)
+async def test_timeout_without_output_is_failed(tmp_path: Path, wsman: WsmanTestServer) -> None:
+    _reply(wsman, ScriptReply("", hang=True))
+    res = await _scan(tmp_path, wsman, "DC", deadline_s=3)
     assert res.status == "failed" and res.error_kind == "command_timeout"
     assert set(res.checks.values()) == {"unknown"}
 
 
-async def test_nonzero_exit_after_all_records_is_partial(tmp_path: Path, server: WsmanTestServer) -> None:
-    _reply(server, ScriptReply(COMPLIANT, exit_code=1))
-    res = await _scan(tmp_path, server, "DC")
+async def test_nonzero_exit_after_all_records_is_partial(tmp_path: Path, wsman: WsmanTestServer) -> None:
+    _reply(wsman, ScriptReply(COMPLIANT, exit_code=1))
+    res = await _scan(tmp_path, wsman, "DC")
     assert res.status == "partial" and res.findings == []
 
 

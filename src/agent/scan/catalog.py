@@ -62,7 +62,7 @@ _CHECKS: Final = [
     _c("spooler_service", "windows", "medium", "164.312(e)(1)", "service status", "DC"),
     _c("firewall_dangerous_rules", "windows", "high", "164.312(e)(1)", "rules"),
     _c("backup_not_configured", "windows", "low", "164.308(a)(7)(ii)(A)"),
-    _c("backup_verification", "windows", "medium", "164.308(a)(7)(ii)(A)", "age_days"),
+    _c("backup_verification", "windows", "medium", "164.308(a)(7)(ii)(A)", "age_days mechanism last_backup"),
     # Scan health
     _c("device_unreachable", "any", "medium", "164.312(a)(1)", "error_kind"),
     _c("credential_stale", "any", "high", "164.312(d)", "error_kind days_since_success"),
@@ -89,7 +89,7 @@ _CHECKS: Final = [
     _c("linux_log_forwarding", "linux", "low", "164.312(b)"),
     _c("linux_cron_review", "linux", "low", "164.308(a)(1)(ii)(D)", "users"),
     _c("linux_cert_expiry", "linux", "high", "164.312(e)(2)(ii)", "path days_left"),
-    _c("linux_backup_status", "linux", "medium", "164.308(a)(7)(ii)(A)", "age_days"),
+    _c("linux_backup_status", "linux", "medium", "164.308(a)(7)(ii)(A)", "age_days unit"),
     _c("linux_encryption", "linux", "critical", "164.312(a)(2)(iv)", "mounts"),
     # macOS (macosscan)
     _c("macos_filevault", "macos", "critical", "164.312(a)(2)(iv)"),

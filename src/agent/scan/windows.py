@@ -8,6 +8,7 @@ a scan without a single valid record is ``failed``.
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -149,7 +150,8 @@ def _update(data: Mapping[str, Any]) -> Raw:
 
 def _admins(data: Mapping[str, Any]) -> Raw:
     members = _list(data, "members")
-    if members is None:
+    me = data.get("self_sid", "")
+    if members is None or not isinstance(me, str):
         return None
     rogue = []
     for m in members:
@@ -159,6 +161,8 @@ def _admins(data: Mapping[str, Any]) -> Raw:
         sid, cls, name = parts
         if sid.endswith("-500") and sid.startswith("S-1-5-21-"):
             continue  # the built-in Administrator
+        if me and sid == me:
+            continue  # the account the agent scans (and heals) with
         if cls.lower() == "group" and sid.startswith("S-1-5-21-") and sid.endswith(ADMIN_GROUP_SUFFIXES):
             continue
         if cls.lower() == "user":
@@ -435,6 +439,140 @@ def _fw_rules(data: Mapping[str, Any]) -> Raw:
     return _one("no over-broad or risky inbound allow rules", ", ".join(bad), {"rules": bad}) if bad else []
 
 
+# Third-party backup products recognised by service name or display name (case-insensitive
+# substrings). Windows' own always-present services (wbengine, SDRSVC, fhsvc) are not a mechanism.
+BACKUP_VENDORS: Final = (
+    "veeam",
+    "acronis",
+    "datto",
+    "carbonite",
+    "backup exec",
+    "macrium",
+    "crashplan",
+    "backblaze",
+    "urbackup",
+    "arcserve",
+    "storagecraft",
+    "shadowprotect",
+    "axcient",
+    "unitrends",
+    "commvault",
+    "druva",
+    "idrive",
+    "cohesity",
+    "rubrik",
+    "nakivo",
+    "altaro",
+    "cloudberry",
+    "msp360",
+    "backup service controller",  # N-able Cove
+)
+BACKUP_MAX_AGE_S: Final = 7 * 86400
+_CLOCK_SLACK_S: Final = 86400
+
+
+def _int(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+
+
+def _backup_probes(data: Mapping[str, Any]) -> dict[str, tuple[bool, int] | None]:
+    """Per mechanism ``(configured, newest epoch or 0)``; None = that probe is unreadable.
+    ``third_party`` never has a readable age (0)."""
+    out: dict[str, tuple[bool, int] | None] = {}
+    wsb = data.get("wsb")
+    out["wsb"] = None
+    if isinstance(wsb, Mapping) and "error" not in wsb:
+        av, pol, last = wsb.get("available"), wsb.get("policy"), _int(wsb.get("last_success"))
+        if av is False:
+            out["wsb"] = (False, 0)
+        elif av is True and isinstance(pol, bool) and last is not None:
+            out["wsb"] = (pol or last > 0, last)
+    vss = data.get("vss")
+    out["vss"] = None
+    if isinstance(vss, Mapping) and "error" not in vss:
+        n, newest, sched = _int(vss.get("count")), _int(vss.get("newest")), vss.get("scheduled")
+        if n is not None and newest is not None and isinstance(sched, bool):
+            out["vss"] = (sched or n > 0, newest if n > 0 else 0)
+    fh = data.get("file_history")
+    out["file_history"] = None
+    if isinstance(fh, Mapping) and "error" not in fh:
+        conf, last = fh.get("configured"), _int(fh.get("last"))
+        if isinstance(conf, bool) and last is not None:
+            out["file_history"] = (conf, last if conf else 0)
+    svc = data.get("services")
+    out["third_party"] = None
+    if isinstance(svc, Mapping) and "error" not in svc and "found" in svc:
+        found = as_list(svc["found"])
+        if found is not None:
+            ok = True
+            present = False
+            for f in found:
+                parts = f.split("|")
+                if len(parts) != 4 or not parts[0]:
+                    ok = False
+                    break
+                name, display, _status, start = parts
+                text = f"{name} {display}".lower()
+                if start != "Disabled" and any(v in text for v in BACKUP_VENDORS):
+                    present = True
+            if ok:
+                out["third_party"] = (present, 0)
+    return out
+
+
+def _backup_configured(data: Mapping[str, Any]) -> Raw:
+    if not _int(data.get("now")):
+        return None  # a record without the host clock is malformed
+    probes = _backup_probes(data)
+    if any(p is not None and p[0] for p in probes.values()):
+        return []
+    if any(p is None for p in probes.values()):
+        return None  # a mechanism may hide behind the unreadable probe
+    return _one(
+        "a backup mechanism (Windows Server Backup, shadow copies, File History or a backup product)",
+        "no backup mechanism found",
+        {},
+    )
+
+
+def _iso(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _backup_age(data: Mapping[str, Any]) -> Raw:
+    now = _int(data.get("now"))
+    if not now:
+        return None
+    probes = _backup_probes(data)
+    dated = [(p[1], mech) for mech, p in probes.items() if p is not None and p[0] and p[1] > 0]
+    if dated:
+        newest, mech = max(dated)
+        if newest > now + _CLOCK_SLACK_S:
+            return None  # a backup "in the future": the host clock or the data is wrong
+        if now - newest <= BACKUP_MAX_AGE_S:
+            return []
+    if any(p is None for p in probes.values()):
+        return None  # the unreadable probe may hold a newer backup
+    tp = probes["third_party"]
+    if tp is not None and tp[0]:
+        return None  # a backup product whose last run we cannot read: not provably current
+    if dated:
+        age = max(0, now - newest) // 86400
+        return _one(
+            "newest backup at most 7 days old",
+            f"newest backup {age} days old ({mech})",
+            {"age_days": age, "mechanism": mech, "last_backup": _iso(newest)},
+        )
+    configured = [m for m, p in probes.items() if p is not None and p[0]]
+    if not configured:
+        return None  # nothing configured: backup_not_configured reports it; age is not known
+    return _one(
+        "newest backup at most 7 days old",
+        f"no successful backup recorded ({configured[0]})",
+        {"mechanism": configured[0], "last_backup": "never"},
+    )
+
+
 def _strict(fn: Eval) -> Eval:
     """A record carrying ``error`` (the check threw on the host) is unknown whatever else it holds."""
 
@@ -470,6 +608,8 @@ _EVALUATORS: Final[dict[str, Eval]] = {
     "defender_cloud_protection": _cloud,
     "spooler_service": _spooler,
     "firewall_dangerous_rules": _fw_rules,
+    "backup_not_configured": _backup_configured,
+    "backup_verification": _backup_age,
 }
 
 

@@ -31,7 +31,8 @@ Msp-Rec audit_logging { Msp-Svc 'EventLog' }
 Msp-Rec rogue_admin_users {
     $g = Get-LocalGroup -SID 'S-1-5-32-544'
     $m = @(Get-LocalGroupMember -Group $g | ForEach-Object { '{0}|{1}|{2}' -f $_.SID.Value, $_.ObjectClass, $_.Name })
-    @{ members = $m }
+    # The account this scan runs as (the agent's management account) is not a rogue admin.
+    @{ members = $m; self_sid = [Security.Principal.WindowsIdentity]::GetCurrent().User.Value }
 }
 Msp-Rec rogue_scheduled_tasks {
     @{ tasks = @(Get-ScheduledTask | Where-Object { $_.TaskPath -notlike '\Microsoft\Windows\*' } |
@@ -92,12 +93,11 @@ Msp-Rec registry_run_persistence {
     $e = @()
     foreach ($k in 'Run', 'RunOnce') {
         $path = 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\' + $k
-        $item = Get-ItemProperty -Path $path -ErrorAction SilentlyContinue
-        if ($null -eq $item) { continue }
-        foreach ($p in $item.PSObject.Properties) {
-            if ($p.Name -like 'PS*') { continue }
-            $e += ('{0}|{1}' -f $k, $p.Name)
-        }
+        $key = Get-Item -Path $path -ErrorAction SilentlyContinue
+        if ($null -eq $key) { continue }
+        # Value names straight from the key: no PS* provider properties to filter (and so no
+        # way for an entry named "PS..." to hide); the unnamed default value is not a Run entry.
+        foreach ($n in $key.GetValueNames()) { if ($n -ne '') { $e += ('{0}|{1}' -f $k, $n) } }
     }
     @{ entries = $e }
 }
@@ -109,7 +109,7 @@ Msp-Rec audit_policy {
             '{0CCE9237-69AE-11D9-BED3-505054503030}', '{0CCE922F-69AE-11D9-BED3-505054503030}',
             '{0CCE9228-69AE-11D9-BED3-505054503030}'
     $h = @{}
-    foreach ($row in (& auditpol.exe /get /subcategory:($want -join ',') /r | ConvertFrom-Csv)) {
+    foreach ($row in (& auditpol.exe /get "/subcategory:$($want -join ',')" /r | Where-Object { $_ } | ConvertFrom-Csv)) {
         $h[[string]$row.'Subcategory GUID'] = [string]$row.'Inclusion Setting'
     }
     @{ subcategories = $h }
@@ -122,8 +122,60 @@ Msp-Rec defender_cloud_protection {
 }
 Msp-Rec spooler_service { Msp-Svc 'Spooler' }
 Msp-Rec firewall_dangerous_rules {
-    @{ rules = @(Get-NetFirewallRule -Direction Inbound -Action Allow -Enabled True | ForEach-Object {
+    # Filtered here, not with -Direction/-Enabled: those make the cmdlet throw when nothing matches.
+    @{ rules = @(Get-NetFirewallRule | Where-Object { [string]$_.Direction -eq 'Inbound' -and [string]$_.Action -eq 'Allow' -and
+        [string]$_.Enabled -eq 'True' } | ForEach-Object {
         $pf = $_ | Get-NetFirewallPortFilter
         '{0}|{1}|{2}' -f $_.Name, $pf.Protocol, (@($pf.LocalPort) -join ',') }) }
 }
+# Backup: one probe per mechanism, gathered once for both backup checks. A probe that throws is
+# {"error": <type>} on its own (unknown), so one unreadable mechanism does not hide the others.
+# Times are Unix seconds of the host clock; "now" is the host clock too (no appliance/host skew).
+function Msp-Epoch($d) {
+    if ($null -eq $d) { return 0 }
+    $d = [datetime]$d
+    if ($d.Year -lt 2000) { return 0 }
+    [int64]([DateTimeOffset]$d.ToUniversalTime()).ToUnixTimeSeconds()
+}
+function Msp-Probe([scriptblock]$Body) {
+    try { & $Body } catch { @{ error = $_.Exception.GetType().Name } }
+}
+$script:MspBackup = $null
+function Msp-Backup {
+    if ($null -ne $script:MspBackup) { return $script:MspBackup }
+    $wsb = Msp-Probe {
+        if (-not (Get-Command Get-WBPolicy -ErrorAction SilentlyContinue)) { return @{ available = $false; policy = $false; last_success = 0 } }
+        $pol = Get-WBPolicy
+        $sum = $null
+        try { $sum = Get-WBSummary } catch { if ($null -ne $pol) { throw } }  # no policy: may never have run
+        @{ available = $true; policy = ($null -ne $pol); last_success = $(if ($null -ne $sum) { Msp-Epoch $sum.LastSuccessfulBackupTime } else { 0 }) }
+    }
+    $vss = Msp-Probe {
+        $copies = @(Get-CimInstance -ClassName Win32_ShadowCopy)
+        $newest = 0
+        foreach ($c in $copies) { $e = Msp-Epoch $c.InstallDate; if ($e -gt $newest) { $newest = $e } }
+        $sched = @(Get-ScheduledTask -TaskPath '\' -ErrorAction SilentlyContinue |
+            Where-Object { $_.TaskName -like 'ShadowCopyVolume*' -and [string]$_.State -ne 'Disabled' }).Count -gt 0
+        @{ count = $copies.Count; newest = $newest; scheduled = $sched }
+    }
+    $fh = Msp-Probe {
+        $root = $env:SystemDrive + '\Users\*\AppData\Local\Microsoft\Windows\FileHistory\Configuration'
+        $conf = @(Get-ChildItem -Path ($root + '\Config1.xml') -Force -ErrorAction SilentlyContinue)
+        $last = 0
+        foreach ($c in @(Get-ChildItem -Path ($root + '\Catalog1.edb') -Force -ErrorAction SilentlyContinue)) {
+            $e = Msp-Epoch $c.LastWriteTimeUtc; if ($e -gt $last) { $last = $e }
+        }
+        @{ configured = ($conf.Count -gt 0); last = $last }
+    }
+    $svc = Msp-Probe {
+        $re = 'backup|veeam|acronis|datto|carbonite|macrium|crashplan|backblaze|arcserve|storagecraft|shadowprotect|axcient|unitrends|commvault|druva|idrive|cohesity|rubrik|nakivo|altaro|cloudberry|msp360'
+        @{ found = @(Get-Service | Where-Object { $_.Name -match $re -or $_.DisplayName -match $re } |
+            ForEach-Object { '{0}|{1}|{2}|{3}' -f $_.Name, ($_.DisplayName -replace '\|', '/'), $_.Status, $_.StartType }) }
+    }
+    $script:MspBackup = @{ now = [int64]([DateTimeOffset]::UtcNow.ToUnixTimeSeconds()); wsb = $wsb; vss = $vss;
+        file_history = $fh; services = $svc }
+    $script:MspBackup
+}
+Msp-Rec backup_not_configured { Msp-Backup }
+Msp-Rec backup_verification { Msp-Backup }
 [Console]::Out.WriteLine('MSP_SCAN_END ' + (ConvertTo-Json -Compress -InputObject @{ checks = $script:MspN }))

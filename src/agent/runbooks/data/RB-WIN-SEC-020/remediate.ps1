@@ -2,7 +2,8 @@
 $actions = @()
 try {
   if ((Get-SmbServerConfiguration).EnableSMB1Protocol) {
-    Set-SmbServerConfiguration -EnableSMB1Protocol $false -Force -ErrorAction Stop
+    $off = @{ EnableSMB1Protocol = $false; Force = $true; ErrorAction = 'Stop' }
+    Set-SmbServerConfiguration @off
     $actions += 'EnableSMB1Protocol=false'
   }
   $r = [ordered]@{ phase = 'remediate'; status = 'ok'; changed = ($actions.Count -gt 0); actions = $actions; reason = '' }
