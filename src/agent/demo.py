@@ -239,20 +239,23 @@ PHI_VALUES = ("Jane Doe", "04/12/1987", "88123457", "555-867-5309")
 async def _evidence_and_logs(demo: Demo, comp: CheckinComponent, cc: CentralCommand) -> None:
     from datetime import UTC, datetime
 
-    from agent.evidence.bundle import CheckResult, ScanResult
+    from agent.evidence.bundle import scan_result_from_host
     from agent.evidence.component import EvidenceComponent
     from agent.evidence.verify import load_dir, verify_chain
     from agent.logship.component import LogShipComponent
     from agent.logship.source import FileSource
+    from agent.scan.model import Finding, HostResult
 
     s = demo.summary
     ev = EvidenceComponent(comp, free_bytes=lambda: 1 << 40)
     host = "192.168.88.20"
     for fail in (True, False):  # a finding, then the healed state
-        scan = ScanResult("linux", datetime.now(UTC), [host], [
-            CheckResult("linux_ssh_config", host, "fail" if fail else "pass",
-                        expected="PermitRootLogin no", actual="PermitRootLogin yes",
-                        hipaa_control="164.312(a)(1)")])
+        finding = Finding(host, "linux_ssh_config", "high", "164.312(a)(1)", "PermitRootLogin no",
+                          "PermitRootLogin yes", {}, "linux", "demo")
+        scan = scan_result_from_host(HostResult(
+            host, "linux", "complete", {"linux_ssh_config": "drift" if fail else "pass"},
+            [finding] if fail else [], finished_at=datetime.now(UTC).timestamp()))
+        assert scan is not None
         for b in ev.record_scan(scan):
             demo.say(f"evidence bundle seq {b.chain_seq} created ({b.bundle_hash[:16]}…, prev "
                      f"{(b.prev_bundle_hash or '')[:16]}…), fsynced to evidence_cache/")

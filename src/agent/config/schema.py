@@ -85,6 +85,11 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     scan_host_timeout_linux_s: int = 180
     scan_host_timeout_macos_s: int = 240
     scan_round_deadline_s: int = 600
+    # SSH scan settings of the site (linux_cert_expiry / macos_cert_expiry, linux_backup_status):
+    # certificate files (globs allowed) and backup locations/unit to watch; empty = script defaults.
+    scan_cert_paths: tuple[str, ...] = ()
+    scan_backup_paths: tuple[str, ...] = ()
+    scan_backup_unit: str = ""
     l2_queue_wait_s: int = 5
     l2_cost_per_call_usd: float = 0.02
     l2_price_input_per_mtok: float = 0.80

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from agent.crypto import Ed25519Key
 from agent.phi.egress import egress
@@ -28,6 +28,9 @@ from agent.protocol.evidence import (
     EvidenceSummary,
     encode_evidence_submit,
 )
+
+if TYPE_CHECKING:
+    from agent.scan.model import HostResult
 
 FORMAT = "msp-evidence/1"
 ZERO_HASH = "0" * 64
@@ -234,3 +237,40 @@ def witness_signature(key: Ed25519Key, peer_bundle_hash: str) -> str:
 
 def iter_checks(per_host: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return [c for entries in per_host for c in entries]
+
+
+NOT_REPORTED = "check did not report before the scan ended"
+_SCAN_TYPE: dict[str, ScanType] = {"windows": "windows", "linux": "linux", "network": "network"}
+
+
+def scan_result_from_host(res: HostResult, disabled_checks: frozenset[str] = frozenset(),
+                          checked_at: datetime | None = None) -> ScanResult | None:
+    """One scanned host's result as evidence (healing.md §6.6): ``pass`` → ``pass``, ``drift`` →
+    ``fail`` (expected/actual/HIPAA control from the host's findings of that check), ``unknown`` (no
+    record before the deadline or the end of a partial scan) → ``error``. Disabled checks are left
+    out. None when there is nothing to claim: the host was not scanned (``failed``), or its platform
+    has no evidence scan type (macOS)."""
+    scan_type = _SCAN_TYPE.get(res.platform)
+    if scan_type is None or res.status not in ("complete", "partial"):
+        return None
+    known = set(CHECK_TYPES[scan_type])
+    findings: dict[str, list[Any]] = {}
+    for f in res.findings:
+        findings.setdefault(f.check_type, []).append(f)
+    results: list[CheckResult] = []
+    for check, status in res.checks.items():
+        if check not in known or check in disabled_checks:
+            continue
+        if status == "pass":
+            results.append(CheckResult(check, res.host, "pass"))
+        elif status == "drift":
+            fs = sorted(findings.get(check, []), key=lambda f: f.discriminator)
+            results.append(CheckResult(
+                check, res.host, "fail", expected=fs[0].expected if fs else None,
+                actual="; ".join(f.actual for f in fs if f.actual) or None,
+                hipaa_control=next((f.hipaa_control for f in fs if f.hipaa_control), None)))
+        else:
+            results.append(CheckResult(check, res.host, "error", actual=NOT_REPORTED))
+    when = checked_at or (datetime.fromtimestamp(res.finished_at, UTC) if res.finished_at
+                          else datetime.now(UTC))
+    return ScanResult(scan_type, when, [res.host], results, disabled_checks)

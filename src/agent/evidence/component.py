@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from agent.evidence.bundle import Bundle, ScanResult
+from agent.evidence.bundle import Bundle, ScanResult, scan_result_from_host
 from agent.evidence.store import EvidenceStore, Limits
 from agent.evidence.submit import EvidenceSubmitter
 from agent.log import get_logger
@@ -23,6 +23,8 @@ from agent.transport.client import EVIDENCE_SUBMIT, EVIDENCE_VERIFY
 
 if TYPE_CHECKING:
     from agent.checkin import CheckinComponent
+    from agent.exec import Target
+    from agent.scan.model import HostResult
 
 log = get_logger("evidence")
 
@@ -61,14 +63,44 @@ class EvidenceComponent(BaseComponent):
         """Create the scan's evidence (durable when this returns) and schedule delivery."""
         backlog = self.store.pending()
         bundles = self.store.record_scan(scan)
+        self._deliver(bundles, backlog)
+        return bundles
+
+    async def record_scan_async(self, scan: ScanResult) -> list[Bundle]:
+        """:meth:`record_scan` with the durable writes (fsync) in a worker thread."""
+        backlog = self.store.pending()
+        bundles = await asyncio.get_running_loop().run_in_executor(None, self.store.record_scan, scan)
+        self._deliver(bundles, backlog)
+        return bundles
+
+    def on_host_result(self, target: Target, res: HostResult) -> None:
+        """The scan hand-off (healing.md §6.6), a ``HealingComponent.host_results`` hook: every
+        complete or partial host result becomes evidence (zero findings and ``unknown`` checks
+        included, disabled checks left out); the writes run off the event loop."""
+        scan = scan_result_from_host(res, self.checkin.shared.directives.disabled_checks)
+        if scan is not None:
+            self._spawn(self._handoff(scan))
+
+    async def _handoff(self, scan: ScanResult) -> None:
+        try:
+            await self.record_scan_async(scan)
+        except Exception as exc:  # noqa: BLE001  # the scan loop never sees evidence trouble
+            log.error("evidence.handoff_failed", "scan result not recorded as evidence",
+                      scan_type=scan.scan_type, error=type(exc).__name__)
+
+    async def settle(self) -> None:
+        """Wait for hand-offs and sends started so far (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _deliver(self, bundles: list[Bundle], backlog: int) -> None:
         if not self.checkin.config.enable_evidence_upload:
-            return bundles
+            return
         for b in bundles:
             if not b.chained:
                 self._spawn(self.submitter.send_network(b))
         if bundles and bundles[0].chained and backlog == 0:
             self.trigger(force=True)  # §3 step 7: submit at once
-        return bundles
 
     def _spawn(self, coro: Any) -> None:
         try:

@@ -42,10 +42,14 @@ from agent.runtime.component import BaseComponent
 from agent.runtime.status import runtime_dir
 from agent.runtime.supervisor import Job, Supervisor
 from agent.scan.catalog import CATALOG
+from agent.scan.health import ScanHealth
 from agent.scan.linux import LinuxScanner
-from agent.scan.model import SEVERITY_RANK, HostResult, Incident, aggregate, new_incident_id
+from agent.scan.macos import MacosScanner
+from agent.scan.model import SEVERITY_RANK, Finding, HostResult, Incident, aggregate, new_incident_id
+from agent.scan.network import NameCache, NetScanSettings, NetworkScanner, settings_from
 from agent.scan.scheduler import Ownership, ScanScheduler
-from agent.scan.windows import WindowsScanner
+from agent.scan.windows import WindowsScanner, windows_label
+from agent.state.daemon_state import DaemonStatePersistence, GoHeal
 
 if TYPE_CHECKING:
     from agent.checkin import CheckinComponent
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
 log = get_logger("healing")
 
 SCAN_TICK_S: Final = 15.0
+NETSCAN_DEADLINE_S: Final = 150.0  # runtime.md §4.2
 HEAL_QUEUE_MAX: Final = 256
 SYNC_PATH: Final = "/agent/sync"
 
@@ -196,6 +201,7 @@ class HealingComponent(BaseComponent):
             l2_dry_run_plans=cfg.l2_dry_run_plans,
         )
         self.ownership = Ownership(own_mac=own_mac or _own_mac())
+        self.names = NameCache()  # §6.2 item 1: named targets resolved for ownership
         self.scheduler = ScanScheduler(
             scan_host=self._scan_host,
             on_result=self._on_result,
@@ -207,7 +213,10 @@ class HealingComponent(BaseComponent):
                            "macos": float(cfg.scan_host_timeout_macos_s)},
             round_deadline_s=float(cfg.scan_round_deadline_s),
             ownership=self.ownership,
+            owner_keys=self.names.keys,
         )
+        self.health = ScanHealth(self.state_dir, clock=clock)
+        self.netscan = NetworkScanner(self._netscan_settings(), self.state_dir, clock=clock)
         self.queue = HealQueue()
         self._busy: set[str] = set()
         self.replayed = False
@@ -216,6 +225,18 @@ class HealingComponent(BaseComponent):
         self.results: list[PipelineResult] = []  # the last results (bounded), for status and tests
         self.host_results: list[Callable[[Target, HostResult], None]] = []  # evidence hand-off hooks
         self.stats = {"scans": 0, "incidents": 0, "healed": 0, "escalated": 0}
+        # daemon_state.json (runtime.md §3.2, §3.3): cooldowns, counters, schedule; Go adoption.
+        self.daemon_state = DaemonStatePersistence(
+            self.state_dir, healing=self.pipeline, rules=self.engine, schedule=self.scheduler,
+            linux_targets=lambda: [{"hostname": t.hostname, "port": t.port, "username": t.username,
+                                    "label": t.label or ""} for t in shared.credentials.linux_targets],
+            subscription_status=lambda: shared.directives.billing_status, clock=clock)
+        self.adoption = self.daemon_state.start(
+            sealed=checkin.sealed, on_credentials=self._adopted_credentials, journal=self.journal,
+            on_crashed=self._go_heal_crashed)
+        if shared.directives.billing_status is None and self.daemon_state.subscription_status:
+            shared.directives.billing_status = self.daemon_state.subscription_status
+        checkin.after_success.append(self.daemon_state.request_save)
 
     # --- sources ----------------------------------------------------------------------------------
 
@@ -230,6 +251,13 @@ class HealingComponent(BaseComponent):
 
     def reload_rules(self) -> None:
         self.engine.swap(self._load_rules())
+
+    def _adopted_credentials(self, creds: Any) -> None:
+        self.shared.credentials = creds  # Go plaintext credentials, now sealed (runtime.md §3.3)
+
+    def _go_heal_crashed(self, h: GoHeal) -> None:
+        self.pipeline.report_crashed(h.heal_id, h.incident_id, h.host, h.platform, h.check_type,
+                                     h.runbook_id, h.level)
 
     def _subscription_ok(self) -> bool:
         st = self.shared.directives.billing_status
@@ -305,22 +333,50 @@ class HealingComponent(BaseComponent):
 
     async def _scan_host(self, target: Target, cred: Any, deadline_s: float) -> HostResult:
         directives = self.shared.directives
-        cls = WindowsScanner if target.transport is Transport.WINRM else LinuxScanner
+        cls: type[LinuxScanner] | type[WindowsScanner] = LinuxScanner
+        if target.transport is Transport.WINRM:
+            cls = WindowsScanner
+        elif target.platform == "macos":
+            cls = MacosScanner
         scanner = cls(self.executor_for(target), disabled=lambda: directives.disabled_checks)
-        params = self.appliance_params if target.transport is Transport.LOCAL else None
+        params: dict[str, str | Sequence[str]] | None = None
+        if target.transport is Transport.LOCAL:
+            params = {**self._site_scan_params(), **self.appliance_params}
+        elif target.transport is Transport.SSH:
+            params = self._site_scan_params()
         return await scanner.scan(target, cred, deadline_s=deadline_s, params=params)
+
+    def _site_scan_params(self) -> dict[str, str | Sequence[str]]:
+        """The site's watched certificates and backups for SSH scans (config, hot-reloadable);
+        an empty setting leaves the scan script's defaults."""
+        c = self.config
+        out: dict[str, str | Sequence[str]] = {}
+        if c.scan_cert_paths:
+            out["cert_paths"] = list(c.scan_cert_paths)
+        if c.scan_backup_paths:
+            out["backup_paths"] = list(c.scan_backup_paths)
+        if c.scan_backup_unit:
+            out["backup_unit"] = c.scan_backup_unit
+        return out
 
     async def _on_result(self, target: Target, res: HostResult) -> bool:
         """Per host as soon as it finishes (§6.4): incidents to the heal queue, evidence hooks."""
         self.stats["scans"] += 1
+        self.daemon_state.record_scan(res.host, res.status == "complete", res.finished_at or self.clock())
         for hook in self.host_results:
             try:
                 hook(target, res)
             except Exception as exc:  # noqa: BLE001
                 log.error("scan.handoff_failed", "host result hand-off failed", error=type(exc).__name__)
+        verdict = self.health.observe(target.host, target.platform, target.label, res,
+                                      remote=target.transport is not Transport.LOCAL)
+        return self._queue_findings([*res.findings, *verdict.immediate])
+
+    def _queue_findings(self, findings: Sequence[Finding]) -> bool:
+        """Disabled-check filter, aggregation (§2.2), heal queue; True if any is actionable."""
         disabled = self.shared.directives.disabled_checks
         actionable = False
-        for inc in aggregate(f for f in res.findings if f.check_type not in disabled):
+        for inc in aggregate(f for f in findings if f.check_type not in disabled):
             self.stats["incidents"] += 1
             m = self.engine.match(inc.data_map(), inc.severity, claim=False)
             if isinstance(m, Match | Deferred) or SEVERITY_RANK.get(inc.severity, 0) >= 2:
@@ -328,6 +384,27 @@ class HealingComponent(BaseComponent):
             self.queue.put(inc)
             self.scheduler.heal_queued(inc.host)
         return actionable
+
+    def _netscan_settings(self) -> NetScanSettings:
+        return settings_from(self.config, self.shared.credentials.windows_targets, labeller=windows_label)
+
+    async def netscan_tick(self) -> HostResult:
+        """The network scan (§2.5, §6.1): findings through the same pipeline as host findings."""
+        await self.replay()
+        self.netscan.settings = self._netscan_settings()
+        res = await self.netscan.scan()
+        target = Target(Transport.LOCAL, res.host, None, res.platform, res.platform)
+        for hook in self.host_results:
+            try:
+                hook(target, res)
+            except Exception as exc:  # noqa: BLE001
+                log.error("scan.handoff_failed", "host result hand-off failed", error=type(exc).__name__)
+        self._queue_findings(res.findings)
+        return res
+
+    def settle_round(self) -> None:
+        """After a scheduler round: its ``device_unreachable`` findings, or one ``subnet_dark``."""
+        self._queue_findings(self.health.finish_round())
 
     def _on_healed(self, host: str) -> None:
         self.scheduler.heal_finished(host)
@@ -354,6 +431,7 @@ class HealingComponent(BaseComponent):
             d.trigger_immediate_scan = False
             self.scheduler.force()
         await self.scheduler.run_round()
+        self.settle_round()
 
     async def scan_now(self) -> None:
         """One forced round of every owned host (also usable without the supervisor)."""
@@ -361,6 +439,7 @@ class HealingComponent(BaseComponent):
         self.scheduler.set_targets(self.targets())
         self.scheduler.force()
         await self.scheduler.run_round()
+        self.settle_round()
 
     # --- healing ------------------------------------------------------------------------------------
 
@@ -388,6 +467,7 @@ class HealingComponent(BaseComponent):
         else:
             self.scheduler.heal_settled(inc.host)
         self.results = [*self.results[-99:], res]
+        self.daemon_state.request_save()
         return res
 
     async def worker(self) -> None:
@@ -476,6 +556,10 @@ class HealingComponent(BaseComponent):
                                deadline=float(self.config.scan_round_deadline_s) + 60.0,
                                first_delay=SCAN_TICK_S, from_completion=True,
                                enabled=lambda: self.config.enable_drift_detection))
+        supervisor.add_job(Job(name="netscan", run=self.netscan_tick,
+                               delay=lambda: float(self.config.netscan_interval_s),
+                               deadline=NETSCAN_DEADLINE_S, first_delay=2 * SCAN_TICK_S, from_completion=True,
+                               enabled=lambda: self.config.enable_drift_detection))
         for n in range(max(1, self.config.heal_concurrency)):
             supervisor.spawn(f"heal-worker-{n}", self.worker)
 
@@ -486,8 +570,10 @@ class HealingComponent(BaseComponent):
 
     def flush(self) -> None:
         self.journal.flush()
+        self.daemon_state.flush()
 
     async def close(self) -> None:
+        self.daemon_state.close()
         for ex in (self._ssh, self._winrm, self._local):
             if ex is not None:
                 await ex.close()

@@ -28,6 +28,7 @@ from agent.rules.engine import Deferred, Match, RuleEngine
 from agent.runbooks.model import Runbook, RunbookError
 from agent.runbooks.registry import RunbookRegistry
 from agent.scan.model import Incident
+from agent.state.daemon_state import DEDUP_IDLE_S, DedupEntry, HealingCounters
 
 log = get_logger("healing")
 
@@ -182,7 +183,40 @@ class HealingPipeline:
 
     def prune(self) -> None:
         now = self.clock()
-        self.dedup = {k: v for k, v in self.dedup.items() if now - v.last_seen < 7200}
+        self.dedup = {k: v for k, v in self.dedup.items() if now - v.last_seen < DEDUP_IDLE_S}
+
+    # --- persistence (runtime.md §3.2: daemon_state.json) --------------------------------------------
+    def export_state(self) -> HealingCounters:
+        return HealingCounters(
+            dedup={k: DedupEntry(v.last_seen, v.count, v.window, frozenset(v.discriminators))
+                   for k, v in self.dedup.items()},
+            failures={k: list(v) for k, v in self.failures.items()},
+            heals_ok={k: list(v) for k, v in self.heals_ok.items()},
+            suspended=dict(self.suspended),
+        )
+
+    def restore_state(self, saved: HealingCounters) -> None:
+        """Load persisted state; what has expired is pruned on load (§4.4, §4.5)."""
+        now = self.clock()
+        for k, e in saved.dedup.items():
+            if now - e.last_seen < DEDUP_IDLE_S:
+                self.dedup[k] = _Dedup(e.last_seen, e.count, e.window_s, set(e.discriminators))
+        for k, ts in saved.failures.items():
+            if kept := [t for t in ts if now - t < DAY_S]:
+                self.failures[k] = kept
+        for k, ts in saved.heals_ok.items():
+            if kept := [t for t in ts if now - t < DAY_S]:
+                self.heals_ok[k] = kept
+        for k, (until, reason) in saved.suspended.items():
+            if until > now:
+                self.suspended[k] = (until, reason)
+
+    def report_crashed(self, heal_id: str, incident_id: str, host: str, platform: str, check_type: str,
+                       runbook_id: str, level: str) -> None:
+        """Telemetry failure for a heal whose outcome was lost (§4.6: replay, Go journal adoption)."""
+        now = self.clock()
+        o = HealOutcome(heal_id, "crashed", error_category="unknown", started_at=now, finished_at=now)
+        self._telemetry(incident_id, host, platform, check_type, runbook_id, level, o)
 
     # --- reports -----------------------------------------------------------------------------------
     def _put(self, kind: str, payload: dict[str, Any]) -> None:

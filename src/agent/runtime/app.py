@@ -280,8 +280,9 @@ def default_components(agent: Agent) -> list[Component]:
     healing = HealingComponent(checkin, reports)
     # restart_agent / reprovision: a clean stop; systemd (Restart=always) starts us again.
     orders = OrderComponent(checkin, restart=lambda: agent.stop_event.set(), hooks=healing.hooks())
-    return [checkin, orders, EvidenceComponent(checkin), reports, healing,
-            LogShipComponent(checkin)]
+    evidence = EvidenceComponent(checkin)
+    healing.host_results.append(evidence.on_host_result)  # scan → evidence (healing.md §6.6)
+    return [checkin, orders, evidence, reports, healing, LogShipComponent(checkin)]
 
 
 def startup_line(loaded: Loaded, keys: Keys, loop_name: str) -> dict[str, Any]:

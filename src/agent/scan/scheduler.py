@@ -19,13 +19,14 @@ import hashlib
 import random
 import time
 from bisect import bisect_left
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from agent.exec import Target
+from agent.exec import Target, Transport
 from agent.log import get_logger
 from agent.scan.model import HostResult
+from agent.state.daemon_state import HostSchedule
 
 log = get_logger("scan")
 
@@ -39,6 +40,7 @@ GRACE_S: Final = 5.0
 
 ScanHost = Callable[[Target, Any, float], Awaitable[HostResult]]
 OnResult = Callable[[Target, HostResult], Awaitable[bool]]  # -> actionable finding?
+OwnerKeys = Callable[[str], Awaitable[tuple[str, ...]]]  # host -> (name, address) or (address,)
 
 
 # --- §6.2 ownership ------------------------------------------------------------------------------
@@ -104,7 +106,8 @@ class Ownership:
         return "ring" if len(self.ring().nodes) > 1 else "all"
 
     def owns(self, *keys: str) -> bool:
-        """``keys``: the target's address and, when configured by name, its name."""
+        """``keys``: the target's name when configured by name, then its resolved address (the
+        ring keys on the last one); an assignment matches if any of them is listed."""
         mode = self.mode()
         if mode == "assignment":
             assert self.your_targets is not None
@@ -153,6 +156,7 @@ class ScanScheduler:
         ownership: Ownership | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        owner_keys: OwnerKeys | None = None,
     ) -> None:
         self.scan_host = scan_host
         self.on_result = on_result
@@ -164,9 +168,11 @@ class ScanScheduler:
         self.ownership = ownership or Ownership()
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - scheduling jitter, not secrets
+        self.owner_keys = owner_keys  # §6.2 item 1: names resolved for the assignment/ring
         self.hosts: dict[str, HostState] = {}
         self.started_at = clock()
         self.rounds = 0
+        self._restored: dict[str, HostSchedule] = {}  # persisted due times (wall clock), by key or host
 
     @staticmethod
     def host_key(target: Target) -> str:
@@ -184,11 +190,34 @@ class ScanScheduler:
             st = self.hosts.get(key)
             if st is None:
                 spread = ring_hash(target.host) % 1000 / 1000.0 * FIRST_SPREAD_S
-                self.hosts[key] = HostState(key, target, cred, self.clock() + spread)
+                st = self.hosts[key] = HostState(key, target, cred, self.clock() + spread)
+                saved = self._restored.pop(key, None) or self._restored.pop(target.host, None)
+                if saved is not None:
+                    # a restart keeps the host's cadence; an overdue host still gets its spread
+                    left = min(saved.next_due - time.time(), self.interval_s * (1.0 + JITTER))
+                    st.next_due = self.clock() + max(spread, left)
+                    st.early_streak = saved.early_streak
             else:
                 st.target, st.credential = target, cred
         for key in [k for k in self.hosts if k not in seen and not self.hosts[k].running]:
             del self.hosts[key]
+
+    # --- persistence (runtime.md §3.2: daemon_state.json) -------------------------------------------
+    def export_schedule(self) -> dict[str, HostSchedule]:
+        """Due times as wall-clock seconds, by host key (restored entries not yet matched kept)."""
+        now = time.time()
+        offset = now - self.clock()
+        out = {k: v for k, v in self._restored.items() if v.next_due > now - 86400.0}
+        out.update({k: HostSchedule(st.next_due + offset, st.early_streak) for k, st in self.hosts.items()})
+        return out
+
+    def restore_schedule(self, saved: Mapping[str, HostSchedule], last_scans: Mapping[str, float]) -> None:
+        """Persisted due times by host key; for hosts without one, ``last_scans`` (host name -> last
+        successful scan, the Go daemon's record) makes them due one interval after that scan.
+        Applied when :meth:`set_targets` first sees the host."""
+        for host, at in last_scans.items():
+            self._restored.setdefault(host, HostSchedule(at + self.interval_s))
+        self._restored.update(saved)
 
     def force(self) -> None:
         """``run_drift`` / ``trigger_immediate_scan``: every owned host is due now."""
@@ -257,6 +286,11 @@ class ScanScheduler:
         finally:
             st.running = False
 
+    async def _owner_keys(self, host: str) -> tuple[str, ...]:
+        if self.owner_keys is None or self.ownership.mode() == "all":
+            return (host,)  # every target is ours: no lookup needed
+        return await self.owner_keys(host)
+
     async def run_round(self) -> RoundReport:
         """Start the due, owned hosts in due-time order within the limits; results are handed to
         ``on_result`` per host as each finishes. Returns when every started host is done."""
@@ -266,8 +300,10 @@ class ScanScheduler:
         sem = asyncio.Semaphore(self.concurrency)
         tasks: list[asyncio.Task[None]] = []
         due = self.due()
-        for st in due:
-            if not self.ownership.owns(st.target.host):
+        keys = await asyncio.gather(*(self._owner_keys(st.target.host) for st in due))  # lookups at once
+        for st, owner_keys in zip(due, keys, strict=True):
+            local = st.target.transport is Transport.LOCAL  # the appliance always scans itself
+            if not local and not self.ownership.owns(*owner_keys):
                 report.skipped_not_owned += 1
                 st.next_due = self.clock() + self._jitter(self.interval_s)
                 continue

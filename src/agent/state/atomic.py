@@ -8,10 +8,12 @@ loss the target is the old or the new version, never empty or partial.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 _TMP_MARK = ".tmp."
 
@@ -93,3 +95,19 @@ def quarantine(path: str | os.PathLike[str]) -> Path:
     os.rename(p, dest)
     fsync_dir(p.parent)
     return dest
+
+
+def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """A small state file's JSON object: ``None`` when absent; :class:`ValueError` when unreadable,
+    not JSON, or not an object (callers log it and start from empty state)."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ValueError(f"unreadable: {type(exc).__name__}") from exc
+    obj = json.loads(raw)
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    return obj
+
