@@ -14,6 +14,10 @@ Scanning semantics (the native scanner reproduces them byte for byte):
   a separator nor a space, and is never part of a label.
 
 A match covers the label and the value; only the value becomes a span (the label stays).
+
+For speed, :func:`find_spans` does not try the rules at every position: two regexes find, in
+C, the positions where some rule may match (see "candidate search" below), and the rules are
+tried there only. That changes nothing in the result.
 """
 
 from __future__ import annotations
@@ -32,9 +36,7 @@ AR: Final = r"(?![A-Za-z0-9])"  # not followed by a letter or digit
 NL: Final = r"(?<![A-Za-z0-9])(?<![0-9][.-])"  # numeric start: not inside 1.2 or 1-2 chains
 NR: Final = r"(?![A-Za-z0-9])(?![.-][0-9])"
 SEPCH: Final = r"[\t\n\x0b\x0c\r \"#'\-:=]"
-LSEP: Final = (
-    rf"(?>{SEPCH}*)(?>(?:(?i:{'|'.join(R.LABEL_WORDS)}){AR}\.?{SEPCH}*)?)"
-)
+LSEP: Final = rf"(?>{SEPCH}*)(?>(?:(?i:{'|'.join(R.LABEL_WORDS)}){AR}\.?{SEPCH}*)?)"
 SP: Final = r"[\t\n\x0b\x0c\r ]"  # ASCII whitespace
 
 
@@ -244,9 +246,7 @@ def _check_cc(m: re.Match[str], text: str) -> bool:
     return not label_before(text, m.start("v"), R.CC_EXCEPTION_LABELS)
 
 
-_CONTEXT: Final = re.compile(
-    AL + "(?i:" + "|".join(R.CONTEXT_WORDS) + ")" + AR, re.ASCII
-)
+_CONTEXT: Final = re.compile(AL + "(?i:" + "|".join(R.CONTEXT_WORDS) + ")" + AR, re.ASCII)
 
 
 def _check_name_context(m: re.Match[str], text: str) -> bool:
@@ -272,15 +272,18 @@ def _firsts(words: Sequence[str]) -> str:
     return "".join(sorted({c for w in words for c in (w[0].lower(), w[0].upper())}))
 
 
-def _labelled(name: str, tag: str, words: Sequence[str], value: str,
-              check: Callable[[re.Match[str], str], bool] | None = None) -> Rule:
+def _labelled(
+    name: str,
+    tag: str,
+    words: Sequence[str],
+    value: str,
+    check: Callable[[re.Match[str], str], bool] | None = None,
+) -> Rule:
     return Rule(name, tag, AL + labels(words) + LSEP + f"(?P<v>{value})", _firsts(words), check)
 
 
 # Secret values: quoted (up to the closing quote or the line end) or a bare word.
-_SECRET_VALUE: Final = (
-    r"(?:\"(?P<v>[^\"\r\n]+)|'(?P<v2>[^'\r\n]+)|(?P<v3>[^\s\"'(),;&][^\s\"',;&]*))"  # noqa: S105
-)
+_SECRET_VALUE: Final = r"(?:\"(?P<v>[^\"\r\n]+)|'(?P<v2>[^'\r\n]+)|(?P<v3>[^\s\"'(),;&][^\s\"',;&]*))"  # noqa: S105
 
 
 class SecretRule(Rule):
@@ -296,9 +299,7 @@ class SecretRule(Rule):
         return None  # pragma: no cover - one group always matched
 
 
-_NAME_WORD: Final = (
-    r"(?>[A-Z][a-z]*(?:(?:['-][A-Z]?|[A-Z])[a-z]+)*)(?<![A-Z])" + AR
-)
+_NAME_WORD: Final = r"(?>[A-Z][a-z]*(?:(?:['-][A-Z]?|[A-Z])[a-z]+)*)(?<![A-Z])" + AR
 _NAME_VALUE: Final = _NAME_WORD + r"(?:[ ]" + _NAME_WORD + r"){0,2}"
 
 _MONTHS: Final = "(?>(?i:" + "|".join(m + AR for m in R.MONTHS) + "))"
@@ -390,54 +391,166 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("name_title", "NAME",
          AL + "(?>" + "|".join(t + AR for t in R.TITLES) + r")\.?[ ]+(?P<v>" + _NAME_VALUE + ")",
          "DM"),
-)
+)  # fmt: skip
 
-# Which rules can start at a given character.
-_BY_CHAR: Final[dict[str, tuple[Rule, ...]]] = {
-    c: tuple(r for r in RULES if c in r.first) for c in {ch for r in RULES for ch in r.first}
-}
+# ------------------------------------------------------------------ candidate search
+#
+# Trying every rule at every position would be slow in Python. Two regexes find, in C, the
+# positions where some rule *may* match: each entry below is a necessary condition for the
+# rules named next to it (what any match of those rules starts with). The rules are tried at
+# those positions only, so the result is the one of the scan described at the top.
+#
+# * _AFTER_BOUNDARY: all rules but four need a character that is not a letter or digit before
+#   their start (AL, NL and the other look-behinds). The pattern consumes that character, and
+#   ``re`` searches for a pattern that starts with a character class by testing that class
+#   only: letters and digits inside words are skipped at C speed. The candidate is the position
+#   after the boundary character; the start of the text is checked with _AT_START.
+# * _ANYWHERE: the four rules that may start inside a word (``-----BEGIN``, ``db_password=``).
+#
+# Speed: ``re`` tries the alternatives of an alternation one by one, but skips one at once when
+# its first character is a plain character or class that does not match; it has no such
+# shortcut for ``(?i:…)`` or a look-around. So every entry starts with a plain character or
+# class, and word lists are written as tries of ``[Xx]`` classes (:func:`_trie`).
+#
+# Each _AFTER_BOUNDARY entry ends with an empty group, so ``lastindex`` tells the first entry
+# whose condition holds at the candidate: the rules that only earlier entries stand for cannot
+# match there and are not tried.
 
-# A necessary condition for some rule to match, so the loop skips the rest in C speed.
-_TRIGGER: Final = re.compile(
-    "|".join(
-        [
-            "-----BEGIN",
-            r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}+://",
-            "(?i:authorization|convertto-securestring)",
-            AL + "-(?i:password)",
-            "(?i:" + "|".join(_label(w).removesuffix(AR) for w in R.SECRET_LABELS) + ")",
-            AL + r"PID\|",
-            r"(?<=[/\\])[A-Za-z]",
-            AL + "(?i:" + "|".join(
-                _label(w) for w in (*R.SSN_LABELS, *R.MRN_LABELS, *R.PATIENT_ID_LABELS,
-                                    *R.ACCOUNT_LABELS, *R.INSURANCE_LABELS, *R.DOB_LABELS,
-                                    *R.PHONE_LABELS, *R.ZIP_LABELS, *R.NAME_LABELS,
-                                    R.NAME_CONTEXT_LABEL)
-            ) + ")",
-            AL + "(?:" + "|".join(R.US_STATES) + ")[ ]+[0-9]",
-            r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}+@",
-            AL + "[1-9]" + _A,
-            NL + r"(?:[0-9]{3,6}[-. ][0-9]|[0-9]{13}|[0-9]{1,6}[ ]+[A-Z0-9]|1[-. ]|\+1|\()",
-            r"(?<![A-Za-z0-9_.-])(?i:" + "|".join(R.HOSTNAME_PREFIXES) + r")[-_0-9]",
-            AL + "(?:" + "|".join(R.TITLES) + r")\.?[ ]",
-        ]
+_Node = dict[str, "_Node"]
+
+
+def _trie(words: Sequence[str], *, bounded: bool = True) -> str:
+    """Case-insensitive ``words`` (label syntax, see :func:`_label`) as an alternation in trie
+    form: ``("pt", "patient")`` gives ``P(?:[Tt]|[Aa][Tt][Ii][Ee][Nn][Tt])|p(?:…)``. Where it
+    matches, ``labels(words)`` matches too (any one of the words), and the other way round; a
+    mismatch costs one class test per character.
+
+    The top level has one alternative per first character *and case*, so that a pattern that
+    starts with the trie is searched for its first characters at C speed. ``bounded``: a word
+    that ends with a letter or digit must not be followed by one (as in :func:`_label`).
+    """
+    root: _Node = {}
+    for w in words:
+        node = root
+        for ch in w:
+            if ch == " ":
+                tok = "[ _-]?"
+            elif ch.isalpha():
+                tok = f"[{ch.upper()}{ch.lower()}]"
+            else:
+                tok = re.escape(ch)
+            node = node.setdefault(tok, {})
+        node[AR if bounded and w[-1].isalnum() else ""] = {}  # the word ends here
+
+    def alternation(node: _Node) -> str:
+        alts = [tok + alternation(child) for tok, child in node.items()]
+        return "".join(alts) if len(alts) <= 1 else "(?:" + "|".join(alts) + ")"
+
+    top = []
+    for tok, child in root.items():
+        for first in sorted({tok[1], tok[2]}) if tok.startswith("[") else [tok]:
+            top.append(first + alternation(child))
+    return "|".join(top)
+
+
+_LABELLED_WORDS: Final = (
+    *R.SSN_LABELS, *R.MRN_LABELS, *R.PATIENT_ID_LABELS, *R.ACCOUNT_LABELS,
+    *R.INSURANCE_LABELS, *R.DOB_LABELS, *R.PHONE_LABELS, *R.ZIP_LABELS, *R.NAME_LABELS,
+    R.NAME_CONTEXT_LABEL,
+)  # fmt: skip
+
+# (rules, necessary condition at their start), in the order ``re`` tries them. The frequent
+# ones come last, so that the rules tried after them are few.
+_AFTER_BOUNDARY_ENTRIES: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
+    (("ps_password",), "-(?i:password)" + AR),
+    (("hl7_pid",), r"PID\|"),
+    (("path",), "(?:" + _trie(R.CLINICAL_DIRS, bounded=False) + r")[/\\]"),
+    (("zip_state",), "[A-Z]{2}[ ]+[0-9]"),
+    (("email",), r"[A-Za-z0-9._%+-]{1,64}+@"),
+    (("medicare",), "[1-9]" + _A + _AN + "[0-9]"),
+    (("phone",), r"\+1[-. ]?[(2-9]|\([2-9][0-9]{2}\)"),
+    (("hostname",), "(?:" + _trie(R.HOSTNAME_PREFIXES, bounded=False) + ")[-_0-9]"),
+    (("name_title",), "(?:" + "|".join(R.TITLES) + r")\.?[ ]+[A-Z]"),
+    (("url_userinfo",), r"[A-Za-z][A-Za-z0-9+.-]{0,31}+://[^\s/:@]*+:[^\s/@]++@"),
+    (
+        ("ssn_labelled", "mrn", "patient_id", "account", "insurance", "dob", "phone_labelled",
+         "zip_labelled", "name_labelled", "name_context"),
+        # A value never starts with a separator: LSEP (atomic) takes them all.
+        "(?:" + _trie(_LABELLED_WORDS) + ")" + LSEP + "[A-Za-z0-9+]",
     ),
-    re.ASCII,
+    (
+        ("ssn", "cc", "phone", "zip4", "address"),
+        # NL, then by what follows the first digit
+        r"[0-9](?<![0-9][.-][0-9])(?:"
+        r"[0-9]{2}[- ][0-9]{2}[- ][0-9]{4}"  # ssn
+        r"|[0-9]{3}[ -][0-9]{3}|[0-9]{12}"  # cc
+        r"|(?<=1)[-. ][(2-9]|[0-9]{2}[-. ][2-9][0-9]{2}[-. ][0-9]{4}"  # phone
+        r"|[0-9]{4}-[0-9]{4}"  # zip4
+        r"|[0-9]{0,5}[ ]+(?:" + _STREET_WORD + "){1,4}" + _SUFFIX  # address
+        + ")",
+    ),
+)  # fmt: skip
+_ANYWHERE_ENTRIES: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
+    (("pem",), "-(?=----BEGIN)"),
+    (
+        ("authorization", "ps_securestring", "secret_kv"),
+        _trie(("authorization", "convertto-securestring", *R.SECRET_LABELS), bounded=False),
+    ),
 )
+
+_ENTRIES: Final = "|".join(f"(?:{cond})()" for _, cond in _AFTER_BOUNDARY_ENTRIES)
+_AFTER_BOUNDARY: Final = re.compile("[^A-Za-z0-9](?:" + _ENTRIES + ")", re.ASCII)
+_AT_START: Final = re.compile(_ENTRIES, re.ASCII)
+_ANYWHERE: Final = re.compile("|".join(cond for _, cond in _ANYWHERE_ENTRIES), re.ASCII)
+
+ByChar = dict[str, tuple[Rule, ...]]
+
+
+def _by_char(names: set[str]) -> ByChar:
+    """The rules named, in :data:`RULES` order, by the characters they can start with."""
+    chosen = [r for r in RULES if r.name in names]
+    return {c: tuple(r for r in chosen if c in r.first) for r in chosen for c in r.first}
+
+
+# The rules to try where _AFTER_BOUNDARY matched with group k, which ends the k-th entry: those
+# of that entry and of the later ones.
+_TRY_AFTER_BOUNDARY: Final[list[ByChar]] = [{}] + [
+    _by_char({name for names, _ in _AFTER_BOUNDARY_ENTRIES[k:] for name in names})
+    for k in range(len(_AFTER_BOUNDARY_ENTRIES))
+]
+_TRY_ANYWHERE: Final = _by_char({name for names, _ in _ANYWHERE_ENTRIES for name in names})
+_TRY_ALL: Final = _by_char({r.name for r in RULES})
 
 
 def find_spans(text: str) -> list[Span]:
     """All spans of ``text`` as ``(tag index, start, end)``, in order, non-overlapping."""
     spans: list[Span] = []
-    search = _TRIGGER.search
-    by_char = _BY_CHAR
+    after_boundary = _AFTER_BOUNDARY.search
+    anywhere = _ANYWHERE.search
+    try_after_boundary = _TRY_AFTER_BOUNDARY
+    none = len(text) + 1  # no candidate left
+    # The next candidate of each search, at or after ``pos`` (searched again once passed),
+    # and for _AFTER_BOUNDARY the group of the entry that matched.
+    m = _AT_START.match(text)
+    nb, group = (-1, 0) if m is None else (0, m.lastindex or 0)
+    na = -1
     pos = 0
     while True:
-        t = search(text, pos)
-        if t is None:
+        if nb < pos:
+            m = after_boundary(text, pos - 1 if pos else 0)
+            nb, group = (none, 0) if m is None else (m.start() + 1, m.lastindex or 0)
+        if na < pos:
+            m = anywhere(text, pos)
+            na = none if m is None else m.start()
+        if nb < na:
+            p, rules = nb, try_after_boundary[group]
+        elif na < nb:
+            p, rules = na, _TRY_ANYWHERE
+        elif nb == none:
             return spans
-        p = t.start()
-        for rule in by_char.get(text[p], ()):
+        else:  # both: any rule may start here
+            p, rules = nb, _TRY_ALL
+        for rule in rules.get(text[p], ()):
             found = rule.apply(text, p)
             if found is not None:
                 spans.extend(found[0])
