@@ -184,3 +184,32 @@ async def test_interrupted_remediation_is_reverified_at_startup(env: Env) -> Non
     await _deliver(env)
     assert [e["execution"]["runbook_id"] for e in env.cc.executions(SITE)] == ["APPL-PERM-001"]
     await h.close()
+
+
+async def test_housekeeping_prunes_idle_dedup_and_compacts_the_journal(env: Env) -> None:
+    from agent.healing.journal import COMPACT_OVER
+    from agent.healing.pipeline import _Dedup
+    from agent.runtime.supervisor import Supervisor
+
+    h = env.healing()
+    now = h.pipeline.clock()
+    h.pipeline.dedup["10.0.0.9:linux_ntp_sync"] = _Dedup(now - 3 * 3600, 1, 600.0, set())  # idle 3 h
+    h.pipeline.dedup["10.0.0.9:linux_firewall"] = _Dedup(now - 60, 1, 600.0, set())
+    finished = b"".join(
+        b'{"seq": %d, "ts": "2026-01-01T00:00:00.000Z", "heal_id": "h%d", "event": "end", '
+        b'"outcome": "healed"}\n' % (i, i)
+        for i in range(COMPACT_OVER // 90)
+    )
+    h.journal.path.write_bytes(finished)
+    assert h.journal.path.stat().st_size > COMPACT_OVER
+    sup = Supervisor()
+    h.install(sup)
+    job = sup.jobs["housekeeping"]
+    assert job.delay() == 600.0 and job.deadline == 30.0
+    task = sup.run_job_now("housekeeping")
+    assert task is not None
+    await task
+    assert set(h.pipeline.dedup) == {"10.0.0.9:linux_firewall"}
+    lines = h.journal.path.read_bytes().splitlines()
+    assert len(lines) == 500 and lines[-1] == finished.splitlines()[-1]
+    await h.close()

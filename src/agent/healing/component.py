@@ -48,6 +48,7 @@ from agent.scan.macos import MacosScanner
 from agent.scan.model import SEVERITY_RANK, Finding, HostResult, Incident, aggregate, new_incident_id
 from agent.scan.network import NameCache, NetScanSettings, NetworkScanner, settings_from
 from agent.scan.scheduler import Ownership, ScanScheduler
+from agent.scan.threats import SecurityArchive, ThreatDetector
 from agent.scan.windows import WindowsScanner, windows_label
 from agent.state.daemon_state import DaemonStatePersistence, GoHeal
 
@@ -59,7 +60,10 @@ log = get_logger("healing")
 
 SCAN_TICK_S: Final = 15.0
 NETSCAN_DEADLINE_S: Final = 150.0  # runtime.md §4.2
+HOUSEKEEPING_S: Final = 600.0  # runtime.md §4.2: prune cooldowns, compact the journal
+HOUSEKEEPING_DEADLINE_S: Final = 30.0
 HEAL_QUEUE_MAX: Final = 256
+ARCHIVE_DEADLINE_S: Final = 30.0
 SYNC_PATH: Final = "/agent/sync"
 
 
@@ -217,6 +221,10 @@ class HealingComponent(BaseComponent):
         )
         self.health = ScanHealth(self.state_dir, clock=clock)
         self.netscan = NetworkScanner(self._netscan_settings(), self.state_dir, clock=clock)
+        # Windows threat detection (§2.5) and the security-event archive (central-api.md §7.7).
+        self.security_archive = SecurityArchive(self.state_dir, site_id=lambda: self.config.site_id,
+                                                source_host=_hostname(), clock=clock)
+        self.threats = ThreatDetector(self.state_dir, clock=clock, archive=self.security_archive)
         self.queue = HealQueue()
         self._busy: set[str] = set()
         self.replayed = False
@@ -339,6 +347,8 @@ class HealingComponent(BaseComponent):
         elif target.platform == "macos":
             cls = MacosScanner
         scanner = cls(self.executor_for(target), disabled=lambda: directives.disabled_checks)
+        if isinstance(scanner, WindowsScanner):
+            scanner.threats = self.threats  # security events and shadow copies (§2.5)
         params: dict[str, str | Sequence[str]] | None = None
         if target.transport is Transport.LOCAL:
             params = {**self._site_scan_params(), **self.appliance_params}
@@ -388,6 +398,13 @@ class HealingComponent(BaseComponent):
     def _netscan_settings(self) -> NetScanSettings:
         return settings_from(self.config, self.shared.credentials.windows_targets, labeller=windows_label)
 
+    async def housekeeping_tick(self) -> None:
+        """Every 10 min (runtime.md §4.2, healing.md §4.4): drop idle dedup entries, compact the
+        healing journal past its size limit (file I/O off the loop), save the state if it changed."""
+        self.pipeline.prune()
+        await asyncio.get_running_loop().run_in_executor(None, self.journal.compact)
+        self.daemon_state.request_save()
+
     async def netscan_tick(self) -> HostResult:
         """The network scan (§2.5, §6.1): findings through the same pipeline as host findings."""
         await self.replay()
@@ -404,7 +421,24 @@ class HealingComponent(BaseComponent):
 
     def settle_round(self) -> None:
         """After a scheduler round: its ``device_unreachable`` findings, or one ``subnet_dark``."""
-        self._queue_findings(self.health.finish_round())
+        self._queue_findings([*self.health.finish_round(), *self.threats.take_pending()])
+
+    async def archive_security_events(self) -> int:
+        """After the round's Windows collection: drain the security-event archive (§7.7)."""
+        if not self.security_archive.pending() or self.checkin.client.breaker.state == "open":
+            return 0
+        from agent.transport.client import SYNC
+
+        async def post(path: str, body: bytes) -> tuple[int, bytes]:
+            resp = await self.checkin.client.request("POST", path, body, SYNC)
+            return resp.status, resp.body
+
+        try:
+            async with asyncio.timeout(ARCHIVE_DEADLINE_S):
+                return await self.security_archive.drain(post)
+        except TimeoutError:
+            log.warning("threats.archive_timeout", "security-event archive stopped at its deadline")
+            return 0
 
     def _on_healed(self, host: str) -> None:
         self.scheduler.heal_finished(host)
@@ -432,6 +466,7 @@ class HealingComponent(BaseComponent):
             self.scheduler.force()
         await self.scheduler.run_round()
         self.settle_round()
+        await self.archive_security_events()
 
     async def scan_now(self) -> None:
         """One forced round of every owned host (also usable without the supervisor)."""
@@ -440,6 +475,7 @@ class HealingComponent(BaseComponent):
         self.scheduler.force()
         await self.scheduler.run_round()
         self.settle_round()
+        await self.archive_security_events()
 
     # --- healing ------------------------------------------------------------------------------------
 
@@ -560,6 +596,9 @@ class HealingComponent(BaseComponent):
                                delay=lambda: float(self.config.netscan_interval_s),
                                deadline=NETSCAN_DEADLINE_S, first_delay=2 * SCAN_TICK_S, from_completion=True,
                                enabled=lambda: self.config.enable_drift_detection))
+        supervisor.add_job(Job(name="housekeeping", run=self.housekeeping_tick, delay=lambda: HOUSEKEEPING_S,
+                               deadline=HOUSEKEEPING_DEADLINE_S, first_delay=HOUSEKEEPING_S,
+                               from_completion=True))
         for n in range(max(1, self.config.heal_concurrency)):
             supervisor.spawn(f"heal-worker-{n}", self.worker)
 
@@ -586,6 +625,12 @@ class HealingComponent(BaseComponent):
 
     def summary(self) -> str:
         return f"{self.stats['healed']} healed" if self.stats["healed"] else ""
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
 
 
 def _own_mac() -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -17,7 +17,8 @@ from agent.exec import Target
 from agent.exec.types import Privilege
 from agent.scan.catalog import CATALOG
 from agent.scan.linux import Eval, LinuxScanner, evaluate_record
-from agent.scan.model import Finding, as_list
+from agent.scan.model import Finding, HostResult, as_list
+from agent.scan.threats import ThreatDetector
 
 SCRIPT: Final = (Path(__file__).resolve().parent / "scripts" / "windows_scan.ps1").read_text("utf-8")
 SOURCE: Final = "driftscan"
@@ -649,9 +650,29 @@ class WindowsScanner(LinuxScanner):
     source = SOURCE
     privilege = Privilege.ADMIN
 
-    def __init__(self, executor: Any, **kw: Any) -> None:
+    def __init__(self, executor: Any, *, threats: ThreatDetector | None = None, **kw: Any) -> None:
         kw.setdefault("script", SCRIPT)
         super().__init__(executor, **kw)
+        self.threats = threats
+
+    async def scan(
+        self,
+        target: Target,
+        credential: Any,
+        *,
+        deadline_s: float,
+        params: Mapping[str, str | Sequence[str]] | None = None,
+    ) -> HostResult:
+        """The scan; with a :class:`ThreatDetector` also the security events and shadow copies
+        (threats.py): the host's cursor as a scan parameter, findings evaluated after the scan."""
+        if self.threats is None:
+            return await super().scan(target, credential, deadline_s=deadline_s, params=params)
+        col = self.threats.collection(target.host)
+        self.evaluators = {**EVALUATORS, **col.evaluators}
+        merged = {**(params or {}), **col.params}
+        res = await super().scan(target, credential, deadline_s=deadline_s, params=merged)
+        self.threats.finish(res, col, label=self.label_of(target), platform=target.platform)
+        return res
 
     def label_of(self, target: Target) -> str:
         return windows_label(target.label)

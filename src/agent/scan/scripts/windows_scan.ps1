@@ -178,4 +178,40 @@ function Msp-Backup {
 }
 Msp-Rec backup_not_configured { Msp-Backup }
 Msp-Rec backup_verification { Msp-Backup }
+# Threat detection (threats.py): Security-log events newer than the appliance's cursor
+# ($MspParams.security_since, Unix seconds of this host's clock; none = the last hour), at most the
+# 200 newest, oldest first, 8 per record (a record line stays far below the 64 KiB line cap). A read
+# that fails is one {"error": <type>} record (unknown); no matching event is an empty list.
+$script:MspSecIds = 1100, 1102, 4625, 4649, 4697, 4719, 4720, 4724, 4728, 4732, 4740, 4756, 4765, 4766, 4794
+$script:MspSec = Msp-Probe {
+    $since = [DateTimeOffset]::UtcNow.ToUnixTimeSeconds() - 3600
+    if ([string]$MspParams.security_since -match '^\d{1,12}$') { $since = [int64][string]$MspParams.security_since }
+    $start = [DateTimeOffset]::FromUnixTimeSeconds($since).LocalDateTime
+    $evs = @()
+    try {
+        $evs = @(Get-WinEvent -FilterHashtable @{ LogName = 'Security'; Id = $script:MspSecIds; StartTime = $start } -MaxEvents 200 -ErrorAction Stop)
+    } catch {
+        if ($_.FullyQualifiedErrorId -notlike 'NoMatchingEventsFound*') { throw }
+    }
+    $out = @(foreach ($e in ($evs | Sort-Object RecordId)) {
+        $ip = ''
+        foreach ($d in ([xml]$e.ToXml()).Event.EventData.Data) { if ([string]$d.Name -eq 'IpAddress') { $ip = [string]$d.'#text' } }
+        $m = [string]$e.Message
+        if ($m.Length -gt 1024) { $m = $m.Substring(0, 1024) }
+        @{ event_id = [int]$e.Id; record_id = [int64]$e.RecordId; time = (Msp-Epoch $e.TimeCreated); source_ip = $ip; message = $m }
+    })
+    @{ events = $out }
+}
+if ($script:MspSec.ContainsKey('error')) { Msp-Rec security_event_critical { $script:MspSec } }
+else {
+    $script:MspSecAll = @($script:MspSec.events)
+    $script:MspSecI = 0
+    do {
+        $script:MspSecChunk = @($script:MspSecAll | Select-Object -Skip $script:MspSecI -First 8)
+        Msp-Rec security_event_critical { @{ total = $script:MspSecAll.Count; events = $script:MspSecChunk } }
+        $script:MspSecI += 8
+    } while ($script:MspSecI -lt $script:MspSecAll.Count)
+}
+# Shadow copies for the ransomware indicator: the backup probe's Win32_ShadowCopy data.
+Msp-Rec ransomware_indicator { @{ vss = (Msp-Backup).vss } }
 [Console]::Out.WriteLine('MSP_SCAN_END ' + (ConvertTo-Json -Compress -InputObject @{ checks = $script:MspN }))
