@@ -396,7 +396,9 @@ class HealingComponent(BaseComponent):
         return actionable
 
     def _netscan_settings(self) -> NetScanSettings:
-        return settings_from(self.config, self.shared.credentials.windows_targets, labeller=windows_label)
+        creds = self.shared.credentials
+        return settings_from(self.config, creds.windows_targets, labeller=windows_label,
+                             linux_targets=creds.linux_targets)
 
     async def housekeeping_tick(self) -> None:
         """Every 10 min (runtime.md §4.2, healing.md §4.4): drop idle dedup entries, compact the

@@ -13,6 +13,20 @@ Findings have ``source=netscan``, platform ``network`` and host ``network``:
   period, at most 10 per hour; the seen set lives in ``netscan_macs.json`` (0600).
 * ``NETWORK-UNEXPECTED-SUBNET`` — an ARP neighbour outside the primary subnet (the connected route
   of the default-route interface in ``/proc/net/route``).
+* ``credential_ip_mismatch`` (§2.5 "Scan health") — on the credential's own host (its stored
+  address, platform and label), not on ``network``; see :class:`IpBindings`.
+
+Network discovery for ``credential_ip_mismatch`` is the ARP table. Each Windows/SSH credential
+whose stored hostname is an IPv4 address is bound to the MAC the ARP table shows at that address
+(learned the first time it is seen there; ``netscan_ip_bindings.json``, 0600). When a later table
+shows that MAC at a different address and the stored address no longer maps to it (absent, or
+another MAC), the finding is raised with ``stored_ip``/``seen_ip`` (discriminator ``seen_ip``), at
+most once per hour per host (report times persisted, so a restart does not re-alert). The stored
+address still mapped to the learned MAC (the host has a second NIC) is no mismatch. A learned MAC
+absent from the table while the stored address shows exactly one other MAC is re-learned (replaced
+hardware). Targets configured by name are skipped: their address follows DNS, so there is no
+stored address to disagree with. Limitation: the ARP table holds only neighbours that talked with
+the appliance recently, so a moved host is seen only once something brings its new address in.
 
 Every probe has its own timeout; probes and reverse lookups run at most 16 at a time.
 """
@@ -50,6 +64,9 @@ ROGUE_PER_HOUR: Final = 10
 MAX_MACS: Final = 8192
 PROC_READ_CAP: Final = 8 * 1024 * 1024
 MACS_FILE: Final = "netscan_macs.json"
+BINDINGS_FILE: Final = "netscan_ip_bindings.json"
+MAX_BINDINGS: Final = 4096
+MISMATCH_REPEAT_S: Final = 3600.0
 WINRM_HTTP: Final = 5985
 WINRM_HTTPS: Final = 5986
 CHECKS: Final = (
@@ -322,6 +339,15 @@ class ReachTarget:
     severity: str
 
 
+@dataclass(frozen=True, slots=True)
+class CredentialTarget:
+    """A Windows or SSH credential's stored hostname with the platform and label of its target."""
+
+    host: str
+    platform: str
+    label: str = ""
+
+
 @dataclass
 class NetScanSettings:
     central_host: str = ""
@@ -335,6 +361,7 @@ class NetScanSettings:
     proc_arp: Path = Path("/proc/net/arp")
     proc_route: Path = Path("/proc/net/route")
     reverse_dns: bool = True  # names for new devices (PTR lookups, 16 at a time)
+    credential_targets: Sequence[CredentialTarget] = ()  # for credential_ip_mismatch
 
 
 def _f(
@@ -475,6 +502,134 @@ class SeenMacs:
         return out
 
 
+def _ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class IpMismatch:
+    target: CredentialTarget
+    mac: str
+    seen_ip: str
+
+
+class IpBindings:
+    """Learned credential address → MAC bindings and the last ``credential_ip_mismatch`` report
+    per host (``netscan_ip_bindings.json``). See the module docstring for the rules."""
+
+    def __init__(self, path: Path | None, clock: Callable[[], float]) -> None:
+        self.path = path
+        self.clock = clock
+        self.bindings: dict[str, tuple[str, float]] = {}  # stored ip -> (mac, learned at)
+        self.reported: dict[str, float] = {}  # stored ip -> last report
+        self._load()
+
+    def _load(self) -> None:
+        if self.path is None:
+            return
+        try:
+            raw = read_json_object(self.path)
+        except ValueError as exc:
+            log.warning("netscan.state_unreadable", "IP binding state ignored", error=str(exc)[:80])
+            return
+        if raw is None:
+            return
+        binds = raw.get("bindings")
+        if isinstance(binds, dict):
+            for ip, b in binds.items():
+                if not (_ipv4(ip) and isinstance(b, dict)):
+                    continue
+                mac, at = b.get("mac"), b.get("learned")
+                if isinstance(mac, str) and normalise_mac(mac) == mac and _num(at):
+                    self.bindings[ip] = (mac, float(at))
+        rep = raw.get("reported")
+        if isinstance(rep, dict):
+            self.reported = {ip: float(t) for ip, t in rep.items() if _ipv4(ip) and _num(t)}
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        if len(self.bindings) > MAX_BINDINGS:
+            self.bindings = dict(sorted(self.bindings.items(), key=lambda kv: kv[1][1])[-MAX_BINDINGS:])
+        self.reported = {ip: t for ip, t in self.reported.items() if ip in self.bindings}
+        body = {
+            "version": 1,
+            "bindings": {ip: {"mac": m, "learned": t} for ip, (m, t) in self.bindings.items()},
+            "reported": self.reported,
+        }
+        try:
+            atomic_write(self.path, json.dumps(body, sort_keys=True).encode(), 0o600)
+        except OSError as exc:
+            log.warning("netscan.state_write_failed", "IP binding state not saved", error=type(exc).__name__)
+
+    def check(self, targets: Sequence[CredentialTarget], neighbours: Sequence[Neighbour]) -> list[IpMismatch]:
+        """Learn bindings from this ARP table and return the mismatches to report now. A non-empty
+        target list is the checkin's whole credential list: bindings of other addresses are dropped
+        (an empty list, e.g. before the first checkin, keeps them)."""
+        now = self.clock()
+        changed = False
+        by_ip: dict[str, set[str]] = {}
+        by_mac: dict[str, set[str]] = {}
+        for n in neighbours:
+            by_ip.setdefault(n.ip, set()).add(n.mac)
+            by_mac.setdefault(n.mac, set()).add(n.ip)
+        wanted = {t.host: t for t in targets if _ipv4(t.host)}
+        if targets:
+            for ip in [ip for ip in self.bindings if ip not in wanted]:
+                del self.bindings[ip]
+                self.reported.pop(ip, None)
+                changed = True
+        out: list[IpMismatch] = []
+        for ip, t in sorted(wanted.items()):
+            at_stored = by_ip.get(ip, set())
+            bound = self.bindings.get(ip)
+            if bound is None or (bound[0] not in by_mac and len(at_stored) == 1):
+                # First sight, or replaced hardware: (re)learn an unambiguous binding.
+                if len(at_stored) == 1:
+                    self.bindings[ip] = (next(iter(at_stored)), now)
+                    changed = True
+                continue
+            mac = bound[0]
+            if mac in at_stored:
+                continue  # still at the stored address (other addresses are further NICs)
+            elsewhere = sorted(by_mac.get(mac, set()), key=ipaddress.IPv4Address)
+            if not elsewhere:
+                continue
+            last = self.reported.get(ip)
+            if last is not None and 0.0 <= now - last < MISMATCH_REPEAT_S:
+                continue  # a clock step back forgets the report time
+            self.reported[ip] = now
+            changed = True
+            out.append(IpMismatch(t, mac, elsewhere[0]))
+        if changed:
+            self.save()
+        return out
+
+
+def mismatch_finding(m: IpMismatch, now: float) -> Finding:
+    spec = CATALOG.spec("credential_ip_mismatch")
+    assert spec is not None
+    t = m.target
+    return Finding(
+        t.host,
+        "credential_ip_mismatch",
+        spec.severity,
+        spec.hipaa,
+        f"{t.host} answers at its stored address",
+        f"{t.host}'s device ({m.mac}) seen at {m.seen_ip}",
+        {"stored_ip": t.host, "seen_ip": m.seen_ip},
+        t.platform,
+        SOURCE,
+        label=t.label,
+        discriminator=m.seen_ip,
+        observed_at=now,
+    )
+
+
 class NetworkScanner:
     def __init__(
         self,
@@ -486,6 +641,7 @@ class NetworkScanner:
         self.settings = settings
         self.clock = clock
         self.seen = SeenMacs(state_dir / MACS_FILE if state_dir is not None else None, clock)
+        self.bindings = IpBindings(state_dir / BINDINGS_FILE if state_dir is not None else None, clock)
 
     async def _listeners(self) -> list[Listener] | None:
         out: list[Listener] = []
@@ -530,7 +686,7 @@ class NetworkScanner:
             neigh = parse_proc_arp(await asyncio.to_thread(_read, s.proc_arp))
         except OSError:
             return []
-        out: list[Finding] = []
+        out = [mismatch_finding(m, now) for m in self.bindings.check(s.credential_targets, neigh)]
         rogue = self.seen.new_devices(neigh)
         if s.reverse_dns:
             names = await bounded((reverse_name(n.ip) for n in rogue), s.parallel)
@@ -608,10 +764,19 @@ def settings_from(
     *,
     labeller: Callable[[str], str],
     expected_services: Mapping[str, int] | None = None,
+    linux_targets: Sequence[Any] = (),
 ) -> NetScanSettings:
-    """Settings from the agent config and the checkin's Windows targets. The DC is
-    ``domain_controller`` (else the target labelled DC); workstations are the targets labelled WS."""
+    """Settings from the agent config and the checkin's Windows (and SSH) targets. The DC is
+    ``domain_controller`` (else the target labelled DC); workstations are the targets labelled WS.
+    Every Windows and SSH target is a credential target (``credential_ip_mismatch``)."""
     from urllib.parse import urlsplit
+
+    from agent.exec.types import Target
+
+    creds = [Target.from_windows(wt) for wt in windows_targets] + [
+        Target.from_linux(lt) for lt in linux_targets
+    ]
+    credential_targets = tuple(CredentialTarget(t.host, t.platform, t.label) for t in creds)
 
     central = urlsplit(getattr(config, "api_endpoint", "") or "")
     central_host = central.hostname or ""
@@ -636,5 +801,8 @@ def settings_from(
     if getattr(config, "grpc_hub_enabled", False):
         expected.setdefault("grpc_hub", int(config.grpc_port))
     return NetScanSettings(
-        central_host=central_host, reach_targets=tuple(targets), expected_services=expected
+        central_host=central_host,
+        reach_targets=tuple(targets),
+        expected_services=expected,
+        credential_targets=credential_targets,
     )
