@@ -74,6 +74,30 @@ size_t phi_render_ids(const unsigned char *buf, const size_t *offsets, size_t n,
  * the number of ids used, or (size_t)-1 for bad arguments (a span outside buf, a bad table). */
 size_t phi_dedupe(const unsigned char *buf, size_t len, const phi_span *spans, size_t nspans, size_t *ids, phi_span *uniq, size_t *table, size_t tcap);
 
+/* ---- token hashes kept between calls (phi_h8cache.c) ---- */
+
+/* One entry of a table of token hashes: the 8 hex characters of the token of (tag, value), for
+ * values of at most 48 bytes. A table is `cap` entries (a power of two, at least 2) owned by the
+ * caller, all zero when empty, filled for one key and hash mode only. */
+typedef struct phi_h8_entry {
+    unsigned long long hash;  /* 0: empty */
+    unsigned int tag;
+    unsigned int len;
+    unsigned char value[48];
+    unsigned char h8[8];
+} phi_h8_entry;
+
+/* For each of the n spans (offsets into buf[0..len)): the hash of its value from the table to
+ * h8[8k..8k+8) (for a secret, whose token has no hash: "00000000"), else k to missing[]. Returns
+ * the number of spans missing, or (size_t)-1 for bad arguments. Reads the table only. */
+size_t phi_h8_get(const phi_h8_entry *table, size_t cap, const unsigned char *buf, size_t len, const phi_span *spans, size_t n, unsigned char *h8, size_t *missing);
+
+/* The hashes of the m missing spans (phi_h8_get): found[8j..8j+8) is that of span missing[j]; it
+ * is copied to h8[8 * missing[j]..) and stored in the table (not for secrets nor values over 48
+ * bytes; the table is emptied first when three quarters full; *used counts its entries). Returns
+ * the number of entries stored, or (size_t)-1 for bad arguments. */
+size_t phi_h8_put(phi_h8_entry *table, size_t cap, size_t *used, const unsigned char *buf, size_t len, const phi_span *spans, size_t n, const size_t *missing, size_t m, const unsigned char *found, unsigned char *h8);
+
 /* Name of a tag (agent.phi.rules.TAGS[tag]), or NULL for an unknown tag. */
 const char *phi_tag_name(unsigned int tag);
 

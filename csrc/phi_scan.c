@@ -16,6 +16,15 @@
 
 #include "agent_native.h"
 
+/* The window filter uses SSE2 (every x86-64) unless PHI_SCALAR is defined, which builds the
+ * portable byte-by-byte filter only (what other CPUs run; the tests build and check both). */
+#if defined(__SSE2__) && !defined(PHI_SCALAR)
+#define PHI_SSE2 1
+#include <emmintrin.h>
+#else
+#define PHI_SSE2 0
+#endif
+
 #define NOPE ((size_t)-1)
 #define PHI_H8 8             /* hex characters of a token hash */
 #define MAX_HITS 16
@@ -1126,7 +1135,67 @@ typedef struct {
     unsigned char cls[257];       /* cls2 of each byte; [256] is the class of "no byte" */
     uint32_t b_url, b_email, b_pem, b_ps, b_zip_state, b_medicare, b_ssn, b_cc, b_phone, b_zip4,
         b_address, digit_rules;
+    unsigned char start[256];     /* a byte that is not a letter or digit where a rule can start */
+    /* The window filter (window_candidates): valid only when the tables keep to its assumptions
+     * (checked by fast_init); `fast` is 0 otherwise. */
+    int fast;
+    unsigned char zipfirst[256];   /* an upper-case letter: r_zip_state starts with it */
+    uint64_t digit_keep[3][256];   /* bit k: a run of k digits that starts with '0', '1' or
+                                      '2'..'9' (0, 1, 2) and is followed by this byte passes */
+    uint64_t triw[NCLS][NCLS];     /* tri, where the pair starts some word */
 } dispatch_t;
+
+/* The letter pairs (any case) where an inword rule can start, as the SSE2 filter tests them:
+ * authorization, api key, convertto-securestring, client secret, passphrase/password/passwd,
+ * pwd, secret, token. fast_init checks that the tables need no other pair. */
+static const char INWORD_PAIRS[][3] = {"au", "ap", "co", "cl", "pa", "pw", "se", "to"};
+
+/*
+ * The window filter's assumptions (see window_candidates), checked against the tables: outside
+ * a word, a rule can start at a digit only if it is a digit rule, at a letter only if it is a
+ * word rule or r_zip_state (upper case), and at no other byte than '-' (r_pem, r_ps_password),
+ * '(' and '+' (r_phone); inside a word, only at a pair of letters. `digit_keep` restates what
+ * prefilter() keeps of the digit rules (a superset: by the first digit, the run length and the
+ * byte after the run), window_masks() what it keeps of '-', '(' and '+', and `zipfirst` what it
+ * keeps of r_zip_state. When the tables break an assumption, `fast` stays 0 and the exact
+ * byte-by-byte filter (next_candidate_bytes) runs instead.
+ */
+static void fast_init(dispatch_t *d)
+{
+    d->fast = 0;
+    for (unsigned c = 0; c < 256; c++) {
+        d->start[c] = (unsigned char)(!d->alnum[c] && (d->first[c] || d->wordfirst[c]));
+        d->zipfirst[c] = (unsigned char)((d->first[c] & d->b_zip_state) != 0);
+        uint32_t allowed = 0;
+        if (is_digit((int)c)) allowed = d->digit_rules;
+        else if (is_upper((int)c)) allowed = d->b_zip_state;
+        else if (c == '-') allowed = d->b_pem | d->b_ps;
+        else if (c == '(' || c == '+') allowed = d->b_phone;
+        if ((d->first[c] & ~allowed) || (d->wordfirst[c] && !is_alpha((int)c))) return;
+        for (unsigned f = 0; f < 3; f++) {
+            uint64_t k = ((uint64_t)1 << 20) - ((uint64_t)1 << 13);  /* 13..19 digits: r_cc */
+            if (c == '-' || c == '.' || c == ' ') {  /* r_phone: "1-", "1.", "1 ", "ddd-", ... */
+                if (f == 1) k |= 1u << 1;
+                if (f == 2) k |= 1u << 3;
+            }
+            if (c == '-') k |= (1u << 3) | (1u << 4) | (1u << 5);  /* r_ssn, r_cc, r_zip4 */
+            if (c == ' ') k |= 0x7eu;                   /* r_ssn, r_cc, 1..6 digits: r_address */
+            if (is_upper((int)c)) k |= 1u << 1;          /* r_medicare */
+            d->digit_keep[f][c] = k;
+        }
+    }
+    for (unsigned k0 = 0; k0 < NCLS; k0++) {
+        for (unsigned k1 = 0; k1 < NCLS; k1++) {
+            d->triw[k0][k1] = d->pair[k0][k1] ? d->tri[k0][k1] : 0;
+            if (d->tri_inw[k0][k1] == 0) continue;
+            if (k0 >= 26 || k1 >= 26) return;
+            size_t k = 0, np = sizeof INWORD_PAIRS / sizeof INWORD_PAIRS[0];
+            while (k < np && !(INWORD_PAIRS[k][0] == 'a' + (int)k0 && INWORD_PAIRS[k][1] == 'a' + (int)k1)) k++;
+            if (k == np) return;
+        }
+    }
+    d->fast = 1;
+}
 
 /* Record the first three character classes of every spelling of `w` (' ' = optional joiner). */
 static void add_word(dispatch_t *d, const char *w, uint32_t bit, int inword, unsigned *k, int depth)
@@ -1189,6 +1258,7 @@ static void dispatch_init(dispatch_t *d)
     for (unsigned k0 = 0; k0 < NCLS; k0++)
         for (unsigned k1 = 0; k1 < NCLS; k1++)
             d->skip2[k0][k1] = (unsigned char)((k0 < 26 || k0 == 33) && d->tri_inw[k0][k1] == 0);
+    fast_init(d);
 }
 
 /* Word rules that can start at p, by its first three characters. */
@@ -1201,7 +1271,8 @@ static inline uint32_t words_at(const dispatch_t *d, const uint64_t (*tri)[NCLS]
     return (tri[k0][k1] >> k2) & 1 ? d->pair[k0][k1] : 0;
 }
 
-/* Drop rules that cannot match at p (not inside a word), by cheap necessary conditions. */
+/* Drop rules that cannot match at p (not inside a word), by cheap necessary conditions. The
+ * window filter restates them (fast_init, window_masks): keep the two in step. */
 static uint32_t prefilter(const dispatch_t *d, const text_t *t, size_t p, uint32_t m)
 {
     int c = t->s[p];
@@ -1284,6 +1355,167 @@ static anchor_t url_anchor(const unsigned char *s, size_t n, size_t from)
 static inline size_t min2(size_t a, size_t b) { return a < b ? a : b; }
 
 /*
+ * Candidates: the positions where the dispatch in scan() can find a rule to try (a superset:
+ * scan() decides exactly). Outside a word: a letter or digit, or a byte of `start`; inside a
+ * word (the byte before is a letter or digit): a letter or digit whose pair with the next byte
+ * can start an inword rule (not skip2). The e-mail and URL anchors are not candidates: scan()
+ * never skips past the next one (`due`).
+ */
+static size_t next_candidate_bytes(const dispatch_t *d, const unsigned char *s, size_t n, size_t p,
+                                   size_t lim)
+{
+    int pv = p > 0 && d->alnum[s[p - 1]];
+    for (; p < lim; p++) {
+        unsigned c = s[p];
+        int al = d->alnum[c];
+        if (al) {
+            if (!pv || !d->skip2[d->cls[c]][d->cls[p + 1 < n ? s[p + 1] : 256]]) return p;
+        } else if (d->start[c]) {
+            return p;
+        }
+        pv = al;
+    }
+    return lim;
+}
+
+#define WIN 64  /* positions of a window; it reads 2 bytes more */
+
+#if PHI_SSE2
+/* Bytes of v in [lo, lo + width] (unsigned), as 0xff/0x00. */
+static inline __m128i in_range(__m128i v, unsigned char lo, unsigned char width)
+{
+    __m128i t = _mm_sub_epi8(v, _mm_set1_epi8((char)lo));
+    return _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8((char)width)), t);
+}
+
+static inline __m128i eq(__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); }
+
+static inline __m128i load16(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
+
+/* Masks of a window s[w..w+64) (bit i: w + i): letters and digits, digits, the non-letter bytes
+ * that prefilter() keeps ('-' before '-' or 'p'/'P', '(' before a digit, '+' before '1'), and the
+ * letter pairs that can start an inword rule. SSE2 version, 16 bytes at a time. */
+static void window_masks(const dispatch_t *d, const unsigned char *s, size_t w, uint64_t *al,
+                         uint64_t *dg, uint64_t *sp, uint64_t *pr)
+{
+    (void)d;  /* the pairs are INWORD_PAIRS here */
+    uint64_t a = 0, g = 0, x = 0, r = 0;
+    const __m128i bit5 = _mm_set1_epi8(0x20);
+    for (unsigned k = 0; k < WIN; k += 16) {
+        __m128i v = load16(s + w + k), vn = load16(s + w + k + 1);
+        __m128i lc = _mm_or_si128(v, bit5), lcn = _mm_or_si128(vn, bit5);
+        __m128i digit = in_range(v, '0', 9), letter = in_range(lc, 'a', 25);
+        __m128i n_o = eq(lcn, 'o');  /* INWORD_PAIRS */
+        __m128i pm = _mm_and_si128(eq(lc, 'a'), _mm_or_si128(eq(lcn, 'u'), eq(lcn, 'p')));
+        pm = _mm_or_si128(pm, _mm_and_si128(eq(lc, 'c'), _mm_or_si128(n_o, eq(lcn, 'l'))));
+        pm = _mm_or_si128(pm, _mm_and_si128(eq(lc, 'p'), _mm_or_si128(eq(lcn, 'a'), eq(lcn, 'w'))));
+        pm = _mm_or_si128(pm, _mm_and_si128(eq(lc, 's'), eq(lcn, 'e')));
+        pm = _mm_or_si128(pm, _mm_and_si128(eq(lc, 't'), n_o));
+        __m128i spc = _mm_and_si128(eq(v, '-'), _mm_or_si128(eq(vn, '-'), eq(lcn, 'p')));
+        spc = _mm_or_si128(spc, _mm_and_si128(eq(v, '('), in_range(vn, '0', 9)));
+        spc = _mm_or_si128(spc, _mm_and_si128(eq(v, '+'), eq(vn, '1')));
+        a |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(digit, letter)) << k;
+        g |= (uint64_t)(unsigned)_mm_movemask_epi8(digit) << k;
+        x |= (uint64_t)(unsigned)_mm_movemask_epi8(spc) << k;
+        r |= (uint64_t)(unsigned)_mm_movemask_epi8(pm) << k;
+    }
+    *al = a;
+    *dg = g;
+    *sp = x;
+    *pr = r;
+}
+
+/*
+ * Candidates of a window of 64 positions, bit i for position i, given q[0..66) (the window and
+ * the 2 bytes after it; a NUL stands for "past the end of the text", which it equals in every
+ * table used here) and whether the byte before the window is a letter or digit: a superset of
+ * the positions where scan() finds a rule to try (apart from the e-mail and URL anchors). Word
+ * starts are filtered without a branch per position, as prefilter() and words_at() would (see
+ * fast_init); a run of digits that reaches the end of the window is kept.
+ */
+static uint64_t window_candidates(const dispatch_t *d, const unsigned char *q, unsigned prev_alnum)
+{
+    uint64_t al, dg, sp, pr;
+    window_masks(d, q, 0, &al, &dg, &sp, &pr);
+    uint64_t prev = (al << 1) | prev_alnum;
+    uint64_t ws = al & ~prev;
+    uint64_t keep = sp | (al & prev & pr);
+    for (uint64_t x = ws & dg; x; x &= x - 1) {
+        unsigned i = (unsigned)__builtin_ctzll(x);
+        uint64_t rest = ~dg >> i;  /* bit j: i + j is not a digit (0 past the window) */
+        if (rest == 0) {
+            keep |= (uint64_t)1 << i;
+            continue;
+        }
+        unsigned dn = (unsigned)__builtin_ctzll(rest);
+        unsigned f = (q[i] >= '1') + (q[i] >= '2');
+        keep |= ((d->digit_keep[f][q[i + dn]] >> dn) & 1) << i;
+    }
+    for (uint64_t x = ws & ~dg; x; x &= x - 1) {
+        unsigned i = (unsigned)__builtin_ctzll(x);
+        const unsigned char *c = q + i;
+        uint64_t ok = (d->triw[d->cls[c[0]]][d->cls[c[1]]] >> d->cls[c[2]]) & 1;
+        ok |= (uint64_t)(d->zipfirst[c[0]] & is_upper(c[1]) & (c[2] == ' '));
+        keep |= ok << i;
+    }
+    return keep;
+}
+
+/* Candidates of the window at s[w..] of a text of n bytes (w < n); near the end, from a copy
+ * padded with NULs, without the positions past the end. */
+static uint64_t window_at(const dispatch_t *d, const unsigned char *s, size_t n, size_t w)
+{
+    unsigned prev = w > 0 && d->alnum[s[w - 1]];
+    if (n - w >= WIN + 2) return window_candidates(d, s + w, prev);
+    unsigned char pad[WIN + 2];
+    size_t len = n - w;
+    memset(pad, 0, sizeof pad);
+    memcpy(pad, s + w, len);
+    uint64_t mask = window_candidates(d, pad, prev);
+    return len >= WIN ? mask : mask & (((uint64_t)1 << len) - 1);
+}
+
+/* The candidates of one window, kept while the scan walks through it. */
+typedef struct {
+    size_t base;    /* first position of the window; NOPE before the first */
+    uint64_t mask;  /* bit i: base + i is a candidate */
+} window_t;
+#define WINDOW_NONE {NOPE, 0}
+
+/* The first candidate in [p, lim) (lim <= n), or lim: by windows, or byte by byte when the
+ * tables do not allow windows. */
+static inline size_t next_candidate(const dispatch_t *d, window_t *win, const unsigned char *s,
+                                    size_t n, size_t p, size_t lim)
+{
+    if (!d->fast) return next_candidate_bytes(d, s, n, p, lim);
+    while (p < lim) {
+        if (win->base != NOPE && p >= win->base && p - win->base < WIN) {
+            uint64_t m = win->mask >> (p - win->base);
+            if (m) return min2(p + (size_t)__builtin_ctzll(m), lim);
+            p = win->base + WIN;
+            continue;
+        }
+        win->base = p;
+        win->mask = window_at(d, s, n, p);
+    }
+    return lim;
+}
+#else
+/* Without SSE2, the byte-by-byte filter: windows built byte by byte cost more than they save. */
+typedef struct {
+    int unused;
+} window_t;
+#define WINDOW_NONE {0}
+
+static inline size_t next_candidate(const dispatch_t *d, window_t *win, const unsigned char *s,
+                                    size_t n, size_t p, size_t lim)
+{
+    (void)win;
+    return next_candidate_bytes(d, s, n, p, lim);
+}
+#endif
+
+/*
  * Scan s[0..n) from `from` until the first position at or after `stop` that the scan stands on
  * (stop itself, or where a match across it ends), or until `out` is full. The scan is a function
  * of the position only (every cache and anchor is recomputed from it), so scanning from any
@@ -1298,53 +1530,44 @@ static size_t scan(const dispatch_t *d, const unsigned char *s, size_t n, size_t
     anchor_t em = email_anchor(s, n, from), url = url_anchor(s, n, from);
     /* the first position where an anchor is due: a candidate, or past its '@' or "://" */
     size_t due = min2(min2(em.cand, url.cand), min2(em.q, url.q) + 1);
-    int in_word = p > 0 && p <= n && d->alnum[s[p - 1]];
     const size_t end = min2(n, stop);
+    window_t win = WINDOW_NONE;
     while (p < end) {
-        unsigned c;
-        uint32_t m;
-        if (in_word) {
-            /* inside a word: only the inword rules, which start with a few letters */
-            unsigned k0 = d->cls[s[p]], k1 = d->cls[p + 1 < n ? s[p + 1] : 256];
-            while (d->skip2[k0][k1]) {
-                if (++p >= end) break;
-                k0 = k1;
-                k1 = d->cls[p + 1 < n ? s[p + 1] : 256];
-            }
+        if (p < due) {  /* nothing to do before the next candidate, or the next anchor */
+            p = next_candidate(d, &win, s, n, p, min2(due, end));
             if (p >= end) break;
-            c = s[p];
-            if (d->alnum[c]) {
-                m = words_at(d, d->tri_inw, s, n, p) & d->inword_mask;
-                if (!m) {
-                    p++;
-                    continue;
-                }
-                goto try_rules;
+        }
+        unsigned c = s[p];
+        uint32_t m;
+        if (p > 0 && d->alnum[s[p - 1]] && d->alnum[c]) {
+            /* inside a word: only the inword rules, which start with a few letters */
+            m = words_at(d, d->tri_inw, s, n, p) & d->inword_mask;
+            if (!m) {
+                p++;
+                continue;
+            }
+        } else {
+            m = d->first[c];
+            if (d->wordfirst[c]) m |= words_at(d, d->tri, s, n, p);
+            if (p >= due) {
+                /* the anchors are never inside a word: the byte before them is not a letter or
+                 * digit */
+                if (p > em.q) em = email_anchor(s, n, p);
+                if (p > url.q) url = url_anchor(s, n, p);
+                if (p == em.cand) m |= d->b_email;
+                if (p == url.cand) m |= d->b_url;
+                due = min2(min2(em.cand > p ? em.cand : NOPE, url.cand > p ? url.cand : NOPE),
+                           min2(em.q, url.q) + 1);
+            }
+            if (m) m = prefilter(d, &t, p, m);
+            if (!m) {
+                p++;
+                continue;
             }
         }
-        c = s[p];
-        m = d->first[c];
-        if (d->wordfirst[c]) m |= words_at(d, d->tri, s, n, p);
-        if (p >= due) {
-            /* the anchors are never inside a word: the byte before them is not a letter or digit */
-            if (p > em.q) em = email_anchor(s, n, p);
-            if (p > url.q) url = url_anchor(s, n, p);
-            if (p == em.cand) m |= d->b_email;
-            if (p == url.cand) m |= d->b_url;
-            due = min2(min2(em.cand > p ? em.cand : NOPE, url.cand > p ? url.cand : NOPE),
-                       min2(em.q, url.q) + 1);
-        }
-        if (m) m = prefilter(d, &t, p, m);
-        if (!m) {
-            in_word = d->alnum[c];
-            p++;
-            continue;
-        }
-try_rules:;
         int found = 0;
         for (; m && !found; m &= m - 1) found = RULES[__builtin_ctz(m)].fn(&t, p, &h);
         if (!found) {
-            in_word = d->alnum[c];
             p++;
             continue;
         }
@@ -1352,7 +1575,6 @@ try_rules:;
         memcpy(out + count, h.spans, h.count * sizeof h.spans[0]);
         count += h.count;
         p = h.end;
-        in_word = p > 0 && p <= n && d->alnum[s[p - 1]];
     }
     *next = p < n ? p : n;
     return count;

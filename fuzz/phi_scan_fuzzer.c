@@ -149,6 +149,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();  /* an id without a hash is rejected */
     }
 
+    /* the table of token hashes (phi_h8cache.c), small so that it fills up: a value found in it
+     * has the hash stored for that (tag, value); secrets always read "00000000" */
+    {
+        static phi_h8_entry table[8];
+        static unsigned char got[8 * LARGE], put[8 * LARGE];
+        static size_t missing[LARGE];
+        size_t used = 0;
+        memset(table, 0, sizeof table);
+        for (size_t k = 0; k < n_big; k++) {  /* a hash that depends on (tag, value) only */
+            unsigned h = (unsigned)big[k].tag * 31u;
+            for (size_t i = big[k].start; i < big[k].end; i++) h = h * 131u + data[i];
+            for (size_t i = 0; i < 8; i++) put[8 * k + i] = (unsigned char)('a' + (h >> (3 * i)) % 26);
+        }
+        for (int round = 0; round < 2; round++) {
+            size_t m = phi_h8_get(table, 8, data, size, big, n_big, got, missing);
+            if (m > n_big) __builtin_trap();
+            size_t j = 0;
+            for (size_t k = 0; k < n_big; k++) {
+                if (j < m && missing[j] == k) {  /* missing[] is ascending */
+                    j++;
+                    continue;
+                }
+                const char *want = big[k].tag == 15 ? "00000000" : (const char *)put + 8 * k;
+                if (memcmp(got + 8 * k, want, 8) != 0) __builtin_trap();
+            }
+            static unsigned char found[8 * LARGE];
+            for (j = 0; j < m; j++) memcpy(found + 8 * j, put + 8 * missing[j], 8);
+            if (phi_h8_put(table, 8, &used, data, size, big, n_big, missing, m, found, got) == (size_t)-1
+                || used > 6)
+                __builtin_trap();
+            for (j = 0; j < m; j++)
+                if (memcmp(got + 8 * missing[j], put + 8 * missing[j], 8) != 0) __builtin_trap();
+        }
+    }
+
     /* descending offsets are rejected before anything is read */
     size_t bad[3] = {1, 0, 0};
     if (phi_scan_many(data, bad, 2, acc, LARGE, counts) != (size_t)-1) __builtin_trap();

@@ -21,6 +21,10 @@ command -v "$CC" >/dev/null || { echo "clang not found: apt-get install -y clang
 "$CC" -g -O1 -std=c11 -Wall -Wextra -Werror \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
     -I"$ROOT/csrc" "$ROOT/fuzz/phi_scan_fuzzer.c" "$ROOT"/csrc/*.c -o "$OUT/phi_scan_fuzzer"
+# The portable scan (what CPUs without SSE2 run), replayed over the corpus after the run.
+"$CC" -g -O1 -std=c11 -Wall -Wextra -Werror -DPHI_SCALAR \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+    -I"$ROOT/csrc" "$ROOT/fuzz/phi_scan_fuzzer.c" "$ROOT"/csrc/*.c -o "$OUT/phi_scan_fuzzer_scalar"
 
 # Seeds: a slice of the developer corpus, one line per file.
 if [ -z "$(ls -A "$CORPUS")" ]; then
@@ -40,6 +44,9 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 "$OUT/phi_scan_fuzzer" -max_total_time="$SECONDS_TO_RUN" -max_len=2048 -timeout=10 \
     -print_final_stats=1 -artifact_prefix="$OUT/crashes/" "$CORPUS"
+
+"$OUT/phi_scan_fuzzer_scalar" -runs=0 -max_len=2048 -timeout=10 \
+    -artifact_prefix="$OUT/crashes/" "$CORPUS"
 
 # Cross-check native vs reference on everything the fuzzer kept (and any crash inputs).
 cd "$ROOT" && "$PYTHON" fuzz/crosscheck.py "$CORPUS"

@@ -3,7 +3,8 @@
 Every ``csrc/*.c`` file is compiled into one extension with strict C11 flags; the declarations
 exposed to Python are read from ``csrc/agent_native.h``. ``MSP_AGENT_SANITIZE=1`` adds
 AddressSanitizer and UBSan instrumentation (used by one CI job; load it with the ASan runtime
-preloaded).
+preloaded). ``MSP_AGENT_NATIVE_SCALAR=1`` builds the portable byte-by-byte PHI scan instead of
+the SSE2 window filter (what CPUs without SSE2 run; the tests build and check both).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def make_builder() -> cffi.FFI:
     if os.environ.get("MSP_AGENT_SANITIZE") == "1":
         cflags = [f for f in cflags if f != "-O2"] + ["-O1", *SANITIZE_FLAGS]
         ldflags += SANITIZE_FLAGS
+    if os.environ.get("MSP_AGENT_NATIVE_SCALAR") == "1":
+        cflags.append("-DPHI_SCALAR")
     extra_libs = os.environ.get("MSP_AGENT_NATIVE_LIBS", "")
     libraries += [lib for lib in extra_libs.split(",") if lib]
     ffi.set_source(

@@ -54,11 +54,14 @@ assert agent.phi.IMPLEMENTATION == "native"
 print("using", agent.__file__)
 PY
 
-# 3. The differential and category tests, plus a pass over random bytes.
+# 3. The differential and category tests, plus a pass over random bytes. test_native_scalar.py
+#    builds the portable scan (PHI_SCALAR), sanitized as well, and checks it against the
+#    reference and the SSE2 build; test_native_h8cache.py the table of token hashes.
 LOG="$WORK/pytest.log"
 set +e
-(cd "$ROOT" && "$PYTHON" -m pytest -q -p no:cacheprovider \
-    tests/phi/test_differential.py tests/phi/test_categories.py "$@") 2>&1 | tee "$LOG"
+(cd "$ROOT" && MSP_AGENT_SANITIZE=1 "$PYTHON" -m pytest -q -p no:cacheprovider \
+    tests/phi/test_differential.py tests/phi/test_categories.py tests/phi/test_native_scalar.py \
+    tests/phi/test_native_h8cache.py "$@") 2>&1 | tee "$LOG"
 status=${PIPESTATUS[0]}
 "$PYTHON" - 2>&1 <<'PY' | tee -a "$LOG"
 import random

@@ -1,9 +1,12 @@
 """Binding of the native PHI scanner (``csrc/phi_scan.c``) through :mod:`agent.native`.
 
-Texts are encoded to UTF-8 once, concatenated, and scanned in one native call per batch (the
-call releases the GIL). The scanner reports byte offsets; they are turned into character
-offsets for texts that are not pure ASCII (span edges always fall on ASCII characters or the
-end of the text, so they are character boundaries).
+Texts are concatenated and scanned in one native call per batch (the call releases the GIL):
+ASCII text in place, through CPython's own one-byte-per-character storage (no encoded copy),
+other text encoded to UTF-8 once. The scanner reports byte offsets; they are turned into
+character offsets for texts that are not pure ASCII (span edges always fall on ASCII characters
+or the end of the text, so they are character boundaries). The scrubbed text is rendered in C,
+straight into the new ``str`` when it is ASCII; token hashes of values seen before come from a
+table kept in C (``csrc/phi_h8cache.c``), the others from the tokenizer.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ _MIN_CAP: Final = 256
 _MAX_CAP: Final = 1 << 16
 _NONE: Final[tuple[Span, ...]] = ()
 _DEDUPE_TABLE: Final = 1 << 15  # entries of the table of distinct span values (256 KiB)
+_H8_TABLE: Final = 1 << 12  # entries of the table of token hashes kept between calls (320 KiB)
 _PARALLEL_MIN: Final = 1 << 19  # bytes of a batch or text scanned by two threads
 # Off by default: the daemon keeps to at most two worker threads (runtime.md §1), both for I/O.
 # Standalone tools (``python -m agent scrub``) may turn it on with set_parallel(True).
@@ -73,8 +77,60 @@ def _size_t_code(ffi: Any) -> _Code:
     raise RuntimeError(f"no array type for size_t of {size} bytes")  # pragma: no cover
 
 
-def _char_spans(text: str, data: bytes, flat: Sequence[int], start: int,
-                count: int) -> list[Span]:
+def _load_capi() -> Any:
+    """CPython's ``PyUnicode_AsUTF8AndSize`` and ``PyUnicode_New`` (through :mod:`ctypes`),
+    or None (another Python, or no ``ctypes``)."""
+    try:
+        import ctypes
+
+        as_utf8 = ctypes.pythonapi.PyUnicode_AsUTF8AndSize
+        new = ctypes.pythonapi.PyUnicode_New
+    except (ImportError, AttributeError, OSError):  # pragma: no cover - not CPython
+        return None
+    as_utf8.restype = ctypes.c_void_p
+    as_utf8.argtypes = [ctypes.py_object, ctypes.POINTER(ctypes.c_ssize_t)]
+    new.restype = ctypes.py_object  # a new reference, which ctypes takes over
+    new.argtypes = [ctypes.c_ssize_t, ctypes.c_uint32]
+    return as_utf8, new, ctypes.c_ssize_t, ctypes.byref
+
+
+_CAPI: Final = _load_capi()
+
+
+def _ascii_chars(ffi: Any, text: str) -> Any:
+    """A pointer to the characters of the ASCII ``text`` without a copy, or None.
+
+    CPython keeps an ASCII ``str`` as one byte per character, and ``PyUnicode_AsUTF8AndSize``
+    returns a pointer to those very bytes (its UTF-8 form, no allocation). The pointer is valid
+    while ``text`` lives; the scanner only reads it. Scanning in place spares encoding a copy
+    of every input (and the page faults of a fresh buffer for large ones)."""
+    # isascii() first (a flag check): for other text PyUnicode_AsUTF8AndSize would build and
+    # attach a UTF-8 copy to the string, kept as long as the string lives.
+    if _CAPI is None or type(text) is not str or not text.isascii():
+        return None
+    as_utf8, _, ssize_t, byref = _CAPI
+    size = ssize_t()
+    addr = as_utf8(text, byref(size))
+    if not addr or size.value != len(text):  # pragma: no cover - not a compact ASCII str
+        return None
+    return ffi.cast("const unsigned char *", addr)
+
+
+def _new_ascii(ffi: Any, size: int) -> tuple[str, Any] | None:
+    """A new ``str`` of ``size`` ASCII characters (size > 0) still to be written, and a pointer
+    to them; or None. The C API's way to build a string (``PyUnicode_New``, then fill it in
+    before anything else sees it): the renderer writes the output text straight into it, with
+    no intermediate buffer and no decoding copy."""
+    if _CAPI is None or size <= 0:
+        return None
+    text = _CAPI[1](size, 127)
+    if type(text) is not str or len(text) != size:  # pragma: no cover - defensive
+        return None
+    ptr = _ascii_chars(ffi, text)
+    return None if ptr is None else (text, ptr)
+
+
+def _char_spans(text: str, data: bytes, flat: Sequence[int], start: int, count: int) -> list[Span]:
     spans: list[Span] = []
     ascii_text = len(data) == len(text)
     for k in range(start, start + 3 * count, 3):
@@ -95,9 +151,11 @@ class NativeScanner:
 
     name = "native"
 
-    def __init__(self) -> None:
-        self._ffi = native.ffi()
-        self._lib = native.lib()
+    def __init__(self, ffi: Any = None, lib: Any = None) -> None:
+        """The scanner of the native core in use, or of another build of it (``ffi`` and
+        ``lib`` of that build: the tests compare the portable build with the SSE2 one)."""
+        self._ffi = ffi if ffi is not None else native.ffi()
+        self._lib = lib if lib is not None else native.lib()
         if self._lib.phi_tag_count() != len(TAGS):
             raise RuntimeError("native PHI scanner and agent.phi.rules disagree on the tags")
         self._code = _size_t_code(self._ffi)
@@ -107,6 +165,11 @@ class NativeScanner:
             if self._ffi.string(self._lib.phi_tag_name(i)).decode("ascii") != tag:
                 raise RuntimeError("native PHI scanner and agent.phi.rules disagree on a tag name")
         self._raw = self._ffi.new_allocator(should_clear_after_alloc=False)
+        # token hashes kept between calls, for one key and mode (allocated on first use)
+        self._h8_lock = threading.Lock()
+        self._h8_owner: tuple[object, object] | None = None
+        self._h8_table: Any = None
+        self._h8_used = self._ffi.new("size_t *")
 
     def scrub_many(self, texts: Sequence[str], tokenizer: _H8Source) -> list[str]:
         """Every text with its spans replaced by tokens, in two native calls: one scan of the
@@ -117,80 +180,135 @@ class NativeScanner:
             return []
         ffi, lib = self._ffi, self._lib
         sep = 0
+        # `data` points into `keep` (the texts' own characters when they are ASCII, else their
+        # UTF-8 encoding), which stays referenced until the last native call below.
+        keep: object
         if n == 1:
             text = texts[0]
             ascii_text = text.isascii()
-            buf = text.encode("ascii") if ascii_text else text.encode(_ENC, _ERRORS)
-            offsets: Any = array(self._code, (0, len(buf)))
+            data = _ascii_chars(ffi, text) if ascii_text else None
+            if data is not None:
+                keep, size = text, len(text)
+            else:
+                encoded_text = text.encode(_ENC, _ERRORS)
+                keep, data, size = encoded_text, ffi.from_buffer(encoded_text), len(encoded_text)
+            offsets: Any = array(self._code, (0, size))
             off_ptr = ffi.cast("size_t *", ffi.from_buffer(offsets))
         else:
             joined = "\0".join(texts)
             ascii_text = joined.isascii()
             if ascii_text:
-                # the common case: texts joined by NUL bytes, one encode; the scanner finds the
-                # texts (unless one of them holds a NUL), byte offsets are character offsets
-                buf = joined.encode("ascii")
+                # the common case: texts joined by NUL bytes, scanned in place; the scanner finds
+                # the texts (unless one of them holds a NUL), byte offsets are character offsets
+                data = _ascii_chars(ffi, joined)
+                if data is not None:
+                    keep, size = joined, len(joined)
+                else:
+                    joined_bytes = joined.encode("ascii")
+                    keep, data, size = joined_bytes, ffi.from_buffer(joined_bytes), len(joined_bytes)
                 sep = 1
                 offsets = off_ptr = self._raw("size_t[]", n + 1)
-                if lib.phi_split(buf, len(buf), off_ptr, n) != n - 1:
+                if lib.phi_split(data, size, off_ptr, n) != n - 1:
                     sep = 0
             if not sep:
                 encoded = [t.encode(_ENC, _ERRORS) for t in texts]
-                buf = b"".join(encoded)
+                joined_bytes = b"".join(encoded)
+                keep, data, size = joined_bytes, ffi.from_buffer(joined_bytes), len(joined_bytes)
                 offsets = array(self._code, (0,))
                 offsets.extend(accumulate(map(len, encoded)))
                 off_ptr = ffi.cast("size_t *", ffi.from_buffer(offsets))
             del joined
-        data = ffi.from_buffer(buf)
         if n == 1:
-            spans, count = self._scan_text(data, len(buf))
+            spans, count = self._scan_text(data, size)
             lines = ffi.new("size_t[]", count)  # all texts 0
         else:
-            spans, lines, count = self._scan_texts(data, off_ptr, offsets, n, sep, len(buf))
+            spans, lines, count = self._scan_texts(data, off_ptr, offsets, n, sep, size)
         if count == 0:
             return list(texts)
         # the hashes of the distinct values only (a batch repeats many: hosts, paths, ...)
         ids = self._raw("size_t[]", count)
         uniq = self._raw("phi_span[]", count)
         tcap = min(_DEDUPE_TABLE, 1 << (2 * count - 1).bit_length())
-        nu = lib.phi_dedupe(data, len(buf), spans, count, ids, uniq, self._raw("size_t[]", tcap),
-                            tcap)
+        nu = lib.phi_dedupe(data, size, spans, count, ids, uniq, self._raw("size_t[]", tcap), tcap)
         if nu == self._error:
             raise RuntimeError("native PHI scanner rejected the spans")
-        flat = memoryview(ffi.buffer(uniq, nu * self._span_size)).cast(self._code).tolist()
-        h8 = tokenizer.h8_spans(buf, flat)
-        if len(h8) != 8 * nu:
-            raise RuntimeError("tokenizer returned a wrong number of hashes")
-        h8_ptr = ffi.from_buffer(h8)
+        h8_ptr = self._hashes(tokenizer, data, size, uniq, nu)
         nchanged = ffi.new("size_t *")
         null = ffi.NULL
-        size = lib.phi_render_ids(data, off_ptr, n, sep, spans, lines, count, ids, nu, h8_ptr, null,
-                                  0, null, null, nchanged)
-        if size == self._error:
+        render = lib.phi_render_ids
+        args = (data, off_ptr, n, sep, spans, lines, count, ids, nu, h8_ptr)
+        out_size = render(*args, null, 0, null, null, nchanged)
+        if out_size == self._error:
             raise RuntimeError("native PHI renderer rejected the spans")
         changed = self._raw("size_t[]", count)
         out_offsets = self._raw("size_t[]", count + 1)
-        out = self._raw("unsigned char[]", max(1, size))
-        if lib.phi_render_ids(data, off_ptr, n, sep, spans, lines, count, ids, nu, h8_ptr, out,
-                              size, changed, out_offsets, nchanged) != size:
+        # ASCII output (the input was ASCII, tokens are) is written straight into a new str
+        made = _new_ascii(ffi, out_size) if ascii_text else None
+        whole, out = made if made is not None else (None, self._raw("unsigned char[]", max(1, out_size)))
+        if render(*args, out, out_size, changed, out_offsets, nchanged) != out_size:
             raise RuntimeError("native PHI renderer failed")
+        del keep, args  # the input is no longer read
         k = nchanged[0]
-        rendered = ffi.buffer(out, size)
         if n == 1:
-            return [str(rendered, "ascii" if ascii_text else _ENC, _ERRORS)]
+            return [whole if whole is not None else str(ffi.buffer(out, out_size), _ENC, _ERRORS)]
+        if whole is None and ascii_text:
+            whole = str(ffi.buffer(out, out_size), "ascii")
         bounds = ffi.unpack(out_offsets, k + 1)
         result = list(texts)
-        if ascii_text:
-            whole = str(rendered, "ascii")
+        if whole is not None:  # ASCII
             for i, a, b in zip(ffi.unpack(changed, k), bounds, bounds[1:], strict=False):
                 result[i] = whole[a:b]
         else:
+            rendered = ffi.buffer(out, out_size)
             for i, a, b in zip(ffi.unpack(changed, k), bounds, bounds[1:], strict=False):
                 result[i] = str(rendered[a:b], _ENC, _ERRORS)
         return result
 
-    def _scan_texts(self, data: Any, off_ptr: Any, offsets: Any, n: int, sep: int,
-                    size: int) -> tuple[Any, Any, int]:
+    def _hashes(self, tokenizer: _H8Source, data: Any, size: int, uniq: Any, nu: int) -> Any:
+        """The ``h8`` of the ``nu`` distinct values ``uniq`` (8 bytes each): those seen before
+        from the table kept between calls (for the tokenizer's key and mode), the others from
+        the tokenizer (then kept in the table)."""
+        ffi, lib = self._ffi, self._lib
+        buf = ffi.buffer(data, size)  # its slices are bytes
+        owner = (getattr(tokenizer, "key", None), getattr(tokenizer, "mode", None))
+        if owner[0] is None or not self._h8_lock.acquire(blocking=False):
+            # no key to keep hashes for, or another thread is using the table
+            flat = memoryview(ffi.buffer(uniq, nu * self._span_size)).cast(self._code).tolist()
+            return self._checked_h8(tokenizer.h8_spans(buf, flat), nu)
+        try:
+            if self._h8_owner != owner:  # another key or mode: other hashes
+                self._h8_table = ffi.new("phi_h8_entry[]", _H8_TABLE)
+                self._h8_used[0] = 0
+                self._h8_owner = owner
+            h8 = self._raw("unsigned char[]", max(1, 8 * nu))
+            missing = self._raw("size_t[]", max(1, nu))
+            m = lib.phi_h8_get(self._h8_table, _H8_TABLE, data, size, uniq, nu, h8, missing)
+            if m == self._error:
+                raise RuntimeError("native PHI hash table rejected the spans")
+            if m:
+                every = memoryview(ffi.buffer(uniq, nu * self._span_size)).cast(self._code).tolist()
+                flat = [x for k in ffi.unpack(missing, m) for x in every[3 * k : 3 * k + 3]]
+                found = self._checked_h8(tokenizer.h8_spans(buf, flat), m)
+                if (
+                    lib.phi_h8_put(
+                        self._h8_table, _H8_TABLE, self._h8_used, data, size, uniq, nu, missing, m, found, h8
+                    )
+                    == self._error
+                ):
+                    raise RuntimeError("native PHI hash table rejected the hashes")
+            return h8
+        finally:
+            self._h8_lock.release()
+
+    def _checked_h8(self, h8: bytes, count: int) -> Any:
+        # tokens are ASCII: the output may be a str built in place, which must hold only ASCII
+        if len(h8) != 8 * count or not h8.isascii():
+            raise RuntimeError("tokenizer returned bad hashes")
+        return self._ffi.from_buffer(h8)
+
+    def _scan_texts(
+        self, data: Any, off_ptr: Any, offsets: Any, n: int, sep: int, size: int
+    ) -> tuple[Any, Any, int]:
         """:meth:`_scan_batch` of all texts; a large batch is cut in two halves scanned at the
         same time, the second by the worker thread (the texts are independent)."""
         pool = _pool() if size >= _PARALLEL_MIN else None
@@ -276,8 +394,9 @@ class NativeScanner:
             ffi.memmove(grown, spans, total * self._span_size)
             spans = grown
 
-    def _scan_batch(self, data: Any, off_ptr: Any, first: int, n: int, sep: int,
-                    size: int) -> tuple[Any, Any, int]:
+    def _scan_batch(
+        self, data: Any, off_ptr: Any, first: int, n: int, sep: int, size: int
+    ) -> tuple[Any, Any, int]:
         """Spans (offsets into the batch) of texts first..n-1 and their text indexes, in one
         native call unless the span buffer fills up (then again from the first text not
         scanned, with more room)."""
@@ -288,8 +407,9 @@ class NativeScanner:
         count = ffi.new("size_t *")
         total = 0
         while True:
-            done = lib.phi_scan_batch(data, off_ptr, n, sep, first, spans + total,
-                                      lines + total, cap - total, count)
+            done = lib.phi_scan_batch(
+                data, off_ptr, n, sep, first, spans + total, lines + total, cap - total, count
+            )
             if done == self._error:
                 raise RuntimeError("native PHI scanner rejected the batch offsets")
             total += count[0]
@@ -314,21 +434,25 @@ class NativeScanner:
         ffi, lib = self._ffi, self._lib
         joined = "".join(texts)
         encoded: list[bytes] | None
-        if joined.isascii():  # the common case: one encode, byte offsets are char offsets
-            buf = joined.encode("ascii")
+        buf: str | bytes
+        if joined.isascii():  # the common case: scanned in place, byte offsets are char offsets
+            data = _ascii_chars(ffi, joined)
+            buf = joined if data is not None else joined.encode("ascii")
             encoded = None
             lengths: Iterable[int] = map(len, texts)
         else:
             encoded = [t.encode(_ENC, _ERRORS) for t in texts]
             buf = b"".join(encoded)
+            data = None
             lengths = map(len, encoded)
+        if data is None:
+            data = ffi.from_buffer(buf)
         offsets = array(self._code, (0,))
         offsets.extend(accumulate(lengths))
         off_ptr = ffi.cast("size_t *", ffi.from_buffer(offsets))
         counts = ffi.new("size_t[]", n)
         cap = max(_MIN_CAP, min(_MAX_CAP, len(buf) // 64))
         out = ffi.new("phi_span[]", cap)
-        data = ffi.from_buffer(buf)
         result: list[Sequence[Span]] = [_NONE] * n
         i = 0
         while i < n:
@@ -344,8 +468,7 @@ class NativeScanner:
                     c = got[j]
                     if encoded is None:
                         spans = flat[k : k + 3 * c].tolist()
-                        result[i + j] = list(zip(spans[::3], spans[1::3], spans[2::3],
-                                                 strict=True))
+                        result[i + j] = list(zip(spans[::3], spans[1::3], spans[2::3], strict=True))
                     else:
                         result[i + j] = _char_spans(texts[i + j], encoded[i + j], flat, k, c)
                     k += 3 * c
