@@ -331,9 +331,19 @@ class WinrmExecutor:
             outcome.error = exc
         finally:
             if state["shell"]:
-                with contextlib.suppress(BaseException):
-                    async with asyncio.timeout(CLEANUP_BUDGET_S):
-                        await call(wsman.A_DELETE, "", Stage.SHELL, shell=state["shell"], op=5, read_extra=0)
+                await self._delete_shell(call, state["shell"])
+
+    async def _delete_shell(self, call: Any, shell: str) -> None:
+        """Best effort within its own budget (exec.md §3); a shell left behind is logged, since
+        the host keeps it until its idle timeout."""
+        try:
+            async with asyncio.timeout(CLEANUP_BUDGET_S):
+                await call(wsman.A_DELETE, "", Stage.SHELL, shell=shell, op=5, read_extra=0)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - cleanup never masks the execution's result
+            kind = exc.kind.value if isinstance(exc, ExecError) else type(exc).__name__
+            log.warning("exec.winrm_delete_failed", "shell not deleted", shell=shell, error=kind)
 
     async def _receive(self, call: Any, state: dict[str, Any], outcome: Outcome) -> None:
         while True:

@@ -387,9 +387,17 @@ class WinrmChannel:
 
     async def call(self, soap: bytes, read_timeout: float) -> tuple[int, bytes]:
         """Send one SOAP message (re-authenticating on a new connection); returns (status, plaintext)."""
-        for _ in range(2):
+        for attempt in range(2):
             if self._ctx is None or self.connector.generation != self._ctx_generation:
-                await self.authenticate()
+                try:
+                    await self.authenticate()
+                except ExecError as exc:
+                    # The server closed the connection mid-handshake (e.g. an idle keep-alive
+                    # connection): start again once on the next one.
+                    if exc.kind is not ErrorKind.CONNECTION_LOST or attempt:
+                        raise
+                    self._ctx = None
+                    continue
             body, ctype = self._wrap(soap)
             status, headers, data = await self._post(body, {"Content-Type": ctype}, read_timeout)
             if status == 401:
