@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any, Final, TypeGuard
 
 from agent.log import get_logger
-from agent.scan.catalog import CATALOG
-from agent.scan.model import Finding, HostResult
+from agent.scan.model import Finding, HostResult, catalog_finding
 from agent.state.atomic import atomic_write, read_json_object
 
 log = get_logger("scan")
@@ -79,21 +78,19 @@ def _finding(
     discriminator: str = "",
     source: str = "",
 ) -> Finding:
-    spec = CATALOG.spec(check_type)
-    assert spec is not None, check_type
-    return Finding(
-        host=host,
-        check_type=check_type,
-        severity=severity or spec.severity,
-        hipaa_control=hipaa or spec.hipaa,
-        expected=expected,
-        actual=actual,
-        details=details,
+    return catalog_finding(
+        host,
+        check_type,
+        expected,
+        actual,
+        details,
         platform=platform,
         source=source or source_for(platform),
         label=label,
+        now=now,
+        severity=severity,
+        hipaa=hipaa,
         discriminator=discriminator,
-        observed_at=now,
     )
 
 

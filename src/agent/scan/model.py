@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from agent.phi.egress import is_secret_key
 from agent.rules.values import go_text
+from agent.scan.catalog import CATALOG
 
 SEVERITY_RANK: Final = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 CHECK_PREFIX: Final = "MSP_CHECK "
@@ -47,6 +48,41 @@ class Finding:
     label: str = ""
     discriminator: str = ""
     observed_at: float = field(default_factory=time.time)
+
+
+def catalog_finding(
+    host: str,
+    check_type: str,
+    expected: str,
+    actual: str,
+    details: Mapping[str, Any],
+    *,
+    platform: str,
+    source: str,
+    label: str,
+    now: float,
+    severity: str = "",
+    hipaa: str = "",
+    discriminator: str = "",
+) -> Finding:
+    """A finding whose severity and HIPAA control default to the check catalogue's (§2.5)."""
+    spec = CATALOG.spec(check_type)
+    if spec is None:
+        raise ValueError(f"unknown check type {check_type!r}")
+    return Finding(
+        host,
+        check_type,
+        severity or spec.severity,
+        hipaa or spec.hipaa,
+        expected,
+        actual,
+        details,
+        platform,
+        source,
+        label=label,
+        discriminator=discriminator,
+        observed_at=now,
+    )
 
 
 @dataclass

@@ -46,8 +46,7 @@ from pathlib import Path
 from typing import Any, Final, TypeGuard, TypeVar
 
 from agent.log import get_logger
-from agent.scan.catalog import CATALOG
-from agent.scan.model import Finding, HostResult
+from agent.scan.model import Finding, HostResult, catalog_finding
 from agent.state.atomic import atomic_write, read_json_object
 
 log = get_logger("netscan")
@@ -374,21 +373,18 @@ def _f(
     severity: str = "",
     discriminator: str = "",
 ) -> Finding:
-    spec = CATALOG.spec(check_type)
-    assert spec is not None, check_type
-    return Finding(
+    return catalog_finding(
         HOST,
         check_type,
-        severity or spec.severity,
-        spec.hipaa,
         expected,
         actual,
         details,
-        PLATFORM,
-        SOURCE,
+        platform=PLATFORM,
+        source=SOURCE,
         label="network",
+        now=now,
+        severity=severity,
         discriminator=discriminator,
-        observed_at=now,
     )
 
 
@@ -611,22 +607,18 @@ class IpBindings:
 
 
 def mismatch_finding(m: IpMismatch, now: float) -> Finding:
-    spec = CATALOG.spec("credential_ip_mismatch")
-    assert spec is not None
     t = m.target
-    return Finding(
+    return catalog_finding(
         t.host,
         "credential_ip_mismatch",
-        spec.severity,
-        spec.hipaa,
         f"{t.host} answers at its stored address",
         f"{t.host}'s device ({m.mac}) seen at {m.seen_ip}",
         {"stored_ip": t.host, "seen_ip": m.seen_ip},
-        t.platform,
-        SOURCE,
+        platform=t.platform,
+        source=SOURCE,
         label=t.label,
+        now=now,
         discriminator=m.seen_ip,
-        observed_at=now,
     )
 
 
