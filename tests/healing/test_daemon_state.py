@@ -518,3 +518,37 @@ def test_run_once_adopts_a_go_state_directory(install: Install) -> None:
     assert doc["agent_ext"]["adopted_from_go_at"] and doc["future_go_key"] == {"kept": [1, 2, 3]}
     assert (install.state / "credentials.sealed").stat().st_mode & 0o777 == 0o600
     assert (install.state / "healing_journal.json.adopted").exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "kept"),
+    [
+        # a complete value: the copy is kept with the value removed
+        (
+            b'{"linux_targets": [{"hostname": "10.0.0.5", "password": "Go-Pl4in\\"text", '
+            b'"private_key": "-----BEGIN KEY-----\\nAAAA"}], "cooldowns": {',
+            True,
+        ),
+        # cut off inside the value: no copy at all
+        (b'{"linux_targets": [{"hostname": "10.0.0.5", "sudo_password": "Go-Pl4intext', False),
+    ],
+)
+async def test_corrupt_go_file_never_keeps_plaintext_credentials(
+    tmp_path: Path, rawlog: RawLog, raw: bytes, kept: bool
+) -> None:
+    state = _state(tmp_path)
+    (state / STATE_NAME).write_bytes(raw)
+    comp = _component(tmp_path, state)
+    assert "state.daemon_state_corrupt" in rawlog.events()
+    corrupt = list(state.glob(f"{STATE_NAME}.corrupt.*"))
+    assert not (state / STATE_NAME).exists() or b"Go-Pl4in" not in (state / STATE_NAME).read_bytes()
+    if kept:
+        assert len(corrupt) == 1 and corrupt[0].stat().st_mode & 0o777 == 0o600
+        body = corrupt[0].read_bytes()
+        assert b'"hostname": "10.0.0.5"' in body and body.count(b'"[removed]"') == 2
+    else:
+        assert corrupt == []
+    for f in state.rglob("*"):
+        if f.is_file():
+            assert b"Go-Pl4in" not in f.read_bytes() and b"AAAA" not in f.read_bytes(), f
+    await comp.close()

@@ -14,7 +14,8 @@ cooldowns and scan times:
 
 Timestamps are written in UTC with nanosecond precision; any RFC 3339 form is read. Keys we do not
 know (top level and inside ``agent_ext``) are kept on rewrite. A file that does not parse is
-quarantined (``<name>.corrupt.<ts>``) and the agent runs on with empty state.
+quarantined (``<name>.corrupt.<ts>``, with any credential values removed — or not kept at all when
+they cannot all be found) and the agent runs on with empty state.
 
 :class:`DaemonStatePersistence` ties the file to the live objects through small protocols (the
 healing pipeline, the rule engine, the scan scheduler), adopts a Go installation's state (plaintext
@@ -50,6 +51,10 @@ STATE_NAME: Final = "daemon_state.json"
 GO_JOURNAL_NAME: Final = "healing_journal.json"
 SCHEMA_VERSION: Final = 1
 SECRET_KEYS: Final = ("password", "sudo_password", "private_key")
+_SECRET_KEY: Final = re.compile(rb'"(' + b"|".join(k.encode() for k in SECRET_KEYS) + rb')"\s*:')
+_SECRET_VALUE: Final = re.compile(
+    rb'"(' + b"|".join(k.encode() for k in SECRET_KEYS) + rb')"\s*:\s*"(?:[^"\\]|\\.)*"'
+)
 TARGET_KEYS: Final = ("hostname", "port", "username", "label")
 DEDUP_IDLE_S: Final = 7200.0
 DEBOUNCE_S: Final = 5.0
@@ -365,8 +370,7 @@ class DaemonStateFile:
             return decode(raw)
         except StateFormatError as exc:
             try:
-                self.quarantined = quarantine(self.path)
-                where = f"moved to {self.quarantined.name}"
+                where = self._set_aside(raw)
             except OSError as err:
                 where = f"could not be moved aside ({err.strerror})"
             log.error(
@@ -375,6 +379,26 @@ class DaemonStateFile:
                 "starting with empty cooldowns, counters and scan schedule",
             )
             return None
+
+    def _set_aside(self, raw: bytes) -> str:
+        """Quarantine a malformed file. A Go daemon's file may hold plaintext target credentials
+        (runtime.md §3.3): then the copy kept has their values removed, and when they cannot all be
+        found (a value cut off mid-string) no copy is kept at all."""
+        if not _SECRET_KEY.search(raw):
+            self.quarantined = quarantine(self.path)
+            return f"moved to {self.quarantined.name}"
+        redacted = _SECRET_VALUE.sub(rb'"\1": "[removed]"', raw)
+        if any(not redacted.startswith(b' "[removed]"', m.end()) for m in _SECRET_KEY.finditer(redacted)):
+            os.unlink(self.path)
+            fsync_dir(self.path.parent)
+            return "deleted without a copy (it held credential values that could not be removed)"
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        dest = self.path.with_name(f"{self.path.name}.corrupt.{stamp}")
+        atomic_write(dest, redacted, 0o600)
+        os.unlink(self.path)
+        fsync_dir(self.path.parent)
+        self.quarantined = dest
+        return f"moved to {dest.name} with its credential values removed"
 
     def save(self, st: DaemonState, *, now_ns: int | None = None) -> None:
         at = now_ns if now_ns is not None else time.time_ns()
