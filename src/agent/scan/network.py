@@ -425,6 +425,17 @@ def port_findings(listeners: Sequence[Listener], settings: NetScanSettings, now:
     return out
 
 
+def _read_state(path: Path | None, what: str) -> dict[str, Any] | None:
+    """A netscan state file's object; None when there is none or it is unreadable (logged)."""
+    if path is None:
+        return None
+    try:
+        return read_json_object(path)
+    except ValueError as exc:
+        log.warning("netscan.state_unreadable", f"{what} ignored", error=str(exc)[:80])
+        return None
+
+
 class SeenMacs:
     """The learned MAC set, the learning start and the last hour's reports (``netscan_macs.json``)."""
 
@@ -437,13 +448,7 @@ class SeenMacs:
         self._load()
 
     def _load(self) -> None:
-        if self.path is None:
-            return
-        try:
-            raw = read_json_object(self.path)
-        except ValueError as exc:
-            log.warning("netscan.state_unreadable", "seen-MAC state ignored", error=str(exc)[:80])
-            return
+        raw = _read_state(self.path, "seen-MAC state")
         if raw is None:
             return
         since = raw.get("learning_since")
@@ -525,13 +530,7 @@ class IpBindings:
         self._load()
 
     def _load(self) -> None:
-        if self.path is None:
-            return
-        try:
-            raw = read_json_object(self.path)
-        except ValueError as exc:
-            log.warning("netscan.state_unreadable", "IP binding state ignored", error=str(exc)[:80])
-            return
+        raw = _read_state(self.path, "IP binding state")
         if raw is None:
             return
         binds = raw.get("bindings")
