@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from tests.fakeclock import FakeClock
 
 from agent.central import CentralCommand
 from agent.crypto import Ed25519Key, X25519Keypair, sign_request
@@ -27,17 +28,6 @@ PREVIOUS_SEED = bytes(range(96, 128))
 IDENTITY = Ed25519Key(bytes(range(32, 64)))
 EVIDENCE_KEY = Ed25519Key(bytes(range(64, 96)))
 ENVELOPE = X25519Keypair(bytes(range(160, 192)))
-
-
-class FakeClock:
-    def __init__(self, now: float = SAMPLE_NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def load_shared(rel: str) -> Any:
@@ -117,7 +107,7 @@ class Api:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(SAMPLE_NOW)
 
 
 @pytest.fixture

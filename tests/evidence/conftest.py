@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from tests.fakeclock import FakeClock
 
 from agent.central import CentralCommand
 from agent.crypto import Ed25519Key
@@ -22,17 +23,9 @@ SITE = "lakeside-pediatrics"
 NOW = 1_779_289_200.0  # 2026-05-20T15:00:00Z
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = NOW
-
-    def __call__(self) -> float:
-        return self.t
-
-
 class Env:
     def __init__(self, cc: CentralCommand, session: aiohttp.ClientSession, key: str,
-                 state: Path, clock: Clock) -> None:
+                 state: Path, clock: FakeClock) -> None:
         self.cc, self.session, self.key, self.state, self.clock = cc, session, key, state, clock
         self.down = False
         self.store = EvidenceStore(state, KEY, SITE, limits=Limits(min_free_bytes=0), clock=clock)
@@ -64,7 +57,7 @@ class Env:
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    clock = Clock()
+    clock = FakeClock(NOW)
     cc = CentralCommand(tmp_path / "central.db", clock=clock)
     await cc.start()
     cc.create_site(SITE)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -20,10 +20,24 @@ from pathlib import Path
 
 import pytest
 
+from agent.runtime.status import pid_alive
+
 SSHD = "/usr/sbin/sshd"
-USER = "msptest"  # sudo with password
-USER_NOPASSWD = "msptestnp"  # sudo NOPASSWD
-USER_NOSUDO = "msptestns"  # not in sudoers
+
+# Every pytest session gets its own system users, sudoers file and scratch directory, so two test
+# runs on one machine (two checkouts, or CI beside a developer) never reset each other's passwords
+# or delete each other's users. The tag is inherited by child processes through the environment.
+RUN_TAG = os.environ.setdefault("MSP_TEST_RUN_TAG", secrets.token_hex(3))
+if not re.fullmatch(r"[0-9a-f]{6}", RUN_TAG):
+    raise RuntimeError(f"MSP_TEST_RUN_TAG must be 6 lower-case hex digits, not {RUN_TAG!r}")
+USER = f"mspt{RUN_TAG}"  # sudo with password
+USER_NOPASSWD = f"mspt{RUN_TAG}np"  # sudo NOPASSWD
+USER_NOSUDO = f"mspt{RUN_TAG}ns"  # not in sudoers
+ALL_USERS = (USER, USER_NOPASSWD, USER_NOSUDO)
+SUDOERS = Path(f"/etc/sudoers.d/msp-tests-{RUN_TAG}")
+# One file per live run: the pid that owns the users. A run killed with -9 leaves its file; the
+# next run removes the users of every file whose owner is gone.
+REGISTRY = Path("/run/msp-test-users")
 
 
 def free_port() -> int:
@@ -49,63 +63,63 @@ class Users:
     created: list[str] = field(default_factory=list)
 
 
-# Concurrent pytest sessions on one machine (parallel development work) would reset each other's
-# passwords and delete each other's users. With MSP_KEEP_TEST_USERS=1 the users and their passwords
-# persist in a root-only file and are reused; CI (one session) creates and removes them.
-_KEEP = os.environ.get("MSP_KEEP_TEST_USERS") == "1"
-_KEPT = Path("/root/.msp-test-users.json")
+def _delete_run(tag: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(f"/etc/sudoers.d/msp-tests-{tag}")
+    for name in (f"mspt{tag}", f"mspt{tag}np", f"mspt{tag}ns"):
+        if subprocess.run(["id", name], capture_output=True).returncode == 0:
+            subprocess.run(["userdel", "-r", "-f", name], capture_output=True)
+
+
+def sweep_dead_runs() -> list[str]:
+    """Remove the users of earlier runs whose pytest process is gone; the tags removed."""
+    removed = []
+    if not REGISTRY.is_dir():
+        return removed
+    for entry in REGISTRY.iterdir():
+        tag = entry.name
+        if not re.fullmatch(r"[0-9a-f]{6}", tag) or tag == RUN_TAG:
+            continue
+        try:
+            pid = int(entry.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pid = 0
+        if pid_alive(pid):
+            continue
+        _delete_run(tag)
+        with contextlib.suppress(FileNotFoundError):
+            entry.unlink()
+        removed.append(tag)
+    return removed
 
 
 def create_users() -> Users:
-    if _KEEP and _KEPT.exists():
-        saved = json.loads(_KEPT.read_text())
-        if (
-            all(
-                subprocess.run(["id", n], capture_output=True).returncode == 0
-                for n in (USER, USER_NOPASSWD, USER_NOSUDO)
-            )
-            and Path("/etc/sudoers.d/msp-exec-tests").exists()
-        ):
-            return Users(saved["password"], saved["np_password"], saved["ns_password"])
+    """This run's three users (fresh passwords) and its sudoers file."""
+    sweep_dead_runs()
+    REGISTRY.mkdir(mode=0o700, exist_ok=True)
+    (REGISTRY / RUN_TAG).write_text(f"{os.getpid()}\n")
     users = Users(secrets.token_urlsafe(12), secrets.token_urlsafe(12), secrets.token_urlsafe(12))
-    for name, pw in (
-        (USER, users.password),
-        (USER_NOPASSWD, users.np_password),
-        (USER_NOSUDO, users.ns_password),
-    ):
+    for name, pw in zip(ALL_USERS, (users.password, users.np_password, users.ns_password), strict=True):
         if subprocess.run(["id", name], capture_output=True).returncode != 0:
             subprocess.run(["useradd", "-m", "-s", "/bin/bash", name], check=True)
-            users.created.append(name)
+        users.created.append(name)
         subprocess.run(["chpasswd"], input=f"{name}:{pw}\n", text=True, check=True)
-    sudoers = Path("/etc/sudoers.d/msp-exec-tests")
     text = (
         f"Defaults:{USER} !lecture\n{USER} ALL=(ALL) ALL\n"
         f"Defaults:{USER_NOPASSWD} !lecture\n{USER_NOPASSWD} ALL=(ALL) NOPASSWD: ALL\n"
     )
-    sudoers.write_text(text)
-    sudoers.chmod(0o440)
-    subprocess.run(["visudo", "-cf", str(sudoers)], check=True, capture_output=True)
-    if _KEEP:
-        fd = os.open(_KEPT, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(
-                {
-                    "password": users.password,
-                    "np_password": users.np_password,
-                    "ns_password": users.ns_password,
-                },
-                f,
-            )
+    tmp = SUDOERS.with_name(f".{SUDOERS.name}.tmp")  # sudo ignores names with a dot
+    tmp.write_text(text)
+    tmp.chmod(0o440)
+    subprocess.run(["visudo", "-cf", str(tmp)], check=True, capture_output=True)
+    os.replace(tmp, SUDOERS)
     return users
 
 
 def remove_users(users: Users) -> None:
-    if _KEEP:
-        return
+    _delete_run(RUN_TAG)
     with contextlib.suppress(FileNotFoundError):
-        os.unlink("/etc/sudoers.d/msp-exec-tests")
-    for name in users.created:
-        subprocess.run(["userdel", "-r", "-f", name], capture_output=True)
+        (REGISTRY / RUN_TAG).unlink()
 
 
 def keygen(path: Path, ktype: str) -> None:
@@ -158,7 +172,7 @@ class Sshd:
             "PubkeyAuthentication yes",
             "PasswordAuthentication yes",
             "KbdInteractiveAuthentication no",
-            f"AllowUsers {USER} {USER_NOPASSWD} {USER_NOSUDO}",
+            f"AllowUsers {' '.join(ALL_USERS)}",
             "PermitRootLogin no",
             "Subsystem sftp internal-sftp",
             "MaxStartups 200:30:400",

@@ -11,7 +11,8 @@ import pytest
 from agent.exec import ErrorKind, ExecRequest, LocalExecutor, Privilege, Target
 from agent.exec.capture import StreamCapture
 
-HOSTILE = "a'b\"c $(touch /tmp/msp-pwned) `id` ; echo x \n next line \\ $HOME"
+PWNED = f"/tmp/msp-pwned-{os.getpid()}"
+HOSTILE = f"a'b\"c $(touch {PWNED}) `id` ; echo x \n next line \\ $HOME"
 
 
 def _state(pid: int) -> str:
@@ -39,7 +40,7 @@ async def test_hostile_params_not_interpreted(local: LocalExecutor) -> None:
     )
     assert res.ok, res.stderr
     assert res.stdout == HOSTILE
-    assert not _exists("/tmp/msp-pwned")
+    assert not _exists(PWNED)
     with pytest.raises(ValueError):
         await local.run(Target.local(), None, ExecRequest("true", deadline_s=5, params={"x": "a\x00b"}))
     with pytest.raises(ValueError):

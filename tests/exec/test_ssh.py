@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 from agent.exec import ErrorKind, ExecRequest, Privilege, SshCredential, SshExecutor, Stage, Target, Transport
@@ -294,11 +296,13 @@ async def test_large_script_one_session(ssh_env: SshEnv, proxy: FaultProxy) -> N
 
 async def test_sudo_with_password(ssh_env: SshEnv, ssh_exec: SshExecutor) -> None:
     pw = ssh_env.users.password
+    scratch = tempfile.mkdtemp(prefix="msp-procs-")  # this test's own, not a shared /tmp name
+    os.chmod(scratch, 0o1777)
     script = (
         'id -u; cat; echo "stdin-done"; '
         "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; "
-        "tr '\\0' '\\n' < $p/environ 2>/dev/null; done > /tmp/msp-procs.$$; "
-        "echo $$ > /tmp/msp-procs.name"
+        f"tr '\\0' '\\n' < $p/environ 2>/dev/null; done > {scratch}/procs.$$; "
+        f"echo $$ > {scratch}/procs.name"
     )
     res = await ssh_exec.run(
         tgt(ssh_env.sshd.port),
@@ -308,12 +312,11 @@ async def test_sudo_with_password(ssh_env: SshEnv, ssh_exec: SshExecutor) -> Non
     assert res.ok, (res.error, res.stderr)
     assert res.stdout.splitlines()[:2] == ["0", "stdin-done"]  # root, and the script's stdin was empty
     assert "MSP_SUDO_OK" not in res.stderr and "MSP_UPLOAD_OK" not in res.stderr
-    name = _read("/tmp/msp-procs.name").strip()
-    procs = _read(f"/tmp/msp-procs.{name}")
+    name = _read(f"{scratch}/procs.name").strip()
+    procs = _read(f"{scratch}/procs.{name}")
+    shutil.rmtree(scratch, ignore_errors=True)
     assert "sshd" in procs  # the dump saw the processes
     assert pw not in procs  # no argv or environment holds the password
-    _unlink(f"/tmp/msp-procs.{name}")
-    _unlink("/tmp/msp-procs.name")
 
     res = await ssh_exec.run(
         tgt(ssh_env.sshd.port),

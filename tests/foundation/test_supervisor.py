@@ -5,16 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from tests.fakeclock import FakeClock
 
 from agent.runtime.supervisor import Job, Supervisor
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def settle() -> None:
@@ -23,7 +16,7 @@ async def settle() -> None:
 
 
 async def test_job_never_overlaps_itself_and_skips_are_counted() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     sup = Supervisor(clock=clock)
     gate = asyncio.Event()
     runs = 0
@@ -50,7 +43,7 @@ async def test_job_never_overlaps_itself_and_skips_are_counted() -> None:
 
 
 async def test_stuck_job_is_cancelled_after_deadline_plus_30s() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     sup = Supervisor(clock=clock)
     cancelled = asyncio.Event()
 
@@ -75,7 +68,7 @@ async def test_stuck_job_is_cancelled_after_deadline_plus_30s() -> None:
 
 
 async def test_health_requires_checkin_progress() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     sup = Supervisor(clock=clock)
     fail = False
 
@@ -101,7 +94,7 @@ async def test_health_requires_checkin_progress() -> None:
 
 
 async def test_health_fails_on_event_loop_lag() -> None:
-    sup = Supervisor(clock=FakeClock())
+    sup = Supervisor(clock=FakeClock(1000.0))
     sup.tick(lag=6.0)
     assert not sup.health().ok and "lag" in sup.health().reason
     sup.tick(lag=0.1)
@@ -109,7 +102,7 @@ async def test_health_fails_on_event_loop_lag() -> None:
 
 
 async def test_health_fails_when_cancelled_job_does_not_end() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     sup = Supervisor(clock=clock)
 
     async def stubborn() -> None:
@@ -134,7 +127,7 @@ async def test_health_fails_when_cancelled_job_does_not_end() -> None:
 
 
 async def test_crashing_periodic_job_logged_and_backed_off() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     sup = Supervisor(clock=clock)
     runs = 0
 
@@ -155,7 +148,7 @@ async def test_crashing_periodic_job_logged_and_backed_off() -> None:
 
 
 async def test_long_task_restarted_with_doubling_backoff() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     sup = Supervisor(clock=clock)
     starts = 0
 
@@ -182,7 +175,7 @@ async def test_long_task_restarted_with_doubling_backoff() -> None:
 
 
 async def test_backoff_caps_at_60s() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     sup = Supervisor(clock=clock)
 
     async def dies() -> None:
@@ -198,7 +191,7 @@ async def test_backoff_caps_at_60s() -> None:
 
 
 async def test_drain_cancels_and_lets_finish_jobs_finish() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     sup = Supervisor(clock=clock)
     finished = asyncio.Event()
     cancelled = asyncio.Event()
@@ -228,7 +221,7 @@ async def test_drain_cancels_and_lets_finish_jobs_finish() -> None:
 
 def test_disabled_job_does_not_run() -> None:
     async def main() -> int:
-        clock = FakeClock()
+        clock = FakeClock(1000.0)
         sup = Supervisor(clock=clock)
         runs = 0
 

@@ -14,11 +14,3 @@ class MemorySink:
 
     def kinds(self) -> list[str]:
         return [k for k, _ in self.items]
-
-
-class Clock:
-    def __init__(self, t: float = 1_700_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t

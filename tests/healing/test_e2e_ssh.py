@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.exec.sshd import USER_NOPASSWD
 
 from agent.exec import Target, Transport
 from agent.healing.journal import HealingJournal
@@ -63,7 +64,7 @@ async def test_linux_permissions_drift_healed_and_verified(
     shadow.write_text("root:*:19000:0:99999:7:::\n")
     shadow.chmod(0o666)  # the drift: world-writable account database
     target = Target(Transport.SSH, "127.0.0.1", ssh_env.sshd.port, "linux", "linux")
-    cred = ssh_env.key_cred("msptestnp")
+    cred = ssh_env.key_cred(USER_NOPASSWD)
     scanner = LinuxScanner(ssh_exec)
     params = {"perm_files": [str(shadow)], "sshd_config": str(drift_dir / "absent")}
 
@@ -99,7 +100,7 @@ async def test_gates_block_scanner_findings(
     shadow.write_text("x\n")
     shadow.chmod(0o666)
     target = Target(Transport.SSH, "127.0.0.1", ssh_env.sshd.port, "linux", "linux")
-    cred = ssh_env.key_cred("msptestnp")
+    cred = ssh_env.key_cred(USER_NOPASSWD)
     scan = await LinuxScanner(ssh_exec).scan(
         target, cred, deadline_s=60, params={"perm_files": [str(shadow)]}
     )

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tests.fakeclock import FakeClock
+
 from agent.exec import ExecRequest, ExecResult, Target, Transport
 from agent.healing.journal import HealingJournal
 from agent.healing.pipeline import GateState, HealingPipeline
@@ -14,7 +16,7 @@ from agent.rules import RuleEngine
 from agent.runbooks import default_registry
 from agent.scan.model import Incident
 
-from .fakes import Clock, MemorySink
+from .fakes import MemorySink
 
 REG = default_registry()
 TARGET = Target(Transport.SSH, "10.0.0.5", 22, "linux", "linux")
@@ -79,7 +81,7 @@ def _incident(ct: str = "linux_file_permissions", host: str = "10.0.0.5") -> Inc
         "linuxscan",
         "linux",
         (),
-        Clock()(),
+        FakeClock()(),
     )
 
 
@@ -88,7 +90,7 @@ def _pipeline(
 ) -> HealingPipeline:
     journal = HealingJournal(tmp_path)
     journal.open()
-    budget = L2Budget(tmp_path, clock=Clock())
+    budget = L2Budget(tmp_path, clock=FakeClock())
     l2 = L2Client(
         site_id="site-1",
         post=server.post,
@@ -106,7 +108,7 @@ def _pipeline(
         gates=GateState(**kw.pop("gates", {})),
         credentials=lambda h: (TARGET, object()) if h == TARGET.host else None,
         executor_for=lambda _t: host,
-        clock=Clock(),
+        clock=FakeClock(),
         l2=l2,
         **kw,
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.exec.sshd import USER_NOPASSWD
 
 from agent.exec import ExecRequest, Privilege, Target, Transport
 from agent.runbooks import default_registry, parse_phase_output
@@ -59,7 +60,7 @@ def _params(sandbox: Path, **extra: Any) -> dict[str, Any]:
 
 
 async def _scan(ssh_exec: Any, ssh_env: Any, params: dict[str, Any]) -> HostResult:
-    cred = ssh_env.key_cred("msptestnp")
+    cred = ssh_env.key_cred(USER_NOPASSWD)
     res = await LinuxScanner(ssh_exec).scan(_target(ssh_env), cred, deadline_s=120, params=params)
     assert res.status == "complete", (res.status, res.error_kind, res.diagnostics)
     return res
@@ -76,7 +77,7 @@ async def _phase(ssh_exec: Any, ssh_env: Any, rb_id: str, phase: str, supplied: 
     assert rb is not None
     params = rb.bind(supplied, {})
     req = ExecRequest(rb.scripts[phase], deadline_s=60, privilege=Privilege(rb.privilege), params=params)
-    res = await ssh_exec.run(_target(ssh_env), ssh_env.key_cred("msptestnp"), req)
+    res = await ssh_exec.run(_target(ssh_env), ssh_env.key_cred(USER_NOPASSWD), req)
     pr = parse_phase_output(
         phase,
         res.stdout,
@@ -110,7 +111,7 @@ async def test_stray_suid_binary_found_healed_and_rescanned_clean(
     assert inc.details == {"binaries": [str(stray)]} and inc.severity == "high"
 
     sink = MemorySink()
-    res = await _pipeline(tmp_path, _target(ssh_env), ssh_env.key_cred("msptestnp"), ssh_exec, sink).handle(
+    res = await _pipeline(tmp_path, _target(ssh_env), ssh_env.key_cred(USER_NOPASSWD), ssh_exec, sink).handle(
         inc
     )
     assert res.stage == "healed", (res.reason, res.outcome)
@@ -136,7 +137,7 @@ async def test_suid_binary_in_a_system_location_is_left_for_review(
         inc = _incident(first, "linux_suid_binaries")
         assert inc.details == {"binaries": [str(vendor)]}
         res = await _pipeline(
-            tmp_path, _target(ssh_env), ssh_env.key_cred("msptestnp"), ssh_exec, MemorySink()
+            tmp_path, _target(ssh_env), ssh_env.key_cred(USER_NOPASSWD), ssh_exec, MemorySink()
         ).handle(inc)
         assert res.outcome is not None and res.outcome.outcome == "not_applicable", res
         assert _mode(vendor) == 0o4755  # a person decides
@@ -180,7 +181,7 @@ async def test_expiring_certificate_found_and_no_acme_client_is_not_applicable(
     assert inc.details["path"] == str(cert) and inc.details["days_left"] in (4, 5)
     before = cert.read_bytes()
     res = await _pipeline(
-        tmp_path, _target(ssh_env), ssh_env.key_cred("msptestnp"), ssh_exec, MemorySink()
+        tmp_path, _target(ssh_env), ssh_env.key_cred(USER_NOPASSWD), ssh_exec, MemorySink()
     ).handle(inc)
     assert res.outcome is not None and res.outcome.outcome == "not_applicable", res
     assert res.outcome.phase == "remediate" and res.outcome.verify is None  # verify skipped (§3.5)
@@ -231,18 +232,18 @@ async def test_user_crontab_entries_are_a_review_item(
 ) -> None:
     spool = sandbox / "crontabs"
     spool.mkdir(mode=0o755)
-    (spool / "msptestnp").write_text("# m h dom mon dow command\nMAILTO=ops\n*/5 * * * * /usr/bin/true\n")
+    (spool / USER_NOPASSWD).write_text("# m h dom mon dow command\nMAILTO=ops\n*/5 * * * * /usr/bin/true\n")
     (spool / "root").write_text("# nothing scheduled\n\n")
     params = _params(sandbox, cron_dirs=[str(spool)])
     first = await _scan(ssh_exec, ssh_env, params)
     assert first.checks["linux_cron_review"] == "drift"
     inc = _incident(first, "linux_cron_review")
-    assert inc.details == {"users": ["msptestnp"]} and inc.severity == "low"
+    assert inc.details == {"users": [USER_NOPASSWD]} and inc.severity == "low"
     res = await _pipeline(
-        tmp_path, _target(ssh_env), ssh_env.key_cred("msptestnp"), ssh_exec, MemorySink()
+        tmp_path, _target(ssh_env), ssh_env.key_cred(USER_NOPASSWD), ssh_exec, MemorySink()
     ).handle(inc)
     assert (res.stage, res.reason) == ("escalated", "linux_cron_review")  # a person reviews it
-    (spool / "msptestnp").unlink()
+    (spool / USER_NOPASSWD).unlink()
     assert (await _scan(ssh_exec, ssh_env, params)).checks["linux_cron_review"] == "pass"
     spool.chmod(0o700)  # the real spool is root-only: the unprivileged scan cannot tell
     assert (await _scan(ssh_exec, ssh_env, params)).checks["linux_cron_review"] == "unknown"
@@ -289,7 +290,7 @@ async def test_backup_unit_without_systemd_is_unknown_and_not_applicable(
     rb = REG.get("LIN-BACKUP-001")
     assert rb is not None
     out = await _pipeline(
-        tmp_path, _target(ssh_env), ssh_env.key_cred("msptestnp"), ssh_exec, MemorySink()
+        tmp_path, _target(ssh_env), ssh_env.key_cred(USER_NOPASSWD), ssh_exec, MemorySink()
     ).execute(inc, rb, {}, phases=("remediate", "verify"), level="order", trigger="order")
     assert out.outcome is not None and out.outcome.outcome == "not_applicable", out
     pr, bound = await _phase(
@@ -311,7 +312,7 @@ async def test_log_forwarding_detection_and_heal_path(
     first = await _scan(ssh_exec, ssh_env, params)
     assert first.checks["linux_log_forwarding"] == "drift"  # commented-out forwarding does not count
     inc = _incident(first, "linux_log_forwarding")
-    pipe = _pipeline(tmp_path, _target(ssh_env), ssh_env.key_cred("msptestnp"), ssh_exec, MemorySink())
+    pipe = _pipeline(tmp_path, _target(ssh_env), ssh_env.key_cred(USER_NOPASSWD), ssh_exec, MemorySink())
     rb = REG.get("LIN-LOG-001")
     assert rb is not None
     sandbox_dirs = {
@@ -354,7 +355,7 @@ async def test_unattended_upgrades_without_systemd_is_unknown_and_not_applicable
         {}, "linux", "linuxscan", "linux", (), time.time(),
     )  # fmt: skip
     out = await _pipeline(
-        tmp_path, _target(ssh_env), ssh_env.key_cred("msptestnp"), ssh_exec, MemorySink()
+        tmp_path, _target(ssh_env), ssh_env.key_cred(USER_NOPASSWD), ssh_exec, MemorySink()
     ).handle(inc)
     assert out.rule_id == "L1-LIN-UPGRADES-001"
     assert out.outcome is not None and out.outcome.outcome == "not_applicable", out
@@ -418,7 +419,7 @@ async def test_full_filesystem_found_and_space_reclaimed(
     inc = next(
         i for i in aggregate(mine) if i.check_type == "linux_disk_space"
     )  # this mount only: the container's own disks are not the test's business
-    cred = ssh_env.key_cred("msptestnp")
+    cred = ssh_env.key_cred(USER_NOPASSWD)
 
     # the builtin rule's defaults clean /tmp and /var/tmp only when they are on this filesystem: they
     # are not, so nothing is deleted and verify honestly reports "not verified"
@@ -465,7 +466,7 @@ async def test_disk_runbook_refuses_a_path_that_is_not_a_mount_point(
     keep.write_bytes(b"x")
     os.utime(keep, (0, 0))
     res = await _pipeline(
-        tmp_path, _target(ssh_env), ssh_env.key_cred("msptestnp"), ssh_exec, MemorySink()
+        tmp_path, _target(ssh_env), ssh_env.key_cred(USER_NOPASSWD), ssh_exec, MemorySink()
     ).execute(inc, REG.get("LIN-DISK-001"), {"tmp_dirs": [str(sandbox)]}, phases=("remediate", "verify"),  # type: ignore[arg-type]
               level="order", trigger="order")  # fmt: skip
     assert res.outcome is not None and res.outcome.outcome == "not_applicable", res

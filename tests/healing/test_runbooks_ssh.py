@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.exec.sshd import USER_NOPASSWD
 
 from agent.exec import Target, Transport
 from agent.exec.preamble import sh_preamble
@@ -54,7 +55,7 @@ async def test_ssh_hardening_healed_with_key_login(
     cfg.write_text(DRIFTED_SSHD)
     cfg.chmod(0o644)
     target = Target(Transport.SSH, "127.0.0.1", ssh_env.sshd.port, "linux", "linux")
-    cred = ssh_env.key_cred("msptestnp")  # the agent logs in with a key
+    cred = ssh_env.key_cred(USER_NOPASSWD)  # the agent logs in with a key
     scanner = LinuxScanner(ssh_exec)
     first = await _scan_ssh(scanner, target, cred, cfg)
     assert first.checks["linux_ssh_config"] == "drift"
@@ -88,7 +89,7 @@ async def test_ssh_hardening_keeps_password_login_the_agent_uses(
     cfg = sandbox / "sshd_config"
     cfg.write_text(DRIFTED_SSHD)
     target = Target(Transport.SSH, "127.0.0.1", ssh_env.sshd.port, "linux", "linux")
-    cred = ssh_env.pw_cred("msptestnp")  # the agent logs in with a password
+    cred = ssh_env.pw_cred(USER_NOPASSWD)  # the agent logs in with a password
     first = await _scan_ssh(LinuxScanner(ssh_exec), target, cred, cfg)
     inc = next(i for i in aggregate(first.findings) if i.check_type == "linux_ssh_config")
     res = await _pipeline(tmp_path, target, cred, ssh_exec, MemorySink()).handle(inc)
@@ -104,7 +105,7 @@ async def test_ssh_hardening_refuses_a_config_sshd_rejects(
     broken = DRIFTED_SSHD + "NoSuchKeyword on\n"
     cfg.write_text(broken)
     target = Target(Transport.SSH, "127.0.0.1", ssh_env.sshd.port, "linux", "linux")
-    cred = ssh_env.key_cred("msptestnp")
+    cred = ssh_env.key_cred(USER_NOPASSWD)
     inc = next(
         i
         for i in aggregate((await _scan_ssh(LinuxScanner(ssh_exec), target, cred, cfg)).findings)
@@ -117,12 +118,12 @@ async def test_ssh_hardening_refuses_a_config_sshd_rejects(
 
 def test_mgmt_params_describe_the_agents_access_path(ssh_env: Any) -> None:
     t = Target(Transport.SSH, "h", 2222, "linux")
-    assert mgmt_params(t, ssh_env.key_cred("msptestnp")) == {
+    assert mgmt_params(t, ssh_env.key_cred(USER_NOPASSWD)) == {
         "mgmt_transport": "ssh",
         "mgmt_port": 2222,
         "mgmt_auth": "key",
     }
-    assert mgmt_params(Target(Transport.SSH, "h"), ssh_env.pw_cred("msptestnp"))["mgmt_auth"] == "password"
+    assert mgmt_params(Target(Transport.SSH, "h"), ssh_env.pw_cred(USER_NOPASSWD))["mgmt_auth"] == "password"
     assert mgmt_params(Target.local(), None) == {
         "mgmt_transport": "local",
         "mgmt_port": 0,

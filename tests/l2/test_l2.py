@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.healing.fakes import Clock
+from tests.fakeclock import FakeClock
 
 from agent.exec import SshCredential
 from agent.l2 import L2Budget, L2Client, L2Settings, build_request, confidence_floor, guardrails, validate
@@ -274,7 +274,7 @@ def test_guardrails_in_order() -> None:
 
 
 def test_budget_hourly_window_counts_every_attempt_and_survives_restart(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     b = L2Budget(tmp_path, calls_per_hour=2, clock=clock)
     assert b.reserve() is None and b.reserve() is None
     assert b.reserve() == "l2_budget_hourly"
@@ -286,7 +286,7 @@ def test_budget_hourly_window_counts_every_attempt_and_survives_restart(tmp_path
 
 
 def test_budget_daily_spend_and_defaults(tmp_path: Path) -> None:
-    clock = Clock(1_700_000_000.0)  # 2023-11-14 22:13 UTC
+    clock = FakeClock(1_700_000_000.0)  # 2023-11-14 22:13 UTC
     b = L2Budget(tmp_path, calls_per_hour=1000, daily_usd=0.05, cost_per_call=0.02, clock=clock)
     for _ in range(3):
         assert b.reserve() is None
@@ -329,7 +329,7 @@ def _client(tmp_path: Path, server: FakeServer, **settings: Any) -> L2Client:
     return L2Client(
         site_id="site-1",
         post=server.post,
-        budget=L2Budget(tmp_path, clock=Clock()),
+        budget=L2Budget(tmp_path, clock=FakeClock()),
         registry=REG,
         settings=L2Settings(**settings),
     )
@@ -401,12 +401,14 @@ async def test_server_threshold_raises_the_floor(tmp_path: Path) -> None:
 async def test_budget_exhaustion_sends_nothing(tmp_path: Path) -> None:
     srv = FakeServer(status=503)
     c = L2Client(
-        site_id="s", post=srv.post, budget=L2Budget(tmp_path, calls_per_hour=2, clock=Clock()), registry=REG
+        site_id="s", post=srv.post, registry=REG,
+        budget=L2Budget(tmp_path, calls_per_hour=2, clock=FakeClock()),
     )
     reasons = [(await c.plan(_incident())).reason for _ in range(3)]
     assert reasons == ["l2_unavailable", "l2_unavailable", "l2_budget_hourly"] and len(srv.bodies) == 2
     restarted = L2Client(
-        site_id="s", post=srv.post, budget=L2Budget(tmp_path, calls_per_hour=2, clock=Clock()), registry=REG
+        site_id="s", post=srv.post, registry=REG,
+        budget=L2Budget(tmp_path, calls_per_hour=2, clock=FakeClock()),
     )
     assert (await restarted.plan(_incident())).reason == "l2_budget_hourly" and len(srv.bodies) == 2
 
@@ -421,7 +423,7 @@ async def test_concurrency_slot_wait(tmp_path: Path) -> None:
     c = L2Client(
         site_id="s",
         post=slow,
-        budget=L2Budget(tmp_path, clock=Clock()),
+        budget=L2Budget(tmp_path, clock=FakeClock()),
         registry=REG,
         settings=L2Settings(max_concurrent=1, queue_wait_s=0.01),
     )

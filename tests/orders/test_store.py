@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from tests.fakeclock import FakeClock
 
 from agent.orders.journal import encode_line
 from agent.orders.store import FILE_NAME, OrderRecords, StoreFull
@@ -14,15 +15,8 @@ from agent.orders.verify import Context, VerifiedOrder, verify
 
 from . import signer
 
+T0 = signer.NOW.timestamp()
 CTX = Context.build(signer.APPLIANCE, signer.SITE, signer.NOW, [signer.KEY.public_hex])
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = signer.NOW.timestamp()
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def _verified(order_type: str = "nix_gc", **kw: object) -> VerifiedOrder:
@@ -32,11 +26,11 @@ def _verified(order_type: str = "nix_gc", **kw: object) -> VerifiedOrder:
 
 
 def test_accept_is_on_disk_before_admit_returns(tmp_path: Path) -> None:
-    store = OrderRecords(tmp_path, clock=Clock())
+    store = OrderRecords(tmp_path, clock=FakeClock(T0))
     o = _verified()
     assert store.admit(o, signer.NOW).verdict == "accept"
     # A second process (the restarted agent) sees it without any close/flush.
-    again = OrderRecords(tmp_path, clock=Clock())
+    again = OrderRecords(tmp_path, clock=FakeClock(T0))
     assert again.admit(o, signer.NOW).verdict == "duplicate"
     assert [r.state for r in again.recover()] == ["executing"]
     replay = VerifiedOrder(**{**{f: getattr(o, f) for f in o.__slots__}, "order_id": "ORD-x"})
@@ -44,7 +38,7 @@ def test_accept_is_on_disk_before_admit_returns(tmp_path: Path) -> None:
 
 
 def test_torn_tail_is_dropped_and_damage_elsewhere_skipped(tmp_path: Path) -> None:
-    store = OrderRecords(tmp_path, clock=Clock())
+    store = OrderRecords(tmp_path, clock=FakeClock(T0))
     a, b = _verified(), _verified()
     store.admit(a, signer.NOW)
     store.admit(b, signer.NOW)
@@ -52,17 +46,17 @@ def test_torn_tail_is_dropped_and_damage_elsewhere_skipped(tmp_path: Path) -> No
     path = tmp_path / FILE_NAME
     data = path.read_bytes()
     path.write_bytes(data + encode_line({"nonce": "c" * 32})[:20])  # a write cut by a crash
-    store = OrderRecords(tmp_path, clock=Clock())
+    store = OrderRecords(tmp_path, clock=FakeClock(T0))
     assert set(store.records) == {a.nonce, b.nonce}
     assert path.read_bytes() == data  # the torn tail was truncated away
     lines = data.split(b"\n")
     path.write_bytes(lines[0][:-3] + b"xyz\n" + lines[1] + b"\n")  # first line damaged
-    store = OrderRecords(tmp_path, clock=Clock())
+    store = OrderRecords(tmp_path, clock=FakeClock(T0))
     assert set(store.records) == {b.nonce}
 
 
 def test_retention_until_expiry_plus_skew_and_ack(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock(T0)
     store = OrderRecords(tmp_path, clock=clock)
     o = _verified(ttl=timedelta(minutes=10))
     store.admit(o, signer.NOW)
@@ -76,7 +70,7 @@ def test_retention_until_expiry_plus_skew_and_ack(tmp_path: Path) -> None:
 
 
 def test_failed_and_acknowledged_fleet_order_may_run_again_after_an_hour(tmp_path: Path) -> None:
-    store = OrderRecords(tmp_path, clock=Clock())
+    store = OrderRecords(tmp_path, clock=FakeClock(T0))
     v = verify(signer.fleet("nix_gc"), CTX)
     assert v.order is not None
     o = v.order
@@ -91,7 +85,7 @@ def test_failed_and_acknowledged_fleet_order_may_run_again_after_an_hour(tmp_pat
 
 
 def test_bounded(tmp_path: Path) -> None:
-    store = OrderRecords(tmp_path, clock=Clock(), max_records=2)
+    store = OrderRecords(tmp_path, clock=FakeClock(T0), max_records=2)
     store.admit(_verified(), signer.NOW)
     store.admit(_verified(), signer.NOW)
     with pytest.raises(StoreFull):
@@ -99,7 +93,7 @@ def test_bounded(tmp_path: Path) -> None:
 
 
 def test_compaction_keeps_the_file_small(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock(T0)
     store = OrderRecords(tmp_path, clock=clock)
     for _ in range(150):
         o = _verified(ttl=timedelta(minutes=1))
@@ -123,6 +117,6 @@ def test_go_daemon_nonces_are_imported_once(tmp_path: Path) -> None:
     o = _verified()
     (tmp_path / "used_nonces.json").write_text(json.dumps(
         {"nonces": {o.nonce: "2026-05-20T14:00:00Z", "f" * 32: "garbage"}}))
-    store = OrderRecords(tmp_path, clock=Clock())
+    store = OrderRecords(tmp_path, clock=FakeClock(T0))
     assert store.admit(o, signer.NOW).verdict == "replay"  # unknown order id: never re-run
     assert store.records[o.nonce].expires_at > signer.NOW.timestamp() + 6 * 86400

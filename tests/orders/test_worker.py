@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.fakeclock import FakeClock
 
 from agent.orders.handlers import HANDLERS, HandlerContext, Hooks
 from agent.orders.registry import REGISTRY
@@ -40,17 +41,11 @@ class Server:
     def bodies(self, order_id: str) -> list[dict[str, Any]]:
         return [b for oid, b in self.posted if oid == order_id]
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = signer.NOW.timestamp()
-
-    def __call__(self) -> float:
-        return self.t
+T0 = signer.NOW.timestamp()
 
 
-def make(tmp_path: Path, server: Server, clock: Clock | None = None, **kw: Any) -> OrderWorker:
-    clk = clock or Clock()
+def make(tmp_path: Path, server: Server, clock: FakeClock | None = None, **kw: Any) -> OrderWorker:
+    clk = clock or FakeClock(T0)
     ctx = Context.build(signer.APPLIANCE, signer.SITE, signer.NOW, [signer.KEY.public_hex])
     return OrderWorker(tmp_path, context=lambda: replace(ctx, now=_dt(clk.t)), post=server,
                        site_id=signer.SITE, clock=clk, **kw)
@@ -141,7 +136,7 @@ async def test_rejections_follow_the_completion_policy(tmp_path: Path) -> None:
 
 async def test_outbox_keeps_results_while_the_server_is_down(tmp_path: Path) -> None:
     server = Server()
-    clock = Clock()
+    clock = FakeClock(T0)
     w = make(tmp_path, server, clock)
     o = signer.admin("sensor_status")
     server.answers = [TransportError("connect", "refused")]
@@ -164,7 +159,7 @@ async def test_outbox_keeps_results_while_the_server_is_down(tmp_path: Path) -> 
 
 async def test_definitive_4xx_removes_and_old_items_are_dropped(tmp_path: Path) -> None:
     server = Server()
-    clock = Clock()
+    clock = FakeClock(T0)
     w = make(tmp_path, server, clock)
     server.answers = [404]
     await run(w, signer.admin("sensor_status"))
@@ -179,7 +174,7 @@ async def test_definitive_4xx_removes_and_old_items_are_dropped(tmp_path: Path) 
 async def test_crash_mid_execution_is_reported_not_rerun(tmp_path: Path) -> None:
     o = signer.admin("nix_gc")
     ctx = Context.build(signer.APPLIANCE, signer.SITE, signer.NOW, [signer.KEY.public_hex])
-    store = OrderRecords(tmp_path, clock=Clock())
+    store = OrderRecords(tmp_path, clock=FakeClock(T0))
     from agent.orders.verify import verify
 
     assert verify(o, ctx, store).verdict == "accept"  # journaled as executing, then "killed"
@@ -195,7 +190,7 @@ async def test_crash_mid_execution_is_reported_not_rerun(tmp_path: Path) -> None
 async def test_idempotent_order_is_rerun_after_a_crash(tmp_path: Path) -> None:
     o = signer.admin("sensor_status")
     ctx = Context.build(signer.APPLIANCE, signer.SITE, signer.NOW, [signer.KEY.public_hex])
-    store = OrderRecords(tmp_path, clock=Clock())
+    store = OrderRecords(tmp_path, clock=FakeClock(T0))
     from agent.orders.verify import verify
 
     verify(o, ctx, store)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.fakeclock import FakeClock
 
 from agent.outbox import Drainer, DurableQueue, Outcome, Policy, QueueFull, Result, kinds
 from agent.outbox.queue import Item
@@ -14,22 +15,16 @@ from agent.protocol.incidents import IncidentReport, IncidentResolve
 from agent.protocol.telemetry import Execution, ExecutionReport
 from agent.telemetry.reports import ReportQueues
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_779_289_200.0
-
-    def __call__(self) -> float:
-        return self.t
+T0 = 1_779_289_200.0
 
 
 def q(tmp_path: Path, **kw: object) -> DurableQueue:
     policy = Policy(**{"kind": "test", "max_files": 100, **kw})  # type: ignore[arg-type]
-    return DurableQueue(tmp_path / "q", policy, clock=Clock())
+    return DurableQueue(tmp_path / "q", policy, clock=FakeClock(T0))
 
 
 def test_creation_order_survives_a_clock_going_backwards(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock(T0)
     queue = DurableQueue(tmp_path / "q", Policy("t", 100), clock=clock)
     a = queue.put(b"1", key="a")
     clock.t -= 3600
@@ -69,7 +64,7 @@ def test_overflow_policies(tmp_path: Path) -> None:
 
 
 def test_report_coalescing_keeps_resolve_after_its_incident(tmp_path: Path) -> None:
-    rq = ReportQueues(tmp_path, clock=Clock())
+    rq = ReportQueues(tmp_path, clock=FakeClock(T0))
     rq.reports.queue.policy = Policy("report", max_files=4, overflow="drop_oldest")
 
     def inc(host: str) -> IncidentReport:
@@ -90,7 +85,7 @@ def test_report_coalescing_keeps_resolve_after_its_incident(tmp_path: Path) -> N
 
 
 def test_expiry_and_drainer_outcomes(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock(T0)
     queue = DurableQueue(tmp_path / "q", Policy("t", 100, max_age_s=60), clock=clock)
     queue.put(b"old", key="old")
     clock.t += 120
@@ -119,7 +114,7 @@ def test_expiry_and_drainer_outcomes(tmp_path: Path) -> None:
 
 
 async def test_long_outage_then_everything_drains_in_order(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock(T0)
     rq = ReportQueues(tmp_path, clock=clock)
     server_up = False
     received: list[tuple[str, int]] = []
@@ -154,7 +149,7 @@ async def test_long_outage_then_everything_drains_in_order(tmp_path: Path) -> No
 
 
 def test_telemetry_keeps_the_go_file_format(tmp_path: Path) -> None:
-    queue = kinds.telemetry_queue(tmp_path, clock=Clock())
+    queue = kinds.telemetry_queue(tmp_path, clock=FakeClock(T0))
     item = queue.put(b"{}")
     assert item.path.parent.name == "telemetry_queue"
     assert item.path.name == "telem_1779289200000000000.json"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from nacl.signing import SigningKey
+from tests.fakeclock import FakeClock
 
 from agent.rules import Deferred, Match, NoMatch, RuleEngine, RuleError, load_all, parse_rule, verify_bundle
 from agent.rules.builtin import all_builtin_ids, builtin_rules
@@ -17,6 +18,8 @@ from agent.rules.values import go_text, is_numeric, values_equal
 from agent.rules.yaml12 import load_yaml12
 from agent.runbooks import default_registry
 from agent.scan.catalog import CATALOG
+
+T0 = 1_000_000.0
 
 REG = default_registry()
 
@@ -397,17 +400,9 @@ def test_lint_warnings() -> None:
 # --- §1.5 matching --------------------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def _engine(*raws: dict[str, Any], clock: Clock | None = None) -> RuleEngine:
+def _engine(*raws: dict[str, Any], clock: FakeClock | None = None) -> RuleEngine:
     rules = [parse_rule(r, "custom", runbooks=REG, position=i) for i, r in enumerate(raws)]
-    return RuleEngine(rules, clock=clock or Clock())
+    return RuleEngine(rules, clock=clock or FakeClock(T0))
 
 
 def test_first_match_and_priority() -> None:
@@ -430,7 +425,7 @@ def test_no_drift_no_match() -> None:
 
 
 def test_cooldown_defers_not_falls_through() -> None:
-    clock = Clock()
+    clock = FakeClock(T0)
     eng = _engine(_rule("A", priority=1), _rule("B", priority=2), clock=clock)
     assert isinstance(eng.match(_data(), "high"), Match)
     second = eng.match(_data(), "high")
@@ -461,7 +456,7 @@ def test_cooldown_key_unknown_host_and_persistence() -> None:
 
 
 def test_cooldown_pruned() -> None:
-    clock = Clock()
+    clock = FakeClock(T0)
     eng = _engine(_rule("P"), clock=clock)
     eng.match(_data(), "high")
     clock.t += 700
@@ -642,7 +637,7 @@ def test_builtin_zero_errors_zero_warnings() -> None:
 
 def test_builtin_maps_expected_rules() -> None:
     rules, _ = load_all(None, builtin=builtin_rules(REG), runbooks=REG, catalog=CATALOG)
-    eng = RuleEngine(rules, clock=Clock())
+    eng = RuleEngine(rules, clock=FakeClock(T0))
     expect = {
         "firewall_status": "L1-FW-002",
         "audit_logging": "L1-AUDIT-002",

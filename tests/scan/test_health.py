@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.fakeclock import FakeClock
 from tests.sshfixtures import SshEnv
 
 from agent.exec import LocalExecutor, SshCredential, SshExecutor, Target, Transport
@@ -22,14 +23,6 @@ GOOD = (
     'echo \'MSP_CHECK {"id":"linux_ntp_sync","data":{"synchronized":true}}\'; '
     "echo 'MSP_SCAN_END {\"checks\":1}'"
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def _free_port() -> int:
@@ -144,7 +137,7 @@ def test_neutral_kinds_raise_nothing(state: Path) -> None:
 
 
 def test_no_success_for_seven_days_once_per_day(state: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     health = ScanHealth(state, clock=clock)
     fail = HostResult("ws1", "windows", status="failed", error_kind="command_timeout")
     ok = HostResult("ws1", "windows", status="complete")
@@ -176,7 +169,7 @@ def test_no_success_for_seven_days_once_per_day(state: Path) -> None:
 
 
 def test_auth_and_age_merge_into_one_high_incident(state: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     health = ScanHealth(state, clock=clock)
     res = HostResult("db1", "linux", status="failed", error_kind="auth_failed")
     health.observe("db1", "linux", "linux", res)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.fakeclock import FakeClock
 
 from agent.exec import Target, Transport
 from agent.protocol import TargetAssignments
@@ -49,14 +50,6 @@ def _arp(*rows: tuple[str, str, str]) -> str:
     return ARP_HEAD + "".join(
         f"{ip:<16} 0x1         {fl:<11} {mac:<21} *        eth0\n" for ip, mac, fl in rows
     )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def _listen(host: str) -> socket.socket:
@@ -101,7 +94,7 @@ async def test_listening_watched_port_is_unexpected(tmp_path: Path, listeners: t
     settings = NetScanSettings(
         watched_ports={exposed: "test-svc", local: "loopback-svc", closed: "x"}, **_empty_neighbours(tmp_path)
     )
-    res = await NetworkScanner(settings, clock=Clock()).scan()
+    res = await NetworkScanner(settings, clock=FakeClock()).scan()
     (f,) = [f for f in res.findings if f.check_type == "net_unexpected_ports"]
     assert f.details == {"ports": [exposed]} and f.severity == "high" and f.hipaa_control == "164.312(e)(1)"
     assert (f.host, f.platform, f.source) == ("network", "network", "netscan")
@@ -109,7 +102,7 @@ async def test_listening_watched_port_is_unexpected(tmp_path: Path, listeners: t
     assert res.checks["net_unexpected_ports"] == "drift" and res.status == "complete"
     # An expected service on that port is not unexpected.
     settings.expected_services = {"test-svc": exposed}
-    res = await NetworkScanner(settings, clock=Clock()).scan()
+    res = await NetworkScanner(settings, clock=FakeClock()).scan()
     assert res.checks["net_unexpected_ports"] == "pass" and res.checks["net_expected_service"] == "pass"
 
 
@@ -121,7 +114,7 @@ async def test_expected_service_not_listening(tmp_path: Path, listeners: tuple[i
         expected_services={"agent-hub": closed, "local-svc": local},
         **_empty_neighbours(tmp_path),
     )
-    res = await NetworkScanner(settings, clock=Clock()).scan()
+    res = await NetworkScanner(settings, clock=FakeClock()).scan()
     (f,) = [f for f in res.findings if f.check_type == "net_expected_service"]
     assert f.details == {"service": "agent-hub", "port": closed} and f.severity == "medium"
     assert f.discriminator == "agent-hub" and res.checks["net_expected_service"] == "drift"
@@ -155,7 +148,7 @@ async def test_unreadable_proc_tcp_is_unknown_not_pass(tmp_path: Path) -> None:
     settings = NetScanSettings(
         proc_tcp=(tmp_path / "missing",), expected_services={"x": 1}, **_empty_neighbours(tmp_path)
     )
-    res = await NetworkScanner(settings, clock=Clock()).scan()
+    res = await NetworkScanner(settings, clock=FakeClock()).scan()
     assert res.checks["net_unexpected_ports"] == "unknown" and res.checks["net_expected_service"] == "unknown"
     assert res.status == "partial" and res.findings == []
 
@@ -178,7 +171,7 @@ async def test_reachability_closed_port_and_unresolvable_name(
         watched_ports={},
         **_empty_neighbours(tmp_path),
     )
-    res = await NetworkScanner(settings, clock=Clock()).scan()
+    res = await NetworkScanner(settings, clock=FakeClock()).scan()
     reach = sorted(
         (f.discriminator, f.severity, f.details["error"])
         for f in res.findings
@@ -198,7 +191,7 @@ async def test_resolvable_central_host_and_open_port_pass(tmp_path: Path, listen
         watched_ports={},
         **_empty_neighbours(tmp_path),
     )
-    res = await NetworkScanner(settings, clock=Clock()).scan()
+    res = await NetworkScanner(settings, clock=FakeClock()).scan()
     assert res.findings == [] and res.checks["net_dns_resolution"] == "pass"
     assert res.checks["net_host_reachability"] == "pass"
 
@@ -260,7 +253,7 @@ def test_primary_subnet_from_routes() -> None:
     assert primary_subnet(ROUTES.splitlines()[0]) is None
 
 
-def _scanner(tmp_path: Path, clock: Clock, state: Path) -> tuple[NetworkScanner, Path]:
+def _scanner(tmp_path: Path, clock: FakeClock, state: Path) -> tuple[NetworkScanner, Path]:
     arp = tmp_path / "arp"
     (tmp_path / "route").write_text(ROUTES)
     settings = NetScanSettings(
@@ -282,7 +275,7 @@ async def _rogue(scanner: NetworkScanner) -> list[str]:
 
 
 async def test_rogue_devices_after_learning_with_hourly_cap(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
     scanner, arp = _scanner(tmp_path, clock, state)
@@ -311,7 +304,7 @@ async def test_rogue_devices_after_learning_with_hourly_cap(tmp_path: Path) -> N
 
 
 async def test_rogue_finding_shape(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     scanner, arp = _scanner(tmp_path, clock, tmp_path)
     arp.write_text(ARP_HEAD)
     await scanner.scan()
@@ -328,7 +321,7 @@ async def test_rogue_finding_shape(tmp_path: Path) -> None:
 
 
 async def test_device_on_another_subnet(tmp_path: Path) -> None:
-    scanner, arp = _scanner(tmp_path, Clock(), tmp_path)
+    scanner, arp = _scanner(tmp_path, FakeClock(), tmp_path)
     arp.write_text(
         _arp(
             ("192.168.88.20", "02:00:00:00:00:01", "0x2"),
@@ -382,7 +375,7 @@ async def test_resolve_a_localhost_and_invalid() -> None:
 async def test_name_cache_ttls() -> None:
     calls: list[str] = []
     answers = {"a.example": "10.0.0.5"}
-    clock = Clock()
+    clock = FakeClock()
 
     async def resolver(name: str, timeout_s: float) -> str | None:
         assert timeout_s == 2.0

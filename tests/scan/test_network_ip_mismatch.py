@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from tests.fakeclock import FakeClock
 
 from agent.healing.component import HealingComponent
 from agent.scan.model import Finding
@@ -39,14 +40,6 @@ def _arp(*rows: tuple[str, str]) -> str:
     )
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 class Net:
     """A scanner over a fixture ARP file only (no listeners, probes, DNS or routes)."""
 
@@ -55,7 +48,7 @@ class Net:
         self.arp = tmp / "arp"
         self.state = tmp / "state"
         self.state.mkdir(exist_ok=True)
-        self.clock = Clock()
+        self.clock = FakeClock(1_700_000_000.0)
         self.targets = targets if targets is not None else [CredentialTarget(STORED, "linux", "web")]
         self.scanner = self.new_scanner()
 

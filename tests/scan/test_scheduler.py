@@ -7,6 +7,7 @@ import random
 from typing import Any
 
 import pytest
+from tests.fakeclock import FakeClock
 
 from agent.exec import ErrorKind, ExecError, ExecRequest, ExecResult, Stage, Target, Transport
 from agent.protocol import TargetAssignments
@@ -29,14 +30,6 @@ VECTORS = [
 ]
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def _t(host: str, platform: str = "linux") -> Target:
     return Target(Transport.SSH, host, 22, platform, platform)
 
@@ -57,7 +50,7 @@ def test_ring_hash_is_sha256_prefix() -> None:
 
 
 def test_ownership_assignment_ring_and_fallback() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     own = Ownership(own_mac="AA:BB:CC:DD:EE:FF", now=clock)
     assert own.mode() == "all" and own.owns("10.9.9.9")
     own.update(None, None, ["112233445566", "7CD30A7C5518"])
@@ -76,7 +69,7 @@ def test_ownership_assignment_ring_and_fallback() -> None:
 
 
 def test_empty_your_targets_owns_nothing() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     own = Ownership(own_mac="AABBCCDDEEFF", now=clock)
     own.update(TargetAssignments(your_targets=[], assignment_epoch=4), clock(), [])
     assert own.mode() == "assignment" and not own.owns("10.0.0.1") and not own.owns("localhost")
@@ -121,7 +114,7 @@ def _sched(
 
 
 async def test_first_scans_spread_and_per_host_cadence() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     scans = Scans(clock)
     s, seen = _sched(clock, scans)
     s.set_targets([(_t(f"10.0.0.{i}"), None) for i in range(20)])
@@ -137,7 +130,7 @@ async def test_first_scans_spread_and_per_host_cadence() -> None:
 
 
 async def test_actionable_rescans_early_then_damps() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     scans = Scans(clock, {"h1": [_finding("h1", "linux_firewall", "high")]})
     s, _ = _sched(clock, scans, actionable=True)
     s.set_targets([(_t("h1"), None)])
@@ -158,7 +151,7 @@ async def test_actionable_rescans_early_then_damps() -> None:
 
 
 async def test_incomplete_host_rescheduled_early() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     scans = Scans(clock)
     scans.status = "partial"
     s, _ = _sched(clock, scans)
@@ -169,7 +162,7 @@ async def test_incomplete_host_rescheduled_early() -> None:
 
 
 async def test_concurrency_and_platform_deadlines() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     scans = Scans(clock)
     s, _ = _sched(clock, scans, concurrency=3, host_timeouts={"linux": 50.0, "macos": 70.0})
     s.set_targets([(_t(f"l{i}"), None) for i in range(7)] + [(_t("m1", "macos"), None)])
@@ -181,7 +174,7 @@ async def test_concurrency_and_platform_deadlines() -> None:
 
 
 async def test_not_owned_hosts_are_skipped() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     own = Ownership(own_mac="AABBCCDDEEFF", now=clock)
     own.update(TargetAssignments(your_targets=["10.0.0.1"]), clock(), [])
     s, seen = _sched(clock, Scans(clock), ownership=own)
@@ -192,7 +185,7 @@ async def test_not_owned_hosts_are_skipped() -> None:
 
 
 async def test_round_deadline_keeps_completed_hosts_and_caps_the_rest() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     scans = Scans(clock)
     scans.advance = 400.0  # every host scan "takes" 400 s of the 600 s round
     s, seen = _sched(clock, scans, concurrency=1, round_deadline_s=600.0, host_timeouts={"linux": 180.0})
@@ -222,7 +215,7 @@ class StreamThenHang:
 
 
 async def test_host_deadline_keeps_streamed_checks() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     scanner = LinuxScanner(StreamThenHang())
     results: list[HostResult] = []
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.fakeclock import FakeClock
 
 from agent.phi.egress import EgressError
 from agent.scan import threats as threats_mod
@@ -31,14 +32,6 @@ from agent.scan.threats import (
 
 T0 = 1_763_900_000
 SRC = "203.0.113.7"
-
-
-class Clock:
-    def __init__(self, t: float = T0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def ev(eid: int, rid: int, t: int, ip: str = "", msg: str = "m") -> dict[str, Any]:
@@ -96,7 +89,7 @@ def test_priority_table_covers_the_collected_ids() -> None:
 )
 def test_garbage_event_records_are_unknown(data: dict[str, Any], tmp_path: Path) -> None:
     assert parse_events(data) is None
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     col = det.collection("h1")
     assert col.evaluators["security_event_critical"](data) is None
     assert det.observe(col, label="SRV") == []
@@ -111,7 +104,7 @@ def test_event_parsing_accepts_empty_and_unwrapped() -> None:
 
 
 def test_one_bad_chunk_makes_the_whole_collection_unknown(tmp_path: Path) -> None:
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     col = det.collection("h1")
     assert col.evaluators["security_event_critical"]({"events": [ev(1102, 1, T0)]}) == []
     assert col.evaluators["security_event_critical"]({"events": [{"bad": 1}]}) is None
@@ -148,7 +141,7 @@ def test_sources() -> None:
 
 
 def test_critical_events_one_finding_per_event_id(tmp_path: Path) -> None:
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     out = collect(
         det,
         "dc1",
@@ -179,7 +172,7 @@ def test_critical_events_one_finding_per_event_id(tmp_path: Path) -> None:
 
 
 def test_cursor_skips_old_events_and_is_a_scan_parameter(tmp_path: Path) -> None:
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     assert det.collection("dc1").params == {}
     assert collect(det, "dc1", [ev(1102, 10, T0)])
     assert det.collection("dc1").params == {"security_since": str(T0)}
@@ -192,11 +185,11 @@ def test_cursor_skips_old_events_and_is_a_scan_parameter(tmp_path: Path) -> None
 
 
 def test_restart_does_not_realert(tmp_path: Path) -> None:
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     assert collect(det, "dc1", [ev(1102, 10, T0)], vss=3)
     path = tmp_path / STATE_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    again = ThreatDetector(tmp_path, clock=Clock(T0 + 60))
+    again = ThreatDetector(tmp_path, clock=FakeClock(T0 + 60))
     assert again.collection("dc1").params == {"security_since": str(T0)}
     assert collect(again, "dc1", [ev(1102, 10, T0)]) == []
     assert again.shadow == {"dc1": 3}
@@ -204,12 +197,12 @@ def test_restart_does_not_realert(tmp_path: Path) -> None:
 
 def test_unreadable_state_starts_empty(tmp_path: Path) -> None:
     (tmp_path / STATE_FILE).write_text("{not json")
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     assert det.cursors == {} and det.shadow == {}
     (tmp_path / STATE_FILE).write_text(
         json.dumps({"cursors": {"a": [1, 2], "b": "x", "c": [1, -2]}, "shadow": {"a": 2, "b": True}})
     )
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     assert det.cursors == {"a": (1, 2)} and det.shadow == {"a": 2}
 
 
@@ -221,7 +214,7 @@ def _ransom(out: list[Any]) -> list[Any]:
 
 
 def test_shadow_copies_dropping_to_zero(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock(T0)
     det = ThreatDetector(tmp_path, clock=clock)
     assert _ransom(collect(det, "fs1", vss=0)) == []  # first sight: no previous count
     assert _ransom(collect(det, "fs1", vss=0)) == []  # 0 -> 0
@@ -245,7 +238,7 @@ def test_shadow_copies_dropping_to_zero(tmp_path: Path) -> None:
 
 
 def test_unknown_shadow_record_keeps_the_previous_count(tmp_path: Path) -> None:
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     collect(det, "fs1", vss=5)
     col = det.collection("fs1")
     assert col.evaluators["ransomware_indicator"]({"vss": {"error": "CimException"}}) is None
@@ -255,7 +248,7 @@ def test_unknown_shadow_record_keeps_the_previous_count(tmp_path: Path) -> None:
 
 
 def test_ransomware_state_survives_restart(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock(T0)
     det = ThreatDetector(tmp_path, clock=clock)
     collect(det, "fs1", vss=6)
     det = ThreatDetector(tmp_path, clock=clock)
@@ -274,7 +267,7 @@ def _brute(out: list[Any]) -> list[Any]:
 
 
 def test_cross_host_threshold_exactly_ten(tmp_path: Path) -> None:
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     assert _brute(collect(det, "ws1", failures(5, T0, 30, 100))) == []
     assert _brute(collect(det, "ws2", failures(4, T0 + 200, 30, 100))) == []  # 9 on 2 hosts
     (f,) = _brute(collect(det, "ws2", failures(1, T0 + 590, 1, 200)))  # the 10th, within 10 min
@@ -290,26 +283,26 @@ def test_cross_host_threshold_exactly_ten(tmp_path: Path) -> None:
 
 
 def test_cross_host_needs_the_ten_minute_window(tmp_path: Path) -> None:
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     collect(det, "ws1", failures(5, T0, 1, 100))
     assert _brute(collect(det, "ws2", failures(5, T0 + 601, 1, 100))) == []  # 10 over 10 min + 1 s
 
 
 @pytest.mark.parametrize(("last", "alerts"), [(T0 + 600, True), (T0 + 601, False)])
 def test_cross_host_window_boundary(tmp_path: Path, last: int, alerts: bool) -> None:
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     collect(det, "ws1", failures(1, T0, 1, 100))
     out = _brute(collect(det, "ws2", [*failures(8, T0 + 300, 1, 100), *failures(1, last, 1, 200)]))
     assert len(out) == int(alerts)
 
 
 def test_ten_on_one_host_is_not_cross_host(tmp_path: Path) -> None:
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     assert _brute(collect(det, "ws1", failures(19, T0, 10, 100))) == []  # 19 in 3 min on one host
 
 
 def test_single_host_threshold_exactly_twenty_in_five_minutes(tmp_path: Path) -> None:
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     (f,) = _brute(collect(det, "ws1", failures(20, T0, 15, 100)))  # 20 within 285 s
     assert (f.host, f.severity, f.discriminator, f.platform, f.label) == (
         "ws1",
@@ -319,12 +312,12 @@ def test_single_host_threshold_exactly_twenty_in_five_minutes(tmp_path: Path) ->
         "SRV",
     )
     assert f.details["failures"] == 20 and f.details["hosts"] == ["ws1"] and f.details["window_s"] == 300
-    other = ThreatDetector(tmp_path / "x", clock=Clock())
+    other = ThreatDetector(tmp_path / "x", clock=FakeClock(T0))
     assert _brute(collect(other, "ws1", failures(20, T0, 16, 100))) == []  # 20 over 304 s
 
 
 def test_one_finding_per_source_cross_host_preferred(tmp_path: Path) -> None:
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     collect(det, "ws1", failures(1, T0, 1, 1))
     out = _brute(
         collect(det, "ws2", failures(25, T0 + 10, 2, 100) + failures(20, T0 + 10, 2, 500, "198.51.100.9"))
@@ -336,29 +329,29 @@ def test_one_finding_per_source_cross_host_preferred(tmp_path: Path) -> None:
 
 
 def test_local_sources_are_not_counted(tmp_path: Path) -> None:
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     evs = failures(10, T0, 1, 100, "-") + failures(10, T0, 1, 200, "127.0.0.1") + failures(10, T0, 1, 300, "")
     assert _brute(collect(det, "ws1", evs)) == []
     assert det.failures == {}
 
 
 def test_old_burst_is_not_reraised(tmp_path: Path) -> None:
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     assert len(_brute(collect(det, "ws1", failures(20, T0, 1, 100)))) == 1
     assert _brute(collect(det, "ws1", [ev(1102, 500, T0 + 30)])) == []  # no new failure from it
     assert _brute(collect(det, "ws1", failures(1, T0 + 2000, 1, 600))) == []  # the burst is long over
 
 
 def test_brute_force_window_survives_restart(tmp_path: Path) -> None:
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     collect(det, "ws1", failures(6, T0, 5, 100))
-    det = ThreatDetector(tmp_path, clock=Clock(T0 + 120))
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0 + 120))
     (f,) = _brute(collect(det, "ws2", failures(4, T0 + 60, 5, 100)))
     assert f.host == NETWORK_HOST and f.details["failures"] == 10
 
 
 def test_finish_splits_host_and_cross_host_findings(tmp_path: Path) -> None:
-    det = ThreatDetector(tmp_path, clock=Clock())
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0))
     collect(det, "ws1", failures(5, T0, 1, 100))
     col = det.collection("ws2")
     col.evaluators["security_event_critical"](
@@ -384,7 +377,7 @@ PHI_MSG = "Account locked out at the workstation of patient John Smith SSN 123-4
 
 
 def _archive(tmp_path: Path) -> SecurityArchive:
-    return SecurityArchive(tmp_path, site_id=lambda: "clinic", source_host="appliance-1", clock=Clock())
+    return SecurityArchive(tmp_path, site_id=lambda: "clinic", source_host="appliance-1", clock=FakeClock(T0))
 
 
 def test_archive_scrubs_before_queueing_and_caps_requests(tmp_path: Path) -> None:
@@ -437,7 +430,7 @@ async def test_archive_drain_posts_and_keeps_on_failure(tmp_path: Path) -> None:
 
 def test_detector_archives_only_new_events(tmp_path: Path) -> None:
     arch = _archive(tmp_path / "a")
-    det = ThreatDetector(tmp_path, clock=Clock(), archive=arch)
+    det = ThreatDetector(tmp_path, clock=FakeClock(T0), archive=arch)
     collect(det, "ws1", [ev(1102, 1, T0), ev(4625, 2, T0, SRC)])
     collect(det, "ws1", [ev(1102, 1, T0), ev(4625, 2, T0, SRC), ev(4740, 3, T0 + 1)])
     col = Collection("ws1", {})
