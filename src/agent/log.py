@@ -53,6 +53,10 @@ class _Secrets:
             # Longest first, so a secret containing another is replaced whole.
             self._values = tuple(sorted(merged, key=len, reverse=True))
 
+    @property
+    def values(self) -> tuple[str, ...]:
+        return self._values
+
     def scrub(self, text: str) -> str:
         for value in self._values:
             if value in text:
@@ -66,6 +70,11 @@ _SECRETS = _Secrets()
 def register_secret(*values: str | None) -> None:
     """Register secret values (API keys, passwords) that must never appear in a log line."""
     _SECRETS.add(v for v in values if v)
+
+
+def has_secrets() -> bool:
+    """Whether any secret value is registered."""
+    return bool(_SECRETS.values)
 
 
 def redact(text: str) -> str:

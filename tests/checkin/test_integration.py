@@ -3,6 +3,7 @@ orders, 401 → rekey, failures and the server's quirks."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import msgspec
@@ -10,8 +11,8 @@ import pytest
 import trustme
 from tests.checkin.conftest import SITE, Env
 
-import agent.checkin.component as component_mod
 from agent.transport.client import Endpoint
+from agent.uplink import routes
 
 pytestmark = pytest.mark.asyncio
 
@@ -45,7 +46,7 @@ async def test_swapped_server_certificate_is_refused_before_sending(env: Env) ->
         pins_before = (env.state / "tls_pins.json").read_bytes()
         seen_before = len(env.cc.checkins(SITE))
         await env.restart_server(other_ca)
-        await comp.client.close()  # drop the pooled connection to the old server
+        await comp.uplink.close()  # drop the pooled connection to the old server
         assert not await comp.run_once()
         assert comp.last_error_kind == "pin"
         assert comp.status()["tls_pin_alert"]
@@ -127,14 +128,14 @@ async def test_server_errors_back_off_with_retry_after(env: Env) -> None:
         assert not await comp.run_once()
         assert comp.backoff.failures == 3 and 1.0 <= comp.backoff.delay <= comp.backoff.ceiling()
         assert await comp.run_once()  # the loop goes on and recovers
-        assert comp.backoff.failures == 0 and comp.client.breaker.state == "closed"
+        assert comp.backoff.failures == 0 and comp.uplink.breaker_state == "closed"
     finally:
         await comp.close()
 
 
 async def test_deadline_is_enforced(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(component_mod, "CHECKIN", Endpoint("checkin", 0.3, 10 * 1024 * 1024,
-                                                             secondary=False))
+    short = Endpoint("checkin", 0.3, 10 * 1024 * 1024, secondary=False)
+    monkeypatch.setattr(routes, "CHECKIN", dataclasses.replace(routes.CHECKIN, endpoint=short))
     comp = env.component()
     try:
         env.cc.inject_fault("/api/appliances/checkin", delay_s=5)

@@ -3,6 +3,7 @@ never reaches the server, cursor moves only after a 200 (at-least-once, no gaps)
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -50,7 +51,7 @@ class Env:
         self.posts += 1
         if self.down:
             raise OSError("connection refused")
-        async with self.session.post(self.cc.url + path, data=body, headers={
+        async with self.session.post(self.cc.url + path, data=gzip.compress(body), headers={
                 "Authorization": f"Bearer {self.key}", "Content-Type": "application/json",
                 "Content-Encoding": "gzip"}) as r:
             return r.status, await r.read()

@@ -4,6 +4,8 @@ body, headers and/or delay (5xx, slow, oversized, malformed, ``Retry-After``).""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gzip
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -26,12 +28,29 @@ class Fault:
     content_type: str = "application/json"
 
 
+@dataclass(frozen=True)
+class CapturedRequest:
+    """A request as it arrived, before any parsing: for tests that check what left the agent."""
+
+    method: str
+    path_qs: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes  # gunzipped when the request said Content-Encoding: gzip
+
+    def text(self) -> str:
+        """Everything but the Authorization header, as text (path, headers, body)."""
+        hdrs = "\n".join(f"{k}: {v}" for k, v in self.headers if k.lower() != "authorization")
+        return f"{self.method} {self.path_qs}\n{hdrs}\n\n{self.body.decode('utf-8', 'replace')}"
+
+
 class FaultInjector:
     """Per-path queues of faults; the first fault of a path applies until its count is used up."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: dict[str, deque[Fault]] = {}
+        #: When a list, every request is appended to it as it arrived (tests).
+        self.capture: list[CapturedRequest] | None = None
 
     def add(
         self,
@@ -81,6 +100,13 @@ class FaultInjector:
 
         @web.middleware
         async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if injector.capture is not None:
+                raw = await request.read()  # cached: the handler reads the same bytes
+                if request.headers.get("Content-Encoding", "").lower() == "gzip":
+                    with contextlib.suppress(OSError, EOFError):  # kept as it came
+                        raw = gzip.decompress(raw)
+                injector.capture.append(CapturedRequest(
+                    request.method, request.path_qs, tuple(request.headers.items()), raw))
             fault = injector.take(request.path, request.raw_path.split("?", 1)[0])
             if fault is None:
                 return await handler(request)

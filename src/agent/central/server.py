@@ -18,7 +18,7 @@ from agent.central.auth import generate_api_key, hash_key
 from agent.central.context import Services
 from agent.central.db import Database, dumps, loads
 from agent.central.evidence import evidence_rows
-from agent.central.faults import FaultInjector
+from agent.central.faults import CapturedRequest, FaultInjector
 from agent.central.keys import ServerKeyring
 from agent.central.orders import OrderBook
 from agent.central.requestsig import SigauthVerifier
@@ -305,6 +305,12 @@ class CentralCommand:
         if status not in (409, 500):
             raise ValueError("duplicate evidence answers 409 or 500")
         self._svc.evidence_duplicate_status = status
+
+    def capture_requests(self) -> list[CapturedRequest]:
+        """Record every request from now on, as it arrived (before parsing); the live list."""
+        if self._faults.capture is None:
+            self._faults.capture = []
+        return self._faults.capture
 
     def clear_faults(self) -> None:
         self._faults.clear()

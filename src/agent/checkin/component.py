@@ -8,7 +8,6 @@ are handed over and the cycle returns.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,10 +26,8 @@ from agent.crypto.heartbeat import heartbeat_fields
 from agent.crypto.keys import Ed25519Key, X25519Keypair
 from agent.evidence.witness import WitnessQueue
 from agent.log import get_logger
-from agent.phi.egress import EgressError, egress
+from agent.phi.egress import EgressError
 from agent.protocol import (
-    CHECKIN_PATH,
-    POOL,
     CheckinParse,
     CheckinRequest,
     DaemonHealth,
@@ -39,28 +36,17 @@ from agent.protocol import (
     parse_checkin_response,
 )
 from agent.protocol.auth import AuthFailureKind, classify_401
-from agent.protocol.codec import encode
 from agent.protocol.orders import MalformedOrder, Order
 from agent.protocol.rekey import RekeyRequest, RekeyResponse, is_valid_api_key, rekey_retry_seconds
 from agent.protocol.timefmt import parse_timestamp
 from agent.runtime.component import BaseComponent
 from agent.runtime.supervisor import Job, Supervisor
 from agent.state import Keys
-from agent.transport import (
-    CHECKIN,
-    REKEY,
-    CentralClient,
-    CheckinBackoff,
-    Credentials,
-    PinStore,
-    Response,
-    TransportError,
-)
+from agent.uplink import CheckinBackoff, Reply, TransportError, Uplink, routes
 
 log = get_logger("checkin")
 
 CHECKIN_DEADLINE_S = 35.0  # 30 s request + response processing
-REKEY_PATH = "/api/provision/rekey"
 REKEY_AFTER_401S = 3
 REKEY_RETRY_S = 3600.0
 
@@ -69,7 +55,7 @@ class CheckinComponent(BaseComponent):
     name = "checkin"
 
     def __init__(self, config: Config, config_path: Path, keys: Keys, *,
-                 client: CentralClient | None = None, ssl_context: Any = None,
+                 uplink: Uplink | None = None, ssl_context: Any = None,
                  clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.config = config
@@ -77,15 +63,12 @@ class CheckinComponent(BaseComponent):
         self.state_dir = Path(config.state_dir)
         self.clock = clock
         self.monotonic = monotonic
-        self.credentials = Credentials(config.api_key)
         self.identity = Ed25519Key(bytes(keys.identity))
         self.evidence = Ed25519Key(bytes(keys.evidence))
         self.envelope_key = X25519Keypair(bytes(keys.envelope))
-        https = config.api_endpoint.startswith("https://")
-        self.pins = PinStore(self.state_dir, config.tls_pins) if https else None
-        self.client = client or CentralClient(
-            config.api_endpoint, self.credentials, identity=self.identity, pins=self.pins,
-            ssl_context=ssl_context, ipv6=os.environ.get("OSIRIS_DAEMON_IPV6") == "1")
+        self.uplink = uplink or Uplink.for_config(config, self.identity, ssl_context=ssl_context)
+        self.credentials = self.uplink.credentials
+        self.pins = self.uplink.pins
         self.server_keys = ServerKeys(self.state_dir, config.server_public_key)
         self.shared = SharedState()
         self.sealed = SealedCredentials(self.state_dir, keys.envelope)
@@ -135,7 +118,7 @@ class CheckinComponent(BaseComponent):
         self.config = config
 
     async def close(self) -> None:
-        await self.client.close()
+        await self.uplink.close()
         self.gc.close()
 
     def status(self) -> dict[str, Any]:
@@ -148,7 +131,7 @@ class CheckinComponent(BaseComponent):
             "last_success_s_ago": None if self.last_success_at is None
             else round(now - self.last_success_at, 1),
             "last_error_kind": self.last_error_kind, "last_status": self.last_status,
-            "next_delay_s": round(self.backoff.delay, 1), "breaker": self.client.breaker.state,
+            "next_delay_s": round(self.backoff.delay, 1), "breaker": self.uplink.breaker_state,
             "appliance_id": self.shared.appliance_id, "clock_skew_s": self.shared.clock_skew_s,
             "server_keys": [k[:16] for k in self.server_keys.trusted_keys()],
             "trust_alert": self.server_keys.alert, "tls_pin_alert": self.pins.alert if self.pins else "",
@@ -166,7 +149,7 @@ class CheckinComponent(BaseComponent):
             parts.append(f"checkin failing ({self.last_error_kind}) x{self.backoff.failures}")
         else:
             parts.append("checkin pending")
-        parts.append(f"breaker {self.client.breaker.state}")
+        parts.append(f"breaker {self.uplink.breaker_state}")
         return " · ".join(parts)
 
     # --- one cycle --------------------------------------------------------------------
@@ -177,14 +160,12 @@ class CheckinComponent(BaseComponent):
         self.last_attempt_at = self.clock()
         loop = asyncio.get_running_loop()
         facts = await loop.run_in_executor(None, sysinfo.collect, self.state_dir)
-        try:
-            request = self.build_request(facts)
-        except EgressError:
-            return self._failed("scrub", "checkin payload could not be scrubbed; not sent")
+        request = self.build_request(facts)
         started = self.monotonic()
         try:
-            with POOL.encode(request) as body:
-                resp = await self.client.request("POST", CHECKIN_PATH, body, CHECKIN, sign=True)
+            resp = await self.uplink.send(routes.CHECKIN, request)
+        except EgressError:
+            return self._failed("scrub", "checkin payload could not be scrubbed; not sent")
         except TransportError as exc:
             return self._failed(exc.kind, str(exc))
         self.last_status = resp.status
@@ -219,7 +200,7 @@ class CheckinComponent(BaseComponent):
     def _failed(self, kind: str, message: str, retry_after: float | None = None) -> bool:
         self.failures += 1
         self.last_error_kind = kind
-        self.client.breaker.failure()
+        self.uplink.breaker.failure()
         delay = self.backoff.failure(retry_after)
         log.warning("checkin.failed", message, error_kind=kind,
                     consecutive=self.backoff.failures, retry_in_s=round(delay, 1))
@@ -230,7 +211,7 @@ class CheckinComponent(BaseComponent):
         self.last_success_at = self.clock()
         self.last_error_kind = None
         self.auth_401s = 0
-        self.client.breaker.success()
+        self.uplink.breaker.success()
         self.backoff.success()
         resp = parsed.response
         log.info("checkin.ok", "checked in", duration_ms=int(elapsed * 1000),
@@ -242,10 +223,6 @@ class CheckinComponent(BaseComponent):
 
     def build_request(self, facts: sysinfo.SystemFacts) -> CheckinRequest:
         cfg = self.config
-        scrubbed: dict[str, Any] = egress({"hostname": facts.hostname,
-                           "deploy_results": [msgspec.to_builtins(d)
-                                              for d in self.shared.deploy_results]},
-                          kind="checkin")
         evidence_on = cfg.enable_evidence_upload
         hb_sig: Any = msgspec.UNSET
         hb_ts: Any = msgspec.UNSET
@@ -270,7 +247,7 @@ class CheckinComponent(BaseComponent):
         )
         self._extra_health(dh)
         return CheckinRequest(
-            site_id=cfg.site_id, hostname=scrubbed["hostname"], mac_address=facts.mac_address,
+            site_id=cfg.site_id, hostname=facts.hostname, mac_address=facts.mac_address,
             all_mac_addresses=facts.all_mac_addresses, ip_addresses=facts.ip_addresses,
             uptime_seconds=facts.uptime_seconds, agent_version=__version__,
             nixos_version=facts.nixos_version, has_local_credentials=False,
@@ -280,7 +257,7 @@ class CheckinComponent(BaseComponent):
             encryption_public_key=self.envelope_key.public_hex, daemon_health=dh,
             boot_counter=facts.boot_counter, generation_uuid=facts.generation_uuid or msgspec.UNSET,
             reconcile_needed=False, reconcile_signals=[],
-            deploy_results=[msgspec.convert(x, DeployResult) for x in scrubbed["deploy_results"]],
+            deploy_results=list(self.shared.deploy_results),
             witness_attestations=list(self._witness_sent),
         )
 
@@ -455,7 +432,7 @@ class CheckinComponent(BaseComponent):
 
     # --- 401 and rekey (central-api.md §4.2, §4.3) ------------------------------------
 
-    async def _on_401(self, resp: Response, facts: sysinfo.SystemFacts) -> bool:
+    async def _on_401(self, resp: Reply, facts: sysinfo.SystemFacts) -> bool:
         """Apply §4.2; True when a rekey just replaced the API key."""
         failure = classify_401(resp.body)
         if failure.counts_towards_rekey:
@@ -479,14 +456,12 @@ class CheckinComponent(BaseComponent):
     async def rekey(self, facts: sysinfo.SystemFacts) -> bool:
         """``POST /api/provision/rekey``; on success the new key is saved, then swapped in."""
         self.rekey_not_before = self.monotonic() + REKEY_RETRY_S
+        body = RekeyRequest(site_id=self.config.site_id, mac_address=facts.mac_address,
+                            hostname=facts.hostname or None, hardware_id=facts.hardware_id or None)
         try:
-            host = egress({"hostname": facts.hostname}, kind="rekey")["hostname"]
+            resp = await self.uplink.send(routes.REKEY, body)
         except EgressError:
             return False
-        body = encode(RekeyRequest(site_id=self.config.site_id, mac_address=facts.mac_address,
-                                   hostname=host or None, hardware_id=facts.hardware_id or None))
-        try:
-            resp = await self.client.request("POST", REKEY_PATH, body, REKEY, auth=False)
         except TransportError as exc:
             log.error("checkin.rekey_failed", f"rekey request failed: {exc}", error_kind=exc.kind)
             return False
@@ -515,4 +490,3 @@ def _register(*secrets: str | None) -> None:
     from agent.log import register_secret
 
     register_secret(*secrets)
-

@@ -19,7 +19,7 @@ from agent.evidence.submit import EvidenceSubmitter
 from agent.log import get_logger
 from agent.runtime.component import BaseComponent
 from agent.runtime.supervisor import Job, Supervisor
-from agent.transport.client import EVIDENCE_SUBMIT, EVIDENCE_VERIFY
+from agent.uplink import Uplink, routes
 
 if TYPE_CHECKING:
     from agent.checkin import CheckinComponent
@@ -36,8 +36,10 @@ class EvidenceComponent(BaseComponent):
     name = "evidence"
 
     def __init__(self, checkin: CheckinComponent, *, clock: Callable[[], float] = time.time,
-                 limits: Limits | None = None, free_bytes: Callable[[], int] | None = None) -> None:
+                 limits: Limits | None = None, free_bytes: Callable[[], int] | None = None,
+                 uplink: Uplink | None = None) -> None:
         self.checkin = checkin
+        self.uplink = uplink or checkin.uplink
         self.store = EvidenceStore(checkin.state_dir, checkin.evidence, checkin.config.site_id,
                                    limits=limits or Limits.from_config(checkin.config),
                                    clock=clock, free_bytes=free_bytes)
@@ -52,10 +54,12 @@ class EvidenceComponent(BaseComponent):
 
     async def _request(self, method: str, path: str, body: bytes | None,
                        probe: bool) -> tuple[int, bytes, float | None]:
-        resp = await self.checkin.client.request(method, path, body,
-                                                 EVIDENCE_VERIFY if probe else EVIDENCE_SUBMIT,
-                                                 auth=not probe)
-        return resp.status, resp.body, resp.retry_after()
+        if probe or body is None:
+            reply = await self.uplink.send(routes.EVIDENCE_VERIFY, None, path=path)
+        else:
+            reply = await self.uplink.send_encoded(routes.EVIDENCE_SUBMIT, body, path=path,
+                                                   kind="evidence")
+        return reply.status, reply.body, reply.retry_after()
 
     # --- the scanner's entry point ------------------------------------------------------
 
@@ -131,7 +135,7 @@ class EvidenceComponent(BaseComponent):
         force, self._force = self._force, False
         if not self.checkin.config.enable_evidence_upload or not self.store.pending():
             return 0
-        if self.checkin.client.breaker.state == "open":
+        if self.uplink.breaker_state == "open":
             return 0
         return await self.submitter.drain(force=force)
 

@@ -21,6 +21,7 @@ from agent.evidence.bundle import Bundle
 from agent.evidence.store import EvidenceStore, is_legacy, iso, parse_body
 from agent.log import get_logger
 from agent.outbox.queue import Item
+from agent.phi.egress import EgressError
 from agent.protocol.errors import ProtocolError
 from agent.protocol.evidence import evidence_submit_path, evidence_verify_path
 from agent.protocol.timefmt import parse_timestamp
@@ -91,6 +92,9 @@ class EvidenceSubmitter:
                     settled += 1
                     i += 1
                     continue
+                if outcome == "unsendable":  # kept; the bundles behind it still go
+                    i += 1
+                    continue
                 if outcome == "ambiguous" and self._st(item)["ambiguous_drains"] >= POISON_DRAINS \
                         and i + 1 < len(items):
                     nxt = items[i + 1]
@@ -147,6 +151,9 @@ class EvidenceSubmitter:
         try:
             status, reply, retry_after = await self.request(
                 "POST", evidence_submit_path(self.store.site_id), body, False)
+        except EgressError as exc:  # not sent: the scrubber would change signed bytes, or worse
+            st["attempts"] -= 1
+            return "dead" if self.store.queue.unsendable(item, str(exc)) else "unsendable"
         except Exception as exc:  # noqa: BLE001 - timeout, transport: ambiguous
             return self._ambiguous(item, None, getattr(exc, "kind", type(exc).__name__))
         st["last_status"] = status

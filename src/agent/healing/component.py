@@ -51,6 +51,7 @@ from agent.scan.scheduler import Ownership, ScanScheduler
 from agent.scan.threats import SecurityArchive, ThreatDetector
 from agent.scan.windows import WindowsScanner, windows_label
 from agent.state.daemon_state import DaemonStatePersistence, GoHeal
+from agent.uplink import Uplink, routes
 
 if TYPE_CHECKING:
     from agent.checkin import CheckinComponent
@@ -136,9 +137,11 @@ class HealingComponent(BaseComponent):
         local_executor: Executor | None = None,
         own_mac: str = "",
         clock: Callable[[], float] = time.time,
+        uplink: Uplink | None = None,
     ) -> None:
         cfg = checkin.config
         self.checkin = checkin
+        self.uplink = uplink or checkin.uplink
         self.config = cfg
         self.shared = checkin.shared
         self.state_dir = Path(cfg.state_dir)
@@ -170,7 +173,7 @@ class HealingComponent(BaseComponent):
             settings=L2Settings(
                 enabled=lambda: self.config.l2_enabled,
                 api_key_configured=lambda: bool(checkin.credentials.api_key),
-                server_breaker_open=lambda: checkin.client.breaker.state == "open",
+                server_breaker_open=lambda: self.uplink.breaker_state == "open",
                 server_threshold=lambda: shared.directives.l2_confidence_threshold,
                 allowed_actions=lambda: self.config.l2_allowed_actions,
                 known_secrets=self.known_secrets,
@@ -332,10 +335,8 @@ class HealingComponent(BaseComponent):
         raise ValueError(f"no executor for {target.transport.value} in this build")
 
     async def _post_l2(self, path: str, body: bytes, timeout_s: float) -> tuple[int, bytes]:
-        from agent.transport.client import L2_PLAN
-
-        resp = await self.checkin.client.request("POST", path, body, L2_PLAN)
-        return resp.status, resp.body
+        reply = await self.uplink.send_encoded(routes.L2_PLAN, body, path=path)
+        return reply.status, reply.body
 
     # --- scanning -----------------------------------------------------------------------------------
 
@@ -427,13 +428,9 @@ class HealingComponent(BaseComponent):
 
     async def archive_security_events(self) -> int:
         """After the round's Windows collection: drain the security-event archive (§7.7)."""
-        if not self.security_archive.pending() or self.checkin.client.breaker.state == "open":
+        if not self.security_archive.pending() or self.uplink.breaker_state == "open":
             return 0
-        from agent.transport.client import SYNC
-
-        async def post(path: str, body: bytes) -> tuple[int, bytes]:
-            resp = await self.checkin.client.request("POST", path, body, SYNC)
-            return resp.status, resp.body
+        post = self.uplink.poster(routes.SECURITY_EVENTS)
 
         try:
             async with asyncio.timeout(ARCHIVE_DEADLINE_S):
@@ -572,10 +569,8 @@ class HealingComponent(BaseComponent):
     async def sync_rules(self) -> None:
         from urllib.parse import quote
 
-        from agent.transport.client import RULES
-
-        resp = await self.checkin.client.request(
-            "GET", f"{SYNC_PATH}?site_id={quote(self.config.site_id)}", None, RULES)
+        resp = await self.uplink.send(routes.RULES, None,
+                                      path=f"{SYNC_PATH}?site_id={quote(self.config.site_id)}")
         if resp.status != 200:
             raise HandlerError(f"rule sync failed: HTTP {resp.status}")
         try:

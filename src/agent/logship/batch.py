@@ -1,7 +1,8 @@
 """Journal entries → one log-ingest batch (runtime.md §7.3 step 2-3, central-api.md §7.6).
 
 Each message is cut to 64 KiB first (bounding the scrub cost), then **all messages of the batch
-and the host name are scrubbed in one** ``scrub_many`` **call**, then each message is cut to
+and the host name go through the egress boundary in one** ``scrub_many`` **call** (PHI, known
+secret values, fail closed), then each message is cut to
 8192 bytes at a character boundary (cutting before scrubbing could leave half a PHI value
 unscrubbed).
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from agent.phi.egress import egress
 from agent.phi.scrubber import Scrubber
 from agent.protocol.logs import LogEntry, LogIngest
 
@@ -84,7 +86,7 @@ def build(entries: Sequence[dict[str, Any]], *, site_id: str, hostname: str,
                      str(boot)[:MAX_BOOT] if isinstance(boot, str) and boot else None))
         texts.append(msg[:PRE_SCRUB_CHARS])
     texts.append(hostname)
-    scrubbed = scrubber.scrub_many(texts)  # one native call per batch
+    scrubbed = egress(texts, kind="logs", scrubber=scrubber)  # one native call per batch
     batch = [LogEntry(ts=ts, unit=unit, pri=pri, msg=cut_bytes(m), boot=boot)
              for (ts, unit, pri, boot), m in zip(keep, scrubbed, strict=False)]
     return Built(LogIngest(site_id=site_id, hostname=scrubbed[-1], batch=batch), skipped)

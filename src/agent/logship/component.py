@@ -12,7 +12,7 @@ from agent.logship.shipper import LogShipper
 from agent.logship.source import JournalctlSource, Source
 from agent.runtime.component import BaseComponent
 from agent.runtime.supervisor import Job, Supervisor
-from agent.transport.client import SYNC
+from agent.uplink import Uplink, routes
 
 if TYPE_CHECKING:
     from agent.checkin import CheckinComponent
@@ -25,24 +25,24 @@ class LogShipComponent(BaseComponent):
     name = "logship"
 
     def __init__(self, checkin: CheckinComponent, *, source: Source | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, uplink: Uplink | None = None) -> None:
         self.checkin = checkin
+        self.uplink = uplink or checkin.uplink
         self.shipper = LogShipper(checkin.state_dir, source or JournalctlSource(),
                                   site_id=checkin.config.site_id, hostname=socket.gethostname,
                                   clock=clock)
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        resp = await self.checkin.client.request("POST", path, body, SYNC,
-                                                 headers={"Content-Encoding": "gzip"})
-        return resp.status, resp.body
+        reply = await self.uplink.send_encoded(routes.LOGS, body, path=path, kind="logs")
+        return reply.status, reply.body
 
     def install(self, supervisor: Supervisor) -> None:
         supervisor.add_job(Job(name=self.name, run=self.run_once, delay=lambda: INTERVAL_S,
                                deadline=DEADLINE_S, first_delay=INTERVAL_S,
-                               enabled=lambda: self.checkin.client.breaker.state == "closed"))
+                               enabled=lambda: self.uplink.breaker_state == "closed"))
 
     async def run_once(self) -> int:
-        if self.checkin.client.breaker.state != "closed":
+        if self.uplink.breaker_state != "closed":
             return 0  # paused: the cursor does not move
         return await self.shipper.tick(self.post)
 

@@ -1,4 +1,5 @@
-"""The log shipper (runtime.md §7.3): journald → batch → scrub → durable batch → gzip → POST.
+"""The log shipper (runtime.md §7.3): journald → batch → scrub → durable batch → the Uplink
+(scrub again, gzip, POST).
 
 Cursor semantics (at-least-once, no gaps): ``logshipper-cursor`` holds the cursor of the last
 batch **the server accepted** (saved atomically after the 200). A batch read from the journal is
@@ -16,7 +17,6 @@ agent bug: the batch goes to the dead-letter folder (ERROR) and the cursor moves
 
 from __future__ import annotations
 
-import gzip
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +32,7 @@ from agent.outbox import kinds
 from agent.outbox.drain import Outcome, Result, classify_status
 from agent.outbox.queue import DurableQueue, Item, QueueError
 from agent.phi import default_scrubber
+from agent.phi.egress import EgressError
 from agent.phi.scrubber import Scrubber
 from agent.protocol.logs import MAX_BATCH, LogIngest
 from agent.state.atomic import atomic_write
@@ -44,7 +45,8 @@ MAX_BATCHES_PER_TICK = 10
 BACKOFF_MIN_S = 30.0
 BACKOFF_MAX_S = 600.0
 
-#: ``post(path, gzipped body) -> (status, response body)``; raises on transport errors.
+#: ``post(path, JSON body) -> (status, response body)``; the sender (the Uplink) scrubs, gzips and
+#: sends it; raises on transport errors, :class:`~agent.phi.egress.EgressError` when not sendable.
 Post = Callable[[str, bytes], Awaitable[tuple[int, bytes]]]
 
 
@@ -155,6 +157,10 @@ class LogShipper:
                 lines += n
                 self.shipped_lines += n
                 self.shipped_batches += 1
+            elif res.outcome is Outcome.UNSENDABLE:
+                if self.queue.unsendable(item, res.detail) and isinstance(doc.get("cursor"), str):
+                    self._save_cursor(doc["cursor"])  # dead-lettered: the journal moves on
+                continue  # the batches behind it still go
             elif res.outcome is Outcome.REFUSED:
                 log.error("logship.batch_refused", f"log batch refused (HTTP {res.status}): "
                           f"{res.detail[:100]}; kept in the dead-letter folder")
@@ -170,14 +176,15 @@ class LogShipper:
     async def _send(self, item: Item, post: Post) -> tuple[Result, dict[str, Any]]:
         try:
             doc = item.json()
-            body = gzip.compress(json.dumps(doc["body"], separators=(",", ":"),
-                                            ensure_ascii=False).encode(), 6, mtime=0)
+            body = json.dumps(doc["body"], separators=(",", ":"), ensure_ascii=False).encode()
             msgspec.convert(doc["body"], LogIngest)
         except (OSError, ValueError, KeyError, TypeError, msgspec.ValidationError):
             return Result(Outcome.REFUSED, detail="unreadable queued batch",
                           reason="unreadable"), {}
         try:
             status, reply = await post(INGEST_PATH, body)
+        except EgressError as exc:  # not scrubbable: never sent as it is
+            return Result(Outcome.UNSENDABLE, detail=str(exc)), doc
         except Exception as exc:  # noqa: BLE001 - transport errors of any type
             return Result(Outcome.RETRY, detail=str(getattr(exc, "kind", type(exc).__name__))), doc
         res = classify_status(status, ok=frozenset({200}), permanent=frozenset({400}),

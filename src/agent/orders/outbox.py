@@ -143,7 +143,7 @@ class Outbox:
             try:
                 body = egress(item.body, kind="order_completion")
             except EgressError:
-                return Result(Outcome.KEEP, detail="scrub")  # fail closed: kept, never unscrubbed
+                return Result(Outcome.UNSENDABLE, detail="scrub")  # fail closed: kept, never unscrubbed
             status = await post(item.order_id, body)
             res = classify_status(status, permanent=DEFINITIVE)
             if res.outcome is Outcome.REFUSED:

@@ -30,6 +30,7 @@ from agent.orders.verify import SECURITY_REASONS, Context, Verdict, as_object, v
 from agent.protocol.orders import MalformedOrder
 from agent.runtime.component import BaseComponent
 from agent.runtime.supervisor import Job, Supervisor
+from agent.uplink import Uplink, UplinkRefused, routes
 
 if TYPE_CHECKING:
     from agent.checkin import CheckinComponent
@@ -343,8 +344,10 @@ class OrderComponent(BaseComponent):
     name = "orders"
 
     def __init__(self, checkin: CheckinComponent, *, restart: Callable[[], None] | None = None,
-                 hooks: Hooks | None = None, clock: Callable[[], float] = time.time) -> None:
+                 hooks: Hooks | None = None, clock: Callable[[], float] = time.time,
+                 uplink: Uplink | None = None) -> None:
         self.checkin = checkin
+        self.uplink = uplink or checkin.uplink
         self.clock = clock
         self.supervisor: Supervisor | None = None
         self._checkin_ok = False
@@ -372,13 +375,15 @@ class OrderComponent(BaseComponent):
                              self.checkin.server_keys.trusted_keys())
 
     async def _post(self, order_id: str, body: dict[str, Any]) -> int:
-        from agent.protocol.orders import OrderCompletion, encode_order_completion, order_complete_path
-        from agent.transport.client import ORDER_COMPLETE
+        from agent.protocol.orders import OrderCompletion, order_complete_path
 
-        data = encode_order_completion(msgspec.convert(body, OrderCompletion))
-        resp = await self.checkin.client.request("POST", order_complete_path(order_id), data,
-                                                 ORDER_COMPLETE)
-        return resp.status
+        try:
+            completion = msgspec.convert(body, OrderCompletion)
+        except msgspec.ValidationError as exc:
+            raise UplinkRefused("order_completion", f"not an order completion: {exc}") from None
+        reply = await self.uplink.send(routes.ORDER_COMPLETE, completion,
+                                       path=order_complete_path(order_id))
+        return reply.status
 
     def submit(self, orders: list[Any], malformed: list[MalformedOrder]) -> None:
         """Handoff from a successful checkin (orders.md §4.5: only with an appliance id)."""

@@ -9,8 +9,11 @@ outcome        action
 DELIVERED      remove the item, continue
 REFUSED        permanent refusal: move to the dead-letter folder (reason, status, detail)
 DROPPED        remove without delivering (ERROR log, counted) — kinds whose spec says so
-KEEP           keep it and go on with the next item (e.g. scrubbing failed: never sent
-               unscrubbed; only for kinds where order does not matter)
+KEEP           keep it and go on with the next item (only for kinds where order does not
+               matter)
+UNSENDABLE     scrubbing (or decoding) failed, so it was not sent: keep it, go on with the
+               next item; after ``UNSENDABLE_TRIES`` it moves to the dead-letter folder. Also
+               what an :class:`~agent.phi.egress.EgressError` raised by ``send`` means
 RETRY          transient (5xx, transport, 429): keep it, stop, back off (doubling from
                ``backoff_min_s`` up to ``backoff_max_s``; ``Retry-After`` honoured)
 AUTH           401: keep it, stop (the checkin's auth flow runs; no backoff growth)
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 
 from agent.log import get_logger
 from agent.outbox.queue import DurableQueue, Item
+from agent.phi.egress import EgressError
 
 log = get_logger("outbox")
 
@@ -37,6 +41,7 @@ class Outcome(enum.Enum):
     REFUSED = "refused"
     DROPPED = "dropped"
     KEEP = "keep"
+    UNSENDABLE = "unsendable"
     RETRY = "retry"
     AUTH = "auth"
 
@@ -108,8 +113,17 @@ class Drainer:
                 tried.add(item.path.name)
                 try:
                     res = await send(item)
+                except EgressError as exc:  # not scrubbable / decodable: never sent as it is
+                    res = Result(Outcome.UNSENDABLE, detail=str(exc))
                 except Exception as exc:  # noqa: BLE001 - a transport error of any type
                     res = Result(Outcome.RETRY, detail=getattr(exc, "kind", type(exc).__name__))
+                if res.outcome is Outcome.UNSENDABLE:
+                    self.last_error = "unsendable"
+                    if self.queue.unsendable(item, res.detail or "scrub"):
+                        settled += 1
+                        if self.on_settled is not None:
+                            self.on_settled(item, res)
+                    continue
                 if res.outcome is Outcome.KEEP:
                     self.last_error = res.detail or "kept"
                     continue

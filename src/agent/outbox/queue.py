@@ -41,6 +41,8 @@ log = get_logger("outbox")
 
 Overflow = Literal["dead_letter_oldest", "drop_oldest", "refuse"]
 DETAIL_MAX = 512
+#: Failed attempts to make an item sendable (scrub, decode) before it is dead-lettered.
+UNSENDABLE_TRIES = 3
 
 
 class QueueError(Exception):
@@ -106,6 +108,7 @@ class Counters:
     coalesced: int = 0
     refused: int = 0
     write_errors: int = 0
+    unsendable: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
 
 
@@ -129,6 +132,7 @@ class DurableQueue:
         self.on_dead_letter = on_dead_letter
         self.counters = Counters()
         self._lock = threading.RLock()
+        self._unsendable: dict[str, int] = {}  # item file name -> failed attempts to send
         remove_stale_temp(self.dir, recursive=False)
         existing = self.items()
         self._last_order = existing[-1].order if existing else 0
@@ -321,6 +325,24 @@ class DurableQueue:
                     http_status=http_status)
         return dest
 
+    def unsendable(self, item: Item, why: str) -> bool:
+        """The item could not be made sendable (scrubbing failed, or its body does not decode):
+        it was not sent and stays queued. After :data:`UNSENDABLE_TRIES` such failures it moves to
+        the dead-letter folder (reason ``unsendable``); True when it did. Either way the caller
+        goes on with the next item, so one bad item never blocks the ones behind it."""
+        with self._lock:
+            n = self._unsendable.get(item.path.name, 0) + 1
+            self._unsendable[item.path.name] = n
+        self.counters.unsendable += 1
+        if n < UNSENDABLE_TRIES:
+            log.error("outbox.unsendable", f"{self.policy.kind} item could not be made sendable; "
+                      "kept and tried again later", kind=self.policy.kind, key=item.key,
+                      tries=n, why=why)
+            return False
+        self._unsendable.pop(item.path.name, None)
+        self.dead_letter(item, reason="unsendable", detail=why, attempts=n)
+        return True
+
     def dead_letter_full(self) -> bool:
         limit = self.policy.dead_letter_max_bytes
         return limit is not None and self.dead_letter_bytes() >= limit
@@ -351,7 +373,9 @@ class DurableQueue:
                 "oldest_age_s": int(self.clock() - items[0].created_at) if items else None,
                 "created": c.created, "delivered": c.delivered, "dead_lettered": c.dead_lettered,
                 "dropped": c.dropped, "overflowed": c.overflowed, "coalesced": c.coalesced,
-                "refused": c.refused, "write_errors": c.write_errors}
+                "refused": c.refused, "write_errors": c.write_errors,
+                "unsendable": c.unsendable, "dead_letter_pending": len(self.dead_letters()),
+                "dead_letter_by_reason": dict(c.by_reason)}
 
 
 def _iso(t: float) -> str:

@@ -12,6 +12,8 @@ Go's ``omitempty`` would drop them. Decoding follows the server model: only ``si
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from msgspec import UNSET, Struct, UnsetType, field
 
 from agent.protocol.codec import TypedDecoder, encode
@@ -63,6 +65,10 @@ class DeployResult(Struct, kw_only=True, omit_defaults=True):
 class WitnessAttestation(Struct, kw_only=True):
     """One ``witness_attestations`` entry (§6.1, evidence.md §8)."""
 
+    #: Signed or hashed bytes: the egress scrubber checks them, never rewrites them.
+    __phi_verbatim__: ClassVar[frozenset[str]] = frozenset(
+        {"bundle_id", "bundle_hash", "witness_signature", "witness_public_key"})
+
     bundle_id: str
     bundle_hash: str
     witness_signature: str
@@ -109,6 +115,11 @@ class DaemonHealth(Struct, kw_only=True):
 
 class CheckinRequest(Struct, kw_only=True):
     """The checkin request body (§6.1)."""
+
+    #: Keys and the heartbeat signature: checked by the egress scrubber, never rewritten.
+    __phi_verbatim__: ClassVar[frozenset[str]] = frozenset(
+        {"agent_public_key", "agent_identity_public_key", "heartbeat_signature", "wg_pubkey",
+         "encryption_public_key"})
 
     site_id: str
     hostname: str

@@ -7,6 +7,7 @@ values; ``signed_data`` travels verbatim and is never re-serialized. Key order o
 
 from __future__ import annotations
 
+from typing import ClassVar
 from urllib.parse import quote
 
 from msgspec import Struct
@@ -39,6 +40,11 @@ class EvidenceSummary(Struct, kw_only=True, omit_defaults=True):
 
 class EvidenceSubmit(Struct, kw_only=True):
     """The submit request body (evidence.md §4.1)."""
+
+    #: ``signed_data`` and what is derived from it travel verbatim: scrubbed before signing (where
+    #: the bundle is built), only checked by the egress scrubber (a change refuses the send).
+    __phi_verbatim__: ClassVar[frozenset[str]] = frozenset(
+        {"bundle_id", "bundle_hash", "agent_signature", "agent_public_key", "signed_data"})
 
     site_id: str
     bundle_id: str

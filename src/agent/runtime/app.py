@@ -269,20 +269,25 @@ class Agent:
 
 def default_components(agent: Agent) -> list[Component]:
     from agent.checkin import CheckinComponent
+    from agent.crypto.keys import Ed25519Key
     from agent.evidence.component import EvidenceComponent
     from agent.healing.component import HealingComponent
     from agent.logship.component import LogShipComponent
     from agent.orders.worker import OrderComponent
     from agent.telemetry.component import ReportsComponent
+    from agent.uplink import Uplink
 
-    checkin = CheckinComponent(agent.config, agent.options.config_path, agent.keys)
-    reports = ReportsComponent(checkin)
-    healing = HealingComponent(checkin, reports)
+    # The one way out to Central Command: every component below sends through it.
+    uplink = Uplink.for_config(agent.config, Ed25519Key(bytes(agent.keys.identity)))
+    checkin = CheckinComponent(agent.config, agent.options.config_path, agent.keys, uplink=uplink)
+    reports = ReportsComponent(checkin, uplink=uplink)
+    healing = HealingComponent(checkin, reports, uplink=uplink)
     # restart_agent / reprovision: a clean stop; systemd (Restart=always) starts us again.
-    orders = OrderComponent(checkin, restart=lambda: agent.stop_event.set(), hooks=healing.hooks())
-    evidence = EvidenceComponent(checkin)
+    orders = OrderComponent(checkin, restart=lambda: agent.stop_event.set(), hooks=healing.hooks(),
+                            uplink=uplink)
+    evidence = EvidenceComponent(checkin, uplink=uplink)
     healing.host_results.append(evidence.on_host_result)  # scan → evidence (healing.md §6.6)
-    return [checkin, orders, evidence, reports, healing, LogShipComponent(checkin)]
+    return [checkin, orders, evidence, reports, healing, LogShipComponent(checkin, uplink=uplink)]
 
 
 def startup_line(loaded: Loaded, keys: Keys, loop_name: str) -> dict[str, Any]:

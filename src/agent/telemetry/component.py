@@ -11,29 +11,33 @@ from typing import TYPE_CHECKING, Any
 from agent.log import get_logger
 from agent.runtime.component import BaseComponent
 from agent.runtime.supervisor import Job, Supervisor
-from agent.telemetry.reports import ReportQueues
-from agent.transport.client import REPORTS
+from agent.telemetry.reports import EXECUTIONS_PATH, ReportQueues
+from agent.uplink import Route, Uplink, routes
 
 if TYPE_CHECKING:
     from agent.checkin import CheckinComponent
 
 DEADLINE_S = 60.0
+_ROUTES: dict[str, Route] = {EXECUTIONS_PATH: routes.EXECUTIONS, routes.INCIDENTS.path: routes.INCIDENTS,
+                             routes.RESOLVE.path: routes.RESOLVE}
 log = get_logger("telemetry")
 
 
 class ReportsComponent(BaseComponent):
     name = "reports"
 
-    def __init__(self, checkin: CheckinComponent, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, checkin: CheckinComponent, *, clock: Callable[[], float] = time.time,
+                 uplink: Uplink | None = None) -> None:
         self.checkin = checkin
+        self.uplink = uplink or checkin.uplink
         self.queues = ReportQueues(checkin.state_dir, clock=clock)
         self.supervisor: Supervisor | None = None
         self._force = False
         checkin.after_success.append(self.after_checkin)
 
     async def _post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        resp = await self.checkin.client.request("POST", path, body, REPORTS)
-        return resp.status, resp.body
+        reply = await self.uplink.send_encoded(_ROUTES[path], body, path=path)
+        return reply.status, reply.body
 
     def after_checkin(self) -> None:
         self._force = True
@@ -48,7 +52,7 @@ class ReportsComponent(BaseComponent):
 
     async def run_once(self) -> None:
         force, self._force = self._force, False
-        if self.checkin.client.breaker.state == "open":
+        if self.uplink.breaker_state == "open":
             return
         q = self.queues
         for name, pending, drain in (

@@ -1,0 +1,1 @@
+"""Signed, hash-chained evidence (evidence.md): bundles, the durable spool, delivery, export."""
