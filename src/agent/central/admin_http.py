@@ -11,14 +11,47 @@ import hmac
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from agent.central.errors import ApiError, json_response
 
-if TYPE_CHECKING:
-    from agent.central.server import CentralCommand
+
+class AdminTarget(Protocol):
+    """What the admin routes drive (:class:`agent.central.server.CentralCommand`)."""
+
+    admin_token: str
+
+    def create_site(self, site_id: str) -> None: ...
+
+    def create_api_key(self, site_id: str, *, appliance_id: str | None = None) -> str: ...
+
+    def deactivate_api_key(self, key: str) -> None: ...
+
+    def revoke_api_key(self, key: str) -> None: ...
+
+    def issue_order(self, site_id: str, order_type: str, parameters: dict[str, Any], *,
+                    appliance_id: str | None = None, ttl_s: int = 3600, fleet: bool = False,
+                    priority: int | None = None) -> str: ...
+
+    def set_credentials(self, site_id: str, windows_targets: list[dict[str, Any]],
+                        linux_targets: list[dict[str, Any]]) -> None: ...
+
+    def set_directives(self, site_id: str, **kw: Any) -> None: ...
+
+    def set_sigauth_enforce(self, appliance_id: str, enforce: bool) -> None: ...
+
+    def rotate_signing_key(self, new_seed: bytes | None = None) -> None: ...
+
+    def inject_fault(self, path: str, *, status: int | None = None, body: bytes | None = None,
+                     delay_s: float = 0, count: int = 1, headers: dict[str, str] | None = None,
+                     content_type: str = "application/json") -> None: ...
+
+    def records(self, kind: str, site_id: str | None = None) -> list[dict[str, Any]]: ...
+
+    @property
+    def server_public_keys(self) -> list[str]: ...
 
 _READERS = (
     "checkins",
@@ -43,7 +76,7 @@ def _is_loopback(remote: str | None) -> bool:
         return False
 
 
-def _check(cc: CentralCommand, request: web.Request) -> None:
+def _check(cc: AdminTarget, request: web.Request) -> None:
     if not _is_loopback(request.remote):
         raise ApiError(403, "Admin API is loopback-only")
     header = request.headers.get("Authorization", "")
@@ -65,7 +98,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def admin_routes(cc: CentralCommand) -> list[web.RouteDef]:
+def admin_routes(cc: AdminTarget) -> list[web.RouteDef]:
     def action(fn: Callable[[dict[str, Any]], Any]) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handler(request: web.Request) -> web.Response:
             _check(cc, request)
