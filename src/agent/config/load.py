@@ -155,7 +155,8 @@ def _top_level_nodes(data: bytes | str) -> dict[str, yaml.Node]:
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(None, f"not valid YAML{where}: {problem}") from None
     if root is None:
-        raise ConfigError(None, "the file is empty (site_id and api_key are required)")
+        required = " and ".join(k for k, info in KEYS.items() if info.required)
+        raise ConfigError(None, f"the file is empty ({required} are required)")
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(None, "the file must be a YAML mapping of keys to values")
     nodes: dict[str, yaml.Node] = {}
