@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from agent import phi
 
     try:
-        phi.configure(hash_key_hex=cfg.phi_hash_key, hash_mode=cfg.phi_hash_mode,  # type: ignore[arg-type]
+        phi.configure(hash_key_hex=cfg.phi_hash_key, hash_mode=cfg.phi_hash_mode,
                       site_key=keys.phi_hash_key)
     except ValueError as exc:
         error(f"config: phi_hash_key: {exc}")

@@ -3,28 +3,27 @@
 The file is composed into YAML nodes (not constructed into Python objects), so each value is
 typed by the key it belongs to, the way yaml.v3 decodes into typed Go fields: ``site_id: yes``
 is the string ``"yes"``, ``poll_interval: "60"`` is a type error, ``healing_enabled: off`` is
-``False``. The typed values are then validated by msgspec into :class:`Config`, clamped, and
-checked. Every failure is a :class:`ConfigError` naming the key, never the secret value.
+``False``. Environment and flag overrides follow; then every value is brought within its
+key's declaration (enumerations to their declared spelling, numbers clamped or refused),
+validated by msgspec into :class:`Config` and checked. Nothing here names a key: all of it
+comes from :data:`~agent.config.schema.KEYS`. Every failure is a :class:`ConfigError` naming
+the key, never the secret value.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 import re
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 import yaml
 
-from agent.config.schema import DEFAULT_CONFIG_PATH, KEYS, Config
+from agent.config.schema import DEFAULT_CONFIG_PATH, KEYS, Config, KeyInfo
 
 try:  # libyaml's composer is much faster; same nodes
     from yaml import CSafeLoader as _Loader
@@ -37,17 +36,7 @@ _FALSE = frozenset({"false", "no", "off", "n"})
 _NULL = frozenset({"", "~", "null", "Null", "NULL"})
 _INT_RE = re.compile(r"[-+]?(0b[01_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*)")
 _FLOAT_RE = re.compile(r"[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?")
-_HEX64_RE = re.compile(r"[0-9a-fA-F]{64}")
 _NULL_TAG = "tag:yaml.org,2002:null"
-
-# runtime.md §2.4: environment variable -> config key.
-ENV_OVERRIDES: dict[str, str] = {
-    "HEALING_DRY_RUN": "healing_dry_run",
-    "L2_ENABLED": "l2_enabled",
-    "STATE_DIR": "state_dir",
-    "LOG_LEVEL": "log_level",
-    "MSP_AGENT_LOG_FORMAT": "log_format",
-}
 
 
 class ConfigError(Exception):
@@ -126,12 +115,12 @@ def parse_config(
         raise ConfigError(unknown[0], "unknown key (--strict)")
 
     overrides: dict[str, str] = {}
-    for var, key in ENV_OVERRIDES.items():
-        raw = env.get(var, "")
+    for key, info in KEYS.items():
+        raw = env.get(info.env, "") if info.env else ""
         if raw.strip() == "":
             continue  # empty values are ignored, as in the Go daemon
         values[key] = _env_value(key, raw)
-        overrides[key] = f"env:{var}"
+        overrides[key] = f"env:{info.env}"
     for key, value in (flags or {}).items():
         if value is None:
             continue
@@ -140,11 +129,12 @@ def parse_config(
         values[key] = value
         overrides[key] = "flag"
 
-    for required in ("site_id", "api_key"):
-        if not str(values.get(required, "")).strip():
-            raise ConfigError(required, "is required and must not be empty")
+    for key, info in KEYS.items():
+        if info.required and not str(values.get(key, "")).strip():
+            raise ConfigError(key, "is required and must not be empty")
     warnings: list[str] = []
-    _clamp(values, warnings)
+    for key, value in values.items():
+        values[key] = _in_range(KEYS[key], value, warnings)
     try:
         config = msgspec.convert(values, Config, strict=True)
     except msgspec.ValidationError as exc:  # a type our coercion let through
@@ -165,7 +155,8 @@ def _top_level_nodes(data: bytes | str) -> dict[str, yaml.Node]:
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(None, f"not valid YAML{where}: {problem}") from None
     if root is None:
-        raise ConfigError(None, "the file is empty (site_id and api_key are required)")
+        required = " and ".join(k for k, info in KEYS.items() if info.required)
+        raise ConfigError(None, f"the file is empty ({required} are required)")
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(None, "the file must be a YAML mapping of keys to values")
     nodes: dict[str, yaml.Node] = {}
@@ -185,30 +176,9 @@ def _is_null(node: yaml.Node) -> bool:
     return node.style in (None, "") and (node.tag == _NULL_TAG or node.value in _NULL)
 
 
-def _kind(key: str) -> str:
-    hint = typing.get_type_hints(Config)[key]
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if isinstance(hint, types.UnionType) and len(args) == 1:
-        hint = args[0]
-    if hint is bool:
-        return "bool"
-    if hint is int:
-        return "int"
-    if hint is float:
-        return "float"
-    if hint is str:
-        return "string"
-    return "list"
-
-
-_KINDS: dict[str, str] = {}
-
-
 def kind_of(key: str) -> str:
     """``bool``, ``int``, ``float``, ``string`` or ``list`` (of strings) for a config key."""
-    if key not in _KINDS:
-        _KINDS[key] = _kind(key)
-    return _KINDS[key]
+    return KEYS[key].kind
 
 
 def _typed(key: str, node: yaml.Node) -> Any:
@@ -228,8 +198,12 @@ def _typed(key: str, node: yaml.Node) -> Any:
     if not isinstance(node, yaml.ScalarNode):
         shape = "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
         raise ConfigError(key, f"expected {_KIND_TEXT[kind]}, got {shape}")
-    text = str(node.value)
-    plain = node.style in (None, "")  # unquoted: yaml.v3 would type it from its text
+    # unquoted: yaml.v3 would type it from its text
+    return _scalar(key, str(node.value), plain=node.style in (None, ""))
+
+
+def _scalar(key: str, text: str, *, plain: bool) -> Any:
+    kind = kind_of(key)
     if kind == "string":
         return text
     if kind == "bool":
@@ -283,32 +257,37 @@ def _float(key: str, text: str) -> float:
 
 
 def _env_value(key: str, raw: str) -> Any:
-    kind = kind_of(key)
-    if kind == "bool":  # runtime.md §2.4: false/0/no mean false, anything else true
+    if kind_of(key) == "bool":  # runtime.md §2.4: false/0/no mean false, anything else true
         return raw.strip().lower() not in ("false", "0", "no")
-    if key == "log_level":
-        return raw.strip().upper()
-    return raw.strip()
+    return _scalar(key, raw.strip(), plain=True)
 
 
-# --- clamps and checks ----------------------------------------------------------------
+# --- bounds and checks ----------------------------------------------------------------
 
 
-def _clamp(values: dict[str, Any], warnings: list[str]) -> None:
-    for key, value in list(values.items()):
-        info = KEYS[key]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(key, "must be a finite number")
-        if value < 0 and info.lo is not None and info.lo >= 0 and key != "poll_interval":
-            raise ConfigError(key, f"must not be negative (allowed {_fmt(info.lo)}–{_fmt(info.hi)})")
-        if info.lo is not None and value < info.lo:
-            values[key] = type(value)(info.lo)
-            warnings.append(f"{key}: {value} is below {_fmt(info.lo)}; using {_fmt(info.lo)}")
-        elif info.hi is not None and value > info.hi:
-            values[key] = type(value)(info.hi)
-            warnings.append(f"{key}: {value} is above {_fmt(info.hi)}; using {_fmt(info.hi)}")
+def _in_range(info: KeyInfo, value: Any, warnings: list[str]) -> Any:
+    """``value`` within the key's declared choices or bounds: as declared, clamped or an error."""
+    key = info.name
+    if info.choices and isinstance(value, str):  # any case in, the declared spelling out
+        for choice in info.choices:
+            if choice.lower() == value.lower():
+                return choice
+        raise ConfigError(key, f"must be one of {', '.join(info.choices)}")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(key, "must be a finite number")
+    if info.lo is None or info.hi is None:
+        return value
+    if value < 0 <= info.lo and info.negative == "error":
+        raise ConfigError(key, f"must not be negative (allowed {_fmt(info.lo)}–{_fmt(info.hi)})")
+    if value < info.lo:
+        warnings.append(f"{key}: {value} is below {_fmt(info.lo)}; using {_fmt(info.lo)}")
+        return type(value)(info.lo)
+    if value > info.hi:
+        warnings.append(f"{key}: {value} is above {_fmt(info.hi)}; using {_fmt(info.hi)}")
+        return type(value)(info.hi)
+    return value
 
 
 def _fmt(v: float | None) -> str:
@@ -317,50 +296,10 @@ def _fmt(v: float | None) -> str:
 
 def _check(config: Config) -> None:
     for key, info in KEYS.items():
-        if info.choices:
-            value = getattr(config, key)
-            if value.lower() not in {c.lower() for c in info.choices}:
-                raise ConfigError(key, f"must be one of {', '.join(info.choices)}")
-    _check_endpoint(config.api_endpoint)
-    if config.server_public_key is not None and not _HEX64_RE.fullmatch(config.server_public_key):
-        raise ConfigError("server_public_key", "must be 64 hex characters (Ed25519 public key)")
-    if config.phi_hash_key is not None:
-        try:
-            if len(bytes.fromhex(config.phi_hash_key.strip())) < 16:
-                raise ValueError
-        except ValueError:
-            raise ConfigError("phi_hash_key", "must be hex, at least 16 bytes (32 hex characters)") \
-                from None
-    for pin in config.tls_pins:
-        if not _HEX64_RE.fullmatch(pin):
-            raise ConfigError("tls_pin_hash", "each pin must be 64 hex characters (SPKI SHA-256)")
-    if not config.state_dir.startswith("/"):
-        raise ConfigError("state_dir", "must be an absolute path")
-
-
-def _check_endpoint(url: str) -> None:
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        _ = parts.port
-    except ValueError:
-        raise ConfigError("api_endpoint", "is not a valid URL") from None
-    if not host:
-        raise ConfigError("api_endpoint", "is not a valid URL (no host)")
-    if parts.scheme == "https":
-        return
-    if parts.scheme == "http" and _is_loopback(host):
-        return
-    raise ConfigError("api_endpoint", "must use https:// (http:// only to a loopback address)")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        value = getattr(config, key)
+        reason = info.check(value) if info.check is not None and value is not None else None
+        if reason:
+            raise ConfigError(key, reason)
 
 
 _PATH_RE = re.compile(r"\$\.(\w+)")
