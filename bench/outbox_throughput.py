@@ -26,8 +26,8 @@ from agent.evidence.bundle import CHECK_TYPES, CheckResult, ScanResult
 from agent.evidence.store import EvidenceStore, Limits
 from agent.evidence.submit import EvidenceSubmitter
 from agent.outbox import kinds
+from agent.outbox.reports import ReportQueues
 from agent.protocol.incidents import IncidentReport
-from agent.telemetry.reports import ReportQueues
 
 SITE = "bench-site"
 KEY = Ed25519Key(bytes(range(64, 96)))

@@ -15,20 +15,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from agent import phi
+from agent import phi, wiring
 from agent.central import CentralCommand
 from agent.checkin import CheckinComponent
 from agent.config import load_config
+from agent.evidence.store import Limits
 from agent.exec import Target
-from agent.healing.component import HealingComponent
-from agent.orders.worker import OrderComponent
+from agent.logship.source import FileSource
 from agent.scan.linux import EVALUATORS
 from agent.state import StateDir, load_or_create
-from agent.telemetry.component import ReportsComponent
+from agent.wiring import Wired
 
 SITE = "demo-clinic"
 #: A representative set of the "must" order types (every one is issuable:
@@ -85,12 +85,11 @@ class Demo:
         files) and an sshd configuration that does not exist (unknown, never "pass")."""
         return {"perm_files": [str(self.watched_file)], "sshd_config": str(self.tmp / "absent")}
 
-    async def self_heal(self, comp: CheckinComponent, cc: CentralCommand, healing: HealingComponent,
-                        reports: ReportsComponent) -> None:
-        await _self_heal(self, comp, cc, healing, reports)
+    async def self_heal(self, w: Wired, cc: CentralCommand) -> None:
+        await _self_heal(self, w, cc)
 
-    async def evidence_and_logs(self, comp: CheckinComponent, cc: CentralCommand) -> None:
-        await _evidence_and_logs(self, comp, cc)
+    async def evidence_and_logs(self, w: Wired, cc: CentralCommand) -> None:
+        await _evidence_and_logs(self, w, cc)
 
     def say(self, text: str) -> None:
         self.out.write(f"[{time.monotonic() - self.started:5.2f}s] {text}\n")
@@ -134,8 +133,7 @@ class Demo:
         cc = CentralCommand(self.tmp / "central.db")
         await cc.start()
         state = StateDir(self.tmp / "state")
-        comp: CheckinComponent | None = None
-        healing: HealingComponent | None = None
+        w: Wired | None = None
         try:
             cc.create_site(SITE)
             api_key = cc.create_api_key(SITE)
@@ -151,7 +149,14 @@ class Demo:
             self.say(f"agent keys created in {state.path}: identity {keys.identity_fingerprint}, "
                      f"envelope {keys.envelope_public_hex[:16]}…")
             cfg = load_config(config_path, environ={}).config
-            comp = CheckinComponent(cfg, config_path, keys)
+            journal_file = self.tmp / "journal.json"
+            journal_file.touch()
+            # The composition root builds the same agent the daemon runs; the demo drives its
+            # components' steps by hand instead of the supervisor.
+            w = wiring.build(cfg, config_path, keys, wiring.Options(
+                appliance_params=self.appliance_params(), log_source=FileSource(journal_file),
+                evidence_limits=replace(Limits.from_config(cfg), min_free_bytes=0)))
+            comp = w.checkin
 
             await self.checkin(comp, cc, "1 first contact")
             self.say(f"   appliance id assigned: {comp.shared.appliance_id}; trusting server key "
@@ -164,9 +169,7 @@ class Demo:
                 {"hostname": "127.0.0.1", "port": 22, "username": "msp",
                  "password": "demo-linux-pass-2", "label": "loopback"},
             ])
-            reports = ReportsComponent(comp)
-            healing = HealingComponent(comp, reports, appliance_params=self.appliance_params())
-            orders = OrderComponent(comp, hooks=healing.hooks())
+            orders = w.orders
             orders.worker.on_event = self.order_event
             for order_type in DEMO_ORDERS:
                 cc.issue_sample_order(SITE, order_type)
@@ -197,8 +200,8 @@ class Demo:
                 self.say(f"   Central Command recorded completion of {c['order_type']}: "
                          f"{self.summary.order_results[c['order_type']]}")
             self.say(f"   completion outbox pending: {orders.worker.outbox.pending()}")
-            await self.evidence_and_logs(comp, cc)
-            await self.self_heal(comp, cc, healing, reports)
+            await self.evidence_and_logs(w, cc)
+            await self.self_heal(w, cc)
 
             cc.rotate_signing_key()
             self.say(f"Central Command rotates its signing key to {cc.server_public_key[:16]}…")
@@ -221,10 +224,8 @@ class Demo:
                      f"{self.summary.api_key_persisted}")
             self.summary.server_keys = comp.server_keys.source
         finally:
-            if healing is not None:
-                await healing.close()
-            if comp is not None:
-                await comp.close()
+            if w is not None:
+                await w.close()
             state.close()
             await cc.stop()
             cc.close()
@@ -236,18 +237,16 @@ SYNTHETIC_PHI = ("appointment reminder failed for patient Jane Doe DOB 04/12/198
 PHI_VALUES = ("Jane Doe", "04/12/1987", "88123457", "555-867-5309")
 
 
-async def _evidence_and_logs(demo: Demo, comp: CheckinComponent, cc: CentralCommand) -> None:
+async def _evidence_and_logs(demo: Demo, w: Wired, cc: CentralCommand) -> None:
     from datetime import UTC, datetime
 
     from agent.evidence.bundle import scan_result_from_host
-    from agent.evidence.component import EvidenceComponent
     from agent.evidence.verify import load_dir, verify_chain
-    from agent.logship.component import LogShipComponent
-    from agent.logship.source import FileSource
     from agent.scan.model import Finding, HostResult
 
     s = demo.summary
-    ev = EvidenceComponent(comp, free_bytes=lambda: 1 << 40)
+    comp = w.checkin
+    ev = w.evidence
     host = "192.168.88.20"
     for fail in (True, False):  # a finding, then the healed state
         finding = Finding(host, "linux_ssh_config", "high", "164.312(a)(1)", "PermitRootLogin no",
@@ -274,7 +273,7 @@ async def _evidence_and_logs(demo: Demo, comp: CheckinComponent, cc: CentralComm
     demo.say(f"   offline verification of the chain (server copies + local journal): "
              f"{s.evidence_verify}, head seq {res.head_seq}")
 
-    journal_file = demo.tmp / "journal.json"
+    journal_file = demo.tmp / "journal.json"  # the log source the demo's agent was built with
     now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
     lines = [("msp-agent.service", "scan round finished: 1 host, 1 finding"),
              ("clinic-reminders.service", SYNTHETIC_PHI),
@@ -283,7 +282,7 @@ async def _evidence_and_logs(demo: Demo, comp: CheckinComponent, cc: CentralComm
         "__CURSOR": f"s=demo;i={i}", "__REALTIME_TIMESTAMP": str(now_us + i), "PRIORITY": "6",
         "_SYSTEMD_UNIT": unit, "MESSAGE": msg}) + "\n" for i, (unit, msg) in enumerate(lines)))
     demo.say(f"journal line fed to the log shipper: {SYNTHETIC_PHI!r}")
-    ship = LogShipComponent(comp, source=FileSource(journal_file))
+    ship = w.logship
     s.log_lines_shipped = await ship.shipper.tick(ship.post)
     received = [e for rec in cc.logs(SITE) for e in rec["entries"]]
     leaked = json.dumps(cc.logs(SITE))
@@ -312,10 +311,10 @@ cooldown_seconds: 300
 """
 
 
-async def _self_heal(demo: Demo, comp: CheckinComponent, cc: CentralCommand,
-                     healing: HealingComponent, reports: ReportsComponent) -> None:
+async def _self_heal(demo: Demo, w: Wired, cc: CentralCommand) -> None:
     """A real, harmless drift on the appliance: detected, healed, verified, reported, resolved."""
     s = demo.summary
+    comp, healing, scan, reports = w.checkin, w.healing, w.scan, w.reports
     watched = demo.watched_file
     watched.parent.mkdir(mode=0o700, exist_ok=True)
     watched.write_text("# stand-in for an agent state file\n")
@@ -324,7 +323,7 @@ async def _self_heal(demo: Demo, comp: CheckinComponent, cc: CentralCommand,
     rules_dir = comp.state_dir / "rules"
     rules_dir.mkdir(mode=0o700, exist_ok=True)
     (rules_dir / "appliance-self-check.yaml").write_text(SELF_CHECK_RULE)
-    healing.reload_rules()
+    w.rules.reload()
     # The server disables every other Linux check for this site: the demo host is not a clinic
     # appliance, and the disabled-check gate applies to scans and incidents alike.
     others = sorted(c for c in EVALUATORS if c != "linux_file_permissions")
@@ -333,10 +332,10 @@ async def _self_heal(demo: Demo, comp: CheckinComponent, cc: CentralCommand,
              f"Central Command disables the {len(others)} other Linux checks for this demo")
     await demo.checkin(comp, cc, "2b directives")
     local = [(Target.local(), None)]
-    healing.scheduler.set_targets(local)
-    healing.scheduler.force()
-    await healing.scheduler.run_round()
-    host = next(iter(healing.scheduler.hosts.values()))
+    scan.scheduler.set_targets(local)
+    scan.scheduler.force()
+    await scan.scheduler.run_round()
+    host = next(iter(scan.scheduler.hosts.values()))
     s.drift_detected = len(healing.queue) > 0
     demo.say(f"   appliance scan through the local executor: {host.last_status}; incidents queued "
              f"for healing: {len(healing.queue)}")
@@ -355,8 +354,8 @@ async def _self_heal(demo: Demo, comp: CheckinComponent, cc: CentralCommand,
     s.executions_at_server = len(cc.executions(SITE))
     demo.say(f"   Central Command: incident {s.incident_at_server or 'missing'} "
              f"(tier {s.incident_resolution_tier or '-'}), executions recorded: {s.executions_at_server}")
-    healing.scheduler.force()
-    report = await healing.scheduler.run_round()
+    scan.scheduler.force()
+    report = await scan.scheduler.run_round()
     rescan = next(iter(report.results.values()), None)
     s.rescan_clean = rescan is not None and rescan.checks.get("linux_file_permissions") == "pass"
     demo.say(f"   rescan: linux_file_permissions "

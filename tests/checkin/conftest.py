@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 import trustme
 
+from agent.bus import Figures
 from agent.central import CentralCommand
 from agent.checkin import CheckinComponent
-from agent.config import load_config
+from agent.config import Config, load_config
 from agent.state import load_or_create
+from agent.wiring import Options, Wired, build
 
 SITE = "clinic-test"
 
@@ -41,15 +43,28 @@ class Env:
     config_path: Path
     state: Path
 
-    def component(self, *cas: trustme.CA, **overrides: object) -> CheckinComponent:
+    def _config(self, overrides: dict[str, object]) -> Config:
         lines = [f"site_id: {SITE}", f"api_key: {self.api_key}", f"api_endpoint: {self.cc.url}",
                  f"state_dir: {self.state}", "poll_interval: 60"]
         lines += [f"{k}: {v}" for k, v in overrides.items()]
         self.config_path.write_text("\n".join(lines) + "\n")
-        cfg = load_config(self.config_path, environ={}).config
+        return load_config(self.config_path, environ={}).config
+
+    def component(self, *cas: trustme.CA, figures: Figures | None = None,
+                  **overrides: object) -> CheckinComponent:
+        """The checkin component alone, with private services."""
+        cfg = self._config(overrides)
         keys = load_or_create(self.state)
-        return CheckinComponent(cfg, self.config_path, keys,
+        return CheckinComponent(cfg, self.config_path, keys, figures=figures,
                                 ssl_context=client_context(*(cas or (self.ca,))))
+
+    def wired(self, options: Options | None = None, **overrides: object) -> Wired:
+        """The whole agent as the composition root builds it, over TLS to this server."""
+        cfg = self._config(overrides)
+        keys = load_or_create(self.state)
+        opt = options or Options(own_mac="")
+        opt.ssl_context = client_context(self.ca)
+        return build(cfg, self.config_path, keys, opt)
 
     async def restart_server(self, ca: trustme.CA) -> None:
         port = self.cc.port

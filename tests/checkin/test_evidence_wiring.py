@@ -10,13 +10,13 @@ import time
 import pytest
 from tests.checkin.conftest import SITE, Env
 
+from agent.bus import Figures
 from agent.crypto import verify_ed25519
 from agent.evidence.bundle import CheckResult, ScanResult
-from agent.evidence.component import EvidenceComponent
 from agent.evidence.store import Limits
-from agent.orders.worker import OrderComponent
 from agent.protocol import CHECKIN_PATH
 from agent.runtime.supervisor import Supervisor
+from agent.wiring import Options
 
 pytestmark = pytest.mark.asyncio
 
@@ -32,16 +32,18 @@ def scan(host: str) -> ScanResult:
 
 async def test_peer_hashes_become_attestations_in_the_next_checkin(env: Env) -> None:
     env.cc.set_directives(SITE, peer_bundle_hashes=PEERS)
-    comp = env.component()
+    w = env.wired()
+    comp = w.checkin
     try:
         assert await comp.run_once()  # the response carries the peers: counter-signed, queued
         assert len(comp.witness.queue) == 3
         assert env.cc.witness_attestations() == []
     finally:
-        await comp.close()
+        await w.close()
     env.cc.set_directives(SITE, peer_bundle_hashes=[])
     # A restart before the next checkin: the queue is on disk.
-    comp = env.component()
+    w = env.wired()
+    comp = w.checkin
     try:
         assert [a.bundle_id for a in comp.witness.queue] == ["peer-1", "peer-2", "peer-3"]
         # The next checkin fails (5xx): the attestations stay queued.
@@ -51,7 +53,7 @@ async def test_peer_hashes_become_attestations_in_the_next_checkin(env: Env) -> 
         assert await comp.run_once()
         assert comp.witness.queue == []
     finally:
-        await comp.close()
+        await w.close()
     got = env.cc.witness_attestations()
     assert sorted(w["bundle_id"] for w in got) == ["peer-1", "peer-2", "peer-3"]
     appliance = env.cc.checkins(SITE)[0]["appliance_id"]
@@ -62,17 +64,17 @@ async def test_peer_hashes_become_attestations_in_the_next_checkin(env: Env) -> 
         assert verify_ed25519(comp.evidence.public_key, w["bundle_hash"].encode("ascii"),
                               bytes.fromhex(w["witness_signature"]))
     # Once confirmed, a restart does not send them again.
-    comp = env.component()
+    w = env.wired()
+    comp = w.checkin
     try:
         assert comp.witness.queue == []
     finally:
-        await comp.close()
+        await w.close()
 
 
 async def test_successful_checkin_drains_the_spool_and_reports_health(env: Env) -> None:
-    comp = env.component()
-    evidence = EvidenceComponent(comp, limits=Limits(min_free_bytes=0))
-    OrderComponent(comp)
+    w = env.wired(Options(own_mac="", evidence_limits=Limits(min_free_bytes=0)))
+    comp, evidence = w.checkin, w.evidence
     sup = Supervisor()
     evidence.install(sup)
     try:
@@ -99,16 +101,17 @@ async def test_successful_checkin_drains_the_spool_and_reports_health(env: Env) 
         health = env.cc.checkins(SITE)[1]["daemon_health"]
         assert health["evidence_spool_pending"] == 0 and health["evidence_spool_bytes"] == 0
     finally:
-        await comp.close()
+        await w.close()
 
 
 async def test_a_failing_health_provider_does_not_fail_the_checkin(env: Env) -> None:
-    comp = env.component()
-
     def broken() -> dict[str, int]:
         raise RuntimeError("boom")
 
-    comp.health_providers += [broken, lambda: {"evidence_dead_letter": 7, "not_a_field": 1}]
+    figures = Figures()
+    figures.add(broken)
+    figures.add(lambda: {"evidence_dead_letter": 7, "not_a_field": 1})
+    comp = env.component(figures=figures)
     try:
         assert await comp.run_once()
     finally:

@@ -13,9 +13,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from nacl.signing import SigningKey
 
-from agent.checkin.serverkeys import KeyPair, ServerKeys, offered_pair, valid_key
 from agent.config import load_config
 from agent.config.write import ConfigWriteError, persist_api_key, replace_api_key_text
+from agent.site.serverkeys import KeyPair, ServerKeys, offered_pair, valid_key
 from agent.transport.der import spki_der, spki_sha256
 from agent.transport.pins import PinMismatch, PinStore
 from agent.transport.policy import BACKOFF_CAP_S, Breaker, CheckinBackoff

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.runtime.status import pid_alive
+from agent.proc import pid_alive
 
 SSHD = "/usr/sbin/sshd"
 

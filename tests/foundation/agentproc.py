@@ -53,10 +53,14 @@ class NotifySocket:
 
 BOOTSTRAP = """
 import sys
-import agent.runtime.app as app
+import agent.wiring as wiring
 import {module} as extra
-base = app.default_components
-app.default_components = lambda a: base(a) + [extra.{cls}()]
+base = wiring.daemon
+def daemon(*args, **kwargs):
+    built = base(*args, **kwargs)
+    built.extra.append(extra.{cls}())
+    return built
+wiring.daemon = daemon
 from agent.cli import main
 raise SystemExit(main(sys.argv[1:]))
 """

@@ -197,8 +197,7 @@ def _ts(text: str) -> float:
 SLOW_COMPONENT = '''
 import asyncio
 from agent.log import get_logger
-from agent.runtime.component import BaseComponent
-from agent.runtime.supervisor import Job
+from agent.jobs import BaseComponent, Job
 
 log = get_logger("slow")
 

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 from tests.fakeclock import FakeClock
 
-from agent.runtime.supervisor import Job, Supervisor
+from agent.jobs import Job
+from agent.runtime.supervisor import Supervisor
 
 
 async def settle() -> None:

@@ -4,22 +4,21 @@ against a local Central Command on loopback; the appliance itself is scanned and
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from agent.bus import Bus
 from agent.central import CentralCommand
-from agent.checkin import CheckinComponent
 from agent.config import load_config
-from agent.healing.component import HealingComponent
 from agent.healing.journal import HealingJournal
 from agent.orders.handlers import HandlerError
 from agent.scan.linux import EVALUATORS
 from agent.state import load_or_create
-from agent.telemetry.component import ReportsComponent
+from agent.wiring import Options, Wired, build
 
 SITE = "clinic-heal"
 RULE = """\
@@ -39,13 +38,20 @@ priority: 1
 class Env:
     tmp: Path
     cc: CentralCommand
-    checkin: CheckinComponent
-    reports: ReportsComponent
+    config_path: Path
+    state: Path
     watched: Path
+    built: list[Wired] = field(default_factory=list)
 
-    def healing(self) -> HealingComponent:
+    async def agent(self, subscribe: Callable[[Bus], None] | None = None) -> Wired:
+        """The agent as the root builds it, after one real checkin (directives, appliance id)."""
         params = {"perm_files": [str(self.watched)], "sshd_config": str(self.tmp / "absent")}
-        return HealingComponent(self.checkin, self.reports, appliance_params=params, own_mac="AABBCCDDEEFF")
+        w = build(load_config(self.config_path, environ={}).config, self.config_path,
+                  load_or_create(self.state),
+                  Options(appliance_params=params, own_mac="AABBCCDDEEFF", subscribe=subscribe))
+        self.built.append(w)
+        assert await w.checkin.run_once()
+        return w
 
 
 @pytest.fixture
@@ -62,56 +68,56 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
         f"site_id: {SITE}\napi_key: {cc.create_api_key(SITE)}\napi_endpoint: {cc.url}\n"
         f"state_dir: {state}\npoll_interval: 60\n"
     )
-    checkin = CheckinComponent(load_config(cfg_path, environ={}).config, cfg_path, load_or_create(state))
     cc.set_directives(SITE, disabled_checks=sorted(c for c in EVALUATORS if c != "linux_file_permissions"))
-    assert await checkin.run_once()
     watched = tmp_path / "watched" / "agent.conf"
     watched.parent.mkdir()
     watched.write_text("x\n")
     watched.chmod(0o666)
-    yield Env(tmp_path, cc, checkin, ReportsComponent(checkin), watched)
-    await checkin.close()
+    env = Env(tmp_path, cc, cfg_path, state, watched)
+    yield env
+    for w in env.built:
+        await w.close()
     await cc.stop()
     cc.close()
 
 
-async def _deliver(env: Env) -> None:
-    env.reports.after_checkin()
-    await env.reports.run_once()
+async def _deliver(w: Wired) -> None:
+    w.reports.after_checkin()
+    await w.reports.run_once()
 
 
 async def test_appliance_scanned_healed_and_reported_with_no_targets(env: Env) -> None:
-    h = env.healing()
-    assert h.targets()[0][0].host == "localhost" and len(h.targets()) == 1  # no targets configured
-    await h.scan_now()
-    (host,) = h.scheduler.hosts.values()
+    w = await env.agent()
+    h, scan = w.healing, w.scan
+    assert scan.targets()[0][0].host == "localhost" and len(scan.targets()) == 1  # no targets configured
+    await scan.scan_now()
+    (host,) = scan.scheduler.hosts.values()
     assert host.last_status == "complete" and len(h.queue) == 1
     (res,) = await h.heal_pending()
     assert res.stage == "healed" and res.rule_id == "L1-TEST-APPLIANCE-PERM"
     assert env.watched.stat().st_mode & 0o777 == 0o644
-    await _deliver(env)
+    await _deliver(w)
     (inc,) = [i for i in env.cc.incidents(SITE) if i["check_type"] == "linux_file_permissions"]
     assert inc["status"] == "resolved" and inc["resolution"]["resolution_tier"] == "L1"
     (ex,) = env.cc.executions(SITE)
     assert ex["execution"]["runbook_id"] == "APPL-PERM-001" and ex["execution"]["success"] is True
-    assert ex["execution"]["appliance_id"] == env.checkin.shared.appliance_id
-    await h.scan_now()
+    assert ex["execution"]["appliance_id"] == w.checkin.shared.appliance_id
+    await scan.scan_now()
     assert len(h.queue) == 0 and h.status()["healed"] == 1
-    await h.close()
 
 
 async def test_disabled_check_is_dropped_everywhere(env: Env) -> None:
     env.cc.set_directives(SITE, disabled_checks=list(EVALUATORS))
-    assert await env.checkin.run_once()
-    h = env.healing()
-    await h.scan_now()
+    w = await env.agent()
+    h = w.healing
+    await w.scan.scan_now()
     assert len(h.queue) == 0 and env.watched.stat().st_mode & 0o777 == 0o666
-    await h.close()
 
 
 async def test_order_hooks(env: Env) -> None:
-    h = env.healing()
-    hooks = h.hooks()
+    w = await env.agent()
+    h = w.healing
+    hooks = w.orders.worker.hooks
     assert hooks.run_drift is not None and hooks.sync_rules is not None and hooks.run_heal is not None
     assert hooks.known_targets is not None and hooks.known_targets("linux") == {"localhost"}
     out = await hooks.run_drift({})
@@ -131,7 +137,7 @@ async def test_order_hooks(env: Env) -> None:
         ],
     )
     await hooks.sync_rules()  # fetched, signature verified against the trusted key, stored, loaded
-    assert (env.checkin.state_dir / "rules" / "synced_rules.json").is_file()
+    assert (w.checkin.state_dir / "rules" / "synced_rules.json").is_file()
     assert any(r.id == "CC-TEST-PERM-001" and r.source == "synced" for r in h.engine.rules)
     assert hooks.incidents is not None
     assert (
@@ -148,16 +154,15 @@ async def test_order_hooks(env: Env) -> None:
     assert again["status"] == "already_compliant"  # detect runs first for orders
     with pytest.raises(HandlerError):
         await hooks.run_heal("10.0.0.9", "linux_file_permissions", "APPL-PERM-001", {})
-    await _deliver(env)
+    await _deliver(w)
     (ex,) = env.cc.executions(SITE)
     assert (
         ex["execution"]["execution_id"].startswith("order-") and ex["execution"]["resolution_level"] == "L2"
     )
-    await h.close()
 
 
 async def test_interrupted_remediation_is_reverified_at_startup(env: Env) -> None:
-    j = HealingJournal(env.checkin.state_dir)
+    j = HealingJournal(env.state)
     j.open()
     params = {"files": [str(env.watched)]}
     j.save_params("heal1", params)
@@ -176,14 +181,14 @@ async def test_interrupted_remediation_is_reverified_at_startup(env: Env) -> Non
     j.append("heal1", "phase_begin", durable=True, phase="remediate")
     j.close()
     env.watched.chmod(0o644)  # the remediation did land before the crash
-    h = env.healing()
-    await h.scan_tick()  # replay runs before the first scan
+    w = await env.agent()
+    h = w.healing
+    await w.scan.scan_tick()  # replay runs before the first scan
     events = [json.loads(x) for x in h.journal.path.read_text().splitlines()]
     ends = [e for e in events if e["heal_id"] == "heal1" and e["event"] == "end"]
     assert [e["outcome"] for e in ends] == ["healed_after_restart"]
-    await _deliver(env)
+    await _deliver(w)
     assert [e["execution"]["runbook_id"] for e in env.cc.executions(SITE)] == ["APPL-PERM-001"]
-    await h.close()
 
 
 async def test_housekeeping_prunes_idle_dedup_and_compacts_the_journal(env: Env) -> None:
@@ -191,7 +196,7 @@ async def test_housekeeping_prunes_idle_dedup_and_compacts_the_journal(env: Env)
     from agent.healing.pipeline import _Dedup
     from agent.runtime.supervisor import Supervisor
 
-    h = env.healing()
+    h = (await env.agent()).healing
     now = h.pipeline.clock()
     h.pipeline.dedup["10.0.0.9:linux_ntp_sync"] = _Dedup(now - 3 * 3600, 1, 600.0, set())  # idle 3 h
     h.pipeline.dedup["10.0.0.9:linux_firewall"] = _Dedup(now - 60, 1, 600.0, set())
@@ -212,4 +217,3 @@ async def test_housekeeping_prunes_idle_dedup_and_compacts_the_journal(env: Env)
     assert set(h.pipeline.dedup) == {"10.0.0.9:linux_firewall"}
     lines = h.journal.path.read_bytes().splitlines()
     assert len(lines) == 500 and lines[-1] == finished.splitlines()[-1]
-    await h.close()

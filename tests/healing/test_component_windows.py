@@ -12,6 +12,7 @@ from tests.exec.sshd import free_port
 from agent.exec import Target, Transport, WinrmCredential
 from agent.exec.winrm import WinrmExecutor
 from agent.exec.winrm_testserver import ScriptReply, WsmanTestServer
+from agent.scan.events import HostScanned
 from agent.scan.model import HostResult
 
 from .test_component import SITE, Env, env  # noqa: F401 - the fixture
@@ -34,9 +35,10 @@ async def test_windows_targets_scanned_over_winrm(env: Env) -> None:  # noqa: F8
         [{"hostname": "127.0.0.1", "username": "CLINIC\\svc-msp", "password": PASSWORD, "role": "WS"}],
         [],
     )
-    assert await env.checkin.run_once()
-    comp = env.healing()
-    targets = comp.targets()
+    seen: list[tuple[Target, HostResult]] = []
+    w = await env.agent(lambda bus: bus.subscribe(HostScanned, lambda e: seen.append((e.target, e.result))))
+    comp, scan = w.healing, w.scan
+    targets = scan.targets()
     win = [(t, c) for t, c in targets if t.transport is Transport.WINRM]
     assert len(win) == 1
     t, cred = win[0]
@@ -50,13 +52,10 @@ async def test_windows_targets_scanned_over_winrm(env: Env) -> None:  # noqa: F8
     await srv.start()
     try:
         srv.responder = lambda script: ScriptReply(DRIFTED) if "Msp-Rec" in script else None
-        comp._winrm = WinrmExecutor(env.tmp, http_port=srv.port, https_port=free_port())
-        seen: list[tuple[Target, HostResult]] = []
-        comp.host_results.append(lambda tgt, res: seen.append((tgt, res)))
-        await comp.scan_now()
+        w.executors._winrm = WinrmExecutor(env.tmp, http_port=srv.port, https_port=free_port())
+        await scan.scan_now()
     finally:
         await srv.stop()
-        await comp.close()
     win_results = [r for tgt, r in seen if tgt.transport is Transport.WINRM]
     assert len(win_results) == 1 and win_results[0].status == "complete"
     queued = {ct for (host, ct) in comp.queue._items if host == "127.0.0.1"}

@@ -21,10 +21,9 @@ from typing import Any
 import pytest
 from tests.conftest import Install, run_agent
 
-from agent.checkin import CheckinComponent
 from agent.config import load_config
+from agent.events import CheckinSucceeded
 from agent.exec import Target
-from agent.healing.component import HealingComponent
 from agent.scan.linux import EVALUATORS
 from agent.state import load_or_create
 from agent.state.daemon_state import (
@@ -36,6 +35,7 @@ from agent.state.daemon_state import (
     format_rfc3339_ns,
     parse_rfc3339_ns,
 )
+from agent.wiring import Options, Wired, build
 
 from .fakes import MemorySink
 
@@ -240,28 +240,61 @@ def _state(tmp_path: Path, name: str = "state") -> Path:
     return state
 
 
-def _component(tmp_path: Path, state: Path, sink: MemorySink | None = None) -> HealingComponent:
-    """A fresh process's view of ``state`` (new checkin and healing objects: a restart)."""
+class Restarted:
+    """One process's agent as the root builds it, seen through what these tests look at."""
+
+    def __init__(self, w: Wired) -> None:
+        self.w = w
+        self.pipeline = w.healing.pipeline
+        self.engine = w.rules.engine
+        self.scheduler = w.scan.scheduler
+        self.daemon_state = w.state_file.persistence
+        self.checkin = w.checkin
+        self.shared = w.site
+        self.adoption = w.adoption
+        self.journal = w.healing.journal
+
+    def targets(self) -> list[tuple[Target, Any]]:
+        return self.w.scan.targets()
+
+    def credential_for(self, host: str) -> tuple[Target, Any] | None:
+        return self.w.healing.credential_for(host)
+
+    async def replay(self) -> None:
+        await self.w.healing.replay()
+
+    async def heal_pending(self) -> list[Any]:
+        return await self.w.healing.heal_pending()
+
+    def flush(self) -> None:
+        for comp in self.w.components:
+            comp.flush()
+
+    async def close(self) -> None:
+        await self.w.close()
+
+
+def _component(tmp_path: Path, state: Path, sink: MemorySink | None = None) -> Restarted:
+    """A fresh process's view of ``state`` (a new agent from the root: a restart)."""
     cfg_path = tmp_path / f"config-{state.name}.yaml"
     cfg_path.write_text(
         f"site_id: clinic-state\napi_key: {'k' * 40}\napi_endpoint: http://127.0.0.1:9\n"
         f"state_dir: {state}\npoll_interval: 60\nhealing_dry_run: true\n"
-    )
-    checkin = CheckinComponent(load_config(cfg_path, environ={}).config, cfg_path, load_or_create(state))
-    checkin.shared.directives.disabled_checks = frozenset(
-        c for c in EVALUATORS if c != "linux_file_permissions"
     )
     watched = tmp_path / "watched.conf"
     if not watched.exists():
         watched.write_text("x\n")
         watched.chmod(0o666)
     params = {"perm_files": [str(watched)], "sshd_config": str(tmp_path / "absent")}
-    return HealingComponent(
-        checkin, sink=sink or MemorySink(), appliance_params=params, own_mac="AABBCCDDEEFF"
+    w = build(load_config(cfg_path, environ={}).config, cfg_path, load_or_create(state),
+              Options(sink=sink or MemorySink(), appliance_params=params, own_mac="AABBCCDDEEFF"))
+    w.site.directives.disabled_checks = frozenset(
+        c for c in EVALUATORS if c != "linux_file_permissions"
     )
+    return Restarted(w)
 
 
-async def _scan_and_handle(comp: HealingComponent) -> list[str]:
+async def _scan_and_handle(comp: Restarted) -> list[str]:
     """One forced scan of the appliance itself, then the heal queue."""
     await comp.replay()
     comp.scheduler.set_targets([(Target.local(), None)])
@@ -493,7 +526,7 @@ async def test_saves_are_debounced_and_skipped_when_unchanged(tmp_path: Path) ->
     await ds._task
     assert ds.saves == saves + 1  # a burst of requests: one write
     assert "h:c" in json.loads((state / STATE_NAME).read_text())["agent_ext"]["suspensions"]
-    comp.checkin.after_success[-1]()  # a successful checkin requests a save too
+    comp.w.bus.publish(CheckinSucceeded())  # a successful checkin requests a save too
     assert ds._timer is not None
     await comp.close()
 

@@ -4,11 +4,9 @@ checks left out, hosts that were not scanned not claimed compliant; wired by the
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,10 +17,9 @@ from agent.evidence.component import EvidenceComponent
 from agent.evidence.verify import load_dir, verify_chain
 from agent.exec import Target, Transport
 from agent.exec.types import ErrorKind, ExecError, ExecRequest, ExecResult, Stage
-from agent.healing.component import HealingComponent
-from agent.runtime.app import RunOptions, default_components
 from agent.scan.model import Finding, HostResult
 from agent.state import load_or_create
+from agent.wiring import Options, build
 
 PASS_NTP = 'MSP_CHECK {"id":"linux_ntp_sync","data":{"synchronized":"yes"}}'
 DRIFT_SSH = (
@@ -62,23 +59,18 @@ class Wired:
             "enable_evidence_upload: false\n"
         )
         config = load_config(cfg_path, environ={}).config
-        agent = SimpleNamespace(
-            config=config,
-            options=RunOptions(cfg_path),
-            keys=load_or_create(state),
-            stop_event=asyncio.Event(),
-        )
-        comps = {c.name: c for c in default_components(agent)}  # type: ignore[arg-type]
-        self.state = state
-        self.healing = comps["healing"]
-        self.evidence = comps["evidence"]
-        assert isinstance(self.healing, HealingComponent) and isinstance(self.evidence, EvidenceComponent)
         self.executor = ScriptedExecutor()
-        self.healing._local = self.executor
-        self.healing.shared.directives.disabled_checks = DISABLED
+        # The daemon's wiring (the composition root), with the appliance's executor scripted.
+        self.agent = build(config, cfg_path, load_or_create(state),
+                           Options(local_executor=self.executor, own_mac=""))
+        self.state = state
+        self.healing = self.agent.scan  # the scan counts its host results ("scans")
+        self.evidence = self.agent.evidence
+        assert isinstance(self.evidence, EvidenceComponent)
+        self.agent.site.directives.disabled_checks = DISABLED
 
     async def scan(self) -> None:
-        h = self.healing
+        h = self.agent.scan
         h.scheduler.set_targets([(Target.local(), None)])
         h.scheduler.force()
         await h.scheduler.run_round()
@@ -94,8 +86,7 @@ class Wired:
         return verify_chain(records, journal=journal)
 
     async def close(self) -> None:
-        await self.healing.close()
-        await self.healing.checkin.close()
+        await self.agent.close()
 
 
 @pytest.fixture

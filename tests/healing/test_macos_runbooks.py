@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from tests.scan.test_macos_ssh import MacHost, mac, mac_exec, mac_sshd, scan  # noqa: F401 - fixtures
 
-from agent.healing.component import HealingComponent
 from agent.runbooks import default_registry
+from agent.scan.events import HostScanned
 from agent.scan.model import HostResult, Incident, aggregate
 
 from .fakes import MemorySink
@@ -190,22 +190,19 @@ async def test_component_scans_a_macos_target_from_the_checkin(
             }
         ],
     )
-    assert await env.checkin.run_once()
-    comp: HealingComponent = env.healing()
-    try:
-        (t,) = [t for t, _ in comp.targets() if t.host == "127.0.0.1"]
-        assert (t.platform, t.port) == ("macos", mac.sshd.port)
-        seen: list[HostResult] = []
-        comp.host_results.append(lambda tgt, res: seen.append(res) if tgt.platform == "macos" else None)
-        await comp.scan_now()
-        (res,) = seen
-        assert res.status == "complete" and res.platform == "macos"
-        assert res.checks["macos_firewall"] == "drift"
-        assert {f.source for f in res.findings} == {"macosscan"}
-        assert ("127.0.0.1", "macos_firewall") in comp.queue._items
-        results = await comp.heal_pending()
-        (healed,) = [r for r in results if r.rule_id == "L1-MAC-FW-001"]
-        assert healed.stage == "healed", (healed.reason, healed.outcome)
-        assert mac.get("firewall") == "1"
-    finally:
-        await comp.close()
+    seen: list[HostResult] = []
+    w = await env.agent(lambda bus: bus.subscribe(
+        HostScanned, lambda e: seen.append(e.result) if e.target.platform == "macos" else None))
+    comp = w.healing
+    (t,) = [t for t, _ in w.scan.targets() if t.host == "127.0.0.1"]
+    assert (t.platform, t.port) == ("macos", mac.sshd.port)
+    await w.scan.scan_now()
+    (res,) = seen
+    assert res.status == "complete" and res.platform == "macos"
+    assert res.checks["macos_firewall"] == "drift"
+    assert {f.source for f in res.findings} == {"macosscan"}
+    assert ("127.0.0.1", "macos_firewall") in comp.queue._items
+    results = await comp.heal_pending()
+    (healed,) = [r for r in results if r.rule_id == "L1-MAC-FW-001"]
+    assert healed.stage == "healed", (healed.reason, healed.outcome)
+    assert mac.get("firewall") == "1"

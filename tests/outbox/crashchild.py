@@ -17,9 +17,9 @@ from agent.evidence.store import EvidenceStore, Limits
 from agent.orders.outbox import Outbox
 from agent.outbox import kinds
 from agent.outbox.queue import Policy
+from agent.outbox.reports import ReportQueues
 from agent.protocol.incidents import IncidentReport
 from agent.protocol.telemetry import Execution, ExecutionReport
-from agent.telemetry.reports import ReportQueues
 
 KEY = Ed25519Key(bytes(range(64, 96)))
 SITE = "crash-site"

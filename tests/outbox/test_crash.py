@@ -19,7 +19,7 @@ from agent.evidence.store import EvidenceStore
 from agent.evidence.verify import load_dir, verify_chain
 from agent.orders.outbox import Outbox
 from agent.outbox import kinds
-from agent.telemetry.reports import ReportQueues
+from agent.outbox.reports import ReportQueues
 
 from .crashchild import KEY, LIMITS, LOG_POLICY, SITE
 

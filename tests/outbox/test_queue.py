@@ -11,9 +11,9 @@ from tests.fakeclock import FakeClock
 
 from agent.outbox import Drainer, DurableQueue, Outcome, Policy, QueueFull, Result, kinds
 from agent.outbox.queue import Item
+from agent.outbox.reports import ReportQueues
 from agent.protocol.incidents import IncidentReport, IncidentResolve
 from agent.protocol.telemetry import Execution, ExecutionReport
-from agent.telemetry.reports import ReportQueues
 
 T0 = 1_779_289_200.0
 

@@ -1,23 +1,28 @@
-"""Shared fixtures for scans through the healing component: a local Central Command, a real checkin
-that delivers targets, and the component built on it."""
+"""Shared fixtures for scans in the daemon's wiring: no checkin. The test stands in for Central
+Command's directives and targets by setting the site state directly; a local Central Command runs
+only as a reachable host for the network scan."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
+from agent.bus import Bus
 from agent.central import CentralCommand
-from agent.checkin import CheckinComponent
-from agent.config import load_config
+from agent.config import Config, load_config
 from agent.healing.component import HealingComponent
+from agent.protocol import CredentialSet
+from agent.protocol.credentials import LinuxTarget
+from agent.scan.events import HostScanned
 from agent.scan.linux import EVALUATORS
 from agent.scan.model import Incident
 from agent.state import load_or_create
-from agent.telemetry.component import ReportsComponent
+from agent.wiring import Options, Wired, build
 
 SITE = "clinic-health"
 
@@ -26,12 +31,25 @@ SITE = "clinic-health"
 class Env:
     tmp: Path
     cc: CentralCommand
-    checkin: CheckinComponent
+    config: Config
+    config_path: Path
+    scanned: list[HostScanned] = field(default_factory=list)
+    built: list[Wired] = field(default_factory=list)
 
-    async def healing(self, linux_targets: list[dict[str, Any]]) -> HealingComponent:
-        self.cc.set_credentials(SITE, [], linux_targets)
-        assert await self.checkin.run_once()
-        return HealingComponent(self.checkin, ReportsComponent(self.checkin), own_mac="AABBCCDDEEFF")
+    def wired(self, linux_targets: Iterable[dict[str, Any]] = (),
+              disabled: Iterable[str] = sorted(EVALUATORS)) -> Wired:
+        """The agent as the root builds it; targets and directives as a checkin would set them
+        (by default every Linux check disabled, so the appliance's own scan stays quiet)."""
+        w = build(self.config, self.config_path, load_or_create(Path(self.config.state_dir)),
+                  Options(own_mac="AABBCCDDEEFF", subscribe=self._subscribe))
+        w.site.credentials = CredentialSet(
+            linux_targets=[msgspec.convert(t, LinuxTarget) for t in linux_targets])
+        w.site.directives.disabled_checks = frozenset(disabled)
+        self.built.append(w)
+        return w
+
+    def _subscribe(self, bus: Bus) -> None:
+        bus.subscribe(HostScanned, self.scanned.append)
 
 
 @pytest.fixture
@@ -46,10 +64,10 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
         f"site_id: {SITE}\napi_key: {cc.create_api_key(SITE)}\napi_endpoint: {cc.url}\n"
         f"state_dir: {state}\npoll_interval: 60\n"
     )
-    checkin = CheckinComponent(load_config(cfg_path, environ={}).config, cfg_path, load_or_create(state))
-    cc.set_directives(SITE, disabled_checks=sorted(EVALUATORS))  # the appliance scan stays quiet
-    yield Env(tmp_path, cc, checkin)
-    await checkin.close()
+    e = Env(tmp_path, cc, load_config(cfg_path, environ={}).config, cfg_path)
+    yield e
+    for w in e.built:
+        await w.close()
     await cc.stop()
     cc.close()
 

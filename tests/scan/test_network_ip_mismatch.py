@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from tests.fakeclock import FakeClock
 
-from agent.healing.component import HealingComponent
 from agent.scan.model import Finding
 from agent.scan.network import (
     BINDINGS_FILE,
@@ -206,9 +205,10 @@ def test_settings_from_lists_windows_and_ssh_targets() -> None:
 
 
 async def test_through_netscan_tick(env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    h: HealingComponent = await env.healing(
+    w = env.wired(
         [{"hostname": STORED, "port": 22, "username": "nobody", "password": "x", "label": "web"}]
     )
+    h, healing = w.scan, w.healing
     arp = tmp_path / "arp"
     orig = h._netscan_settings
     monkeypatch.setattr(
@@ -219,20 +219,20 @@ async def test_through_netscan_tick(env: Env, tmp_path: Path, monkeypatch: pytes
     arp.write_text(_arp((STORED, MAC_A)))
     res = await h.netscan_tick()
     assert not [f for f in res.findings if f.check_type == "credential_ip_mismatch"]
-    drain(h)
+    drain(healing)
     arp.write_text(_arp((MOVED, MAC_A)))
     res = await h.netscan_tick()
     assert [f.host for f in res.findings if f.check_type == "credential_ip_mismatch"] == [STORED]
-    incs = [i for i in drain(h) if i.check_type == "credential_ip_mismatch"]
+    incs = [i for i in drain(healing) if i.check_type == "credential_ip_mismatch"]
     assert [(i.host, i.details["stored_ip"], i.details["seen_ip"]) for i in incs] == [(STORED, STORED, MOVED)]
     assert (h.state_dir / BINDINGS_FILE).exists()
-    await h.close()
 
 
 async def test_escalated_by_the_monitoring_rule(
     env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    h = await env.healing([{"hostname": STORED, "port": 22, "username": "nobody", "password": "x"}])
+    w = env.wired([{"hostname": STORED, "port": 22, "username": "nobody", "password": "x"}])
+    h, healing = w.scan, w.healing
     arp = tmp_path / "arp"
     orig = h._netscan_settings
     monkeypatch.setattr(
@@ -242,12 +242,11 @@ async def test_escalated_by_the_monitoring_rule(
     )
     arp.write_text(_arp((STORED, MAC_A)))
     await h.netscan_tick()
-    drain(h)
+    drain(healing)
     arp.write_text(_arp((MOVED, MAC_A)))
     await h.netscan_tick()
-    incs = [i for i in drain(h) if i.check_type == "credential_ip_mismatch"]
+    incs = [i for i in drain(healing) if i.check_type == "credential_ip_mismatch"]
     assert len(incs) == 1
-    h.queue.put(incs[0])  # only the mismatch goes on to the pipeline (the appliance's own ports vary)
-    results = await h.heal_pending()  # the builtin monitoring rule L1-MONITOR-ESC-001 escalates it
+    healing.queue.put(incs[0])  # only the mismatch goes on (the appliance's own ports vary)
+    results = await healing.heal_pending()  # builtin monitoring rule L1-MONITOR-ESC-001 escalates it
     assert [(r.stage, r.reason) for r in results] == [("escalated", "monitoring_only")]
-    await h.close()

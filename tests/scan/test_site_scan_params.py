@@ -19,7 +19,7 @@ from tests.sshfixtures import SshEnv
 
 from agent.scan.linux import EVALUATORS
 
-from .conftest import SITE, Env, drain
+from .conftest import Env, drain
 
 WATCHED = {"linux_cert_expiry", "linux_backup_status"}
 
@@ -64,30 +64,29 @@ def site_files() -> Iterator[Path]:
 
 
 async def test_site_settings_reach_the_ssh_scan(env: Env, ssh_env: SshEnv, site_files: Path) -> None:
-    env.cc.set_directives(SITE, disabled_checks=sorted(set(EVALUATORS) - WATCHED))
     target = {
         "hostname": "127.0.0.1",
         "port": ssh_env.sshd.port,
         "username": USER,
         "password": ssh_env.users.password,
     }
-    h = await env.healing([target])
+    w = env.wired([target], disabled=sorted(set(EVALUATORS) - WATCHED))
+    scan = w.scan
 
-    await h.scan_now()  # defaults: no backup location configured is itself drift; no cert watched
-    before = {i.check_type: i for i in drain(h) if i.host == "127.0.0.1"}
+    await scan.scan_now()  # defaults: no backup location configured is itself drift; no cert watched
+    before = {i.check_type: i for i in drain(w.healing) if i.host == "127.0.0.1"}
     assert before["linux_backup_status"].actual == "no backup path or unit configured"
     assert "linux_cert_expiry" not in before
 
     cert = str(site_files / "certs" / "*.pem")
-    h.reload(
+    scan.reload(
         msgspec.structs.replace(
-            h.config, scan_cert_paths=(cert,), scan_backup_paths=(str(site_files / "backups"),)
+            scan.config, scan_cert_paths=(cert,), scan_backup_paths=(str(site_files / "backups"),)
         )
     )
-    await h.scan_now()
-    after = {i.check_type: i for i in drain(h) if i.host == "127.0.0.1"}
+    await scan.scan_now()
+    after = {i.check_type: i for i in drain(w.healing) if i.host == "127.0.0.1"}
     certs = after["linux_cert_expiry"]
     assert str(site_files / "certs" / "portal.pem") in str(certs.details) and certs.severity == "high"
     backup = after["linux_backup_status"]
     assert backup.actual == "newest backup is 12 days old" and backup.details["age_days"] == 12
-    await h.close()

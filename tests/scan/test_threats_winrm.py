@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from tests.exec.sshd import free_port
 from tests.winrmfixtures import ntlm_user, script_params
@@ -15,10 +16,10 @@ from tests.winrmfixtures import ntlm_user, script_params
 from agent.exec import Target, WinrmCredential
 from agent.exec.winrm import WinrmExecutor
 from agent.exec.winrm_testserver import ScriptReply, WsmanTestServer
+from agent.protocol import CredentialSet
 from agent.protocol.credentials import WindowsTarget
 from agent.scan.threats import ARCHIVE_DIR, ThreatDetector
 from agent.scan.windows import WindowsScanner
-from agent.telemetry.component import ReportsComponent
 
 from .conftest import SITE, Env, drain
 
@@ -133,62 +134,56 @@ async def test_without_a_detector_the_records_are_ignored(tmp_path: Path, wsman:
 
 
 async def test_end_to_end_archive_and_escalation(env: Env, wsman: WsmanTestServer) -> None:
-    env.cc.set_credentials(
-        SITE, [{"hostname": "127.0.0.1", "username": USER, "password": PASSWORD, "role": "DC"}], []
-    )
-    assert await env.checkin.run_once()
-    from agent.healing.component import HealingComponent
-
-    reports = ReportsComponent(env.checkin)
-    comp = HealingComponent(env.checkin, reports, own_mac="AABBCCDDEEFF")
+    w = env.wired()
+    w.site.credentials = CredentialSet(windows_targets=[msgspec.convert(
+        {"hostname": "127.0.0.1", "username": USER, "password": PASSWORD, "role": "DC"},
+        WindowsTarget)])
+    comp, healing, reports = w.scan, w.healing, w.reports
     seen = _serve(wsman, [output(), with_vss(0)])
-    comp._winrm = WinrmExecutor(env.tmp, http_port=wsman.port, https_port=free_port())
-    try:
-        await comp.scan_now()
-        assert len(seen) == 1
-        # archived through the egress boundary: PHI in an event message never reaches the server
-        recs = env.cc.records("security_events", SITE)
-        events = [e for r in recs for e in r["events"]]
-        assert len(events) == 23
-        assert {e["hostname"] for e in events} == {"127.0.0.1"}
-        blob = json.dumps(recs)
-        assert "123-45-6789" not in blob and "John Smith" not in blob
-        locked = next(e for e in events if e["event_id"] == 4740)
-        assert "REDACTED" in locked["message"] and locked["timestamp"] == "2025-11-23T12:13:15Z"
-        assert comp.security_archive.pending() == 0
-        assert list((env.checkin.state_dir / ARCHIVE_DIR).iterdir()) == []
+    w.executors._winrm = WinrmExecutor(env.tmp, http_port=wsman.port, https_port=free_port())
+    await comp.scan_now()
+    assert len(seen) == 1
+    # archived through the egress boundary: PHI in an event message never reaches the server
+    recs = env.cc.records("security_events", SITE)
+    events = [e for r in recs for e in r["events"]]
+    assert len(events) == 23
+    assert {e["hostname"] for e in events} == {"127.0.0.1"}
+    blob = json.dumps(recs)
+    assert "123-45-6789" not in blob and "John Smith" not in blob
+    locked = next(e for e in events if e["event_id"] == 4740)
+    assert "REDACTED" in locked["message"] and locked["timestamp"] == "2025-11-23T12:13:15Z"
+    assert comp.security_archive.pending() == 0
+    assert list((Path(env.config.state_dir) / ARCHIVE_DIR).iterdir()) == []
 
-        results = await _heal_all(comp)
-        assert set(results) >= {"security_event_critical", "brute_force_detected"}
-        stages = []
-        for ct in ("security_event_critical", "brute_force_detected"):
-            inc, res = results[ct]
-            assert inc.host == "127.0.0.1" and inc.source == "threat"
-            stages.append((res.stage, res.reason))
-        # L1-MONITOR-ESC-001 escalates; its cooldown key is <rule>:<host> (§1.5), so the second
-        # monitoring-only incident of the host within 300 s is deferred (it is still reported)
-        assert sorted(stages) == [("deferred", "deferred_cooldown"), ("escalated", "monitoring_only")]
-        await reports.run_once()
-        sent = {(i["host_id"], i["check_type"], i["severity"]) for i in env.cc.incidents(SITE)}
-        assert {
-            ("127.0.0.1", "security_event_critical", "critical"),
-            ("127.0.0.1", "brute_force_detected", "high"),
-        } <= sent
+    results = await _heal_all(healing)
+    assert set(results) >= {"security_event_critical", "brute_force_detected"}
+    stages = []
+    for ct in ("security_event_critical", "brute_force_detected"):
+        inc, res = results[ct]
+        assert inc.host == "127.0.0.1" and inc.source == "threat"
+        stages.append((res.stage, res.reason))
+    # L1-MONITOR-ESC-001 escalates; its cooldown key is <rule>:<host> (§1.5), so the second
+    # monitoring-only incident of the host within 300 s is deferred (it is still reported)
+    assert sorted(stages) == [("deferred", "deferred_cooldown"), ("escalated", "monitoring_only")]
+    await reports.run_once()
+    sent = {(i["host_id"], i["check_type"], i["severity"]) for i in env.cc.incidents(SITE)}
+    assert {
+        ("127.0.0.1", "security_event_critical", "critical"),
+        ("127.0.0.1", "brute_force_detected", "high"),
+    } <= sent
 
-        # a second round: nothing new is archived or raised, the shadow copies are gone
-        await comp.scan_now()
-        assert script_params(seen[1])["security_since"] == str(T0 - 5)
-        assert len(env.cc.records("security_events", SITE)) == len(recs)
-        results2 = await _heal_all(comp)
-        assert "security_event_critical" not in results2 and "brute_force_detected" not in results2
-        inc, res = results2["ransomware_indicator"]
-        assert inc.severity == "critical" and inc.details["previous_count"] == 4
-        await reports.run_once()
-        assert ("127.0.0.1", "ransomware_indicator", "critical") in {
-            (i["host_id"], i["check_type"], i["severity"]) for i in env.cc.incidents(SITE)
-        }
-    finally:
-        await comp.close()
+    # a second round: nothing new is archived or raised, the shadow copies are gone
+    await comp.scan_now()
+    assert script_params(seen[1])["security_since"] == str(T0 - 5)
+    assert len(env.cc.records("security_events", SITE)) == len(recs)
+    results2 = await _heal_all(healing)
+    assert "security_event_critical" not in results2 and "brute_force_detected" not in results2
+    inc, res = results2["ransomware_indicator"]
+    assert inc.severity == "critical" and inc.details["previous_count"] == 4
+    await reports.run_once()
+    assert ("127.0.0.1", "ransomware_indicator", "critical") in {
+        (i["host_id"], i["check_type"], i["severity"]) for i in env.cc.incidents(SITE)
+    }
 
 
 async def _heal_all(comp: Any) -> dict[str, Any]:

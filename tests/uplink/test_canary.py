@@ -18,17 +18,14 @@ from tests.checkin.conftest import SITE, Env
 from agent.central.faults import CapturedRequest
 from agent.checkin import sysinfo
 from agent.evidence.bundle import CheckResult, ScanResult
-from agent.evidence.component import EvidenceComponent
 from agent.log import register_secret
-from agent.logship.component import LogShipComponent
 from agent.logship.source import FileSource
-from agent.orders.worker import OrderComponent
 from agent.protocol.incidents import IncidentReport
 from agent.protocol.l2 import L2PlanRequest
 from agent.protocol.telemetry import Execution, ExecutionReport
-from agent.scan.threats import SecEvent, SecurityArchive
-from agent.telemetry.component import ReportsComponent
+from agent.scan.threats import SecEvent
 from agent.uplink import routes
+from agent.wiring import Options
 
 TARGET_PASSWORD = "Tgt-Pw-7c1e9a"
 HOST = "PATIENT-ROOM-201"
@@ -81,8 +78,11 @@ async def test_nothing_planted_reaches_central_command(env: Env, tmp_path: Path,
     api_key = env.api_key
     text = phi_text(api_key)
     register_secret(TARGET_PASSWORD)  # as the checkin does for every target credential
-    comp = env.component()
-    uplink = comp.uplink
+    journal = tmp_path / "journal.json"
+    journal.touch()
+    w = env.wired(Options(own_mac="", log_source=FileSource(journal)))
+    comp = w.checkin
+    uplink = w.uplink
     now = time.time()
     try:
         # checkin (the hostname is the PHI-bearing one) and rekey
@@ -90,12 +90,12 @@ async def test_nothing_planted_reaches_central_command(env: Env, tmp_path: Path,
         await comp.rekey(await _facts(comp))
 
         # order completion: a result and an error message that carry everything
-        orders = OrderComponent(comp)
+        orders = w.orders
         await orders._post("ORD-canary", {"success": False, "result": {"output": text},
                                           "error_message": text})
 
         # incidents and execution telemetry, through their durable queues
-        reports = ReportsComponent(comp)
+        reports = w.reports
         reports.queues.enqueue_incident(IncidentReport(
             site_id=SITE, host_id=HOST, incident_type="linux_firewall", severity="high",
             check_type="linux_firewall", details={"output": text, "password": TARGET_PASSWORD}))
@@ -110,7 +110,7 @@ async def test_nothing_planted_reaches_central_command(env: Env, tmp_path: Path,
         assert reports.queues.telemetry.queue.pending() == 0
 
         # evidence: a scan result whose host name and observed state carry PHI
-        evidence = EvidenceComponent(comp)
+        evidence = w.evidence
         await evidence.record_scan_async(ScanResult(
             scan_type="linux", checked_at="2026-12-07T18:00:00Z", hosts=[HOST],
             results=[CheckResult("linux_firewall", HOST, "fail", expected="enabled",
@@ -121,16 +121,15 @@ async def test_nothing_planted_reaches_central_command(env: Env, tmp_path: Path,
         assert evidence.store.pending() == 0
 
         # journald lines
-        journal = tmp_path / "journal.json"
         entries = [{"__REALTIME_TIMESTAMP": str(int(now * 1e6) + i), "_SYSTEMD_UNIT": "ehr.service",
                     "PRIORITY": "6", "MESSAGE": f"line {i}: {text}", "__CURSOR": f"c{i}"}
                    for i in range(3)]
         journal.write_text("\n".join(json.dumps(e) for e in entries) + "\n")
-        logship = LogShipComponent(comp, source=FileSource(journal))
+        logship = w.logship
         assert await logship.run_once() == 3
 
         # Windows security events
-        archive = SecurityArchive(comp.state_dir, site_id=lambda: SITE, source_host="appliance")
+        archive = w.scan.security_archive
         archive.enqueue(HOST, [SecEvent(4625, 1, int(now), "10.0.0.5", text)])
         await archive.drain(uplink.poster(routes.SECURITY_EVENTS), force=True)
         assert archive.pending() == 0
@@ -144,7 +143,7 @@ async def test_nothing_planted_reaches_central_command(env: Env, tmp_path: Path,
             site_id=SITE, host_id=HOST, incident_type="linux_firewall", severity="high",
             details={"output": text}))
     finally:
-        await comp.close()
+        await w.close()
 
     sent = {c.path_qs.split("?")[0] for c in captured}
     for path in ("/api/appliances/checkin", "/api/provision/rekey", "/api/orders/ORD-canary/complete",

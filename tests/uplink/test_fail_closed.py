@@ -16,19 +16,16 @@ from tests.checkin.conftest import SITE, Env
 from agent.central.faults import CapturedRequest
 from agent.crypto.keys import Ed25519Key
 from agent.evidence.bundle import CheckResult, ScanResult
-from agent.evidence.component import EvidenceComponent
-from agent.logship.component import LogShipComponent
 from agent.logship.source import FileSource
-from agent.orders.worker import OrderComponent
 from agent.outbox.queue import UNSENDABLE_TRIES
 from agent.phi import egress as egress_mod
 from agent.phi.egress import EgressError, VerbatimChanged, egress
 from agent.phi.scrubber import Scrubber
 from agent.protocol.evidence import EvidenceSubmit
 from agent.protocol.incidents import IncidentReport
-from agent.scan.threats import SecEvent, SecurityArchive
-from agent.telemetry.component import ReportsComponent
+from agent.scan.threats import SecEvent
 from agent.uplink import UplinkRefused, routes
+from agent.wiring import Options
 
 POISON = "POISON-PILL"
 
@@ -59,9 +56,9 @@ def _sent(captured: list[CapturedRequest], path: str) -> list[bytes]:
 
 async def test_reports_queue_item_that_cannot_be_scrubbed(env: Env, poison_scrubber: None) -> None:
     captured = env.cc.capture_requests()
-    comp = env.component()
+    w = env.wired()
     try:
-        reports = ReportsComponent(comp)
+        reports = w.reports
         q = reports.queues.reports.queue
         bad = reports.queues.enqueue_incident(IncidentReport(
             site_id=SITE, host_id="h1", incident_type="linux_firewall", severity="high",
@@ -82,14 +79,14 @@ async def test_reports_queue_item_that_cannot_be_scrubbed(env: Env, poison_scrub
         st = reports.status()["reports"]
         assert st["dead_letter_pending"] == 1 and st["dead_letter_by_reason"] == {"unsendable": 1}
     finally:
-        await comp.close()
+        await w.close()
 
 
 async def test_order_completion_that_cannot_be_scrubbed(env: Env, poison_scrubber: None) -> None:
     captured = env.cc.capture_requests()
-    comp = env.component()
+    w = env.wired()
     try:
-        orders = OrderComponent(comp)
+        orders = w.orders
         outbox = orders.worker.outbox
         outbox.put("ORD-bad", {"success": False, "error_message": POISON})
         outbox.put("ORD-good", {"success": True, "result": {"ok": 1}})
@@ -102,14 +99,15 @@ async def test_order_completion_that_cannot_be_scrubbed(env: Env, poison_scrubbe
                          for p in outbox.queue.dead_dir.glob("*.reason.json"))
         assert reasons == ["http_404", "unsendable"]
     finally:
-        await comp.close()
+        await w.close()
 
 
 async def test_security_events_that_cannot_be_scrubbed(env: Env, poison_scrubber: None) -> None:
     captured = env.cc.capture_requests()
-    comp = env.component()
+    w = env.wired()
+    comp = w.checkin
     try:
-        archive = SecurityArchive(comp.state_dir, site_id=lambda: SITE, source_host="appliance")
+        archive = w.scan.security_archive
         now = int(time.time())
         archive.enqueue("dc01", [SecEvent(4625, 1, now, "10.0.0.5", "MARK")])
         _poison_file(archive.drainer.queue.items()[0].path)
@@ -120,16 +118,17 @@ async def test_security_events_that_cannot_be_scrubbed(env: Env, poison_scrubber
         assert len(_sent(captured, "/api/security-events/archive")) == 1
         assert archive.pending() == 0 and len(archive.drainer.queue.dead_letters()) == 1
     finally:
-        await comp.close()
+        await w.close()
 
 
 async def test_log_batch_that_cannot_be_scrubbed(env: Env, tmp_path: Path,
                                                  poison_scrubber: None) -> None:
     captured = env.cc.capture_requests()
-    comp = env.component()
     journal = tmp_path / "journal.json"
+    journal.touch()
+    w = env.wired(Options(own_mac="", log_source=FileSource(journal)))
     try:
-        ship = LogShipComponent(comp, source=FileSource(journal))
+        ship = w.logship
         ship.shipper.batch_size = 1
         now = int(time.time() * 1e6)
         journal.write_text("\n".join(json.dumps(
@@ -149,7 +148,7 @@ async def test_log_batch_that_cannot_be_scrubbed(env: Env, tmp_path: Path,
         assert any(b'"fine"' in b for b in ingested)
         assert ship.shipper.queue.pending() == 0 and len(ship.shipper.queue.dead_letters()) == 1
     finally:
-        await comp.close()
+        await w.close()
 
 
 async def test_evidence_whose_signed_bytes_would_change_is_refused(env: Env) -> None:
@@ -157,9 +156,9 @@ async def test_evidence_whose_signed_bytes_would_change_is_refused(env: Env) -> 
     Uplink's re-scrub would change ``signed_data``, so it is never sent and never rewritten; the
     next bundle is delivered; after the bound the bad one is dead-lettered."""
     captured = env.cc.capture_requests()
-    comp = env.component()
+    w = env.wired()
     try:
-        evidence = EvidenceComponent(comp)
+        evidence = w.evidence
         store = evidence.store
         scan = ScanResult(scan_type="linux", checked_at="2026-12-07T18:00:00Z", hosts=["srv01"],
                           results=[CheckResult("linux_firewall", "srv01", "fail", actual="x")])
@@ -178,7 +177,7 @@ async def test_evidence_whose_signed_bytes_would_change_is_refused(env: Env) -> 
         assert len(submits) == 1 and b"123-45-6789" not in submits[0].body
         assert store.pending() == 0 and len(store.queue.dead_letters()) == 1
     finally:
-        await comp.close()
+        await w.close()
 
 
 def test_verbatim_fields_are_checked_never_rewritten() -> None:
@@ -196,7 +195,8 @@ def test_verbatim_fields_are_checked_never_rewritten() -> None:
 
 async def test_uplink_refuses_a_body_that_is_not_its_routes_type(env: Env) -> None:
     captured = env.cc.capture_requests()
-    comp = env.component()
+    w = env.wired()
+    comp = w.checkin
     try:
         with pytest.raises(UplinkRefused):
             await comp.uplink.send_encoded(routes.INCIDENTS, b'{"not": "an incident"}')
@@ -204,7 +204,7 @@ async def test_uplink_refuses_a_body_that_is_not_its_routes_type(env: Env) -> No
             await comp.uplink.send(routes.INCIDENTS, {"site_id": SITE})  # a dict, not a Struct
         assert captured == []
     finally:
-        await comp.close()
+        await w.close()
 
 
 def test_scrubbing_is_idempotent_on_the_corpus(shared: Path) -> None:

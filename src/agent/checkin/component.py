@@ -1,8 +1,9 @@
 """The checkin cycle (central-api.md §6, runtime.md §4.2): build, sign, send, apply.
 
-:class:`CheckinComponent` owns the Central Command client, the API-key holder, the server key
-set and the shared state the response feeds. It never waits for orders, scans or heals: orders
-are handed over and the cycle returns.
+:class:`CheckinComponent` sends through the Uplink and is the one writer of the site state
+(:class:`~agent.site.SiteState`), the trusted server keys and the sealed credentials, all built by
+the composition root. It publishes :class:`~agent.events.CheckinSucceeded` and
+:class:`~agent.events.OrdersReceived` on the bus and never waits for orders, scans or heals.
 """
 
 from __future__ import annotations
@@ -11,20 +12,20 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
 from agent import __version__
+from agent.bus import Bus, Figures
 from agent.checkin import health, sysinfo
-from agent.checkin.serverkeys import ServerKeys, offered_pair
-from agent.checkin.shared import SealedCredentials, SharedState
 from agent.config import Config
 from agent.config.write import ConfigWriteError, persist_api_key
 from agent.crypto.envelope import EnvelopeError, decrypt_credentials
 from agent.crypto.heartbeat import heartbeat_fields
 from agent.crypto.keys import Ed25519Key, X25519Keypair
-from agent.evidence.witness import WitnessQueue
+from agent.events import CheckinRequested, CheckinSucceeded, OrdersReceived
+from agent.jobs import BaseComponent, Job, JobHost
 from agent.log import get_logger
 from agent.phi.egress import EgressError
 from agent.protocol import (
@@ -36,11 +37,11 @@ from agent.protocol import (
     parse_checkin_response,
 )
 from agent.protocol.auth import AuthFailureKind, classify_401
-from agent.protocol.orders import MalformedOrder, Order
+from agent.protocol.orders import MalformedOrder
 from agent.protocol.rekey import RekeyRequest, RekeyResponse, is_valid_api_key, rekey_retry_seconds
 from agent.protocol.timefmt import parse_timestamp
-from agent.runtime.component import BaseComponent
-from agent.runtime.supervisor import Job, Supervisor
+from agent.site.serverkeys import ServerKeys, offered_pair
+from agent.site.state import SealedCredentials, SiteState
 from agent.state import Keys
 from agent.uplink import CheckinBackoff, Reply, TransportError, Uplink, routes
 
@@ -51,13 +52,27 @@ REKEY_AFTER_401S = 3
 REKEY_RETRY_S = 3600.0
 
 
+class WitnessSource(Protocol):
+    """Witness attestations that ride on the checkin (evidence.md §8), kept by the evidence side."""
+
+    def batch(self) -> list[Any]: ...
+
+    def confirm(self, sent: list[Any]) -> None: ...
+
+    def offer(self, hashes: Any) -> Any: ...
+
+
 class CheckinComponent(BaseComponent):
     name = "checkin"
 
     def __init__(self, config: Config, config_path: Path, keys: Keys, *,
                  uplink: Uplink | None = None, ssl_context: Any = None,
+                 site: SiteState | None = None, server_keys: ServerKeys | None = None,
+                 sealed: SealedCredentials | None = None, bus: Bus | None = None,
+                 figures: Figures | None = None, witness: WitnessSource | None = None,
                  clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
+        """The services default to private ones (tests); the composition root passes shared ones."""
         self.config = config
         self.config_path = config_path
         self.state_dir = Path(config.state_dir)
@@ -66,12 +81,16 @@ class CheckinComponent(BaseComponent):
         self.identity = Ed25519Key(bytes(keys.identity))
         self.evidence = Ed25519Key(bytes(keys.evidence))
         self.envelope_key = X25519Keypair(bytes(keys.envelope))
+        self._owns_uplink = uplink is None  # a shared one is closed by its owner (the root)
         self.uplink = uplink or Uplink.for_config(config, self.identity, ssl_context=ssl_context)
         self.credentials = self.uplink.credentials
         self.pins = self.uplink.pins
-        self.server_keys = ServerKeys(self.state_dir, config.server_public_key)
-        self.shared = SharedState()
-        self.sealed = SealedCredentials(self.state_dir, keys.envelope)
+        self.server_keys = server_keys or ServerKeys(self.state_dir, config.server_public_key)
+        self.shared = site or SiteState()
+        self.sealed = sealed or SealedCredentials(self.state_dir, keys.envelope)
+        self.bus = bus or Bus()
+        self.figures = figures or Figures()
+        self.host: JobHost | None = None
         self.backoff = CheckinBackoff(config.poll_interval)
         self.gc = health.GcTimer()
         self.started = monotonic()
@@ -88,27 +107,26 @@ class CheckinComponent(BaseComponent):
         self.rekey_not_before = 0.0
         self.clock_alert = ""
         self.issues_seen = 0
-        #: The order worker's intake (set by :class:`agent.orders.worker.OrderComponent`).
-        self.order_sink: Callable[[list[Order], list[MalformedOrder]], None] | None = None
         #: Witness counter-signatures for the next checkin (evidence.md §8); kept on disk
         #: until a checkin carrying them returned 200.
-        self.witness = WitnessQueue(self.evidence, clock=clock, state_dir=self.state_dir)
+        self.witness = witness
         self._witness_sent: list[Any] = []
-        #: Called after every successful checkin (queue drains: runtime.md §4.2).
-        self.after_success: list[Callable[[], None]] = []
-        #: Extra ``daemon_health`` figures (central-api.md §6.3): each provider returns a partial
-        #: dict of :class:`DaemonHealth` fields (the evidence spool, the completion outbox…).
-        self.health_providers: list[Callable[[], dict[str, Any]]] = []
         self._restore_credentials()
 
     # --- component hooks --------------------------------------------------------------
 
-    def install(self, supervisor: Supervisor) -> None:
-        supervisor.add_job(Job(
+    def install(self, host: JobHost) -> None:
+        self.host = host
+        host.add_job(Job(
             name="checkin", run=self.run_once, delay=lambda: self.backoff.delay,
             deadline=CHECKIN_DEADLINE_S, first_delay=float(self.config.poll_interval),
             progress=True, from_completion=True,
         ))
+
+    def on_checkin_requested(self, event: CheckinRequested) -> None:
+        """A :class:`CheckinRequested` on the bus: check in as soon as possible."""
+        if self.host is not None:
+            self.host.request_run(self.name)
 
     def reload(self, config: Config) -> None:
         if config.api_key != self.credentials.api_key:
@@ -118,7 +136,8 @@ class CheckinComponent(BaseComponent):
         self.config = config
 
     async def close(self) -> None:
-        await self.uplink.close()
+        if self._owns_uplink:
+            await self.uplink.close()
         self.gc.close()
 
     def status(self) -> dict[str, Any]:
@@ -175,14 +194,11 @@ class CheckinComponent(BaseComponent):
             except ProtocolError as exc:
                 return self._failed("protocol", f"unusable checkin response: {exc}")
             self._succeeded(self.monotonic() - started, parsed, facts)
-            self.witness.confirm(self._witness_sent)
+            if self.witness is not None:
+                self.witness.confirm(self._witness_sent)
             self._witness_sent = []
             await self.apply(parsed, facts)
-            for hook in self.after_success:
-                try:
-                    hook()
-                except Exception:  # noqa: BLE001  # a drain trigger must not fail the checkin
-                    log.error("checkin.hook_failed", "post-checkin hook failed", exc=True)
+            self.bus.publish(CheckinSucceeded())
             return True
         if resp.status == 401:
             if await self._on_401(resp, facts):  # rekeyed: check in again at once
@@ -231,7 +247,7 @@ class CheckinComponent(BaseComponent):
                                              __version__, now=int(self.clock()))
         fig = health.figures()
         d = self.shared.directives
-        self._witness_sent = self.witness.batch()
+        self._witness_sent = self.witness.batch() if self.witness is not None else []
         dh = DaemonHealth(
             goroutines=fig["goroutines"], heap_alloc_mb=fig["heap_alloc_mb"],
             heap_sys_mb=fig["heap_sys_mb"], gc_pause_ms=round(self.gc.last_pause_ms, 3),
@@ -262,17 +278,10 @@ class CheckinComponent(BaseComponent):
         )
 
     def _extra_health(self, dh: DaemonHealth) -> None:
-        """Merge the registered providers' figures; a failing provider only loses its own."""
-        for provider in self.health_providers:
-            try:
-                extra = provider()
-            except Exception:  # noqa: BLE001  # a health figure must not fail the checkin
-                log.error("checkin.health_provider_failed", "daemon_health provider failed",
-                          exc=True)
-                continue
-            for key, value in extra.items():
-                if key in DaemonHealth.__struct_fields__ and isinstance(value, int):
-                    setattr(dh, key, value)
+        """Merge the other components' figures; a failing provider only loses its own."""
+        for key, value in self.figures.collect().items():
+            if key in DaemonHealth.__struct_fields__ and isinstance(value, int):
+                setattr(dh, key, value)
 
     # --- response (central-api.md §6.5: each step isolated) -----------------------------
 
@@ -302,7 +311,8 @@ class CheckinComponent(BaseComponent):
             ("orders", lambda: self._orders(r.appliance_id, r.pending_orders,
                                             parsed.malformed_orders)),
             ("deploys", lambda: self._deploys(r.pending_deploys)),
-            ("peer_bundle_hashes", lambda: self.witness.offer(r.peer_bundle_hashes)),
+            ("peer_bundle_hashes", lambda: self.witness.offer(r.peer_bundle_hashes)
+             if self.witness is not None else None),
         ]
         for name, step in steps:
             try:
@@ -404,8 +414,8 @@ class CheckinComponent(BaseComponent):
                             "id; not processed", orders=len(orders))
             return
         self.shared.orders_received += len(orders)
-        if self.order_sink is not None:
-            self.order_sink(orders, malformed)
+        if self.bus.subscribers(OrdersReceived):
+            self.bus.publish(OrdersReceived(orders, malformed))
             return
         for order in orders:
             if order.order_id not in self.shared.pending_orders:

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-from agent.runtime.status import rss_bytes
+from agent.proc import rss_bytes
 
 MiB = 1024 * 1024
 

@@ -84,8 +84,12 @@ def run(args: argparse.Namespace) -> int:
                          flags=flags_from(args, healing_dry_run=True if args.dry_run else None),
                          once=args.once)
 
+    from agent import wiring
+
     async def main() -> int:
-        agent = Agent(loaded, state, keys, notifier, options, loop_name)
+        agent = Agent(loaded, state, keys, notifier, options, loop_name,
+                      assemble=lambda a: wiring.daemon(a.config, options.config_path, keys,
+                                                       restart=a.stop_event.set))
         return await agent.run()
 
     with warnings.catch_warnings():

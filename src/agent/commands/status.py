@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.runtime.status import candidate_status_files, pid_alive, read_status
+    from agent.proc import pid_alive
+    from agent.runtime.status import candidate_status_files, read_status
     from agent.state.lock import LOCK_NAME
 
     state_dir = resolve_state_dir(args)

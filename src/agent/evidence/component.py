@@ -11,46 +11,57 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.config import Config
+from agent.crypto.keys import Ed25519Key
+from agent.events import CheckinSucceeded
 from agent.evidence.bundle import Bundle, ScanResult, scan_result_from_host
 from agent.evidence.store import EvidenceStore, Limits
 from agent.evidence.submit import EvidenceSubmitter
+from agent.evidence.witness import WitnessQueue
+from agent.jobs import BaseComponent, Job, JobHost
 from agent.log import get_logger
-from agent.runtime.component import BaseComponent
-from agent.runtime.supervisor import Job, Supervisor
+from agent.scan.events import HostScanned
+from agent.site import DirectivesView
 from agent.uplink import Uplink, routes
 
 if TYPE_CHECKING:
-    from agent.checkin import CheckinComponent
     from agent.exec import Target
     from agent.scan.model import HostResult
 
 log = get_logger("evidence")
 
 DRAIN_DEADLINE_S = 120.0
+CLOSE_WAIT_S = 5.0
 FALLBACK_S = 300.0
 
 
 class EvidenceComponent(BaseComponent):
     name = "evidence"
 
-    def __init__(self, checkin: CheckinComponent, *, clock: Callable[[], float] = time.time,
-                 limits: Limits | None = None, free_bytes: Callable[[], int] | None = None,
-                 uplink: Uplink | None = None) -> None:
-        self.checkin = checkin
-        self.uplink = uplink or checkin.uplink
-        self.store = EvidenceStore(checkin.state_dir, checkin.evidence, checkin.config.site_id,
-                                   limits=limits or Limits.from_config(checkin.config),
+    def __init__(self, config: Config, key: Ed25519Key, *, uplink: Uplink,
+                 directives: DirectivesView, witness: WitnessQueue | None = None,
+                 clock: Callable[[], float] = time.time, limits: Limits | None = None,
+                 free_bytes: Callable[[], int] | None = None) -> None:
+        self.config = config
+        self.uplink = uplink
+        self.directives = directives
+        self.witness = witness
+        self.store = EvidenceStore(Path(config.state_dir), key, config.site_id,
+                                   limits=limits or Limits.from_config(config),
                                    clock=clock, free_bytes=free_bytes)
         self.submitter = EvidenceSubmitter(
-            self.store, self._request,
-            max_age_s=float(checkin.config.evidence_max_age_seconds))
-        self.supervisor: Supervisor | None = None
+            self.store, self._request, max_age_s=float(config.evidence_max_age_seconds))
+        self.host: JobHost | None = None
         self._force = False
+        #: Hand-offs and network-bundle sends in flight: owned here, awaited or cancelled at close.
         self._tasks: set[asyncio.Task[Any]] = set()
-        checkin.after_success.append(self.after_checkin)
-        checkin.health_providers.append(self.store.health)
+
+    def health_figures(self) -> dict[str, Any]:
+        """``daemon_health`` figures of the spool (central-api.md §6.3)."""
+        return self.store.health()
 
     async def _request(self, method: str, path: str, body: bytes | None,
                        probe: bool) -> tuple[int, bytes, float | None]:
@@ -77,11 +88,14 @@ class EvidenceComponent(BaseComponent):
         self._deliver(bundles, backlog)
         return bundles
 
+    def on_host_scanned(self, event: HostScanned) -> None:
+        """The scan hand-off (healing.md §6.6): every complete or partial host result becomes
+        evidence (zero findings and ``unknown`` checks included, disabled checks left out); the
+        writes run off the event loop."""
+        self.on_host_result(event.target, event.result)
+
     def on_host_result(self, target: Target, res: HostResult) -> None:
-        """The scan hand-off (healing.md §6.6), a ``HealingComponent.host_results`` hook: every
-        complete or partial host result becomes evidence (zero findings and ``unknown`` checks
-        included, disabled checks left out); the writes run off the event loop."""
-        scan = scan_result_from_host(res, self.checkin.shared.directives.disabled_checks)
+        scan = scan_result_from_host(res, self.directives.directives.disabled_checks)
         if scan is not None:
             self._spawn(self._handoff(scan))
 
@@ -98,7 +112,7 @@ class EvidenceComponent(BaseComponent):
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _deliver(self, bundles: list[Bundle], backlog: int) -> None:
-        if not self.checkin.config.enable_evidence_upload:
+        if not self.config.enable_evidence_upload:
             return
         for b in bundles:
             if not b.chained:
@@ -117,23 +131,23 @@ class EvidenceComponent(BaseComponent):
 
     # --- jobs -------------------------------------------------------------------------
 
-    def after_checkin(self) -> None:
+    def after_checkin(self, event: CheckinSucceeded | None = None) -> None:
         self.trigger(force=True)
 
     def trigger(self, *, force: bool = False) -> None:
         self._force = self._force or force
-        if self.supervisor is not None and self.name in self.supervisor.jobs:
-            self.supervisor.run_job_now(self.name)
+        if self.host is not None:
+            self.host.run_job_now(self.name)
 
-    def install(self, supervisor: Supervisor) -> None:
-        self.supervisor = supervisor
-        supervisor.add_job(Job(name=self.name, run=self.run_once, delay=lambda: FALLBACK_S,
+    def install(self, host: JobHost) -> None:
+        self.host = host
+        host.add_job(Job(name=self.name, run=self.run_once, delay=lambda: FALLBACK_S,
                                deadline=DRAIN_DEADLINE_S, first_delay=FALLBACK_S,
                                from_completion=True))
 
     async def run_once(self) -> int:
         force, self._force = self._force, False
-        if not self.checkin.config.enable_evidence_upload or not self.store.pending():
+        if not self.config.enable_evidence_upload or not self.store.pending():
             return 0
         if self.uplink.breaker_state == "open":
             return 0
@@ -141,7 +155,18 @@ class EvidenceComponent(BaseComponent):
 
     def status(self) -> dict[str, Any]:
         return {**self.store.status(), **self.submitter.status(),
-                "witness_queued": len(self.checkin.witness.queue)}
+                "witness_queued": len(self.witness.queue) if self.witness is not None else 0}
+
+    def reload(self, config: Config) -> None:
+        self.config = config
+
+    async def close(self) -> None:
+        """Let hand-offs in flight finish (bounded), then cancel what is left."""
+        if self._tasks:
+            _, pending = await asyncio.wait(list(self._tasks), timeout=CLOSE_WAIT_S)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def summary(self) -> str:
         pending = self.store.pending()

@@ -1,7 +1,7 @@
 """The healing pipeline (healing.md §4.2–4.5, §4.7–4.9) for every incident, whatever its source.
 
 Reports and telemetry go to a :class:`ReportSink` (connect it to the shared durable outbox with
-:func:`outbox_sink`, or to :class:`agent.telemetry.reports.ReportQueues` with
+:func:`outbox_sink`, or to :class:`agent.outbox.reports.ReportQueues` with
 :func:`agent.healing.sink.queues_sink`). A ``NoMatch`` goes to the L2 client (§5) when one is
 given, else to L3 ``l2_unavailable``.
 """

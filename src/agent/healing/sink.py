@@ -8,9 +8,9 @@ import msgspec
 
 from agent.healing.pipeline import ReportSink
 from agent.log import get_logger
+from agent.outbox.reports import ReportQueues
 from agent.protocol.incidents import IncidentReport, IncidentResolve
 from agent.protocol.telemetry import ExecutionReport
-from agent.telemetry.reports import ReportQueues
 
 log = get_logger("healing")
 

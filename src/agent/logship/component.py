@@ -6,16 +6,14 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
+from agent.config import Config
+from agent.jobs import BaseComponent, Job, JobHost
 from agent.logship.shipper import LogShipper
 from agent.logship.source import JournalctlSource, Source
-from agent.runtime.component import BaseComponent
-from agent.runtime.supervisor import Job, Supervisor
 from agent.uplink import Uplink, routes
-
-if TYPE_CHECKING:
-    from agent.checkin import CheckinComponent
 
 INTERVAL_S = 30.0
 DEADLINE_S = 25.0
@@ -24,20 +22,19 @@ DEADLINE_S = 25.0
 class LogShipComponent(BaseComponent):
     name = "logship"
 
-    def __init__(self, checkin: CheckinComponent, *, source: Source | None = None,
-                 clock: Callable[[], float] = time.time, uplink: Uplink | None = None) -> None:
-        self.checkin = checkin
-        self.uplink = uplink or checkin.uplink
-        self.shipper = LogShipper(checkin.state_dir, source or JournalctlSource(),
-                                  site_id=checkin.config.site_id, hostname=socket.gethostname,
+    def __init__(self, config: Config, *, uplink: Uplink, source: Source | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.uplink = uplink
+        self.shipper = LogShipper(Path(config.state_dir), source or JournalctlSource(),
+                                  site_id=config.site_id, hostname=socket.gethostname,
                                   clock=clock)
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
         reply = await self.uplink.send_encoded(routes.LOGS, body, path=path, kind="logs")
         return reply.status, reply.body
 
-    def install(self, supervisor: Supervisor) -> None:
-        supervisor.add_job(Job(name=self.name, run=self.run_once, delay=lambda: INTERVAL_S,
+    def install(self, host: JobHost) -> None:
+        host.add_job(Job(name=self.name, run=self.run_once, delay=lambda: INTERVAL_S,
                                deadline=DEADLINE_S, first_delay=INTERVAL_S,
                                enabled=lambda: self.uplink.breaker_state == "closed"))
 

@@ -17,10 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 
+from agent.bus import Bus
+from agent.config import Config
+from agent.events import CheckinRequested, OrdersReceived
+from agent.jobs import BaseComponent, Job, JobHost
 from agent.log import get_logger
 from agent.orders.handlers import HANDLERS, Handler, HandlerContext, HandlerError, Hooks
 from agent.orders.outbox import Item, Outbox, Poster
@@ -28,12 +32,8 @@ from agent.orders.registry import REGISTRY, TypeInfo
 from agent.orders.store import INTERRUPTED, MAX_RESUMES, OrderRecords, Record
 from agent.orders.verify import SECURITY_REASONS, Context, Verdict, as_object, verify
 from agent.protocol.orders import MalformedOrder
-from agent.runtime.component import BaseComponent
-from agent.runtime.supervisor import Job, Supervisor
+from agent.site import DirectivesView, IdentityView
 from agent.uplink import Uplink, UplinkRefused, routes
-
-if TYPE_CHECKING:
-    from agent.checkin import CheckinComponent
 
 log = get_logger("orders")
 
@@ -337,42 +337,53 @@ def _dur(seconds: float) -> str:
 
 # --- the component -------------------------------------------------------------------------------
 
+class SiteView(IdentityView, DirectivesView, Protocol):
+    """What the order worker reads of the site: its appliance id and the directives."""
+
+
 class OrderComponent(BaseComponent):
-    """Wires the worker to the checkin component (handoff, identity, keys, client) and the
-    supervisor (one ``orders`` job that finishes its in-flight order at shutdown)."""
+    """The order worker as a component: verified orders from :class:`OrdersReceived`, completions
+    through the Uplink, one ``orders`` job that finishes its in-flight order at shutdown."""
 
     name = "orders"
 
-    def __init__(self, checkin: CheckinComponent, *, restart: Callable[[], None] | None = None,
-                 hooks: Hooks | None = None, clock: Callable[[], float] = time.time,
-                 uplink: Uplink | None = None) -> None:
-        self.checkin = checkin
-        self.uplink = uplink or checkin.uplink
+    def __init__(self, config: Config, config_path: Path, *, uplink: Uplink, site: SiteView,
+                 trusted_keys: Callable[[], list[str]], bus: Bus,
+                 status: Callable[[], dict[str, Any]] | None = None,
+                 restart: Callable[[], None] | None = None, hooks: Hooks | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.site_id = config.site_id
+        self.uplink = uplink
+        self.site = site
+        self.trusted_keys = trusted_keys
+        self.bus = bus
         self.clock = clock
-        self.supervisor: Supervisor | None = None
+        self.host: JobHost | None = None
         self._checkin_ok = False
         h = hooks or Hooks()
         h.trigger_checkin = h.trigger_checkin or self._trigger_checkin
         h.restart = h.restart or restart
-        shared = checkin.shared
         h.healing_paused = h.healing_paused or (
-            lambda: shared.directives.healing_paused(datetime.now(UTC)))
-        h.disabled_checks = h.disabled_checks or (lambda: shared.directives.disabled_checks)
-        h.status = h.status or checkin.status
+            lambda: site.directives.healing_paused(datetime.now(UTC)))
+        h.disabled_checks = h.disabled_checks or (lambda: site.directives.disabled_checks)
+        h.status = h.status or status
         self.worker = OrderWorker(
-            checkin.state_dir, context=self._context, post=self._post, hooks=h,
-            site_id=checkin.config.site_id, config_path=checkin.config_path, clock=clock)
-        checkin.order_sink = self.submit
-        checkin.health_providers.append(
-            lambda: {"completion_outbox_pending": self.worker.outbox.pending()})
+            Path(config.state_dir), context=self._context, post=self._post, hooks=h,
+            site_id=config.site_id, config_path=config_path, clock=clock)
+
+    def health_figures(self) -> dict[str, Any]:
+        """``daemon_health`` figures (central-api.md §6.3)."""
+        return {"completion_outbox_pending": self.worker.outbox.pending()}
+
+    def on_orders(self, event: OrdersReceived) -> None:
+        self.submit(list(event.orders), list(event.malformed))
 
     def _context(self) -> Context | None:
-        appliance_id = self.checkin.shared.appliance_id
+        appliance_id = self.site.appliance_id
         if not appliance_id:
             return None
-        return Context.build(appliance_id, self.checkin.config.site_id,
-                             datetime.fromtimestamp(self.clock(), UTC),
-                             self.checkin.server_keys.trusted_keys())
+        return Context.build(appliance_id, self.site_id,
+                             datetime.fromtimestamp(self.clock(), UTC), self.trusted_keys())
 
     async def _post(self, order_id: str, body: dict[str, Any]) -> int:
         from agent.protocol.orders import OrderCompletion, order_complete_path
@@ -389,23 +400,16 @@ class OrderComponent(BaseComponent):
         """Handoff from a successful checkin (orders.md §4.5: only with an appliance id)."""
         self._checkin_ok = True
         added = self.worker.submit(orders, malformed)
-        if self.supervisor is not None and (added or self.worker.outbox.pending()):
-            self.supervisor.run_job_now(self.name)
+        if self.host is not None and (added or self.worker.outbox.pending()):
+            self.host.run_job_now(self.name)
 
     def _trigger_checkin(self) -> None:
-        sup = self.supervisor
-        job = sup.jobs.get("checkin") if sup is not None else None
-        if sup is None or job is None:
-            return
-        if job.task is not None and not job.task.done():
-            job.task.add_done_callback(lambda _t: setattr(job, "next_due", sup.clock()))
-        else:
-            job.next_due = sup.clock()
+        self.bus.publish(CheckinRequested("force_checkin order"))
 
-    def install(self, supervisor: Supervisor) -> None:
-        self.supervisor = supervisor
+    def install(self, host: JobHost) -> None:
+        self.host = host
         longest = max(t.timeout_s for t in REGISTRY.values() if t.status == "must")
-        supervisor.add_job(Job(
+        host.add_job(Job(
             name=self.name, run=self.run_once, delay=lambda: 1.0 if self.worker.queue else 15.0,
             deadline=longest + 2 * 60.0, on_shutdown="finish", from_completion=True))
 

@@ -15,10 +15,10 @@ from typing import Any
 import msgspec
 
 from agent import __version__, native
-from agent.config import Config, ConfigError, Loaded, load_config, reload_diff
+from agent.config import SECRET_KEYS, Config, ConfigError, Loaded, load_config, reload_diff
+from agent.jobs import Assembly, Component
 from agent.log import configure as configure_logging
 from agent.log import get_logger, register_secret
-from agent.runtime.component import Component
 from agent.runtime.sdnotify import Notifier
 from agent.runtime.status import StatusBoard
 from agent.runtime.supervisor import Supervisor
@@ -33,7 +33,8 @@ FORCED_EXIT_BUDGET_S = 1.5
 
 
 def register_config_secrets(config: Config) -> None:
-    register_secret(config.api_key, config.dc_password, config.phi_hash_key)
+    """Every key declared secret (``config.SECRET_KEYS``) joins the log and egress filters."""
+    register_secret(*(v for k in sorted(SECRET_KEYS) if isinstance(v := getattr(config, k), str)))
 
 
 @dataclass
@@ -48,7 +49,9 @@ class Agent:
 
     def __init__(self, loaded: Loaded, state: StateDir, keys: Keys, notifier: Notifier,
                  options: RunOptions, loop_name: str,
-                 components: Callable[[Agent], list[Component]] | None = None) -> None:
+                 assemble: Callable[[Agent], Assembly]) -> None:
+        """``assemble`` builds the components and their services (the composition root); the
+        runtime knows them only as :class:`~agent.jobs.Component` s."""
         self.loaded = loaded
         self.config = loaded.config
         self.state = state
@@ -60,14 +63,16 @@ class Agent:
         self.board = StatusBoard(state.path, loop_name)
         self.board.add_section("supervisor", self.supervisor.snapshot)
         self.board.add_section("config", self._config_status)
-        self.components: list[Component] = (components or default_components)(self)
-        for comp in self.components:
-            self.board.add_section(comp.name, comp.status)
         self.stop_event = asyncio.Event()
         self.force_event = asyncio.Event()
+        self.assembly = assemble(self)
+        self.components: list[Component] = list(self.assembly.components)
+        for comp in self.components:
+            self.board.add_section(comp.name, comp.status)
         self.reload_error: str | None = None
         self.reloads = 0
         self.exit_code = 0
+        self._reload_task: asyncio.Task[bool] | None = None
         self._withheld = False
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="io")
 
@@ -167,8 +172,15 @@ class Agent:
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self._on_stop_signal, "SIGINT")
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, self._on_reload_signal)
         loop.add_signal_handler(signal.SIGUSR1, self._log_snapshot)
+
+    def _on_reload_signal(self) -> None:
+        """SIGHUP: one reload at a time, owned by the agent (awaited at shutdown)."""
+        if self._reload_task is not None and not self._reload_task.done():
+            log.info("config.reload_pending", "a reload is already running; this SIGHUP is merged")
+            return
+        self._reload_task = asyncio.get_running_loop().create_task(self.reload(), name="reload")
 
     def _on_stop_signal(self, name: str) -> None:
         if self.stop_event.is_set():
@@ -232,13 +244,20 @@ class Agent:
             flush_budget = FORCED_EXIT_BUDGET_S
         else:
             flush_budget = max(0.5, budget - (loop.time() - started))
+        if self._reload_task is not None and not self._reload_task.done():
+            self._reload_task.cancel()
+            await asyncio.gather(self._reload_task, return_exceptions=True)
         flushed = await self._flush(flush_budget)
         if not self.force_event.is_set():
-            for comp in self.components:
+            for comp in reversed(self.components):
                 try:
                     await asyncio.wait_for(comp.close(), timeout=2.0)
                 except Exception as exc:  # noqa: BLE001  # closing is best effort
                     log.warning("agent.close_failed", f"{comp.name} close failed: {exc}")
+            try:
+                await asyncio.wait_for(self.assembly.close_services(), timeout=2.0)
+            except Exception as exc:  # noqa: BLE001  # closing is best effort
+                log.warning("agent.close_failed", f"closing the shared services failed: {exc}")
         self._pool.shutdown(wait=False, cancel_futures=True)
         elapsed = loop.time() - started
         ok = clean and flushed and not self.force_event.is_set() and self.exit_code == 0
@@ -265,29 +284,6 @@ class Agent:
             log.error("agent.flush_failed", f"flush failed: {exc.strerror}")
             return False
         return True
-
-
-def default_components(agent: Agent) -> list[Component]:
-    from agent.checkin import CheckinComponent
-    from agent.crypto.keys import Ed25519Key
-    from agent.evidence.component import EvidenceComponent
-    from agent.healing.component import HealingComponent
-    from agent.logship.component import LogShipComponent
-    from agent.orders.worker import OrderComponent
-    from agent.telemetry.component import ReportsComponent
-    from agent.uplink import Uplink
-
-    # The one way out to Central Command: every component below sends through it.
-    uplink = Uplink.for_config(agent.config, Ed25519Key(bytes(agent.keys.identity)))
-    checkin = CheckinComponent(agent.config, agent.options.config_path, agent.keys, uplink=uplink)
-    reports = ReportsComponent(checkin, uplink=uplink)
-    healing = HealingComponent(checkin, reports, uplink=uplink)
-    # restart_agent / reprovision: a clean stop; systemd (Restart=always) starts us again.
-    orders = OrderComponent(checkin, restart=lambda: agent.stop_event.set(), hooks=healing.hooks(),
-                            uplink=uplink)
-    evidence = EvidenceComponent(checkin, uplink=uplink)
-    healing.host_results.append(evidence.on_host_result)  # scan → evidence (healing.md §6.6)
-    return [checkin, orders, evidence, reports, healing, LogShipComponent(checkin, uplink=uplink)]
 
 
 def startup_line(loaded: Loaded, keys: Keys, loop_name: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ import asyncio
 import gc
 import json
 import os
-import resource
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,20 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__, native
+from agent.proc import rss_bytes, runtime_dir
 from agent.state.atomic import atomic_write, ensure_dir
 
 STATUS_NAME = "status.json"
 SYSTEM_RUNTIME_DIR = Path("/run/msp-agent")
-
-
-def runtime_dir(state_dir: Path) -> Path:
-    """Where runtime files live: systemd's ``$RUNTIME_DIRECTORY``, else ``<state_dir>/run``.
-
-    ``/run/msp-agent`` is used only when systemd provides it (through the variable); outside
-    systemd (tests, demo, a developer's shell) the state directory keeps everything together.
-    """
-    env = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
-    return Path(env) if env else state_dir / "run"
 
 
 def candidate_status_files(state_dir: Path) -> list[Path]:
@@ -39,16 +29,6 @@ def candidate_status_files(state_dir: Path) -> list[Path]:
     out = [runtime_dir(state_dir) / STATUS_NAME, SYSTEM_RUNTIME_DIR / STATUS_NAME,
            state_dir / "run" / STATUS_NAME]
     return list(dict.fromkeys(out))
-
-
-def rss_bytes() -> int:
-    """Resident set size of this process (Linux ``/proc``; ru_maxrss elsewhere)."""
-    try:
-        with open("/proc/self/statm", "rb") as fh:
-            pages = int(fh.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def rfc3339(ts: float) -> str:
@@ -115,15 +95,3 @@ def read_status(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return obj if isinstance(obj, dict) else None
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

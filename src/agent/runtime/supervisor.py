@@ -14,8 +14,8 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
+from agent.jobs import Job
 from agent.log import get_logger
 
 log = get_logger("supervisor")
@@ -28,40 +28,6 @@ BACKOFF_MIN_S = 1.0
 BACKOFF_MAX_S = 60.0
 
 Clock = Callable[[], float]
-
-
-@dataclass(eq=False)
-class Job:
-    """A periodic job. ``delay()`` is the time from one start to the next (it may change:
-    config reloads, backoff after failures)."""
-
-    name: str
-    run: Callable[[], Awaitable[object]]
-    delay: Callable[[], float]
-    deadline: float
-    jitter: float = 0.0  # ± fraction of the delay
-    first_delay: float = 0.0
-    on_shutdown: Literal["cancel", "finish"] = "cancel"
-    progress: bool = False  # its completions are the loop's proof of progress (the checkin)
-    from_completion: bool = False  # next start = completion + delay() (else start + delay())
-    enabled: Callable[[], bool] = lambda: True
-    # --- state ---
-    next_due: float = 0.0
-    task: asyncio.Task[object] | None = None
-    started_at: float | None = None
-    last_started: float | None = None
-    last_completed: float | None = None
-    cancelled_at: float | None = None
-    runs: int = 0
-    failures: int = 0
-    skipped: int = 0
-    stuck: int = 0
-    crash_streak: int = 0
-    last_error: str | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.task is not None and not self.task.done()
 
 
 @dataclass(eq=False)
@@ -124,6 +90,16 @@ class Supervisor:
             return job.task
         self._start_job(job, self.clock())
         return job.task
+
+    def request_run(self, name: str) -> None:
+        """Run the job as soon as possible: now when idle, else right after the current run."""
+        job = self.jobs.get(name)
+        if job is None:
+            return
+        if job.task is not None and not job.task.done():
+            job.task.add_done_callback(lambda _t: setattr(job, "next_due", self.clock()))
+        else:
+            job.next_due = self.clock()
 
     def tick(self, lag: float = 0.0) -> None:
         """One supervisor pass: start due jobs, cancel stuck ones, restart dead tasks."""

@@ -1,7 +1,9 @@
-"""What a checkin response hands to the rest of the agent: identity, directives, targets, orders.
+"""The site as the agent knows it: identity, directives, targets, orders (central-api.md §6.4).
 
-One instance per process, owned by the checkin component and read by scans, healing and the
-order worker. Target credentials live here (in memory) and in ``credentials.sealed``.
+One :class:`SiteState` per process, built by the composition root. The checkin component is its
+only writer (from each checkin response); the other components get the read-only views below
+(:class:`IdentityView`, :class:`DirectivesView`, :class:`TargetsView`). Target credentials live
+here in memory and in ``credentials.sealed`` (:class:`SealedCredentials`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import msgspec
 from nacl.public import PrivateKey, SealedBox
@@ -20,7 +23,7 @@ from agent.protocol import CredentialSet, DeployResult, Order, TargetAssignments
 from agent.protocol.timefmt import parse_timestamp
 from agent.state.atomic import atomic_write
 
-log = get_logger("checkin")
+log = get_logger("site")
 
 SEALED_NAME = "credentials.sealed"
 ASSIGNMENT_FRESH_S = 15 * 60
@@ -56,7 +59,7 @@ class Directives:
 
 
 @dataclass
-class SharedState:
+class SiteState:
     appliance_id: str | None = None
     clock_skew_s: int | None = None
     directives: Directives = field(default_factory=Directives)
@@ -65,6 +68,15 @@ class SharedState:
     pending_orders: dict[str, Order] = field(default_factory=dict)
     deploy_results: list[DeployResult] = field(default_factory=list)
     orders_received: int = 0
+
+    def take_immediate_scan(self) -> bool:
+        """Consume the server's ``trigger_immediate_scan`` directive (True once per request)."""
+        wanted, self.directives.trigger_immediate_scan = self.directives.trigger_immediate_scan, False
+        return wanted
+
+    def adopt_credentials(self, creds: CredentialSet) -> None:
+        """Credentials adopted at start-up (a Go daemon's plaintext targets, now sealed)."""
+        self.credentials = creds
 
     def apply_directives(self, *, disabled_checks: list[str], maintenance_until: str | None,
                          billing_hold: bool, billing_status: str | None,
@@ -103,6 +115,27 @@ class SharedState:
             d.assignment_received = time.monotonic()
         d.mesh_peers = mesh_peers
         return changed
+
+
+class IdentityView(Protocol):
+    """Read-only: who this appliance is at Central Command."""
+
+    @property
+    def appliance_id(self) -> str | None: ...
+
+
+class DirectivesView(Protocol):
+    """Read-only: the server's directives from the last checkin."""
+
+    @property
+    def directives(self) -> Directives: ...
+
+
+class TargetsView(Protocol):
+    """Read-only: the clinic's hosts and their credentials from the last checkin."""
+
+    @property
+    def credentials(self) -> CredentialSet: ...
 
 
 class SealedCredentials:

@@ -410,7 +410,7 @@ class DaemonStateFile:
 
 
 class SealedStore(Protocol):
-    """``credentials.sealed`` (:class:`agent.checkin.shared.SealedCredentials`)."""
+    """``credentials.sealed`` (:class:`agent.site.state.SealedCredentials`)."""
 
     def load(self) -> CredentialSet | None: ...
 

@@ -1,21 +1,16 @@
-"""Wires :class:`ReportQueues` to the checkin client and the supervisor: drains after each
-successful checkin; the report outbox also every 30 s while non-empty (runtime.md §4.2)."""
+"""Drains the report queues (:class:`~agent.outbox.reports.ReportQueues`) through the Uplink: after
+each successful checkin; the report outbox also every 30 s while non-empty (runtime.md §4.2)."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from agent.events import CheckinSucceeded
+from agent.jobs import BaseComponent, Job, JobHost
 from agent.log import get_logger
-from agent.runtime.component import BaseComponent
-from agent.runtime.supervisor import Job, Supervisor
-from agent.telemetry.reports import EXECUTIONS_PATH, ReportQueues
+from agent.outbox.reports import EXECUTIONS_PATH, ReportQueues
 from agent.uplink import Route, Uplink, routes
-
-if TYPE_CHECKING:
-    from agent.checkin import CheckinComponent
 
 DEADLINE_S = 60.0
 _ROUTES: dict[str, Route] = {EXECUTIONS_PATH: routes.EXECUTIONS, routes.INCIDENTS.path: routes.INCIDENTS,
@@ -26,27 +21,24 @@ log = get_logger("telemetry")
 class ReportsComponent(BaseComponent):
     name = "reports"
 
-    def __init__(self, checkin: CheckinComponent, *, clock: Callable[[], float] = time.time,
-                 uplink: Uplink | None = None) -> None:
-        self.checkin = checkin
-        self.uplink = uplink or checkin.uplink
-        self.queues = ReportQueues(checkin.state_dir, clock=clock)
-        self.supervisor: Supervisor | None = None
+    def __init__(self, queues: ReportQueues, *, uplink: Uplink) -> None:
+        self.uplink = uplink
+        self.queues = queues
+        self.host: JobHost | None = None
         self._force = False
-        checkin.after_success.append(self.after_checkin)
 
     async def _post(self, path: str, body: bytes) -> tuple[int, bytes]:
         reply = await self.uplink.send_encoded(_ROUTES[path], body, path=path)
         return reply.status, reply.body
 
-    def after_checkin(self) -> None:
+    def after_checkin(self, event: CheckinSucceeded | None = None) -> None:
         self._force = True
-        if self.supervisor is not None:
-            self.supervisor.run_job_now(self.name)
+        if self.host is not None:
+            self.host.run_job_now(self.name)
 
-    def install(self, supervisor: Supervisor) -> None:
-        self.supervisor = supervisor
-        supervisor.add_job(Job(name=self.name, run=self.run_once, delay=lambda: 30.0,
+    def install(self, host: JobHost) -> None:
+        self.host = host
+        host.add_job(Job(name=self.name, run=self.run_once, delay=lambda: 30.0,
                                deadline=2 * DEADLINE_S + 5, first_delay=30.0,
                                from_completion=True))
 
