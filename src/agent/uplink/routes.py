@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from agent.protocol import CHECKIN_PATH, CheckinRequest
+from agent.protocol.devices import DeviceSync
 from agent.protocol.evidence import EvidenceSubmit
 from agent.protocol.incidents import INCIDENTS_PATH, RESOLVE_PATH, IncidentReport, IncidentResolve
 from agent.protocol.l2 import L2PlanRequest
 from agent.protocol.logs import LogIngest
+from agent.protocol.mesh import MeshAck
 from agent.protocol.orders import OrderCompletion
 from agent.protocol.rekey import REKEY_PATH, RekeyRequest
 from agent.protocol.security_events import SecurityEventsArchive
@@ -58,6 +60,10 @@ SECURITY_EVENTS: Final = Route("security_events", "POST", "/api/security-events/
                                ep.SYNC, SecurityEventsArchive)
 L2_PLAN: Final = Route("l2_plan", "POST", "/api/agent/l2/plan", ep.L2_PLAN, L2PlanRequest)
 RULES: Final = Route("rules", "GET", "/agent/sync", ep.RULES, None)
+# Not sent by this build yet (no device inventory or mesh senders); declared so that when they
+# come they go out the same way.
+DEVICES_SYNC: Final = Route("devices_sync", "POST", "/api/devices/sync", ep.SYNC, DeviceSync)
+MESH_ACK: Final = Route("mesh_ack", "POST", "/api/appliances/mesh/ack", ep.ACKS, MeshAck)
 
 ALL: Final = (CHECKIN, REKEY, ORDER_COMPLETE, EVIDENCE_SUBMIT, EVIDENCE_VERIFY, EXECUTIONS,
-              INCIDENTS, RESOLVE, LOGS, SECURITY_EVENTS, L2_PLAN, RULES)
+              INCIDENTS, RESOLVE, LOGS, SECURITY_EVENTS, L2_PLAN, RULES, DEVICES_SYNC, MESH_ACK)
