@@ -61,6 +61,11 @@ def test_after_steps_from_a_kept_delay() -> None:
 
 
 def test_the_numbers_of_each_retry_loop() -> None:
+    from agent.logship.shipper import BACKOFF as LOGSHIP
+    from agent.outbox.drain import DEFAULT_BACKOFF
+
+    assert Backoff(30.0, 600.0) == LOGSHIP
+    assert Backoff(5.0, 600.0) == DEFAULT_BACKOFF  # outbox drains, evidence spool
     assert Backoff(1.0, 60.0) == CRASH_BACKOFF  # supervisor: jobs and long-lived tasks
     assert Backoff(2.0, 10.0, jitter="full") == RETRY_BACKOFF  # exec connect retry
     assert all(0.0 <= backoff_s(n) <= min(10.0, 2.0 * 2**n) for n in range(5) for _ in range(50))
