@@ -31,7 +31,7 @@ from agent.log import get_logger
 from agent.logship.batch import build
 from agent.logship.source import Source
 from agent.outbox import kinds
-from agent.outbox.drain import Drainer, Outcome, Result, classify_status
+from agent.outbox.drain import Drainer, DrainerMixin, Outcome, Result, classify_status
 from agent.outbox.queue import DurableQueue, Item, QueueError
 from agent.phi import default_scrubber
 from agent.phi.scrubber import Scrubber
@@ -50,7 +50,7 @@ BACKOFF = Backoff(30.0, 600.0)
 Post = Callable[[str, bytes], Awaitable[tuple[int, bytes]]]
 
 
-class LogShipper:
+class LogShipper(DrainerMixin):
     def __init__(self, state_dir: Path, source: Source, *, site_id: str,
                  hostname: Callable[[], str], clock: Callable[[], float] = time.time,
                  scrubber: Callable[[], Scrubber] = default_scrubber,
@@ -71,20 +71,12 @@ class LogShipper:
         self.scrub_seconds = 0.0
 
     @property
-    def failures(self) -> int:
-        return self.drainer.failures
-
-    @property
     def next_try(self) -> float:
         return self.drainer.next_drain
 
     @next_try.setter
     def next_try(self, at: float) -> None:
         self.drainer.next_drain = at
-
-    @property
-    def last_error(self) -> str | None:
-        return self.drainer.last_error
 
     # --- cursor ------------------------------------------------------------------------
 

@@ -243,3 +243,21 @@ class Drainer:
                 "last_error": self.last_error,
                 "next_drain_in_s": max(0, round(self.next_drain - self.clock(), 1))
                 if self.next_drain else 0}
+
+
+class DrainerMixin:
+    """The drain figures of an object that drains through its ``drainer``."""
+
+    drainer: Drainer
+
+    @property
+    def failures(self) -> int:
+        return self.drainer.failures
+
+    @property
+    def next_drain(self) -> float:
+        return self.drainer.next_drain
+
+    @property
+    def last_error(self) -> str | None:
+        return self.drainer.last_error
