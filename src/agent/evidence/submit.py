@@ -13,22 +13,19 @@ retry state lives in ``evidence_chain/retry_state.json``.
 
 from __future__ import annotations
 
-import calendar
 import json
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agent.evidence.bundle import Bundle
-from agent.evidence.store import EvidenceStore, is_legacy, iso, parse_body
+from agent.evidence.store import EvidenceStore, is_legacy, parse_body
 from agent.log import get_logger
 from agent.outbox.drain import Drainer, DrainerMixin, Outcome, Result
 from agent.outbox.queue import Item
 from agent.phi.egress import EgressError
-from agent.protocol.errors import ProtocolError
 from agent.protocol.evidence import evidence_submit_path, evidence_verify_path
-from agent.protocol.timefmt import parse_timestamp
 from agent.state.atomic import atomic_write
+from agent.timefmt import format_rfc3339, parse_rfc3339
 
 log = get_logger("evidence")
 
@@ -143,7 +140,7 @@ class EvidenceSubmitter(DrainerMixin):
                 "GET", evidence_verify_path(self.store.site_id, bundle_id), None, True)
         except Exception as exc:  # noqa: BLE001 - any transport failure: unknown
             status, reply = 0, str(getattr(exc, "kind", exc)).encode()
-        st["last_probe"] = iso(self.clock())
+        st["last_probe"] = format_rfc3339(self.clock())
         return self._delivered(item, "probe", reply, status) if status == 200 else None
 
     def _poison(self, item: Item, res: Result) -> Result | None:
@@ -222,10 +219,6 @@ def _json(raw: bytes) -> dict[str, Any]:
 
 
 def _parse_time(text: str) -> float:
-    try:
-        return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
-    except ValueError:
-        try:  # Go-daemon bodies: any RFC 3339 form (fractions, offsets)
-            return parse_timestamp(text).timestamp()
-        except ProtocolError as exc:
-            raise ValueError(str(exc)) from None
+    """``checked_at``: ours are ``YYYY-MM-DDTHH:MM:SSZ``; Go-daemon bodies any RFC 3339 form
+    (fractions, offsets). ValueError when it is neither."""
+    return parse_rfc3339(text).timestamp()
