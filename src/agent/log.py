@@ -21,10 +21,11 @@ import threading
 import time
 import traceback
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+
+from agent.timefmt import format_rfc3339
 
 REDACTED = "[SECRET-REDACTED]"
 _ROOT = "agent"
@@ -100,8 +101,7 @@ class _Formatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         level = _LEVEL_NAMES.get(record.levelno, "info")
-        ts = datetime.fromtimestamp(record.created, UTC)
-        ts_text = ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+        ts_text = format_rfc3339(record.created, fraction=3)
         component = getattr(record, "component", record.name.removeprefix(_ROOT + "."))
         event = getattr(record, "event", "log")
         fields: dict[str, Any] = getattr(record, "fields", {})

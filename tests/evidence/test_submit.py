@@ -13,6 +13,7 @@ from agent.cli import main as cli
 from agent.crypto import Ed25519Key
 from agent.evidence.bundle import ScanResult
 from agent.evidence.store import EvidenceStore, Limits
+from agent.evidence.submit import EvidenceSubmitter
 from agent.protocol.evidence import evidence_submit_path
 
 
@@ -121,3 +122,26 @@ async def test_key_change_is_journaled_and_verifies(env: Env) -> None:
     store2.record_scan(env.scan())
     assert [x["event"] for x in env.journal()] == ["created", "key_changed", "created"]
     assert cli(["evidence", "verify", str(env.state), "-q"]) == 0
+
+
+async def test_backoff_429_honours_retry_after_and_ambiguous_doubles(env: Env) -> None:
+    env.store.record_scan(env.scan())
+    answers = [(429, b"", 120.0), (503, b"", None), (503, b"", None)]
+    calls: list[str] = []
+
+    async def request(method: str, path: str, body: bytes | None,
+                      probe: bool) -> tuple[int, bytes, float | None]:
+        calls.append(method)
+        return (404, b"", None) if probe else answers.pop(0)
+
+    sub = EvidenceSubmitter(env.store, request, clock=env.clock)
+    assert await sub.drain() == 0 and sub.last_error == "http_429"
+    assert sub.next_drain == env.clock() + 120 and sub.status()["ambiguous_pending"] == 0
+    env.clock.t = sub.next_drain
+    assert await sub.drain() == 0 and sub.next_drain == env.clock() + 10
+    assert sub.status()["ambiguous_pending"] == 1
+    assert await sub.drain() == 0 and calls == ["POST", "POST"]  # backing off
+    env.clock.t = sub.next_drain
+    assert await sub.drain() == 0 and sub.failures == 3 and sub.next_drain == env.clock() + 20
+    assert calls == ["POST", "POST", "GET", "POST"]  # the probe first, then the POST
+    assert env.store.queue.pending() == 1

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from tests.fakeclock import FakeClock
 
 from agent.central import CentralCommand
 from agent.logship.batch import build, cut_bytes, realtime
@@ -153,3 +154,21 @@ async def test_server_error_keeps_cursor_then_resends_same_batch(env: Env) -> No
     sh.next_try = 0
     assert await sh.tick(env.post) == 3 and sh.saved_cursor() == "s=abc;i=2"
     assert [e["msg"] for e in env.received()] == ["line 0", "line 1", "line 2"]
+
+
+async def test_failures_back_off_doubling_from_30s(env: Env) -> None:
+    write(env.journal, [entry(i) for i in range(3)])
+    clock = FakeClock(1_779_289_200.0)
+    sh = LogShipper(env.tmp / "state", FileSource(env.journal), site_id=SITE,
+                    hostname=lambda: "appliance-01", clock=clock,
+                    scrubber=lambda: make_scrubber(key=b"k" * 32))
+    env.down = True
+    assert await sh.tick(env.post) == 0 and env.posts == 1 and sh.queue.pending() == 1
+    assert sh.failures == 1 and sh.next_try == clock.t + 30
+    assert await sh.tick(env.post) == 0 and env.posts == 1  # backing off: no read, no post
+    clock.t = sh.next_try
+    assert await sh.tick(env.post) == 0 and env.posts == 2 and sh.next_try == clock.t + 60
+    env.down = False
+    clock.t = sh.next_try
+    assert await sh.tick(env.post) == 3 and sh.saved_cursor() == "s=abc;i=2"
+    assert sh.failures == 0 and sh.status()["last_error"] is None

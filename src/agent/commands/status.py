@@ -8,12 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from agent.commands.common import EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK, EXIT_USAGE, add_global
 from agent.commands.keygen import resolve_state_dir
+from agent.timefmt import parse_rfc3339
 
 STALE_AFTER_S = 60.0
 
@@ -85,7 +85,7 @@ def _age(ts: object) -> float | None:
     if not isinstance(ts, str):
         return None
     try:
-        return time.time() - datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+        return time.time() - parse_rfc3339(ts).timestamp()
     except ValueError:
         return None
 

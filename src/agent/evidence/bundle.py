@@ -28,6 +28,7 @@ from agent.protocol.evidence import (
     EvidenceSummary,
     encode_evidence_submit,
 )
+from agent.timefmt import format_rfc3339, parse_rfc3339
 
 if TYPE_CHECKING:
     from agent.scan.model import HostResult
@@ -122,10 +123,13 @@ def uuid7(now_ms: int | None = None) -> str:
 
 
 def format_time(t: datetime | str) -> str:
+    """``checked_at`` of a bundle: ``YYYY-MM-DDTHH:MM:SSZ``; ValueError for a string in any
+    other form."""
     if isinstance(t, str):
-        datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ")  # raises ValueError when not in the form
+        if format_rfc3339(parse_rfc3339(t)) != t:
+            raise ValueError("checked_at is not YYYY-MM-DDTHH:MM:SSZ")
         return t
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_rfc3339(t)
 
 
 def _entry(r: CheckResult) -> dict[str, Any]:

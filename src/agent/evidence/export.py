@@ -38,6 +38,7 @@ from agent.evidence.store import CHAIN_DIR, LEGACY_NAME
 from agent.outbox import kinds
 from agent.outbox.naming import SeqNaming
 from agent.state.atomic import atomic_write, fsync_dir
+from agent.timefmt import format_rfc3339
 
 FORMAT = "msp-evidence-export/1"
 MANIFEST = "last_export.json"
@@ -64,10 +65,6 @@ class PurgeResult:
     seqs: list[int] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # changed since the export: kept
     export_missing: bool = False
-
-
-def _iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def _entry_files(directory: Path) -> list[Path]:
@@ -141,7 +138,7 @@ def export(state_dir: Path, dest: Path, *, clock: Any = time.time) -> ExportResu
     spool = [(p, p.read_bytes()) for p in _entry_files(state_dir / kinds.EVIDENCE_DIR)]
     journal = list(_journal_raw(chain_dir))
     lines: list[bytes] = [json.dumps(
-        {"export": FORMAT, "at": _iso(now), "state_dir": str(state_dir),
+        {"export": FORMAT, "at": format_rfc3339(now), "state_dir": str(state_dir),
          "bundles": len(dead) + len(spool), "journal_lines": len(journal)},
         sort_keys=True).encode()]
     for state, entries in (("dead_letter", dead), ("spool", spool)):
@@ -169,9 +166,9 @@ def export(state_dir: Path, dest: Path, *, clock: Any = time.time) -> ExportResu
     result.bundles, result.dead_letter, result.spool = len(dead) + len(spool), len(dead), len(spool)
     result.journal_lines = len(journal)
     result.seqs.sort()
-    journal_file.append({"event": "exported", "at": _iso(now), "seqs": result.seqs,
+    journal_file.append({"event": "exported", "at": format_rfc3339(now), "seqs": result.seqs,
                                "destination": str(dest)})
-    manifest = {"at": _iso(now), "destination": str(dest),
+    manifest = {"at": format_rfc3339(now), "destination": str(dest),
                 "sha256": hashlib.sha256(content).hexdigest(),
                 "dead_letter": [{"file": p.name, "seq": _seq(p.name),
                                  "sha256": hashlib.sha256(d).hexdigest()} for p, d in dead],
@@ -242,12 +239,12 @@ def purge_exported(state_dir: Path, *, clock: Any = time.time) -> PurgeResult:
         fsync_dir(dead_dir)
     now = clock()
     result.seqs = sorted(int(e["seq"]) for e in gone if isinstance(e.get("seq"), int))
-    line: dict[str, Any] = {"event": "purged", "at": _iso(now), "seqs": result.seqs,
+    line: dict[str, Any] = {"event": "purged", "at": format_rfc3339(now), "seqs": result.seqs,
                             "operator": _operator()}
     legacy = sorted(str(e["file"]) for e in gone if e.get("seq") is None)
     if legacy:
         line["legacy_files"] = legacy
     Journal(chain_dir).append(line)
-    manifest["purged_at"] = _iso(now)
+    manifest["purged_at"] = format_rfc3339(now)
     atomic_write(path, json.dumps(manifest, indent=1, sort_keys=True).encode(), 0o600)
     return result

@@ -44,6 +44,7 @@ from agent.log import get_logger
 from agent.outbox import kinds
 from agent.outbox.queue import DurableQueue, Item, QueueError
 from agent.protocol.evidence import EvidenceSubmit
+from agent.timefmt import format_rfc3339
 
 if TYPE_CHECKING:
     from agent.config.schema import Config
@@ -78,10 +79,6 @@ class Limits:
                    spool_max_files=config.evidence_spool_max_files,
                    dead_letter_max_bytes=config.evidence_dead_letter_max_bytes,
                    min_free_bytes=config.evidence_min_free_bytes)
-
-
-def iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def parse_body(data: bytes) -> EvidenceSubmit:
@@ -155,7 +152,7 @@ class EvidenceStore:
                 return None
             try:
                 if self.journal_key is not None and self.journal_key != self.key.public_hex:
-                    self.journal.append({"event": "key_changed", "at": iso(self.clock()),
+                    self.journal.append({"event": "key_changed", "at": format_rfc3339(self.clock()),
                                          "public_key": self.key.public_hex})
                     log.warning("evidence.key_changed", "the evidence key changed; the chain "
                                 "continues under the new key", public_key=self.key.public_hex)
@@ -205,7 +202,7 @@ class EvidenceStore:
         self.creation_refused += 1
         self.last_error = f"evidence creation refused: {reason}"
         with contextlib.suppress(OSError):
-            self.journal.append({"event": "creation_refused", "at": iso(self.clock()),
+            self.journal.append({"event": "creation_refused", "at": format_rfc3339(self.clock()),
                                  "scan_type": scan_type, "reason": reason})
         now = time.monotonic()
         if now - self._last_refusal_log >= REFUSAL_LOG_EVERY_S:
@@ -220,7 +217,7 @@ class EvidenceStore:
         line: dict[str, Any] = {"event": "created", "seq": b.chain_seq, "bundle_id": b.bundle_id,
                                 "bundle_hash": b.bundle_hash, "prev_bundle_hash": b.prev_bundle_hash,
                                 "scan_type": b.scan_type, "checked_at": b.checked_at,
-                                "created_at": iso(self.clock())}
+                                "created_at": format_rfc3339(self.clock())}
         if with_key:
             line["public_key"] = b.public_key
         return line
@@ -232,11 +229,11 @@ class EvidenceStore:
             return
         with contextlib.suppress(OSError):
             self.journal.append({"event": "dead_lettered", "seq": item.order,
-                                 "bundle_id": item.key, "at": iso(self.clock()), "reason": reason})
+                                 "bundle_id": item.key, "at": format_rfc3339(self.clock()), "reason": reason})
 
     def journal_delivered(self, item: Item, via: str, receipt: dict[str, Any]) -> None:
         line: dict[str, Any] = {"event": "delivered", "seq": item.order, "bundle_id": item.key,
-                                "at": iso(self.clock()), "via": via}
+                                "at": format_rfc3339(self.clock()), "via": via}
         for k in ("chain_position", "current_hash"):
             if receipt.get(k):
                 line[k] = receipt[k]
@@ -245,7 +242,7 @@ class EvidenceStore:
     def journal_legacy(self, item: Item, outcome: str, **extra: Any) -> None:
         """A Go-daemon cache file was settled: journal ``legacy`` (never part of the chain)."""
         self.journal.append({"event": "legacy", "file": legacy_file(item),
-                             "at": iso(self.clock()), "outcome": outcome, **extra})
+                             "at": format_rfc3339(self.clock()), "outcome": outcome, **extra})
 
     # --- legacy Go bundles (§5) ------------------------------------------------------
 
@@ -322,7 +319,7 @@ class EvidenceStore:
             if parsed and parsed[0] in created and parsed[0] not in dead_journaled:
                 with contextlib.suppress(OSError):
                     self.journal.append({"event": "dead_lettered", "seq": parsed[0],
-                                         "bundle_id": parsed[1], "at": iso(self.clock()),
+                                         "bundle_id": parsed[1], "at": format_rfc3339(self.clock()),
                                          "reason": "recovered"})
 
     def _adopt(self, item: Item) -> None:

@@ -1,31 +1,31 @@
 """Draining the evidence spool (evidence.md §6) and sending network bundles.
 
-Oldest first (by ``chain_seq``), one request at a time, stop at the first bundle that cannot be
+The spool drains through the shared :class:`~agent.outbox.drain.Drainer`: oldest first (legacy Go
+bundles, then by ``chain_seq``), one request at a time, stop at the first bundle that cannot be
 settled. Outcomes: 200/409 delivered (journal ``delivered`` with the receipt, then the spool file is
 removed); permanent refusals go to the dead-letter folder (``http_<status>``); Bearer 401 and 429
 stop the drain; 500 (the server's duplicate quirk), other 5xx and transport errors are ambiguous:
-the next drain first asks the delivery probe. A head bundle ambiguous in 3 drains whose probe never
-answered 200 is skipped once: if the next bundle is delivered, the head is dead-lettered
-(``poison_5xx``). Per-bundle retry state lives in ``evidence_chain/retry_state.json``.
+the next drain first asks the delivery probe (the Drainer's ``probe`` hook). A head bundle
+ambiguous in 3 drains whose probe never answered 200 is skipped once: if the next bundle is
+delivered, the head is dead-lettered (``poison_5xx``, the Drainer's ``poison`` hook). Per-bundle
+retry state lives in ``evidence_chain/retry_state.json``.
 """
 
 from __future__ import annotations
 
-import calendar
 import json
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agent.evidence.bundle import Bundle
-from agent.evidence.store import EvidenceStore, is_legacy, iso, parse_body
+from agent.evidence.store import EvidenceStore, is_legacy, parse_body
 from agent.log import get_logger
+from agent.outbox.drain import Drainer, DrainerMixin, Outcome, Result
 from agent.outbox.queue import Item
 from agent.phi.egress import EgressError
-from agent.protocol.errors import ProtocolError
 from agent.protocol.evidence import evidence_submit_path, evidence_verify_path
-from agent.protocol.timefmt import parse_timestamp
 from agent.state.atomic import atomic_write
+from agent.timefmt import format_rfc3339, parse_rfc3339
 
 log = get_logger("evidence")
 
@@ -40,7 +40,7 @@ POISON_DRAINS = 3
 MAX_AGE_S = 3300.0
 
 
-class EvidenceSubmitter:
+class EvidenceSubmitter(DrainerMixin):
     def __init__(self, store: EvidenceStore, request: Requester, *,
                  max_age_s: float = MAX_AGE_S, clock: Callable[[], float] | None = None,
                  parse_time: Callable[[str], float] | None = None) -> None:
@@ -52,9 +52,9 @@ class EvidenceSubmitter:
         self.state_path = store.journal.dir / "retry_state.json"
         self.state: dict[str, dict[str, Any]] = self._load_state()
         self.delivered = 0
-        self.failures = 0
-        self.next_drain = 0.0
-        self.last_error: str | None = None
+        # legacy Go bundles first (§5), then by chain_seq
+        self.drainer = Drainer(store.queue, clock=self.clock, items=store.pending_items,
+                               probe=self._probe, poison=self._poison)
 
     # --- retry state -------------------------------------------------------------------
 
@@ -79,53 +79,20 @@ class EvidenceSubmitter:
     # --- drain ---------------------------------------------------------------------------
 
     async def drain(self, *, force: bool = False) -> int:
-        if not force and self.clock() < self.next_drain:
+        if not force and not self.drainer.due():
             return 0
-        settled = 0
-        items = self.store.pending_items()  # legacy Go bundles first (§5), then by chain_seq
-        i = 0
         try:
-            while i < len(items):
-                item = items[i]
-                outcome = await self._settle(item, head=(i == 0))
-                if outcome in ("delivered", "dead"):
-                    settled += 1
-                    i += 1
-                    continue
-                if outcome == "unsendable":  # kept; the bundles behind it still go
-                    i += 1
-                    continue
-                if outcome == "ambiguous" and self._st(item)["ambiguous_drains"] >= POISON_DRAINS \
-                        and i + 1 < len(items):
-                    nxt = items[i + 1]
-                    if await self._settle(nxt, head=False) == "delivered":
-                        log.error("evidence.poison", "head bundle kept failing with ambiguous "
-                                  "errors while the next one was delivered; dead-lettered",
-                                  seq=item.order)
-                        st = self._st(item)
-                        self.store.queue.dead_letter(item, reason="poison_5xx",
-                                                     http_status=st.get("last_status"),
-                                                     attempts=int(st["attempts"]))
-                        settled += 2
-                        i += 2
-                        continue
-                self._backoff(outcome)
-                return settled
-            self.failures = 0
-            self.next_drain = 0.0
-            self.last_error = None
-            return settled
+            return await self.drainer.drain(self._send, force=True)
         finally:
             self._save_state()
 
-    async def _settle(self, item: Item, *, head: bool) -> str:
-        """One bundle: ``delivered``, ``dead``, ``ambiguous``, ``auth``, ``busy``."""
+    async def _send(self, item: Item) -> Result:
+        """One bundle: its age, then the POST and what its answer means."""
         try:
             body = item.read()
-            checked_at, bundle_id = _identify(item, body)
+            checked_at, _ = _identify(item, body)
         except (OSError, ValueError):
-            self.store.queue.dead_letter(item, reason="unreadable")
-            return "dead"
+            return Result(Outcome.REFUSED, reason="unreadable")
         st = self._st(item)
         if self.max_age_s > 0:
             try:
@@ -133,79 +100,78 @@ class EvidenceSubmitter:
             except ValueError:
                 age = 0.0
             if age > self.max_age_s:
-                self.store.queue.dead_letter(item, reason="too_old", attempts=int(st["attempts"]),
-                                             detail=f"checked_at {checked_at} is {int(age)} s "
-                                             "old")
-                return "dead"
-        if st["ambiguous"] and bundle_id:
-            try:
-                status, reply, _ = await self.request(
-                    "GET", evidence_verify_path(self.store.site_id, bundle_id), None, True)
-            except Exception as exc:  # noqa: BLE001 - any transport failure: unknown
-                status, reply = 0, str(getattr(exc, "kind", exc)).encode()
-            st["last_probe"] = iso(self.clock())
-            if status == 200:
-                self._delivered(item, "probe", _json(reply))
-                return "delivered"
+                return Result(Outcome.REFUSED, reason="too_old", attempts=int(st["attempts"]),
+                              detail=f"checked_at {checked_at} is {int(age)} s old")
         st["attempts"] += 1
         try:
             status, reply, retry_after = await self.request(
                 "POST", evidence_submit_path(self.store.site_id), body, False)
-        except EgressError as exc:  # not sent: the scrubber would change signed bytes, or worse
+        except EgressError:  # not sent: the scrubber would change signed bytes, or worse
             st["attempts"] -= 1
-            return "dead" if self.store.queue.unsendable(item, str(exc)) else "unsendable"
+            raise  # the Drainer keeps it (unsendable), then dead-letters it
         except Exception as exc:  # noqa: BLE001 - timeout, transport: ambiguous
             return self._ambiguous(item, None, getattr(exc, "kind", type(exc).__name__))
         st["last_status"] = status
         if status in (200, 409):
-            self._delivered(item, "submit" if status == 200 else "409", _json(reply))
-            return "delivered"
+            return self._delivered(item, "submit" if status == 200 else "409", reply, status)
         detail = reply[:512].decode("utf-8", "replace")
         if status == 401 and not any(m in detail for m in EVIDENCE_401):
-            self.last_error = "auth"
-            return "auth"
+            return Result(Outcome.AUTH, status, detail)
         if status in PERMANENT or status == 401:
-            log.error("evidence.refused", f"evidence bundle refused with HTTP {status}; kept in "
-                      "the dead-letter folder", seq=item.order, status=status)
-            self.store.queue.dead_letter(item, reason=f"http_{status}", http_status=status,
-                                         detail=detail, attempts=int(st["attempts"]))
-            return "dead"
+            return Result(Outcome.REFUSED, status, detail, reason=f"http_{status}",
+                          attempts=int(st["attempts"]))
         if status == 429:
-            self.last_error = "http_429"
-            self._retry_after = retry_after
-            return "busy"
+            return Result(Outcome.RETRY, status, retry_after=retry_after)
         return self._ambiguous(item, status, f"http_{status}")
 
-    def _ambiguous(self, item: Item, status: int | None, why: str) -> str:
+    async def _probe(self, item: Item) -> Result | None:
+        """An earlier attempt was ambiguous: the delivery probe may settle it without a POST."""
+        st = self.state.get(item.key)
+        if not st or not st["ambiguous"]:
+            return None
+        try:
+            _, bundle_id = _identify(item, item.read())
+        except (OSError, ValueError):
+            return None  # the send dead-letters it
+        if not bundle_id:
+            return None
+        try:
+            status, reply, _ = await self.request(
+                "GET", evidence_verify_path(self.store.site_id, bundle_id), None, True)
+        except Exception as exc:  # noqa: BLE001 - any transport failure: unknown
+            status, reply = 0, str(getattr(exc, "kind", exc)).encode()
+        st["last_probe"] = format_rfc3339(self.clock())
+        return self._delivered(item, "probe", reply, status) if status == 200 else None
+
+    def _poison(self, item: Item, res: Result) -> Result | None:
+        """The head has been ambiguous in ``POISON_DRAINS`` drains: dead-letter it if the next
+        bundle is delivered (a 429 is not ambiguous)."""
+        st = self.state.get(item.key)
+        if res.status == 429 or not st or st["ambiguous_drains"] < POISON_DRAINS:
+            return None
+        return Result(Outcome.REFUSED, st.get("last_status"), reason="poison_5xx",
+                      attempts=int(st["attempts"]))
+
+    def _ambiguous(self, item: Item, status: int | None, why: str) -> Result:
         st = self._st(item)
         st["ambiguous"] += 1
         st["ambiguous_drains"] += 1
-        self.last_error = why
         log.warning("evidence.ambiguous", "evidence submission outcome unknown; the delivery "
                     "probe decides next time", seq=item.order, error_kind=why)
-        return "ambiguous"
+        return Result(Outcome.RETRY, status, why)
 
-    def _delivered(self, item: Item, via: str, receipt: dict[str, Any]) -> None:
+    def _delivered(self, item: Item, via: str, reply: bytes, status: int) -> Result:
+        """Journal the delivery (before the Drainer removes the spool file)."""
+        receipt = _json(reply)
         if is_legacy(item):
             self.store.journal_legacy(item, "delivered", via=via)
         else:
             self.store.journal_delivered(item, via, receipt)
-        self.store.queue.delivered(item)
         self.state.pop(item.key, None)
         self.delivered += 1
         log.info("evidence.delivered", "evidence bundle delivered", seq=item.order, via=via,
                  chain_position=receipt.get("chain_position"))
-
-    _retry_after: float | None = None
-
-    def _backoff(self, outcome: str) -> None:
-        if outcome == "auth":
-            return
-        self.failures += 1
-        delay = min(600.0, 5.0 * 2 ** (self.failures - 1))
-        if outcome == "busy" and self._retry_after:
-            delay = max(delay, min(self._retry_after, 600.0))
-        self.next_drain = self.clock() + delay
+        return Result(Outcome.DELIVERED, status, via)
 
     # --- network bundles -----------------------------------------------------------------
 
@@ -253,10 +219,6 @@ def _json(raw: bytes) -> dict[str, Any]:
 
 
 def _parse_time(text: str) -> float:
-    try:
-        return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
-    except ValueError:
-        try:  # Go-daemon bodies: any RFC 3339 form (fractions, offsets)
-            return parse_timestamp(text).timestamp()
-        except ProtocolError as exc:
-            raise ValueError(str(exc)) from None
+    """``checked_at``: ours are ``YYYY-MM-DDTHH:MM:SSZ``; Go-daemon bodies any RFC 3339 form
+    (fractions, offsets). ValueError when it is neither."""
+    return parse_rfc3339(text).timestamp()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from agent.backoff import Backoff
 from agent.exec.capture import StreamCapture
 from agent.exec.types import ErrorKind, ExecError, ExecRequest, ExecResult, Stage, Target
 from agent.log import get_logger
@@ -16,6 +16,8 @@ from agent.log import get_logger
 log = get_logger("exec")
 
 IDLE_SEMAPHORE_S = 600.0
+#: The connect retry (exec.md §1.5): ``min(10 s, 2 s × 2^n)`` with full jitter.
+RETRY_BACKOFF = Backoff(2.0, 10.0, jitter="full")
 
 
 class Deadline:
@@ -90,7 +92,7 @@ class Limiter:
 
 def backoff_s(attempt: int) -> float:
     """Full-jitter backoff before retry ``attempt`` (0-based): U(0, min(10, 2 × 2^n))."""
-    return random.uniform(0.0, min(10.0, 2.0 * (2**attempt)))  # noqa: S311 - jitter, not crypto
+    return RETRY_BACKOFF.delay(attempt + 1)
 
 
 def may_retry(err: ExecError, request: ExecRequest) -> bool:

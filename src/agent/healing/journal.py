@@ -12,21 +12,17 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from agent.log import redact
 from agent.state.atomic import atomic_write, ensure_dir
+from agent.timefmt import format_rfc3339
 
 JOURNAL_NAME: Final = "healing_journal.jsonl"
 COMPACT_OVER: Final = 1024 * 1024
 KEEP_FINISHED: Final = 500
 _TEXT_CAPS: Final = {"reason": 2000, "error": 500}
-
-
-def _ts(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(t * 1000) % 1000:03d}Z"
 
 
 @dataclass
@@ -108,7 +104,8 @@ class HealingJournal:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             self._seq += 1
             now = self._clock()
-            rec = {"seq": self._seq, "ts": _ts(now), "heal_id": heal_id, "event": event, **fields}
+            rec = {"seq": self._seq, "ts": format_rfc3339(now, fraction=3), "heal_id": heal_id,
+                   "event": event, **fields}
             os.write(self._fd, json.dumps(rec, separators=(",", ":"), default=str).encode() + b"\n")
             if durable or now - self._last_sync >= 1.0:
                 os.fsync(self._fd)

@@ -13,7 +13,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +28,7 @@ from agent.runbooks.model import Runbook, RunbookError
 from agent.runbooks.registry import RunbookRegistry
 from agent.scan.model import Incident
 from agent.state.daemon_state import DEDUP_IDLE_S, DedupEntry, HealingCounters
+from agent.timefmt import format_rfc3339
 
 log = get_logger("healing")
 
@@ -270,7 +270,7 @@ class HealingPipeline:
             "execution",
             {
                 "site_id": self.site_id,
-                "reported_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "reported_at": format_rfc3339(),
                 "execution": {
                     "execution_id": f"{level.lower()}-{o.heal_id}",
                     "incident_id": inc_id,

@@ -11,12 +11,12 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
 from agent.log import get_logger
 from agent.state.atomic import atomic_write, ensure_dir
+from agent.timefmt import utc_date
 
 log = get_logger("l2")
 
@@ -32,10 +32,6 @@ DEFAULT_PRICE_OUT: Final = 4.00
 def _positive(value: float, default: float) -> float:
     """Config values <= 0 mean "use the default" (§5.3)."""
     return float(value) if value > 0 else default
-
-
-def _utc_day(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d")
 
 
 class L2Budget:
@@ -58,7 +54,7 @@ class L2Budget:
         self.price_out = _positive(price_output_per_mtok, DEFAULT_PRICE_OUT)
         self.clock = clock
         self.calls: list[float] = []
-        self.day = _utc_day(clock())
+        self.day = utc_date(clock())
         self.spent_usd = 0.0
         self.attempts_total = 0
         self._lock = threading.Lock()
@@ -90,7 +86,7 @@ class L2Budget:
 
     def _roll(self, now: float) -> None:
         self.calls = [c for c in self.calls if now - c < HOUR_S]
-        day = _utc_day(now)
+        day = utc_date(now)
         if day != self.day:
             self.day, self.spent_usd = day, 0.0
 

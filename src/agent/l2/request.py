@@ -8,7 +8,7 @@ egress scrubbing of every string, and a 16 KiB cap (largest detail values replac
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 import msgspec
@@ -17,6 +17,7 @@ from agent.phi.egress import egress
 from agent.phi.tokens import SECRET_TOKEN
 from agent.protocol.l2 import L2PlanRequest
 from agent.scan.model import Incident, is_forbidden_key
+from agent.timefmt import format_rfc3339
 
 RAW_CAP: Final = 16 * 1024
 TRUNCATED: Final = "[TRUNCATED]"
@@ -97,7 +98,7 @@ def build_request(
         "incident_type": incident.check_type,
         "severity": incident.severity,
         "raw_data": raw,
-        "created_at": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_at": format_rfc3339(now),
     }
     scrubbed = egress(body, kind="l2_plan")
     scrubbed["raw_data"] = cap_raw(_redact_known(scrubbed["raw_data"], known))

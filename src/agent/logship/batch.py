@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from agent.phi.egress import egress
 from agent.phi.scrubber import Scrubber
 from agent.protocol.logs import LogEntry, LogIngest
+from agent.timefmt import format_rfc3339_ns
 
 PRE_SCRUB_CHARS = 64 * 1024
 MAX_MSG_BYTES = 8192
@@ -39,10 +39,9 @@ def realtime(value: Any) -> str | None:
     if us <= 0:
         return None
     try:
-        dt = datetime.fromtimestamp(us // 1_000_000, UTC)
+        return format_rfc3339_ns(us * 1000, fraction=6)
     except (OverflowError, OSError, ValueError):
         return None
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{us % 1_000_000:06d}Z"
 
 
 def message(value: Any) -> str | None:

@@ -10,9 +10,10 @@ be sent twice, never skipped. The outbox holds at most a few batches: while Cent
 not accept them the shipper stops reading (journald keeps the lines), so an outage moves no
 cursor and loses nothing the journal still has.
 
-A tick ships up to 10 batches when they are full (bursts catch up); after a failure it backs off
-(doubling from 30 s up to 10 minutes). 400 (``Invalid gzip payload`` / ``Invalid JSON``) is an
-agent bug: the batch goes to the dead-letter folder (ERROR) and the cursor moves past it.
+A tick ships up to 10 batches when they are full (bursts catch up); the queued batches go through
+the shared :class:`~agent.outbox.drain.Drainer`. After a failure it backs off (doubling from 30 s up
+to 10 minutes). 400 (``Invalid gzip payload`` / ``Invalid JSON``) is an agent bug: the batch goes
+to the dead-letter folder (ERROR) and the cursor moves past it (``on_settled``).
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ from typing import Any
 
 import msgspec
 
+from agent.backoff import Backoff
 from agent.log import get_logger
 from agent.logship.batch import build
 from agent.logship.source import Source
 from agent.outbox import kinds
-from agent.outbox.drain import Outcome, Result, classify_status
+from agent.outbox.drain import Drainer, DrainerMixin, Outcome, Result, classify_status
 from agent.outbox.queue import DurableQueue, Item, QueueError
 from agent.phi import default_scrubber
-from agent.phi.egress import EgressError
 from agent.phi.scrubber import Scrubber
 from agent.protocol.logs import MAX_BATCH, LogIngest
 from agent.state.atomic import atomic_write
@@ -42,15 +43,14 @@ log = get_logger("logship")
 CURSOR_FILE = "logshipper-cursor"
 INGEST_PATH = "/api/logs/ingest"
 MAX_BATCHES_PER_TICK = 10
-BACKOFF_MIN_S = 30.0
-BACKOFF_MAX_S = 600.0
+BACKOFF = Backoff(30.0, 600.0)
 
 #: ``post(path, JSON body) -> (status, response body)``; the sender (the Uplink) scrubs, gzips and
 #: sends it; raises on transport errors, :class:`~agent.phi.egress.EgressError` when not sendable.
 Post = Callable[[str, bytes], Awaitable[tuple[int, bytes]]]
 
 
-class LogShipper:
+class LogShipper(DrainerMixin):
     def __init__(self, state_dir: Path, source: Source, *, site_id: str,
                  hostname: Callable[[], str], clock: Callable[[], float] = time.time,
                  scrubber: Callable[[], Scrubber] = default_scrubber,
@@ -63,13 +63,20 @@ class LogShipper:
         self.scrubber = scrubber
         self.batch_size = batch_size
         self.queue = queue or kinds.log_queue(state_dir, clock=clock)
-        self.failures = 0
-        self.next_try = 0.0
-        self.last_error: str | None = None
+        self.drainer = Drainer(self.queue, backoff=BACKOFF, clock=clock, on_settled=self._settled)
+        self._cursors: dict[str, object] = {}  # queued file name -> its batch's cursor, while sent
         self.shipped_lines = 0
         self.shipped_batches = 0
         self.skipped = 0
         self.scrub_seconds = 0.0
+
+    @property
+    def next_try(self) -> float:
+        return self.drainer.next_drain
+
+    @next_try.setter
+    def next_try(self, at: float) -> None:
+        self.drainer.next_drain = at
 
     # --- cursor ------------------------------------------------------------------------
 
@@ -99,19 +106,23 @@ class LogShipper:
 
     async def tick(self, post: Post, *, force: bool = False) -> int:
         """Ship what the journal has (up to 10 batches); returns lines accepted."""
-        if not force and self.clock() < self.next_try:
+        if not force and not self.drainer.due():
             return 0
-        shipped = 0
+        before = self.shipped_lines
+        await self._ship(post)
+        return self.shipped_lines - before
+
+    async def _ship(self, post: Post) -> None:
+        """Queued batches first, then new ones from the journal; stops at the first failure (it
+        backs off)."""
         for _ in range(MAX_BATCHES_PER_TICK):
-            ok, n = await self._send_queued(post)
-            shipped += n
-            if not ok:
-                return shipped
+            if not await self._drain(post):
+                return
             try:
                 read = await self.source.read(self.read_position(), self.batch_size)
             except OSError as exc:
-                self._failed(f"journal: {exc}")
-                return shipped
+                self.drainer.defer(f"journal: {exc}")
+                return
             if not read.entries:
                 break
             try:
@@ -121,8 +132,8 @@ class LogShipper:
                 self.scrub_seconds += time.perf_counter() - t0
             except Exception:  # noqa: BLE001 - fail closed: nothing unscrubbed leaves
                 log.error("logship.scrub_failed", "log batch could not be scrubbed; not sent")
-                self._failed("scrub")
-                return shipped
+                self.drainer.defer("scrub")
+                return
             self.skipped += built.skipped
             if not built.ingest.batch:
                 if read.cursor and not self.queue.pending():
@@ -134,76 +145,50 @@ class LogShipper:
             try:
                 self.queue.put(kinds.dumps(doc), key="batch")
             except QueueError as exc:
-                self._failed(str(exc))
-                return shipped
-            ok, n = await self._send_queued(post)
-            shipped += n
-            if not ok or len(read.entries) < self.batch_size:
-                break
-        self.failures = 0
-        self.next_try = 0.0
-        self.last_error = None
-        return shipped
+                self.drainer.defer(str(exc))
+                return
+            if not await self._drain(post) or len(read.entries) < self.batch_size:
+                return
 
-    async def _send_queued(self, post: Post) -> tuple[bool, int]:
-        lines = 0
-        for item in self.queue.items():
-            res, doc = await self._send(item, post)
-            if res.outcome is Outcome.DELIVERED:
-                if isinstance(doc.get("cursor"), str):
-                    self._save_cursor(doc["cursor"])  # only after the server accepted it
-                self.queue.delivered(item)
-                n = int(doc.get("lines", 0))
-                lines += n
-                self.shipped_lines += n
-                self.shipped_batches += 1
-            elif res.outcome is Outcome.UNSENDABLE:
-                if self.queue.unsendable(item, res.detail) and isinstance(doc.get("cursor"), str):
-                    self._save_cursor(doc["cursor"])  # dead-lettered: the journal moves on
-                continue  # the batches behind it still go
-            elif res.outcome is Outcome.REFUSED:
-                log.error("logship.batch_refused", f"log batch refused (HTTP {res.status}): "
-                          f"{res.detail[:100]}; kept in the dead-letter folder")
-                self.queue.dead_letter(item, reason=res.reason, http_status=res.status,
-                                       detail=res.detail)
-                if isinstance(doc.get("cursor"), str):
-                    self._save_cursor(doc["cursor"])
-            else:
-                self._failed(res.detail or f"http_{res.status}", res.retry_after)
-                return False, lines
-        return True, lines
+    async def _drain(self, post: Post) -> bool:
+        """Send the queued batches, oldest first; False when a failure stopped the drain."""
+        async def send(item: Item) -> Result:
+            return await self._send(item, post)
 
-    async def _send(self, item: Item, post: Post) -> tuple[Result, dict[str, Any]]:
+        await self.drainer.drain(send, force=True)
+        return self.drainer.failures == 0
+
+    async def _send(self, item: Item, post: Post) -> Result:
         try:
             doc = item.json()
             body = json.dumps(doc["body"], separators=(",", ":"), ensure_ascii=False).encode()
             msgspec.convert(doc["body"], LogIngest)
         except (OSError, ValueError, KeyError, TypeError, msgspec.ValidationError):
-            return Result(Outcome.REFUSED, detail="unreadable queued batch",
-                          reason="unreadable"), {}
-        try:
-            status, reply = await post(INGEST_PATH, body)
-        except EgressError as exc:  # not scrubbable: never sent as it is
-            return Result(Outcome.UNSENDABLE, detail=str(exc)), doc
-        except Exception as exc:  # noqa: BLE001 - transport errors of any type
-            return Result(Outcome.RETRY, detail=str(getattr(exc, "kind", type(exc).__name__))), doc
+            return Result(Outcome.REFUSED, detail="unreadable queued batch", reason="unreadable")
+        self._cursors[item.path.name] = doc.get("cursor")
+        status, reply = await post(INGEST_PATH, body)  # raises: the Drainer's RETRY/UNSENDABLE
         res = classify_status(status, ok=frozenset({200}), permanent=frozenset({400}),
                               detail=reply[:512].decode("utf-8", "replace"))
         if res.outcome is Outcome.DELIVERED and status != 200:
-            res = Result(Outcome.RETRY, status)
+            return Result(Outcome.RETRY, status)
         if res.outcome is Outcome.AUTH:
-            res = Result(Outcome.RETRY, status, res.detail)
-        return res, doc
+            return Result(Outcome.RETRY, status, res.detail)
+        if res.outcome is Outcome.DELIVERED:
+            self._save_cursor_of(item)  # only after the server accepted it, before removal
+            n = int(doc.get("lines", 0))
+            self.shipped_lines += n
+            self.shipped_batches += 1
+        return res
 
-    def _failed(self, why: str, retry_after: float | None = None) -> None:
-        self.failures += 1
-        self.last_error = why
-        delay = min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2 ** (self.failures - 1))
-        if retry_after:
-            delay = max(delay, min(retry_after, BACKOFF_MAX_S))
-        self.next_try = self.clock() + delay
-        log.warning("logship.deferred", "log batch not shipped; the cursor stays", error_kind=why,
-                    retry_in_s=delay)
+    def _settled(self, item: Item, res: Result) -> None:
+        if res.outcome is not Outcome.DELIVERED:
+            self._save_cursor_of(item)  # dead-lettered: the journal moves on
+        self._cursors.pop(item.path.name, None)
+
+    def _save_cursor_of(self, item: Item) -> None:
+        cursor = self._cursors.get(item.path.name)
+        if isinstance(cursor, str):
+            self._save_cursor(cursor)
 
     def status(self) -> dict[str, Any]:
         return {"shipped_lines": self.shipped_lines, "shipped_batches": self.shipped_batches,

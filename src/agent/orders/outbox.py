@@ -34,7 +34,7 @@ from typing import Any
 
 from agent.log import get_logger
 from agent.outbox import kinds
-from agent.outbox.drain import Drainer, Outcome, Result, classify_status
+from agent.outbox.drain import Drainer, DrainerMixin, Outcome, Result, classify_status
 from agent.outbox.queue import Item as QueueItem
 from agent.phi.egress import EgressError, egress
 
@@ -65,7 +65,7 @@ def _parse(qi: QueueItem) -> Item:
                 qi.key)
 
 
-class Outbox:
+class Outbox(DrainerMixin):
     def __init__(self, state_dir: Path, *, clock: Callable[[], float] = time.time,
                  on_settled: Callable[[Item], None] | None = None) -> None:
         self.queue = kinds.completion_queue(state_dir, clock=clock)
@@ -75,18 +75,6 @@ class Outbox:
         self.on_settled = on_settled
         self.posted = 0
         self.dropped = 0
-
-    @property
-    def failures(self) -> int:
-        return self.drainer.failures
-
-    @property
-    def next_drain(self) -> float:
-        return self.drainer.next_drain
-
-    @property
-    def last_error(self) -> str | None:
-        return self.drainer.last_error
 
     @staticmethod
     def key_for(order_id: str, nonce: str | None, reason: str = "") -> str:

@@ -2,7 +2,8 @@
 
 * :mod:`.queue` — :class:`DurableQueue`: an item is fsynced before it counts as created; bounds with
   an explicit overflow policy per kind; dead-letter folder for refused items.
-* :mod:`.drain` — :class:`Drainer`: oldest first, stop at the first transient failure, backoff.
+* :mod:`.drain` — :class:`Drainer`: oldest first, stop at the first transient failure, backoff;
+  hooks for what a kind does differently (items, delivery probe, poison rule, ``on_settled``).
 * :mod:`.kinds` — the queues of the agent (completions, evidence spool, telemetry, reports, logs).
 * :mod:`.naming` — item file names (the Go daemon's formats where it shares the directory).
 

@@ -36,6 +36,7 @@ from typing import Any, Literal
 from agent.log import get_logger
 from agent.outbox.naming import Naming, NsNaming
 from agent.state.atomic import atomic_write, ensure_dir, fsync_dir, remove_stale_temp
+from agent.timefmt import format_rfc3339
 
 log = get_logger("outbox")
 
@@ -306,7 +307,8 @@ class DurableQueue:
         dead = ensure_dir(self.dead_dir)
         dest = dead / item.path.name
         reason_doc = {"reason": reason, "http_status": http_status, "detail": detail[:DETAIL_MAX],
-                      "moved_at": _iso(self.clock()), "attempts": attempts, "kind": self.policy.kind}
+                      "moved_at": format_rfc3339(self.clock()), "attempts": attempts,
+                      "kind": self.policy.kind}
         atomic_write(dead / f"{item.path.name[:-5]}.reason.json",
                      json.dumps(reason_doc, sort_keys=True).encode(), 0o600)
         try:
@@ -377,6 +379,3 @@ class DurableQueue:
                 "unsendable": c.unsendable, "dead_letter_pending": len(self.dead_letters()),
                 "dead_letter_by_reason": dict(c.by_reason)}
 
-
-def _iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from agent.log import get_logger
 from agent.rules.model import CheckCatalog, Rule, RuleError, RunbookLookup, parse_rule
 from agent.rules.yaml12 import load_yaml12
 from agent.state.atomic import atomic_write, ensure_dir
+from agent.timefmt import format_rfc3339
 
 log = get_logger("rules")
 
@@ -233,7 +233,7 @@ def store_bundle(state_dir: Path, bundle: Mapping[str, Any], trusted_keys: Seque
     """Verify a fetched bundle and write it to ``rules/synced_rules.json`` (never on failure)."""
     rules = verify_bundle(bundle, trusted_keys)
     doc = dict(bundle)
-    doc["fetched_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    doc["fetched_at"] = format_rfc3339()
     rdir = ensure_dir(state_dir / "rules")
     atomic_write(rdir / SYNCED_NAME, json.dumps(doc).encode("utf-8"))
     return rules

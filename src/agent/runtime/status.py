@@ -12,13 +12,13 @@ import json
 import os
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from agent import __version__, native
 from agent.proc import rss_bytes, runtime_dir
 from agent.state.atomic import atomic_write, ensure_dir
+from agent.timefmt import format_rfc3339
 
 STATUS_NAME = "status.json"
 SYSTEM_RUNTIME_DIR = Path("/run/msp-agent")
@@ -31,8 +31,6 @@ def candidate_status_files(state_dir: Path) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
-def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class StatusBoard:
@@ -71,8 +69,8 @@ class StatusBoard:
             "state": self.state,
             "degraded_reason": self.degraded_reason,
             "state_dir": str(self.state_dir),
-            "started_at": rfc3339(self.started_wall),
-            "written_at": rfc3339(time.time()),
+            "started_at": format_rfc3339(self.started_wall, fraction=6),
+            "written_at": format_rfc3339(fraction=6),
             "native_core": native.NATIVE,
             "native_reason": native.STATUS.reason,
             "event_loop": self.loop_name,

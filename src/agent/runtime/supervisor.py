@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from agent.jobs import Job
+from agent.backoff import Backoff
 from agent.log import get_logger
 
 log = get_logger("supervisor")
@@ -26,6 +27,7 @@ MAX_LAG_S = 5.0
 OVERDUE_SLACK_S = 60.0
 BACKOFF_MIN_S = 1.0
 BACKOFF_MAX_S = 60.0
+CRASH_BACKOFF = Backoff(BACKOFF_MIN_S, BACKOFF_MAX_S)
 
 Clock = Callable[[], float]
 
@@ -128,7 +130,7 @@ class Supervisor:
         if job.jitter:
             base *= 1.0 + self.rng.uniform(-job.jitter, job.jitter)
         if job.crash_streak:
-            base = max(base, min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2 ** (job.crash_streak - 1)))
+            base = max(base, CRASH_BACKOFF.delay(job.crash_streak))
         return base
 
     def _start_job(self, job: Job, now: float) -> None:
@@ -194,7 +196,7 @@ class Supervisor:
             lt.backoff = BACKOFF_MIN_S  # it ran fine for a while: start the backoff over
         lt.restarts += 1
         lt.restart_at = self.clock() + lt.backoff
-        lt.backoff = min(BACKOFF_MAX_S, lt.backoff * 2)
+        lt.backoff = CRASH_BACKOFF.after(lt.backoff)
         lt.task = None
 
     # --- progress (runtime.md §5.2) ---------------------------------------------------

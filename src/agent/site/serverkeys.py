@@ -14,6 +14,7 @@ from nacl.signing import VerifyKey
 from agent.crypto.keys import fingerprint
 from agent.log import get_logger
 from agent.state.atomic import atomic_write, quarantine
+from agent.timefmt import format_rfc3339
 
 log = get_logger("checkin")
 
@@ -91,7 +92,7 @@ class ServerKeys:
         self.trusted = pair
         self.source = source
         doc = {"current": pair.current, "previous": pair.previous, "source": source,
-               "received_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+               "received_at": format_rfc3339()}
         atomic_write(self.path, json.dumps(doc).encode())
 
     def trusted_keys(self) -> list[str]:

@@ -22,6 +22,7 @@ from agent.log import get_logger
 from agent.protocol import CredentialSet, DeployResult, Order, TargetAssignments
 from agent.protocol.timefmt import parse_timestamp
 from agent.state.atomic import atomic_write
+from agent.timefmt import format_rfc3339
 
 log = get_logger("site")
 
@@ -149,7 +150,7 @@ class SealedCredentials:
     def save(self, creds: CredentialSet) -> None:
         body = {"windows_targets": msgspec.to_builtins(creds.windows_targets),
                 "linux_targets": msgspec.to_builtins(creds.linux_targets),
-                "received_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                "received_at": format_rfc3339()}
         sealed = SealedBox(self._key.public_key).encrypt(json.dumps(body).encode())
         atomic_write(self.path, bytes(sealed))
 

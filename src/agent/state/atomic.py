@@ -11,9 +11,10 @@ import contextlib
 import json
 import os
 import secrets
-import time
 from pathlib import Path
 from typing import Any
+
+from agent.timefmt import format_compact
 
 _TMP_MARK = ".tmp."
 
@@ -91,7 +92,7 @@ def remove_stale_temp(directory: str | os.PathLike[str], recursive: bool = True)
 def quarantine(path: str | os.PathLike[str]) -> Path:
     """Rename a state file that failed to parse to ``<name>.corrupt.<timestamp>``."""
     p = Path(path)
-    dest = p.with_name(f"{p.name}.corrupt.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+    dest = p.with_name(f"{p.name}.corrupt.{format_compact()}")
     os.rename(p, dest)
     fsync_dir(p.parent)
     return dest

@@ -32,7 +32,6 @@ import json
 import os
 import re
 import time
-from calendar import timegm
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +43,8 @@ from agent.log import get_logger, register_secret
 from agent.protocol import CredentialSet
 from agent.protocol.credentials import LinuxTarget
 from agent.state.atomic import atomic_write, fsync_dir, quarantine
+from agent.timefmt import TimeFormatError, format_compact, format_rfc3339_ns
+from agent.timefmt import parse_rfc3339_ns as _parse_rfc3339_ns
 
 log = get_logger("state")
 
@@ -61,11 +62,6 @@ DEBOUNCE_S: Final = 5.0
 MAX_BYTES: Final = 16 * 1024 * 1024
 _NS: Final = 1_000_000_000
 
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))",
-    re.ASCII,
-)
-
 
 class StateFormatError(ValueError):
     """``daemon_state.json`` is not in the expected format."""
@@ -76,33 +72,10 @@ class StateFormatError(ValueError):
 
 def parse_rfc3339_ns(text: object) -> int:
     """Any RFC 3339 date-time (``T``/``t``/space, 0-n fraction digits, ``Z`` or offset) → unix ns."""
-    m = _RFC3339.fullmatch(text) if isinstance(text, str) else None  # None, numbers: malformed
-    if m is None:
-        raise StateFormatError("not an RFC 3339 timestamp")
-    year, month, day, hour, minute, second, frac, zulu, sign, oh, om = m.groups()
-    mo, d, h, mi, s = int(month), int(day), int(hour), int(minute), int(second)
-    if not (1 <= mo <= 12 and 1 <= d <= 31 and h <= 23 and mi <= 59 and s <= 60):
-        raise StateFormatError("timestamp field out of range")
-    if s == 60:  # a leap second: the Go daemon never writes one; read it as the next second's start
-        s = 59
-        frac = None
-        extra = _NS
-    else:
-        extra = 0
-    secs = timegm((int(year), mo, d, h, mi, s, 0, 0, 0))
-    if not zulu:
-        off = int(oh) * 3600 + int(om) * 60
-        if int(oh) > 23 or int(om) > 59:
-            raise StateFormatError("timestamp offset out of range")
-        secs -= off if sign == "+" else -off
-    nanos = int((frac or "0")[:9].ljust(9, "0"))
-    return secs * _NS + nanos + extra
-
-
-def format_rfc3339_ns(ns: int) -> str:
-    """Unix ns → ``YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`` (UTC, nine fraction digits; Go reads it)."""
-    secs, nanos = divmod(ns, _NS)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{nanos:09d}Z"
+    try:
+        return _parse_rfc3339_ns(text)
+    except TimeFormatError as exc:
+        raise StateFormatError(str(exc)) from None
 
 
 def s_to_ns(t: float) -> int:
@@ -392,8 +365,7 @@ class DaemonStateFile:
             os.unlink(self.path)
             fsync_dir(self.path.parent)
             return "deleted without a copy (it held credential values that could not be removed)"
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        dest = self.path.with_name(f"{self.path.name}.corrupt.{stamp}")
+        dest = self.path.with_name(f"{self.path.name}.corrupt.{format_compact()}")
         atomic_write(dest, redacted, 0o600)
         os.unlink(self.path)
         fsync_dir(self.path.parent)

@@ -15,11 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-import time
 from pathlib import Path
 
 from agent.log import get_logger
 from agent.state.atomic import atomic_write
+from agent.timefmt import format_rfc3339
 from agent.transport.der import spki_sha256
 
 log = get_logger("transport")
@@ -88,7 +88,7 @@ class PinStore:
                     self._mismatch(host, presented, f"leaf does not match {LEGACY_PIN_NAME}")
                 source = "legacy"
             hosts[host] = {"spki_sha256": presented, "source": source,
-                           "pinned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                           "pinned_at": format_rfc3339()}
             atomic_write(self.path, json.dumps({"version": 1, "hosts": hosts}, indent=1).encode())
         log.warning("tls.pinned", f"pinned Central Command's TLS chain ({source})", host=host,
                     spki_sha256=presented)

@@ -12,15 +12,18 @@ import random
 import time
 from collections.abc import Callable
 
+from agent.backoff import Backoff, Rng
+
 BACKOFF_CAP_S = 600.0
 BACKOFF_FLOOR_S = 1.0
+RETRY_AFTER_CAP_S = 3600.0
 POLL_JITTER = 0.05
 
 
 class CheckinBackoff:
     """The delay before the next checkin, from the outcome of the last one."""
 
-    def __init__(self, poll_interval: float, rng: random.Random | None = None) -> None:
+    def __init__(self, poll_interval: float, rng: Rng | None = None) -> None:
         self.poll_interval = float(poll_interval)
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
         self.failures = 0
@@ -31,20 +34,22 @@ class CheckinBackoff:
         self.delay = self.poll_interval * (1.0 + self.rng.uniform(-POLL_JITTER, POLL_JITTER))
         return self.delay
 
+    @property
+    def backoff(self) -> Backoff:
+        """The failure backoff: base ``poll_interval`` (it may change on a config reload)."""
+        return Backoff(self.poll_interval, BACKOFF_CAP_S, jitter="full", floor_s=BACKOFF_FLOOR_S,
+                       retry_after_max_s=RETRY_AFTER_CAP_S)
+
     def failure(self, retry_after: float | None = None) -> float:
         self.failures += 1
-        ceiling = min(BACKOFF_CAP_S, self.poll_interval * 2.0 ** (self.failures - 1))
-        delay = max(BACKOFF_FLOOR_S, self.rng.uniform(0.0, ceiling))
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, 3600.0))
-        self.delay = delay
-        return delay
+        self.delay = self.backoff.delay(self.failures, retry_after, self.rng)
+        return self.delay
 
     def ceiling(self) -> float:
         """The upper bound of the current delay (for the watchdog's overdue check)."""
         if not self.failures:
             return self.poll_interval * (1.0 + POLL_JITTER)
-        return max(self.delay, min(BACKOFF_CAP_S, self.poll_interval * 2.0 ** (self.failures - 1)))
+        return max(self.delay, self.backoff.ceiling(self.failures))
 
 
 class Breaker:
