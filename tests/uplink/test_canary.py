@@ -24,6 +24,7 @@ from agent.protocol.incidents import IncidentReport
 from agent.protocol.l2 import L2PlanRequest
 from agent.protocol.telemetry import Execution, ExecutionReport
 from agent.scan.threats import SecEvent
+from agent.timefmt import format_rfc3339
 from agent.uplink import routes
 from agent.wiring import Options
 
@@ -100,7 +101,7 @@ async def test_nothing_planted_reaches_central_command(env: Env, tmp_path: Path,
             site_id=SITE, host_id=HOST, incident_type="linux_firewall", severity="high",
             check_type="linux_firewall", details={"output": text, "password": TARGET_PASSWORD}))
         reports.queues.enqueue_execution(ExecutionReport(
-            site_id=SITE, reported_at="2026-12-07T18:00:00Z", execution=Execution(
+            site_id=SITE, reported_at=format_rfc3339(), execution=Execution(
                 execution_id="exe-1", incident_id="inc-1", runbook_id="LIN-FW-001", hostname=HOST,
                 incident_type="linux_firewall", duration_seconds=1.0, success=False,
                 status="failure", confidence=1.0, resolution_level="L1", error_message=text)))
@@ -112,7 +113,7 @@ async def test_nothing_planted_reaches_central_command(env: Env, tmp_path: Path,
         # evidence: a scan result whose host name and observed state carry PHI
         evidence = w.evidence
         await evidence.record_scan_async(ScanResult(
-            scan_type="linux", checked_at="2026-12-07T18:00:00Z", hosts=[HOST],
+            scan_type="linux", checked_at=format_rfc3339(time.time() - 60), hosts=[HOST],
             results=[CheckResult("linux_firewall", HOST, "fail", expected="enabled",
                                  actual=text)]))
         evidence.trigger(force=True)

@@ -24,6 +24,7 @@ from agent.phi.scrubber import Scrubber
 from agent.protocol.evidence import EvidenceSubmit
 from agent.protocol.incidents import IncidentReport
 from agent.scan.threats import SecEvent
+from agent.timefmt import format_rfc3339
 from agent.uplink import UplinkRefused, routes
 from agent.wiring import Options
 
@@ -160,7 +161,7 @@ async def test_evidence_whose_signed_bytes_would_change_is_refused(env: Env) -> 
     try:
         evidence = w.evidence
         store = evidence.store
-        scan = ScanResult(scan_type="linux", checked_at="2026-12-07T18:00:00Z", hosts=["srv01"],
+        scan = ScanResult(scan_type="linux", checked_at=format_rfc3339(time.time() - 60), hosts=["srv01"],
                           results=[CheckResult("linux_firewall", "srv01", "fail", actual="x")])
         await evidence.record_scan_async(scan)
         first = store.queue.items()[0]

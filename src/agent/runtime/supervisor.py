@@ -15,8 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from agent.jobs import Job
 from agent.backoff import Backoff
+from agent.jobs import Job
 from agent.log import get_logger
 
 log = get_logger("supervisor")

@@ -57,6 +57,7 @@ from agent.protocol.security_events import MAX_EVENTS
 from agent.scan.catalog import CATALOG
 from agent.scan.model import Finding, HostResult
 from agent.state.atomic import atomic_write, read_json_object
+from agent.timefmt import format_rfc3339
 
 log = get_logger("threats")
 
@@ -168,10 +169,6 @@ def normalize_source(ip: str) -> str | None:
     if addr.is_loopback or addr.is_unspecified:
         return None
     return str(addr)
-
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 @dataclass
@@ -397,7 +394,7 @@ class ThreatDetector:
                         "description": desc,
                         "priority": level,
                         "count": len(evs),
-                        "last_seen": _iso(evs[-1].time),
+                        "last_seen": format_rfc3339(evs[-1].time),
                         "record_id": evs[-1].record_id,
                     },
                     platform=platform,
@@ -546,7 +543,7 @@ class SecurityArchive:
             batch = [
                 {
                     "event_id": e.event_id,
-                    "timestamp": _iso(e.time),
+                    "timestamp": format_rfc3339(e.time),
                     "hostname": host,
                     "message": e.message[:MESSAGE_MAX],
                     "source_host": self.source_host,

@@ -8,7 +8,6 @@ a scan without a single valid record is ``failed``.
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -19,6 +18,7 @@ from agent.scan.catalog import CATALOG
 from agent.scan.linux import Eval, LinuxScanner, evaluate_record
 from agent.scan.model import Finding, HostResult, as_list
 from agent.scan.threats import ThreatDetector
+from agent.timefmt import format_rfc3339
 
 SCRIPT: Final = (Path(__file__).resolve().parent / "scripts" / "windows_scan.ps1").read_text("utf-8")
 SOURCE: Final = "driftscan"
@@ -536,10 +536,6 @@ def _backup_configured(data: Mapping[str, Any]) -> Raw:
     )
 
 
-def _iso(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
 def _backup_age(data: Mapping[str, Any]) -> Raw:
     now = _int(data.get("now"))
     if not now:
@@ -562,7 +558,7 @@ def _backup_age(data: Mapping[str, Any]) -> Raw:
         return _one(
             "newest backup at most 7 days old",
             f"newest backup {age} days old ({mech})",
-            {"age_days": age, "mechanism": mech, "last_backup": _iso(newest)},
+            {"age_days": age, "mechanism": mech, "last_backup": format_rfc3339(newest)},
         )
     configured = [m for m, p in probes.items() if p is not None and p[0]]
     if not configured:
