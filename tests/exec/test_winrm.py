@@ -8,6 +8,8 @@ import ssl
 import stat
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import trustme
@@ -60,7 +62,7 @@ def cred(password: str = PASSWORD, use_ssl: bool = False) -> WinrmCredential:
     return WinrmCredential(USER, password, use_ssl=use_ssl)
 
 
-def http_exec(state: Path, srv: WsmanTestServer, **kw: int) -> WinrmExecutor:
+def http_exec(state: Path, srv: WsmanTestServer, **kw: Any) -> WinrmExecutor:
     # 5986 role on a closed port: the selection falls back to HTTP with message encryption.
     from .sshd import free_port
 
@@ -204,6 +206,34 @@ async def test_connection_drop_mid_receive(tmp_path: Path, http_server: WsmanTes
     res = await ex.run(TGT, cred(), ExecRequest("#TEST:exit 0", deadline_s=30, idempotent=True))
     assert res.ok and res.attempts == 2
     assert http_server.open_shells == 0  # the reconnect re-authenticated and deleted the shells
+    assert http_server.stats.shells_created == http_server.stats.shells_deleted == 3
+    # Two runs, three attempts, each drop followed by a new connection for the Delete.
+    assert http_server.stats.connections == 5
+
+
+class _FakeTransport:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+def test_server_auth_state_is_per_connection_not_per_id() -> None:
+    # A dropped connection's transport is freed and the next connection's transport may get its
+    # address (its id()): the new connection must still start unauthenticated.
+    srv = WsmanTestServer()
+    t1 = _FakeTransport()
+    conn = srv._conn(SimpleNamespace(transport=t1))  # type: ignore[arg-type]
+    conn.ctx, conn.complete = object(), True
+    assert srv._conn(SimpleNamespace(transport=t1)) is conn  # type: ignore[arg-type]
+    t1.closed = True
+    del t1, conn
+    t2 = _FakeTransport()  # in CPython usually at the freed address if nothing kept t1 alive
+    fresh = srv._conn(SimpleNamespace(transport=t2))  # type: ignore[arg-type]
+    assert not fresh.complete and fresh.ctx is None
+    assert list(srv._conns.values()) == [fresh]  # the closed connection's entry is gone
+    assert srv.stats.connections == 2
 
 
 async def test_401_after_handshake(tmp_path: Path, http_server: WsmanTestServer) -> None:

@@ -57,6 +57,10 @@ class ScriptReply:
 
 @dataclass
 class _Conn:
+    """Authentication state of one TCP connection. It holds its transport: the entry is found by
+    ``id(transport)``, and while the transport object is alive no other connection can get its id."""
+
+    transport: Any = None
     ctx: Any = None
     complete: bool = False
 
@@ -144,13 +148,21 @@ class WsmanTestServer:
     # -- HTTP / auth --------------------------------------------------------------------------
 
     def _conn(self, request: web.Request) -> _Conn:
+        """The state of the request's connection; a new connection starts unauthenticated.
+
+        Keyed by the transport's identity, never by ``id()`` alone: once a dropped connection's
+        transport is freed, the next connection's transport can be allocated at the same address,
+        and an id-keyed entry would then treat that unauthenticated connection as authenticated
+        with another connection's NTLM context."""
         transport = request.transport
+        if transport is None:  # the client is already gone: nothing to remember
+            return _Conn()
         key = id(transport)
         conn = self._conns.get(key)
-        if conn is None:
-            for k in [k for k, c in self._conns.items() if c.ctx is None and not c.complete]:
+        if conn is None or conn.transport is not transport:
+            for k in [k for k, c in self._conns.items() if c.transport.is_closing()]:
                 del self._conns[k]
-            conn = _Conn()
+            conn = _Conn(transport)
             self._conns[key] = conn
             self.stats.connections += 1
         return conn
