@@ -39,7 +39,7 @@ LAT_MIN, LAT_MAX = 0.150, 0.400
 
 
 async def _serve_windows(n: int, seed: int) -> None:
-    from agent.exec.winrm_testserver import ScriptReply, WsmanTestServer
+    from tests.winrm_testserver import ScriptReply, WsmanTestServer
 
     compliant = (FIX / "windows_compliant.txt").read_text()
     drifted = (FIX / "windows_drifted.txt").read_text()

@@ -11,8 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
-from agent.exec.winrm_testserver import WsmanTestServer
+from tests.winrm_testserver import WsmanTestServer
 
 _PARAM = re.compile(
     r"'([a-z_]+)' = \[Text\.Encoding\]::UTF8\.GetString\(\[Convert\]::FromBase64String\('([^']*)'\)\)"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import re
 import ssl
 import stat
 from collections.abc import AsyncIterator, Iterator
@@ -13,10 +15,10 @@ from typing import Any
 
 import pytest
 import trustme
+from tests.winrm_testserver import WsmanTestServer
 
-from agent.exec import ErrorKind, ExecRequest, Target, Transport, WinrmCredential
+from agent.exec import ErrorKind, ExecRequest, Stage, Target, Transport, WinrmCredential
 from agent.exec.winrm import WinrmExecutor, decode_clixml, plan_delivery
-from agent.exec.winrm_testserver import WsmanTestServer
 from agent.exec.winrm_transport import frame_encrypted, unframe_encrypted
 
 USER = "CLINIC\\svc-msp"
@@ -276,3 +278,86 @@ def test_framing_roundtrip() -> None:
 def test_basic_auth_not_implemented() -> None:
     with pytest.raises(ValueError):
         WinrmCredential("u", "p", auth="basic")
+
+
+# --- tempfile delivery (exec.md §3.6 compatibility fallback) ----------------------------------------
+
+
+@pytest.mark.parametrize("size", [1000, 7000, 200_000])
+async def test_tempfile_delivery(tmp_path: Path, http_server: WsmanTestServer, size: int) -> None:
+    import hashlib
+
+    from agent.exec.preamble import ps_preamble
+    from agent.exec.winrm import TEMP_CHUNK_CHARS
+
+    ex = http_exec(tmp_path, http_server, script_transfer="tempfile")
+    script = "# " + "s" * size + "\n"
+    res = await ex.run(TGT, cred(), ExecRequest(script, deadline_s=60))
+    assert res.ok, res.error
+    full = (ps_preamble({}) + script).encode()
+    assert res.stdout == f"len={len(full)} sha={hashlib.sha256(full).hexdigest()}\r\n"
+    assert http_server.stats.sends == 0  # never through stdin
+    if size <= 3000:
+        assert http_server.chunks_written == 0  # short scripts still go inline
+    else:
+        b64 = -(-len(full) // 3) * 4
+        assert http_server.chunks_written == -(-b64 // TEMP_CHUNK_CHARS)
+        (name,) = http_server.temp_files_seen
+        assert re.fullmatch(r"msp-[0-9a-f]{24}\.b64", name)
+    assert http_server.temp_files == {}  # deleted by the bootstrap's finally
+    assert http_server.open_shells == 0
+
+
+async def test_tempfile_chunk_failure_removes_the_partial_file(
+    tmp_path: Path, http_server: WsmanTestServer
+) -> None:
+    ex = http_exec(tmp_path, http_server, script_transfer="tempfile")
+    http_server.fail_chunk = 3
+    res = await ex.run(TGT, cred(), ExecRequest("# " + "s" * 20_000 + "\n", deadline_s=60))
+    assert res.error is not None and res.error.kind is ErrorKind.PROTOCOL_ERROR
+    assert res.error.stage is Stage.TRANSFER and "chunk 3/" in res.error.message
+    assert not res.error.started  # the script itself never ran (so the upload may be retried)
+    assert http_server.chunks_written == 3 * res.attempts  # each attempt stopped at chunk 3
+    assert http_server.temp_files == {}  # every partial file was removed
+    assert http_server.open_shells == 0
+
+
+async def test_tempfile_tampered_upload_is_refused(tmp_path: Path, http_server: WsmanTestServer) -> None:
+    ex = http_exec(tmp_path, http_server, script_transfer="tempfile")
+    seen: list[str] = []
+    http_server.responder = lambda s: seen.append(s) or None  # type: ignore[func-returns-value]
+    real = http_server._run
+
+    async def tamper(c: Any) -> None:
+        if c.script.startswith("# MSP-BOOTSTRAP-FILE"):
+            for k, v in http_server.temp_files.items():
+                http_server.temp_files[k] = "QUJD" + v[4:]  # another script, same length
+        await real(c)
+
+    http_server._run = tamper  # type: ignore[method-assign]
+    res = await ex.run(TGT, cred(), ExecRequest("# " + "s" * 20_000 + "\n", deadline_s=60))
+    assert res.error is not None and res.error.kind is ErrorKind.PROTOCOL_ERROR
+    assert "verification" in res.error.message and seen == []  # never run
+    assert http_server.temp_files == {}
+
+
+def test_tempfile_commands_are_powershell_and_short() -> None:
+    from tests.runbooks.test_powershell_syntax import syntax_errors
+
+    from agent.exec.winrm import INLINE_MAX, TEMP_BOOTSTRAP, TEMP_CHUNK, TEMP_REMOVE, plan_tempfile
+
+    plan = plan_tempfile("Write-Output 'x'\n" * 5000)
+    for args in [*plan.chunks, plan.run, plan.cleanup]:
+        assert len(args[-1]) <= INLINE_MAX
+        text = base64.b64decode(args[-1]).decode("utf-16-le")
+        assert syntax_errors(text.encode()) == [], text[:200]
+        assert plan.name in text and "cmd" not in text.lower().split()
+    for template in (TEMP_CHUNK, TEMP_BOOTSTRAP, TEMP_REMOVE):
+        assert "{name}" in template
+    with pytest.raises(ValueError):
+        plan_tempfile("x", name="../../evil.ps1")
+
+
+def test_an_unknown_script_transfer_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        WinrmExecutor(tmp_path, script_transfer="smb")

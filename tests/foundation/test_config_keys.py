@@ -360,11 +360,7 @@ def test_every_log_level_and_phi_mode_is_usable() -> None:
     assert key is not None and len(parse_hex_key(key)) == 16
 
 
-@pytest.mark.parametrize("mode", [
-    pytest.param(m, marks=pytest.mark.xfail(m == "tempfile", strict=True, raises=NotImplementedError,
-                                            reason="exec.md §3.6 tempfile delivery is not implemented "
-                                                   "but the loader accepts it"))
-    for m in KEYS["winrm_script_transfer"].choices])
+@pytest.mark.parametrize("mode", KEYS["winrm_script_transfer"].choices)
 def test_every_winrm_script_transfer_is_usable(mode: str, tmp_path: Path) -> None:
     from agent.exec.winrm import WinrmExecutor
 

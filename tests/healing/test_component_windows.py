@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from tests.exec.sshd import free_port
+from tests.winrm_testserver import ScriptReply, WsmanTestServer
 
 from agent.exec import Target, Transport, WinrmCredential
 from agent.exec.winrm import WinrmExecutor
-from agent.exec.winrm_testserver import ScriptReply, WsmanTestServer
 from agent.scan.events import HostScanned
 from agent.scan.model import HostResult
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 from tests.exec.sshd import free_port
+from tests.winrm_testserver import ScriptReply, WsmanTestServer
 from tests.winrmfixtures import ntlm_user, script_params
 
 from agent.exec import Target, Transport, WinrmCredential
 from agent.exec.winrm import WinrmExecutor
-from agent.exec.winrm_testserver import ScriptReply, WsmanTestServer
 from agent.healing.pipeline import PipelineResult
 from agent.runbooks import default_registry
 from agent.scan.model import aggregate

@@ -11,11 +11,11 @@ from typing import Any
 import msgspec
 import pytest
 from tests.exec.sshd import free_port
+from tests.winrm_testserver import ScriptReply, WsmanTestServer
 from tests.winrmfixtures import ntlm_user, script_params
 
 from agent.exec import Target, WinrmCredential
 from agent.exec.winrm import WinrmExecutor
-from agent.exec.winrm_testserver import ScriptReply, WsmanTestServer
 from agent.protocol import CredentialSet
 from agent.protocol.credentials import WindowsTarget
 from agent.scan.threats import ARCHIVE_DIR, ThreatDetector

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from tests.exec.sshd import free_port
+from tests.winrm_testserver import ScriptReply, WsmanTestServer
 from tests.winrmfixtures import ntlm_user
 
 from agent.exec import Target, WinrmCredential
 from agent.exec.winrm import WinrmExecutor
-from agent.exec.winrm_testserver import ScriptReply, WsmanTestServer
 from agent.protocol.credentials import WindowsTarget
 from agent.scan.model import aggregate
 from agent.scan.windows import SCRIPT, WindowsScanner, evaluate_windows

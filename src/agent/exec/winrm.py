@@ -15,10 +15,12 @@ import contextlib
 import hashlib
 import os
 import re
+import secrets
 import socket
 import ssl
 import time
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -64,8 +66,67 @@ exit $LASTEXITCODE
 """
 
 
+# The compatibility fallback (exec.md §3.6, ``winrm_script_transfer: tempfile``): the payload is
+# written in chunks by PowerShell (never ``cmd echo``) to a randomly named file in the account's
+# temp directory, then a bootstrap checks its SHA-256, runs it and deletes it in ``finally``.
+TEMP_CHUNK = """# MSP-CHUNK v1
+$ErrorActionPreference = 'Stop'
+$p = Join-Path ([IO.Path]::GetTempPath()) '{name}'
+[IO.File]::{op}($p, '{data}')
+exit 0
+"""
+TEMP_BOOTSTRAP = r"""# MSP-BOOTSTRAP-FILE v1
+$ErrorActionPreference = 'Stop'
+$p = Join-Path ([IO.Path]::GetTempPath()) '{name}'
+try {
+    $b = [Convert]::FromBase64String(([IO.File]::ReadAllText($p) -replace '\s', ''))
+    $s = [Security.Cryptography.SHA256]::Create()
+    $h = -join ($s.ComputeHash($b) | ForEach-Object { $_.ToString('x2') })
+    if ($h -ne '{sha}') { [Console]::Error.WriteLine('MSP_HASH_MISMATCH'); exit 252 }
+    & ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString($b)))
+    exit $LASTEXITCODE
+} finally {
+    Remove-Item -LiteralPath $p -Force -ErrorAction SilentlyContinue
+}
+"""
+TEMP_REMOVE = """# MSP-CHUNK-CLEANUP v1
+Remove-Item -LiteralPath (Join-Path ([IO.Path]::GetTempPath()) '{name}') -Force -ErrorAction SilentlyContinue
+exit 0
+"""
+#: Base64 characters per chunk command: its encoded command stays far below INLINE_MAX.
+TEMP_CHUNK_CHARS = 2600
+SCRIPT_TRANSFERS = ("stdin", "tempfile")
+
+
 def encode_ps(script: str) -> str:
     return base64.b64encode(script.encode("utf-16-le")).decode("ascii")
+
+
+@dataclass(frozen=True)
+class TempfilePlan:
+    """The commands of one tempfile delivery: chunk writers, the bootstrap, the cleanup."""
+
+    name: str
+    chunks: list[list[str]]
+    run: list[str]
+    cleanup: list[str]
+
+
+def plan_tempfile(full_script: str, name: str | None = None) -> TempfilePlan:
+    """The tempfile fallback's commands for a script too long to go inline (exec.md §3.6)."""
+    raw = full_script.encode("utf-8")
+    payload = base64.b64encode(raw).decode("ascii")
+    fname = name or f"msp-{secrets.token_hex(12)}.b64"
+    if not re.fullmatch(r"msp-[0-9a-f]{24}\.b64", fname):
+        raise ValueError("temp file names are msp-<24 hex>.b64")
+    chunks = []
+    for i in range(0, len(payload), TEMP_CHUNK_CHARS):
+        op = "WriteAllText" if i == 0 else "AppendAllText"
+        text = TEMP_CHUNK.replace("{name}", fname).replace("{op}", op)
+        chunks.append([*PS_ARGS, encode_ps(text.replace("{data}", payload[i:i + TEMP_CHUNK_CHARS]))])
+    boot = TEMP_BOOTSTRAP.replace("{name}", fname).replace("{sha}", hashlib.sha256(raw).hexdigest())
+    return TempfilePlan(fname, chunks, [*PS_ARGS, encode_ps(boot)],
+                        [*PS_ARGS, encode_ps(TEMP_REMOVE.replace("{name}", fname))])
 
 
 def plan_delivery(full_script: str) -> tuple[list[str], bytes | None]:
@@ -125,9 +186,9 @@ class WinrmExecutor:
         script_transfer: str = "stdin",
         pins: WinrmPins | None = None,
     ) -> None:
-        if script_transfer != "stdin":
-            # The tempfile fallback (exec.md §3.6) is not implemented yet.
-            raise NotImplementedError("winrm_script_transfer=tempfile is not implemented")
+        if script_transfer not in SCRIPT_TRANSFERS:
+            raise ValueError(f"winrm_script_transfer must be one of {SCRIPT_TRANSFERS}")
+        self.script_transfer = script_transfer
         self.pins = pins or WinrmPins(os.path.join(os.fspath(state_dir), "winrm_pins.json"))
         self.http_port = http_port
         self.https_port = https_port
@@ -274,6 +335,10 @@ class WinrmExecutor:
 
         full = ps_preamble(request.params) + request.script
         args, stdin_payload = plan_delivery(full)
+        temp: TempfilePlan | None = None
+        if stdin_payload is not None and self.script_transfer == "tempfile":
+            temp = plan_tempfile(full)
+            args, stdin_payload = temp.run, None
         try:
             async with asyncio.timeout(deadline.remaining()):
                 try:
@@ -285,6 +350,8 @@ class WinrmExecutor:
                 state["shell"] = wsman.shell_id_of(root)
                 if not state["shell"]:
                     raise ExecError(ErrorKind.PROTOCOL_ERROR, Stage.SHELL, "no ShellId in Create response")
+                if temp is not None:
+                    await self._upload_tempfile(call, state, temp)
                 try:
                     root = await call(
                         wsman.A_COMMAND,
@@ -331,7 +398,61 @@ class WinrmExecutor:
             outcome.error = exc
         finally:
             if state["shell"]:
+                if temp is not None and state.get("temp_partial"):
+                    await self._quiet_command(call, state["shell"], temp.cleanup, budget=True)
                 await self._delete_shell(call, state["shell"])
+
+    async def _upload_tempfile(self, call: Any, state: dict[str, Any], temp: TempfilePlan) -> None:
+        """Write the payload chunk by chunk (one command each, in this shell); a chunk that does
+        not exit 0 stops the run (``protocol_error`` at ``transfer``), and the partial file is
+        removed before the shell is deleted."""
+        state["temp_partial"] = True
+        for n, args in enumerate(temp.chunks):
+            code = await self._quiet_command(call, state["shell"], args)
+            if code != 0:
+                raise ExecError(ErrorKind.PROTOCOL_ERROR, Stage.TRANSFER,
+                                f"script upload chunk {n + 1}/{len(temp.chunks)} failed "
+                                f"(exit {code})", started=False)
+        state["temp_partial"] = False  # from here on the bootstrap deletes it in its finally
+
+    async def _quiet_command(self, call: Any, shell: str, args: list[str], *,
+                             budget: bool = False) -> int | None:
+        """Run one helper command in ``shell`` to its end; its output is not kept. Returns its
+        exit code (None when it did not finish, or failed when ``budget`` makes it best effort)."""
+
+        async def run() -> int | None:
+            try:
+                root = await call(wsman.A_COMMAND, wsman.command_body(POWERSHELL, args),
+                                  Stage.TRANSFER, shell=shell, options=wsman.COMMAND_OPTIONS)
+                command = wsman.command_id_of(root)
+                if not command:
+                    raise ExecError(ErrorKind.PROTOCOL_ERROR, Stage.TRANSFER, "no CommandId")
+                while True:
+                    try:
+                        root = await call(wsman.A_RECEIVE, wsman.receive_body(command),
+                                          Stage.TRANSFER, shell=shell)
+                    except _WsmanFault as f:
+                        if f.fault.wsman_code == wsman.WSMAN_TIMED_OUT:
+                            continue
+                        raise
+                    rec = wsman.parse_receive(root)
+                    if rec.done:
+                        return rec.exit_code
+            except _WsmanFault as f:
+                raise _fault_error(f.fault, Stage.TRANSFER, False) from None
+
+        if not budget:
+            return await run()
+        try:
+            async with asyncio.timeout(CLEANUP_BUDGET_S):
+                return await run()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - cleanup never masks the execution's result
+            kind = exc.kind.value if isinstance(exc, ExecError) else type(exc).__name__
+            log.warning("exec.winrm_tempfile_cleanup_failed", "partial script file not removed",
+                        shell=shell, error=kind)
+            return None
 
     async def _delete_shell(self, call: Any, shell: str) -> None:
         """Best effort within its own budget (exec.md §3); a shell left behind is logged, since

@@ -1,6 +1,7 @@
 """WS-Management SOAP messages for the WinRM shell (exec.md §3.5) and their parsing.
 
-Shared by the WinRM client and the WS-Man test server. Parsing rejects DTDs (no entity tricks).
+Shared by the WinRM client and the WS-Man test server (``tests/winrm_testserver.py``). Parsing
+rejects DTDs (no entity tricks).
 """
 
 from __future__ import annotations

@@ -105,6 +105,12 @@ class WsmanTestServer:
         self.runner_delay = 0.0
         # Recorded outputs: called with the received script; a reply replaces the #TEST runner.
         self.responder: Callable[[str], ScriptReply | None] | None = None
+        # The account's temp directory, for the tempfile delivery (exec.md §3.6): name -> text.
+        self.temp_files: dict[str, str] = {}
+        self.temp_files_seen: set[str] = set()
+        self.fail_chunk: int | None = None  # this chunk (1-based) of every upload exits 1
+        self.chunks_written = 0
+        self._chunk_n: dict[str, int] = {}
         self.receive_timeout_cap: float | None = None  # answer TimedOut sooner than OperationTimeout
         self.port = 0
         self.bind = "127.0.0.1"  # any loopback address (benchmarks give each "host" its own)
@@ -363,7 +369,42 @@ class WsmanTestServer:
 
     async def _run(self, c: _Command) -> None:
         script = c.script
-        if "# MSP-BOOTSTRAP" in script:
+        name = re.search(r"'(msp-[0-9a-f]{24}\.b64)'", script)
+        if script.startswith("# MSP-CHUNK v1") and name is not None:
+            self.chunks_written += 1
+            n = self._chunk_n[name.group(1)] = self._chunk_n.get(name.group(1), 0) + 1
+            if self.fail_chunk == n:
+                c.stderr += b"Access to the path is denied.\r\n"
+                c.exit_code = 1
+                c.changed.set()
+                return
+            m = re.search(r"\[IO\.File\]::(WriteAllText|AppendAllText)\(\$p, '([A-Za-z0-9+/=]*)'\)", script)
+            assert m is not None, script
+            before = self.temp_files.get(name.group(1), "") if m.group(1) == "AppendAllText" else ""
+            self.temp_files[name.group(1)] = before + m.group(2)
+            self.temp_files_seen.add(name.group(1))
+            c.exit_code = 0
+            c.changed.set()
+            return
+        if script.startswith("# MSP-CHUNK-CLEANUP v1") and name is not None:
+            self.temp_files.pop(name.group(1), None)
+            c.exit_code = 0
+            c.changed.set()
+            return
+        if script.startswith("# MSP-BOOTSTRAP-FILE v1") and name is not None:
+            try:  # the bootstrap deletes the file in its finally, whatever happens
+                text = self.temp_files.get(name.group(1))
+                m = re.search(r"\$h -ne '([0-9a-f]{64})'", script)
+                raw = base64.b64decode(text) if text is not None else b""
+                if text is None or m is None or hashlib.sha256(raw).hexdigest() != m.group(1):
+                    c.stderr += b"MSP_HASH_MISMATCH\r\n"
+                    c.exit_code = 252
+                    c.changed.set()
+                    return
+            finally:
+                self.temp_files.pop(name.group(1), None)
+            script = raw.decode("utf-8")
+        elif "# MSP-BOOTSTRAP" in script:
             await c.stdin_done.wait()
             m = re.search(r"\$h -ne '([0-9a-f]{64})'", script)
             raw = base64.b64decode(bytes(c.stdin))
