@@ -38,6 +38,7 @@ said with hooks, never with a loop of its own:
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -78,6 +79,24 @@ class Result:
 
 Sender = Callable[[Item], Awaitable[Result]]
 Probe = Callable[[Item], Awaitable[Result | None]]
+
+
+def json_sender(post: Callable[[str, bytes], Awaitable[tuple[int, bytes]]], path: str, *,
+                permanent: frozenset[int] = frozenset({400, 403, 404, 413, 422})) -> Sender:
+    """``send`` for a queue of JSON request bodies posted as they are to ``path``: an unreadable
+    item is refused (dead letter), the answer classified by :func:`classify_status`."""
+
+    async def send(item: Item) -> Result:
+        try:
+            body = item.read()
+            json.loads(body)
+        except (OSError, ValueError):
+            return Result(Outcome.REFUSED, detail="unreadable", reason="unreadable")
+        status, reply = await post(path, body)
+        return classify_status(status, permanent=permanent,
+                               detail=reply[:512].decode("utf-8", "replace"))
+
+    return send
 
 
 def classify_status(status: int, *, ok: frozenset[int] = frozenset({200, 201, 202, 204}),

@@ -23,7 +23,7 @@ import msgspec
 
 from agent.log import get_logger
 from agent.outbox import kinds
-from agent.outbox.drain import Drainer, Outcome, Result, classify_status
+from agent.outbox.drain import Drainer, Outcome, Result, classify_status, json_sender
 from agent.outbox.queue import Item
 from agent.phi.egress import egress
 from agent.protocol.incidents import INCIDENTS_PATH, RESOLVE_PATH, IncidentReport, IncidentResolve
@@ -61,17 +61,8 @@ class ReportQueues:
     # --- drains ----------------------------------------------------------------------
 
     async def drain_telemetry(self, post: Post, *, force: bool = False) -> int:
-        async def send(item: Item) -> Result:
-            try:
-                body = item.read()
-                json.loads(body)
-            except (OSError, ValueError):
-                return Result(Outcome.REFUSED, detail="unreadable", reason="unreadable")
-            status, reply = await post(EXECUTIONS_PATH, body)
-            return classify_status(status, permanent=REFUSED,
-                                   detail=reply[:512].decode("utf-8", "replace"))
-
-        return await self.telemetry.drain(send, force=force)
+        return await self.telemetry.drain(json_sender(post, EXECUTIONS_PATH, permanent=REFUSED),
+                                          force=force)
 
     async def drain_reports(self, post: Post, *, force: bool = False) -> int:
         async def send(item: Item) -> Result:

@@ -50,8 +50,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from agent.log import get_logger
-from agent.outbox.drain import Drainer, Outcome, Result, classify_status
-from agent.outbox.queue import DurableQueue, Item, Policy, QueueError
+from agent.outbox.drain import Drainer, json_sender
+from agent.outbox.queue import DurableQueue, Policy, QueueError
 from agent.phi.egress import EgressError, egress
 from agent.protocol.security_events import MAX_EVENTS
 from agent.scan.catalog import CATALOG
@@ -570,16 +570,7 @@ class SecurityArchive:
         return self.drainer.queue.pending()
 
     async def drain(self, post: Post, *, force: bool = False) -> int:
-        async def send(item: Item) -> Result:
-            try:
-                body = item.read()
-                json.loads(body)
-            except (OSError, ValueError):
-                return Result(Outcome.REFUSED, detail="unreadable", reason="unreadable")
-            status, reply = await post(ARCHIVE_PATH, body)
-            return classify_status(status, detail=reply[:512].decode("utf-8", "replace"))
-
-        return await self.drainer.drain(send, force=force)
+        return await self.drainer.drain(json_sender(post, ARCHIVE_PATH), force=force)
 
     def status(self) -> dict[str, Any]:
         return {**self.drainer.status(), "unscrubbable": self.unscrubbable}
