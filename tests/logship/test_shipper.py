@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from tests.fakeclock import FakeClock
 from agent.central import CentralCommand
 from agent.logship.batch import build, cut_bytes, realtime
 from agent.logship.shipper import INGEST_PATH, LogShipper
-from agent.logship.source import FileSource, JournalctlSource, parse_journal_json
+from agent.logship.source import CursorRejected, FileSource, JournalctlSource, parse_journal_json
 from agent.phi import make_scrubber
 
 SITE = "lakeside-pediatrics"
@@ -172,3 +173,45 @@ async def test_failures_back_off_doubling_from_30s(env: Env) -> None:
     clock.t = sh.next_try
     assert await sh.tick(env.post) == 3 and sh.saved_cursor() == "s=abc;i=2"
     assert sh.failures == 0 and sh.status()["last_error"] is None
+
+
+# --- a damaged cursor (issue: a corrupt logshipper-cursor stopped shipping for good) --------------
+
+
+@pytest.mark.parametrize("damage", [b"\x00\xff garbage\n", b"s=abc i=3\n", b"x" * 4096])
+async def test_damaged_cursor_is_discarded_and_shipping_resumes(env: Env, damage: bytes) -> None:
+    write(env.journal, [entry(i) for i in range(10)])
+    sh = env.shipper(batch_size=10)
+    assert await sh.tick(env.post) == 10
+    cursor_file = env.tmp / "state" / "logshipper-cursor"
+    saved_at = 1779289200.0 + 5  # when the cursor was saved (the entries' own clock)
+    cursor_file.write_bytes(damage)
+    os.utime(cursor_file, (saved_at, saved_at))
+    write(env.journal, [entry(i) for i in range(10)]
+          + [entry(i, __REALTIME_TIMESTAMP=str(int((saved_at + 30) * 1e6) + i)) for i in range(10, 20)])
+    sh = env.shipper(batch_size=10)  # a restart reads the damaged file
+    sh.next_try = 0
+    await sh.tick(env.post, force=True)
+    msgs = [e["msg"] for e in env.received()]
+    assert set(msgs) >= {f"line {i}" for i in range(20)}  # nothing after the save skipped
+    assert sh.cursors_discarded == 1 and sh.saved_cursor() == "s=abc;i=13"
+    assert list((env.tmp / "state").glob("logshipper-cursor.corrupt.*"))  # kept, not deleted
+    sh.next_try = 0
+    assert await sh.tick(env.post, force=True) == 0  # and shipping goes on normally
+
+
+async def test_cursor_rejected_by_journalctl_resumes_by_time(tmp_path: Path) -> None:
+    fake = tmp_path / "journalctl"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'for a in "$@"; do case "$a" in --after-cursor=*) '
+        'echo "Failed to seek to cursor: Invalid argument" >&2; exit 1;; esac; done\n'
+        "echo '{\"MESSAGE\":\"after\",\"__CURSOR\":\"s=1;i=2\",\"__REALTIME_TIMESTAMP\":\"1\"}'\n"
+        "echo '-- cursor: s=1;i=2'\n")
+    fake.chmod(0o755)
+    src = JournalctlSource(binary=str(fake))
+    with pytest.raises(CursorRejected):
+        await src.read("s=1;i=1", 10)
+    read = await src.read(None, 10, since=1779289200.9)
+    assert read.cursor == "s=1;i=2" and read.entries[0]["MESSAGE"] == "after"
+    assert src.argv(None, 10, since=1779289200.9)[-1] == "--since=@1779289200"

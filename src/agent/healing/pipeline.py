@@ -28,6 +28,7 @@ from agent.runbooks.model import Runbook, RunbookError
 from agent.runbooks.registry import RunbookRegistry
 from agent.scan.model import Incident
 from agent.state.daemon_state import DEDUP_IDLE_S, DedupEntry, HealingCounters
+from agent.state.healing_switch import healing_switch
 from agent.timefmt import format_rfc3339
 
 log = get_logger("healing")
@@ -68,12 +69,8 @@ class GateState:
     state_dir: Path | None = None
 
     def server_disabled(self) -> bool:
-        if self.state_dir is None:
-            return False
-        try:
-            return (self.state_dir / "healing_enabled").read_text().strip().lower() == "false"
-        except OSError:
-            return False
+        """The server's switch (a damaged file reads as off: :mod:`agent.state.healing_switch`)."""
+        return self.state_dir is not None and not healing_switch(self.state_dir)
 
 
 @dataclass

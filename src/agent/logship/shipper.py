@@ -18,6 +18,7 @@ to the dead-letter folder (ERROR) and the cursor moves past it (``on_settled``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -29,18 +30,21 @@ import msgspec
 from agent.backoff import Backoff
 from agent.log import get_logger
 from agent.logship.batch import build
-from agent.logship.source import Source
+from agent.logship.source import CursorRejected, Source, valid_cursor
 from agent.outbox import kinds
 from agent.outbox.drain import Drainer, DrainerMixin, Outcome, Result, classify_status
 from agent.outbox.queue import DurableQueue, Item, QueueError
 from agent.phi import default_scrubber
 from agent.phi.scrubber import Scrubber
 from agent.protocol.logs import MAX_BATCH, LogIngest
-from agent.state.atomic import atomic_write
+from agent.state.atomic import atomic_write, quarantine
+from agent.timefmt import format_rfc3339
 
 log = get_logger("logship")
 
 CURSOR_FILE = "logshipper-cursor"
+CURSOR_SLACK_S = 60.0  # a discarded cursor: resume this long before it was saved
+CURSOR_FALLBACK_S = 3600.0  # ... or this long ago when even its save time is unknown
 INGEST_PATH = "/api/logs/ingest"
 MAX_BATCHES_PER_TICK = 10
 BACKOFF = Backoff(30.0, 600.0)
@@ -65,6 +69,8 @@ class LogShipper(DrainerMixin):
         self.queue = queue or kinds.log_queue(state_dir, clock=clock)
         self.drainer = Drainer(self.queue, backoff=BACKOFF, clock=clock, on_settled=self._settled)
         self._cursors: dict[str, object] = {}  # queued file name -> its batch's cursor, while sent
+        self._resume_since: float | None = None  # after a discarded cursor: read from this time
+        self.cursors_discarded = 0
         self.shipped_lines = 0
         self.shipped_batches = 0
         self.skipped = 0
@@ -81,17 +87,47 @@ class LogShipper(DrainerMixin):
     # --- cursor ------------------------------------------------------------------------
 
     def saved_cursor(self) -> str | None:
+        """The saved cursor; a damaged one is discarded (quarantined, WARNING) and the next read
+        starts from the safe point instead (:meth:`_discard_cursor`)."""
         try:
-            text = self.cursor_path.read_text().strip()
-        except (OSError, UnicodeDecodeError):
+            raw = self.cursor_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self._discard_cursor(f"unreadable: {exc.strerror}")
+            return None
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            text = None
+        if text is None or (text and not valid_cursor(text)):
+            self._discard_cursor("not a journal cursor")
             return None
         return text or None
+
+    def _discard_cursor(self, why: str) -> None:
+        """Resume at-least-once from when the cursor was last saved (the server had accepted
+        everything before it), minus a minute; nothing after it is skipped."""
+        try:
+            saved_at = self.cursor_path.stat().st_mtime
+        except OSError:
+            saved_at = self.clock() - CURSOR_FALLBACK_S
+        self._resume_since = saved_at - CURSOR_SLACK_S
+        self.cursors_discarded += 1
+        with contextlib.suppress(OSError):
+            quarantine(self.cursor_path)
+        log.warning("logship.cursor_discarded", f"log shipping cursor discarded ({why}); resuming "
+                    "from when it was saved (lines may be sent twice, none skipped)",
+                    resume_since=format_rfc3339(self._resume_since))
 
     def _save_cursor(self, cursor: str) -> None:
         atomic_write(self.cursor_path, cursor.encode() + b"\n", 0o600)
 
     def read_position(self) -> str | None:
-        """Where the next journal read starts: after the newest queued batch, else the cursor."""
+        """Where the next journal read starts: after the newest queued batch, else the cursor;
+        None (read by time) right after a cursor was discarded."""
+        if self._resume_since is not None:
+            return None
         items = self.queue.items()
         if items:
             try:
@@ -118,11 +154,17 @@ class LogShipper(DrainerMixin):
         for _ in range(MAX_BATCHES_PER_TICK):
             if not await self._drain(post):
                 return
+            position = self.read_position()
             try:
-                read = await self.source.read(self.read_position(), self.batch_size)
+                read = await self.source.read(position, self.batch_size,
+                                              None if position else self._resume_since)
+            except CursorRejected as exc:
+                self._discard_cursor(f"rejected by the journal: {exc}")
+                continue
             except OSError as exc:
                 self.drainer.defer(f"journal: {exc}")
                 return
+            self._resume_since = None  # the read's own cursor (or the queue's) positions the next
             if not read.entries:
                 break
             try:
@@ -194,4 +236,5 @@ class LogShipper(DrainerMixin):
         return {"shipped_lines": self.shipped_lines, "shipped_batches": self.shipped_batches,
                 "skipped_entries": self.skipped, "queued_batches": self.queue.pending(),
                 "consecutive_failures": self.failures, "last_error": self.last_error,
-                "has_cursor": self.saved_cursor() is not None}
+                "has_cursor": self.cursor_path.exists(),
+                "cursors_discarded": self.cursors_discarded}

@@ -21,9 +21,14 @@ class Read:
     cursor: str | None = None
 
 
+class CursorRejected(OSError):
+    """The journal does not accept the cursor (damaged, or from another journal)."""
+
+
 class Source(Protocol):
-    async def read(self, after: str | None, limit: int) -> Read:
-        """Entries after ``after`` (None: the very first run)."""
+    async def read(self, after: str | None, limit: int, since: float | None = None) -> Read:
+        """Entries after ``after``; without one, entries since ``since`` (epoch seconds), else
+        the very first run's window. Raises :class:`CursorRejected` for an unusable cursor."""
 
 
 def parse_journal_json(text: bytes) -> Read:
@@ -56,14 +61,19 @@ class JournalctlSource:
         self.binary = binary
         self.extra = extra
 
-    def argv(self, after: str | None, limit: int) -> list[str]:
+    def argv(self, after: str | None, limit: int, since: float | None = None) -> list[str]:
         argv = [self.binary, "--output=json", "--no-pager", "--show-cursor", f"--lines={limit}"]
-        argv.append(f"--after-cursor={after}" if after else "--since=-5m")
+        if after:
+            argv.append(f"--after-cursor={after}")
+        elif since is not None:
+            argv.append(f"--since=@{max(0, int(since))}")
+        else:
+            argv.append("--since=-5m")
         return argv + list(self.extra)
 
-    async def read(self, after: str | None, limit: int) -> Read:
+    async def read(self, after: str | None, limit: int, since: float | None = None) -> Read:
         proc = await asyncio.create_subprocess_exec(
-            *self.argv(after, limit), stdin=asyncio.subprocess.DEVNULL,
+            *self.argv(after, limit, since), stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
             async with asyncio.timeout(JOURNALCTL_DEADLINE_S):
@@ -73,8 +83,10 @@ class JournalctlSource:
             await proc.wait()
             raise OSError("journalctl exceeded its 20 s deadline") from None
         if proc.returncode != 0:
-            raise OSError(f"journalctl exited {proc.returncode}: "
-                          f"{err[:200].decode('utf-8', 'replace')}")
+            why = f"journalctl exited {proc.returncode}: {err[:200].decode('utf-8', 'replace')}"
+            if after and b"cursor" in err.lower():
+                raise CursorRejected(why)
+            raise OSError(why)
         return parse_journal_json(out)
 
 
@@ -94,11 +106,28 @@ class FileSource:
             self._cache = (mtime, entries, index)
         return self._cache[1], self._cache[2]
 
-    async def read(self, after: str | None, limit: int) -> Read:
+    async def read(self, after: str | None, limit: int, since: float | None = None) -> Read:
         entries, index = self._load()
+        if after is not None and not valid_cursor(after):
+            raise CursorRejected("Failed to seek to cursor: Invalid argument")
         start = 0 if after is None else index.get(after, -1) + 1
         if after is not None and after not in index:
             start = 0  # unknown cursor (rotated away): journalctl restarts at the oldest
+        if after is None and since is not None:
+            start = next((i for i, e in enumerate(entries) if (_realtime_s(e) or 0.0) >= since),
+                         len(entries))
         chunk = entries[start:start + limit]
         cursor = chunk[-1].get("__CURSOR") if chunk else after
         return Read(chunk, cursor if isinstance(cursor, str) else None)
+
+
+def valid_cursor(text: str) -> bool:
+    """A cursor as journald writes them: short printable ASCII without spaces."""
+    return 0 < len(text) <= 512 and text.isascii() and text.isprintable() and " " not in text
+
+
+def _realtime_s(entry: dict[str, Any]) -> float | None:
+    try:
+        return int(entry.get("__REALTIME_TIMESTAMP", "")) / 1_000_000
+    except (TypeError, ValueError):
+        return None

@@ -29,12 +29,12 @@ from typing import Any, Protocol
 from agent.log import get_logger
 from agent.orders.verify import VerifiedOrder
 from agent.state.atomic import atomic_write, ensure_dir
+from agent.state.healing_switch import HEALING_FILE, healing_switch
 
 log = get_logger("orders")
 
 OUTPUT_CAP = 2000
 CHECKIN_TRIGGER_MIN_S = 60.0
-HEALING_FILE = "healing_enabled"
 WINRM_PINS = "winrm_pins.json"
 INCIDENT_WINDOW = timedelta(hours=24)
 _COMMON = frozenset({"site_id", "target_appliance_id"})
@@ -397,13 +397,6 @@ async def sync_promoted_rule(params: dict[str, Any], ctx: HandlerContext) -> dic
     if ctx.hooks.reload_rules is not None:
         ctx.hooks.reload_rules()
     return {"status": "deployed", "rule_id": rule_id}
-
-
-def healing_switch(state_dir: Path) -> bool:
-    try:
-        return (state_dir / HEALING_FILE).read_text().strip() != "false"
-    except OSError:
-        return True
 
 
 async def _set_healing(params: dict[str, Any], ctx: HandlerContext, on: bool) -> dict[str, Any]:
