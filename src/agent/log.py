@@ -21,7 +21,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -149,6 +149,12 @@ class _StdoutHandler(logging.Handler):
             self.handleError(record)
 
 
+#: The fields that name what a warning is about (distinct values are distinct warnings).
+_IDENTITY_FIELDS: Final = ("host", "check_type", "order_id", "order_type", "kind", "reason",
+                           "error_kind", "verdict", "key", "file", "path", "step", "status")
+_LIMIT_KEYS: Final = 1024
+
+
 class EventLogger:
     """Thin wrapper over a stdlib logger that takes an event name and fields."""
 
@@ -157,7 +163,7 @@ class EventLogger:
     def __init__(self, component: str) -> None:
         self.component = component
         self._logger = logging.getLogger(f"{_ROOT}.{component}")
-        self._last: dict[tuple[str, str, str], list[float]] = {}
+        self._last: dict[tuple[str, ...], list[float]] = {}
 
     def _log(self, level: int, event: str, msg: str, exc: bool, fields: dict[str, Any]) -> None:
         if not self._logger.isEnabledFor(level):
@@ -177,9 +183,14 @@ class EventLogger:
         self._log(logging.INFO, event, msg, False, fields)
 
     def warning(self, event: str, msg: str, **fields: Any) -> None:
-        """Warning, emitted at most once a minute per (event, host, check_type)."""
-        key = (event, str(fields.get("host", "")), str(fields.get("check_type", "")))
+        """Warning, emitted at most once a minute per distinct failure: the event, its message and
+        the fields that say *what* failed (host, check type, order, kind, reason, …) — so four
+        different order rejections give four lines, the same one repeated gives one (with
+        ``repeated`` on the next line after the minute)."""
+        key = (event, msg, *(str(fields.get(f, "")) for f in _IDENTITY_FIELDS))
         now = time.monotonic()
+        if len(self._last) > _LIMIT_KEYS:
+            self._last = {k: v for k, v in self._last.items() if now - v[0] < 60.0}
         slot = self._last.get(key)
         if slot is not None and now - slot[0] < 60.0:
             slot[1] += 1

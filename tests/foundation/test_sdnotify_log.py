@@ -113,6 +113,17 @@ def test_repeated_warnings_rate_limited(captured: Captured) -> None:
     assert [r["host"] for r in recs] == ["h1", "h2"]
 
 
+def test_distinct_failures_are_each_visible(captured: Captured) -> None:
+    """Four different order rejections in one checkin: four lines; the same one again: none."""
+    lg = agentlog.get_logger("rl-orders")
+    for reason in ("bad_signature", "expired", "wrong_appliance", "bad_signature"):
+        lg.warning("orders.rejected", f"order rejected: {reason}", reason=reason, order_id="o-1")
+    lg.warning("orders.rejected", "order rejected: expired", reason="expired", order_id="o-2")
+    recs = lines(captured)
+    assert [(r["reason"], r["order_id"]) for r in recs] == [
+        ("bad_signature", "o-1"), ("expired", "o-1"), ("wrong_appliance", "o-1"), ("expired", "o-2")]
+
+
 def test_mask() -> None:
     assert agentlog.mask("abcdefgh12345678") == "****5678"
     assert agentlog.mask("short") == "****"
