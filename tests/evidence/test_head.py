@@ -195,3 +195,46 @@ async def test_fresh_state_dir_starts_at_genesis_without_restart(env: Env) -> No
     assert store.chain_restarts == 0
     [b] = store.record_scan(env.scan())
     assert (b.chain_seq, b.prev_bundle_hash) == (1, ZERO_HASH)
+
+
+async def test_empty_chain_dir_is_an_explicit_restart(env: Env) -> None:
+    """Nothing tells an empty ``evidence_chain/`` from a deleted journal and head record."""
+    fresh = env.state.parent / "older"
+    (fresh / "evidence_chain").mkdir(parents=True)
+    store = EvidenceStore(fresh, KEY, SITE, limits=Limits(min_free_bytes=0), clock=env.clock)
+    assert store.chain_restarts == 1 and store.head_seq == 0
+    assert store.status()["last_chain_restart"]["last_known_head"] == "unknown"
+
+
+async def test_stale_head_record_after_a_crash_is_rewritten(env: Env) -> None:
+    """A crash after the journal line and before the head record: the journal is ahead."""
+    [b1] = env.store.record_scan(env.scan())
+    stale = head_file(env).read_bytes()
+    [b2] = env.store.record_scan(env.scan())
+    head_file(env).write_bytes(stale)
+    store = reopen(env)
+    assert (store.head_seq, store.head_hash) == (2, b2.bundle_hash) and store.chain_restarts == 0
+    assert json.loads(head_file(env).read_text())["bundle_hash"] == b2.bundle_hash
+    assert not quarantined(env) and b1.chain_seq == 1
+
+
+async def test_restart_seen_in_an_export_verified_elsewhere(
+        env: Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env.down = True
+    [b1] = env.store.record_scan(env.scan())
+    delete(segment(env))
+    delete(head_file(env))
+    [spooled] = (env.state / "evidence_cache").glob(f"*{b1.bundle_id}*")
+    spooled.rename(env.state / "moved-away.json")  # no spool either: nothing names the head
+    store = reopen(env)
+    assert store.chain_restarts == 1
+    store.record_scan(env.scan())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert cli(["evidence", "export", str(elsewhere / "export.jsonl"),
+                "--state-dir", str(env.state)]) == 0
+    capsys.readouterr()
+    assert cli(["evidence", "verify", str(elsewhere), "--json"]) == 1
+    res = json.loads(capsys.readouterr().out)
+    assert res["error"] == "chain_restart" and res["restarted"] is True
+    assert res["restarts"][0]["last_known_head"] == "unknown"

@@ -16,8 +16,11 @@ always pending); otherwise the chain is **restarted explicitly**: a signed ``cha
 journal record naming the last head known (the readable part of a damaged journal, the
 dead-letter folder) or ``"unknown"``, ERROR log, counted in ``status``; the next bundle gets
 ``chain_seq`` = last known seq + 1 and ``prev_bundle_hash`` = the record's ``restart_hash``.
-Never a silent restart at seq 1. (A state directory with no trace of a chain — no
-``evidence_chain/`` and no chained bundles — starts a new chain at seq 1, as on first start.)
+Never a silent restart at seq 1. Only a state directory with no trace of a chain (no
+``evidence_chain/`` directory and no chained bundle) starts a new chain at seq 1 with no record.
+An empty ``evidence_chain/`` cannot be told apart from a deleted journal and head record, so it
+restarts explicitly (``"unknown"``) — also the one left by an older version that never created a
+bundle (the head record is written from the first start on, genesis included).
 
 Bounds (§5.2): a full spool moves its oldest bundles to the dead-letter folder
 (``spool_overflow``); a full dead-letter folder or the free-space floor refuses creation
@@ -138,7 +141,7 @@ class EvidenceStore:
         self.last_error: str | None = None
         self._last_refusal_log = -REFUSAL_LOG_EVERY_S
         self.recovered = 0
-        self.recover(had_chain=had_chain)
+        self.recover(had_chain=had_chain or bool(self.queue.items() or self.queue.dead_letters()))
 
     # --- the scanner's API ---------------------------------------------------------------
 
@@ -195,9 +198,9 @@ class EvidenceStore:
                 return None
             self.journal_key = self.key.public_hex
             self.head_seq, self.head_hash = seq, bundle.bundle_hash
-            self._write_head()
             self.created += 1
             self.last_error = None
+            self._write_head()  # after the journal line (module docstring)
             log.info("evidence.created", "evidence bundle created", seq=seq,
                      bundle_id=bundle.bundle_id, scan_type=scan_type, checks=len(checks))
             return bundle

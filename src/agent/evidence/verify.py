@@ -332,7 +332,8 @@ def load_dir(path: Path) -> tuple[list[BundleRecord], list[dict[str, Any]] | Non
                     doc = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(doc, dict) and "event" in doc and "signed_data" not in doc:
+                if isinstance(doc, dict) and "event" in doc and (
+                        "signed_data" not in doc or doc["event"] == "chain_restart"):
                     copied.append(doc)  # an export's copy of the journal (evidence.md §5.3)
                     continue
                 rec = _record(doc, f"{rel}:{n}")
