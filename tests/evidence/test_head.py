@@ -238,3 +238,20 @@ async def test_restart_seen_in_an_export_verified_elsewhere(
     res = json.loads(capsys.readouterr().out)
     assert res["error"] == "chain_restart" and res["restarted"] is True
     assert res["restarts"][0]["last_known_head"] == "unknown"
+
+
+async def test_corruption_after_a_restart_is_still_corruption(env: Env) -> None:
+    await three_delivered(env)
+    delete(segment(env))
+    delete(head_file(env))
+    store = reopen(env)
+    store.record_scan(env.scan())
+    store.record_scan(env.scan())
+    assert await env.sub.drain(force=True) == 2
+    records = server_chain(env)
+    assert verify_chain(records, journal=env.journal()).error == "chain_restart"
+    last = records[-1]
+    tampered = BundleRecord(last.signed_data.replace('"pass"', '"fail"'), last.agent_signature,
+                            last.bundle_hash, last.public_key, "tampered")
+    res = verify_chain([*records[:-1], tampered], journal=env.journal())
+    assert not res.valid and res.error == "bad_signature" and res.first_bad_seq == 2
