@@ -12,6 +12,7 @@ from tests.evidence.conftest import KEY, SITE, Env
 from agent.cli import main as cli
 from agent.crypto import Ed25519Key
 from agent.evidence.bundle import ScanResult
+from agent.evidence.head import Head, write_head
 from agent.evidence.store import EvidenceStore, Limits
 from agent.evidence.submit import EvidenceSubmitter
 from agent.protocol.evidence import evidence_submit_path
@@ -98,6 +99,10 @@ async def test_recovery_adopts_unjournaled_spool_file_and_verify_cli(
     seg = env.state / "evidence_chain/journal-000001.jsonl"
     lines = seg.read_text().splitlines()
     seg.write_text("\n".join(lines[:-1]) + '\n{"event":"crea')  # and a torn line
+    # ... so the head record, written after the journal line, still names seq 2
+    second = json.loads(lines[-2])
+    assert second["seq"] == 2
+    write_head(seg.parent, Head(2, second["bundle_hash"], KEY.public_hex))
     restarted = EvidenceStore(env.state, KEY, SITE, limits=Limits(min_free_bytes=0),
                               clock=env.clock)
     assert restarted.head_seq == 3 and restarted.recovered == 1

@@ -38,8 +38,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "present. Without an argument the state directory is verified (its evidence_cache/, "
         "evidence_dead_letter/ and evidence_chain/ are read); with an EXPORT file (written by "
         "`evidence export`), the local data and the export together; with a DIR, the bundles "
-        "under DIR. Prints one verdict per bundle and the chain verdict. Exit 0 valid, 1 invalid, "
-        "2 unusable input.")
+        "under DIR. Prints one verdict per bundle and the chain verdict. A chain the agent restarted "
+        "explicitly (it lost both its journal and its head record; a signed chain_restart record "
+        "in the journal names the last head known) is reported as RESTARTED: each part verified "
+        "on its own, neither a valid unbroken chain nor corruption. Exit 0 valid, 1 invalid or "
+        "restarted, 2 unusable input.")
     add_global(v)
     v.add_argument("dir", metavar="EXPORT|DIR", nargs="?", help="an export file or a directory "
                    "(default: the state directory)")
@@ -188,9 +191,19 @@ def run_verify(args: argparse.Namespace) -> int:
             print(f"--  seq {seq}  body not available (journal only)")
         for name in unreadable:
             print(f"??  {name}  unreadable")
+        for r in result.restarts:
+            last = r["last_known_head"]
+            known = (f"seq {last.get('seq')} hash {last.get('bundle_hash')}"
+                     if isinstance(last, dict) else "unknown")
+            print(f"RESTART before seq {r['first_seq']} at {r['at']}: signed chain_restart "
+                  f"({r['reason']}); last known head: {known}")
         if result.valid:
             print(f"chain valid: {len(result.verdicts)} bundles, head seq {result.head_seq}, "
                   f"head hash {result.head_hash}")
+        elif result.error == "chain_restart":
+            print(f"chain RESTARTED ({len(result.restarts)} restart(s); not one unbroken chain, "
+                  f"no corruption found): {len(result.verdicts)} bundles, head seq "
+                  f"{result.head_seq}, head hash {result.head_hash}")
         else:
             print(f"chain INVALID: first bad seq {result.first_bad_seq}: {result.error}")
     return EXIT_OK if result.valid and not unreadable else EXIT_FAILURE

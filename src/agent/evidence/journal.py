@@ -3,7 +3,11 @@
 Append-only, one JSON object per line, each line written with ``O_APPEND`` and fsynced before
 :meth:`Journal.append` returns; a new segment every 10,000 lines; never deleted automatically.
 A line torn by a crash (no trailing newline) was never acknowledged: it is cut off when the
-journal is opened, so the next line does not run into it. Unparseable lines are skipped by readers.
+journal is opened, so the next line does not run into it. Nothing is ever deleted: when a segment
+needs repair (a torn last line: WARNING; unparseable lines or an empty segment: damage, ERROR,
+listed in :attr:`Journal.damaged`), the original file is moved to ``quarantine/``
+(:func:`agent.evidence.head.quarantine`) and its parseable lines are written back atomically.
+Readers skip unparseable lines.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from agent.evidence.head import quarantine
 from agent.log import get_logger
-from agent.state.atomic import ensure_dir, fsync_dir
+from agent.state.atomic import atomic_write, ensure_dir, fsync_dir
 
 log = get_logger("evidence")
 
@@ -59,28 +64,55 @@ class Journal:
         self.dir = ensure_dir(directory)
         self.segment_lines = segment_lines
         self._lock = threading.Lock()
+        #: Damaged segments found when opening (each quarantined): ``"<name>: <what>"``.
+        self.damaged: list[str] = []
+        for seg in segments(self.dir):
+            self._salvage(seg)
         segs = segments(self.dir)
         self._segment = int(segs[-1].stem[8:]) if segs else 1
-        self._lines = self._repair(self.dir / segment_name(self._segment))
+        try:
+            self._lines = (self.dir / segment_name(self._segment)).read_bytes().count(b"\n")
+        except FileNotFoundError:
+            self._lines = 0
 
-    def _repair(self, path: Path) -> int:
-        """Cut a torn last line; return the segment's line count."""
+    def _salvage(self, path: Path) -> None:
+        """Repair one segment: quarantine the original, keep its parseable lines."""
         try:
             data = path.read_bytes()
-        except FileNotFoundError:
-            return 0
-        if data and not data.endswith(b"\n"):
-            keep = data.rfind(b"\n") + 1
-            log.warning("evidence.journal_torn_line", "journal ended in an incomplete line (a "
-                        "crash while appending); it is removed", segment=path.name)
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            self.damaged.append(f"{path.name}: unreadable ({exc.strerror})")
+            log.error("evidence.journal_damaged", "journal segment unreadable", segment=path.name)
+            return
+        end = data.rfind(b"\n") + 1
+        good: list[bytes] = []
+        bad = 0
+        for raw in data[:end].split(b"\n"):
+            if not raw.strip():
+                continue
             try:
-                os.ftruncate(fd, keep)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            data = data[:keep]
-        return data.count(b"\n")
+                ok = isinstance(json.loads(raw), dict)
+            except ValueError:
+                ok = False
+            if ok:
+                good.append(raw)
+            else:
+                bad += 1
+        if data and not bad and end == len(data):
+            return
+        if bad or not good:
+            what = "empty" if not data else f"{bad} unparseable line(s)" if bad else "no whole line"
+            self.damaged.append(f"{path.name}: {what}")
+            moved = quarantine(path, "damaged")
+            log.error("evidence.journal_damaged", f"journal segment damaged ({what}); moved to "
+                      "quarantine, its readable lines kept", segment=path.name,
+                      quarantined=moved.name, lines_kept=len(good))
+        else:
+            moved = quarantine(path, "torn")
+            log.warning("evidence.journal_torn_line", "journal ended in an incomplete line (a "
+                        "crash while appending); the original is kept in quarantine",
+                        segment=path.name, quarantined=moved.name)
+        if good:
+            atomic_write(path, b"\n".join(good) + b"\n", 0o600)
 
     def append(self, event: dict[str, Any]) -> None:
         """Append one line and fsync it (raises OSError when the disk refuses)."""

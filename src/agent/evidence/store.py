@@ -6,6 +6,22 @@ types (``windows``, ``linux``) a bundle **counts as created** only when its spoo
 are on stable storage; creation is serialized by one chain lock. Network bundles are signed and
 returned to be sent once (:meth:`agent.evidence.submit.EvidenceSubmitter.send_network`).
 
+The chain head is kept twice (:mod:`agent.evidence.head`): the journal's lines and
+``evidence_chain/evidence_head.json``, written after each journal line. At start-up the higher of
+the two wins and the other is repaired: a journal that lost its head gets a ``head_recovered``
+line (``from``: ``head_record`` or ``spool``), a lost or damaged head record is rewritten from the
+journal; damaged files are quarantined, never deleted. When neither survives (while the state
+directory shows a chain existed), a non-empty spool still names the head (its newest bundle is
+always pending); otherwise the chain is **restarted explicitly**: a signed ``chain_restart``
+journal record naming the last head known (the readable part of a damaged journal, the
+dead-letter folder) or ``"unknown"``, ERROR log, counted in ``status``; the next bundle gets
+``chain_seq`` = last known seq + 1 and ``prev_bundle_hash`` = the record's ``restart_hash``.
+Never a silent restart at seq 1. Only a state directory with no trace of a chain (no
+``evidence_chain/`` directory and no chained bundle) starts a new chain at seq 1 with no record.
+An empty ``evidence_chain/`` cannot be told apart from a deleted journal and head record, so it
+restarts explicitly (``"unknown"``) — also the one left by an older version that never created a
+bundle (the head record is written from the first start on, genesis included).
+
 Bounds (§5.2): a full spool moves its oldest bundles to the dead-letter folder
 (``spool_overflow``); a full dead-letter folder or the free-space floor refuses creation
 (``creation_refused`` journal line, ERROR at most once a minute with a running count).
@@ -39,6 +55,7 @@ from agent.evidence.bundle import (
     split_hosts,
     uuid7,
 )
+from agent.evidence.head import Head, read_head, restart_record, write_head
 from agent.evidence.journal import Journal
 from agent.log import get_logger
 from agent.outbox import kinds
@@ -109,17 +126,22 @@ class EvidenceStore:
                          dead_letter_max_bytes=self.limits.dead_letter_max_bytes)
         self.queue: DurableQueue = kinds.evidence_queue(state_dir, policy=policy, clock=clock)
         self.queue.on_dead_letter = self._journal_dead_letter
+        had_chain = (state_dir / CHAIN_DIR).is_dir()
         self.journal = Journal(state_dir / CHAIN_DIR)
         self._lock = threading.RLock()
         self.head_seq = 0
         self.head_hash = ZERO_HASH
         self.journal_key: str | None = None
+        #: Where the head came from at start-up: journal, head_record, spool, chain_restart.
+        self.head_source = "journal"
+        self.chain_restarts = 0
+        self.last_restart: dict[str, Any] | None = None
         self.created = 0
         self.creation_refused = 0
         self.last_error: str | None = None
         self._last_refusal_log = -REFUSAL_LOG_EVERY_S
         self.recovered = 0
-        self.recover()
+        self.recover(had_chain=had_chain or bool(self.queue.items() or self.queue.dead_letters()))
 
     # --- the scanner's API ---------------------------------------------------------------
 
@@ -178,6 +200,7 @@ class EvidenceStore:
             self.head_seq, self.head_hash = seq, bundle.bundle_hash
             self.created += 1
             self.last_error = None
+            self._write_head()  # after the journal line (module docstring)
             log.info("evidence.created", "evidence bundle created", seq=seq,
                      bundle_id=bundle.bundle_id, scan_type=scan_type, checks=len(checks))
             return bundle
@@ -285,7 +308,7 @@ class EvidenceStore:
 
     # --- recovery (§3) ---------------------------------------------------------------
 
-    def recover(self) -> None:
+    def recover(self, *, had_chain: bool = True) -> None:
         created: dict[int, str] = {}
         settled: set[int] = set()
         dead_journaled: set[int] = set()
@@ -294,7 +317,20 @@ class EvidenceStore:
             ev, seq = line.get("event"), line.get("seq")
             if ev == "legacy" and line.get("outcome") == "delivered":
                 legacy_settled.add(str(line.get("file", "")))
-            if ev == "created" and isinstance(seq, int):
+            if ev == "chain_restart" and isinstance(line.get("first_seq"), int):
+                created.clear()
+                settled.clear()
+                dead_journaled.clear()
+                self.head_seq = line["first_seq"] - 1
+                self.head_hash = str(line.get("restart_hash", ""))
+                self.journal_key = None
+                self.chain_restarts += 1
+                self.last_restart = {k: line.get(k) for k in
+                                     ("at", "first_seq", "reason", "last_known_head")}
+            elif ev == "head_recovered" and isinstance(seq, int) and seq >= self.head_seq:
+                self.head_seq, self.head_hash = seq, str(line.get("bundle_hash", ""))
+                self.journal_key = str(line.get("public_key", "")) or self.journal_key
+            elif ev == "created" and isinstance(seq, int):
                 created[seq] = str(line.get("bundle_hash", ""))
                 if line.get("public_key"):
                     self.journal_key = str(line["public_key"])
@@ -306,6 +342,7 @@ class EvidenceStore:
                 settled.add(seq)
                 if ev == "dead_lettered":
                     dead_journaled.add(seq)
+        self._recover_head(had_chain)
         for item in self.legacy_items():
             if legacy_file(item) in legacy_settled:
                 self.queue.remove(item)  # crash after the journal line, before the unlink
@@ -348,12 +385,115 @@ class EvidenceStore:
         self.journal.append(self._created_line(bundle, self.journal_key != body.agent_public_key))
         self.journal_key = body.agent_public_key
         self.head_seq, self.head_hash = item.order, body.bundle_hash
+        self._write_head()
         self.recovered += 1
         log.warning("evidence.recovered", "spool file adopted into the chain journal after a "
                     "crash", seq=item.order)
 
+    # --- the redundant head (module docstring) ------------------------------------------
+
+    def _head(self) -> Head:
+        return Head(self.head_seq, self.head_hash, self.journal_key or "")
+
+    def _write_head(self) -> None:
+        """Rewrite ``evidence_head.json`` after a journal line; a failure is logged (the journal
+        line is the durability point; the next start rewrites the record from it)."""
+        try:
+            write_head(self.journal.dir, self._head())
+        except OSError as exc:
+            self.last_error = f"evidence head record not written: {exc}"
+            log.error("evidence.head_write_failed", self.last_error)
+
+    def _recover_head(self, had_chain: bool) -> None:
+        """Reconcile the journal's head with the head record; restart explicitly when both are
+        lost (module docstring)."""
+        journal = self._head()
+        record, state = read_head(self.journal.dir)
+        if state == "damaged":
+            log.error("evidence.head_record_damaged", "the chain head record was damaged; moved "
+                      "to quarantine", head_seq_journal=journal.seq)
+        journal_lost = bool(self.journal.damaged) or (had_chain and journal.seq == 0
+                                                      and not self.chain_restarts)
+        if record is not None and record.seq > journal.seq:
+            self._adopt_head(record, "head_record")
+        elif record is not None and record.seq == journal.seq \
+                and record.bundle_hash != journal.bundle_hash:
+            log.error("evidence.head_mismatch", "the head record and the journal disagree on the "
+                      "head's hash; the journal's is kept", seq=journal.seq)
+        elif record is None and journal_lost:
+            self._lost_head(journal)
+            return
+        elif record is not None and record.seq == journal.seq:
+            return  # both agree
+        elif state != "missing" or journal.seq:
+            log.warning("evidence.head_record_recovered", "the chain head record is rewritten "
+                        "from the journal", seq=journal.seq, was=state)
+        self._write_head()
+
+    def _adopt_head(self, head: Head, source: str) -> None:
+        """The journal lost its head: take it from ``source`` and journal ``head_recovered``."""
+        log.error("evidence.journal_head_lost", f"the chain journal lost its head; recovered from "
+                  f"the {source.replace('_', ' ')}", seq=head.seq, journal_damage=self.journal.damaged)
+        self.head_seq, self.head_hash = head.seq, head.bundle_hash
+        self.journal_key = None  # the next created line names the key again
+        self.head_source = source
+        self.journal.append({"event": "head_recovered", "at": format_rfc3339(self.clock()),
+                             "seq": head.seq, "bundle_hash": head.bundle_hash,
+                             "public_key": head.public_key, "from": source})
+        self._write_head()
+
+    def _lost_head(self, journal: Head) -> None:
+        """Neither the journal nor the head record knows the head."""
+        spool = self._newest(self.queue.items()[::-1])
+        if spool is not None and spool.seq >= journal.seq:
+            self._adopt_head(spool, "spool")
+            return
+        known = [h for h in (journal if journal.seq else None,
+                             self._newest(self._dead_letter_items())) if h is not None]
+        last = max(known, key=lambda h: h.seq) if known else None
+        first = (last.seq if last is not None else 0) + 1
+        line = restart_record(self.key, site_id=self.site_id, at=format_rfc3339(self.clock()),
+                              first_seq=first, last_known=last, reason="head_lost")
+        self.journal.append(line)
+        self.head_seq, self.head_hash = first - 1, line["restart_hash"]
+        self.journal_key = None
+        self.head_source = "chain_restart"
+        self.chain_restarts += 1
+        self.last_restart = {k: line[k] for k in ("at", "first_seq", "reason", "last_known_head")}
+        self.last_error = "evidence chain restarted: the chain head was lost"
+        log.error("evidence.chain_restart", "the evidence chain journal and head record are both "
+                  "lost; the chain restarts with a signed chain_restart record", first_seq=first,
+                  last_known_seq=last.seq if last is not None else "unknown",
+                  journal_damage=self.journal.damaged)
+        self._write_head()
+
+    def _dead_letter_items(self) -> list[Item]:
+        out: list[Item] = []
+        for path in self.queue.dead_letters():
+            parsed = self.queue.naming.parse(path.name)
+            if parsed is not None:
+                out.append(Item(path, parsed[0], parsed[1], 0.0, 0))
+        return sorted(out, key=lambda it: it.order, reverse=True)
+
+    def _newest(self, items: list[Item]) -> Head | None:
+        """The head named by the newest of ``items`` (newest first) whose signature verifies."""
+        for item in items:
+            try:
+                body = parse_body(item.read())
+                ok = seq_of(body.signed_data) == item.order and verify_ed25519(
+                    bytes.fromhex(body.agent_public_key), body.signed_data.encode("ascii"),
+                    bytes.fromhex(body.agent_signature))
+            except (OSError, ValueError, msgspec.DecodeError, UnicodeEncodeError):
+                ok = False
+            if ok:
+                return Head(item.order, body.bundle_hash, body.agent_public_key)
+        return None
+
     def status(self) -> dict[str, Any]:
         return {"head_seq": self.head_seq, "head_hash": self.head_hash[:16],
+                "head_source": self.head_source, "chain_restarts": self.chain_restarts,
+                "last_chain_restart": self.last_restart,
+                "journal_damage": list(self.journal.damaged),
                 "spool": self.queue.status(), "dead_letter_bytes": self.queue.dead_letter_bytes(),
                 "legacy_pending": len(self.legacy_items()),
                 "created": self.created, "evidence_creation_refused_total": self.creation_refused,

@@ -2,10 +2,15 @@
 
 The spool drains through the shared :class:`~agent.outbox.drain.Drainer`: oldest first (legacy Go
 bundles, then by ``chain_seq``), one request at a time, stop at the first bundle that cannot be
-settled. Outcomes: 200/409 delivered (journal ``delivered`` with the receipt, then the spool file is
-removed); permanent refusals go to the dead-letter folder (``http_<status>``); Bearer 401 and 429
-stop the drain; 500 (the server's duplicate quirk), other 5xx and transport errors are ambiguous:
-the next drain first asks the delivery probe (the Drainer's ``probe`` hook). A head bundle
+settled. Outcomes: a 2xx whose body is a receipt naming the bundle (its ``bundle_id`` or
+``bundle_hash``), or 409, is delivered (journal ``delivered`` with the receipt, then the spool file
+is removed). Any other 2xx (a broken proxy's page, garbage, ``{}``, another bundle's receipt) is a
+failed delivery: counted (``bad_receipts``, ``last_bad_receipt`` in ``status``), WARNING, and
+treated as ambiguous (the probe asks first next time; backoff and the poison rule apply).
+Permanent refusals go to the dead-letter folder (``http_<status>``); Bearer 401 and 429 stop the
+drain; 500 (the server's duplicate quirk), other 5xx and transport errors are ambiguous:
+the next drain first asks the delivery probe (the Drainer's ``probe`` hook), whose 200 counts
+only when its body names the bundle too. A head bundle
 ambiguous in 3 drains whose probe never answered 200 is skipped once: if the next bundle is
 delivered, the head is dead-lettered (``poison_5xx``, the Drainer's ``poison`` hook). Per-bundle
 retry state lives in ``evidence_chain/retry_state.json``.
@@ -23,7 +28,12 @@ from agent.log import get_logger
 from agent.outbox.drain import Drainer, DrainerMixin, Outcome, Result
 from agent.outbox.queue import Item
 from agent.phi.egress import EgressError
-from agent.protocol.evidence import evidence_submit_path, evidence_verify_path
+from agent.protocol.errors import ProtocolError
+from agent.protocol.evidence import (
+    decode_evidence_receipt,
+    evidence_submit_path,
+    evidence_verify_path,
+)
 from agent.state.atomic import atomic_write
 from agent.timefmt import format_rfc3339, parse_rfc3339
 
@@ -52,6 +62,8 @@ class EvidenceSubmitter(DrainerMixin):
         self.state_path = store.journal.dir / "retry_state.json"
         self.state: dict[str, dict[str, Any]] = self._load_state()
         self.delivered = 0
+        self.bad_receipts = 0
+        self.last_bad_receipt: str | None = None
         # legacy Go bundles first (§5), then by chain_seq
         self.drainer = Drainer(store.queue, clock=self.clock, items=store.pending_items,
                                probe=self._probe, poison=self._poison)
@@ -90,7 +102,7 @@ class EvidenceSubmitter(DrainerMixin):
         """One bundle: its age, then the POST and what its answer means."""
         try:
             body = item.read()
-            checked_at, _ = _identify(item, body)
+            checked_at, bundle_id, bundle_hash = _identify(item, body)
         except (OSError, ValueError):
             return Result(Outcome.REFUSED, reason="unreadable")
         st = self._st(item)
@@ -112,8 +124,13 @@ class EvidenceSubmitter(DrainerMixin):
         except Exception as exc:  # noqa: BLE001 - timeout, transport: ambiguous
             return self._ambiguous(item, None, getattr(exc, "kind", type(exc).__name__))
         st["last_status"] = status
-        if status in (200, 409):
-            return self._delivered(item, "submit" if status == 200 else "409", reply, status)
+        if status == 409:
+            return self._delivered(item, "409", _json(reply), status)
+        if 200 <= status < 300:
+            receipt = _receipt(reply, bundle_id, bundle_hash)
+            if receipt is None:
+                return self._bad_receipt(item, status, reply, "submit")
+            return self._delivered(item, "submit", receipt, status)
         detail = reply[:512].decode("utf-8", "replace")
         if status == 401 and not any(m in detail for m in EVIDENCE_401):
             return Result(Outcome.AUTH, status, detail)
@@ -130,7 +147,7 @@ class EvidenceSubmitter(DrainerMixin):
         if not st or not st["ambiguous"]:
             return None
         try:
-            _, bundle_id = _identify(item, item.read())
+            _, bundle_id, bundle_hash = _identify(item, item.read())
         except (OSError, ValueError):
             return None  # the send dead-letters it
         if not bundle_id:
@@ -141,7 +158,13 @@ class EvidenceSubmitter(DrainerMixin):
         except Exception as exc:  # noqa: BLE001 - any transport failure: unknown
             status, reply = 0, str(getattr(exc, "kind", exc)).encode()
         st["last_probe"] = format_rfc3339(self.clock())
-        return self._delivered(item, "probe", reply, status) if status == 200 else None
+        if status != 200:
+            return None
+        receipt = _receipt(reply, bundle_id, bundle_hash)
+        if receipt is None:  # a proxy's page is no answer: send it again
+            self._count_bad_receipt(item, status, reply, "probe")
+            return None
+        return self._delivered(item, "probe", receipt, status)
 
     def _poison(self, item: Item, res: Result) -> Result | None:
         """The head has been ambiguous in ``POISON_DRAINS`` drains: dead-letter it if the next
@@ -160,9 +183,21 @@ class EvidenceSubmitter(DrainerMixin):
                     "probe decides next time", seq=item.order, error_kind=why)
         return Result(Outcome.RETRY, status, why)
 
-    def _delivered(self, item: Item, via: str, reply: bytes, status: int) -> Result:
+    def _count_bad_receipt(self, item: Item, status: int, reply: bytes, via: str) -> None:
+        self.bad_receipts += 1
+        self.last_bad_receipt = (f"{via}: HTTP {status} without a receipt naming the bundle: "
+                                 + reply[:120].decode("utf-8", "replace"))
+        log.warning("evidence.bad_receipt", "evidence endpoint answered 2xx without a receipt "
+                    "naming the bundle; not counted as delivered", seq=item.order, status=status,
+                    via=via, bad_receipts=self.bad_receipts)
+
+    def _bad_receipt(self, item: Item, status: int, reply: bytes, via: str) -> Result:
+        """A 2xx that does not prove delivery: the bundle may or may not be stored."""
+        self._count_bad_receipt(item, status, reply, via)
+        return self._ambiguous(item, None, "bad_receipt")
+
+    def _delivered(self, item: Item, via: str, receipt: dict[str, Any], status: int) -> Result:
         """Journal the delivery (before the Drainer removes the spool file)."""
-        receipt = _json(reply)
         if is_legacy(item):
             self.store.journal_legacy(item, "delivered", via=via)
         else:
@@ -192,22 +227,39 @@ class EvidenceSubmitter(DrainerMixin):
     def status(self) -> dict[str, Any]:
         return {"delivered": self.delivered, "consecutive_failures": self.failures,
                 "last_error": self.last_error, "ambiguous_pending": sum(
-                    1 for v in self.state.values() if v.get("ambiguous"))}
+                    1 for v in self.state.values() if v.get("ambiguous")),
+                "bad_receipts": self.bad_receipts, "last_bad_receipt": self.last_bad_receipt}
 
 
-def _identify(item: Item, body: bytes) -> tuple[str, str]:
-    """``(checked_at, bundle_id)`` of a pending body; ValueError when it is unusable. Our bundles
-    must be exact §4.1 bodies; a Go-daemon body only needs to be a JSON object (its
+def _identify(item: Item, body: bytes) -> tuple[str, str, str]:
+    """``(checked_at, bundle_id, bundle_hash)`` of a pending body; ValueError when it is unusable.
+    Our bundles must be exact §4.1 bodies; a Go-daemon body only needs to be a JSON object (its
     ``bundle_id``, when present, lets the delivery probe settle an ambiguous attempt)."""
     if not is_legacy(item):
         sub = parse_body(body)
-        return sub.checked_at, sub.bundle_id
+        return sub.checked_at, sub.bundle_id, sub.bundle_hash
     doc = json.loads(body)
     if not isinstance(doc, dict):
         raise ValueError("not a JSON object")
-    checked_at, bundle_id = doc.get("checked_at"), doc.get("bundle_id")
+    checked_at, bundle_id, bundle_hash = (doc.get("checked_at"), doc.get("bundle_id"),
+                                          doc.get("bundle_hash"))
     return (checked_at if isinstance(checked_at, str) else "",
-            bundle_id if isinstance(bundle_id, str) and 0 < len(bundle_id) <= 100 else "")
+            bundle_id if isinstance(bundle_id, str) and 0 < len(bundle_id) <= 100 else "",
+            bundle_hash if isinstance(bundle_hash, str) else "")
+
+
+def _receipt(reply: bytes, bundle_id: str, bundle_hash: str) -> dict[str, Any] | None:
+    """The receipt of a 2xx when it proves delivery of this bundle: an
+    :class:`~agent.protocol.evidence.EvidenceReceipt` naming its ``bundle_id`` or
+    ``bundle_hash``; None otherwise. A Go-daemon body that carries neither only needs a receipt
+    that parses."""
+    try:
+        receipt = decode_evidence_receipt(reply)
+    except ProtocolError:
+        return None
+    named = (bool(bundle_id) and receipt.bundle_id == bundle_id) \
+        or (bool(bundle_hash) and receipt.bundle_hash == bundle_hash)
+    return None if not named and (bundle_id or bundle_hash) else _json(reply)
 
 
 def _json(raw: bytes) -> dict[str, Any]:

@@ -5,6 +5,16 @@ whole batch (public key, message, signature) at once: the native batch verifier 
 Bundles may come from any mix of sources (spool, dead-letter folder, exports as JSON Lines,
 Central Command's stored copies); keys come from the journal (``created`` / ``key_changed``),
 from the caller, or — as a last resort — from each bundle's own ``agent_public_key``.
+
+A journal with ``chain_restart`` records (:mod:`agent.evidence.head`: the agent lost both the
+journal and the head record and restarted the chain explicitly) splits the chain into parts: a
+bundle belongs to the part whose journal lines record it (or whose restart record its
+``prev_bundle_hash`` names), the rest to the first part. Each part is verified on its own (the part
+after a restart starts at the record's ``first_seq`` with ``prev_bundle_hash`` = its
+``restart_hash``) and each restart record's signature is checked. A chain with an authentic restart
+and intact parts is reported as **restarted** (``valid`` false, ``error`` ``chain_restart``,
+``restarts`` listed): not a valid unbroken chain, and not corruption. Without the journal the
+restart is unknown and the first bundle after it shows as ``prev_hash_mismatch``.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from typing import Any
 
 from agent.crypto import verify_ed25519
 from agent.evidence.bundle import FORMAT, ZERO_HASH
+from agent.evidence.head import QUARANTINE_DIR, check_restart
 from agent.evidence.journal import read_lines
 
 Signed = tuple[bytes, bytes, bytes]  # (public key, message, signature)
@@ -56,10 +67,16 @@ class ChainResult:
     verdicts: list[Verdict] = field(default_factory=list)
     body_missing: list[int] = field(default_factory=list)
     skipped: int = 0
+    #: Authentic ``chain_restart`` records: ``{at, first_seq, reason, last_known_head}``.
+    restarts: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         if self.valid:
             return {"valid": True, "head_seq": self.head_seq, "head_hash": self.head_hash}
+        if self.restarts and self.error == "chain_restart":
+            return {"valid": False, "first_bad_seq": self.first_bad_seq, "error": self.error,
+                    "restarted": True, "restarts": self.restarts, "head_seq": self.head_seq,
+                    "head_hash": self.head_hash}
         return {"valid": False, "first_bad_seq": self.first_bad_seq, "error": self.error}
 
 
@@ -77,7 +94,9 @@ def parse_strict(text: str) -> Any:
 
 
 def _keys_by_seq(journal: Iterable[dict[str, Any]]) -> tuple[list[tuple[int, str]], dict[int, str]]:
-    """``(key changes as (from_seq, key), created hash per seq)`` from journal lines."""
+    """``(key changes as (from_seq, key), created hash per seq)`` from journal lines. A
+    ``head_recovered`` line (the journal lost its earlier lines) gives its seq's hash; the seqs
+    below it whose lines were lost map to ``""`` (journaled once, hash unknown)."""
     changes: list[tuple[int, str]] = []
     hashes: dict[int, str] = {}
     pending: str | None = None
@@ -92,12 +111,80 @@ def _keys_by_seq(journal: Iterable[dict[str, Any]]) -> tuple[list[tuple[int, str
             if isinstance(key, str) and key:
                 changes.append((seq, key))
             pending = None
+        elif ev == "head_recovered" and isinstance(line.get("seq"), int):
+            for lost in range(1, line["seq"]):
+                hashes.setdefault(lost, "")
+            hashes[line["seq"]] = str(line.get("bundle_hash", ""))
     return changes, hashes
 
 
 def verify_chain(records: Sequence[BundleRecord], *, public_keys: Sequence[str] = (),
                  journal: Iterable[dict[str, Any]] | None = None) -> ChainResult:
-    """evidence.md §7 steps 1-5 over ``records``."""
+    """evidence.md §7 steps 1-5 over ``records``; chain parts split by ``chain_restart`` records
+    of the journal (module docstring)."""
+    lines = list(journal) if journal is not None else None
+    parts: list[tuple[dict[str, Any] | None, list[dict[str, Any]]]] = [(None, [])]
+    for line in lines or ():
+        if line.get("event") == "chain_restart":
+            parts.append((line, []))
+        else:
+            parts[-1][1].append(line)
+    if len(parts) == 1:
+        return _verify_part(records, public_keys, lines, 0, ZERO_HASH)
+    groups: list[list[BundleRecord]] = [[] for _ in parts]
+    for rec in records:
+        groups[_part_of(rec, parts)].append(rec)
+    total = ChainResult(valid=True)
+    for k, ((restart, part_lines), group) in enumerate(zip(parts, groups, strict=True)):
+        first = int(restart.get("first_seq", 1)) if restart is not None else 1
+        if restart is not None and not check_restart(restart, list(public_keys)):
+            total.verdicts.append(Verdict(first, "", "journal", "bad_restart_signature"))
+            if total.valid:
+                _fail(total, first, "bad_restart_signature")
+            continue
+        start = str(restart.get("restart_hash", "")) if restart is not None else ZERO_HASH
+        res = _verify_part(group, public_keys, part_lines, first - 1, start)
+        total.verdicts += res.verdicts
+        total.body_missing += res.body_missing
+        total.skipped += res.skipped
+        if restart is not None:
+            total.restarts.append({"at": restart.get("at"), "first_seq": first,
+                                   "reason": restart.get("reason"),
+                                   "last_known_head": restart.get("last_known_head")})
+        if not res.valid and total.valid:
+            _fail(total, res.first_bad_seq or 0, res.error or "invalid")
+        if k == len(parts) - 1:
+            total.head_seq, total.head_hash = res.head_seq, res.head_hash
+    if total.valid:
+        _fail(total, total.restarts[0]["first_seq"], "chain_restart")
+    return total
+
+
+def _part_of(rec: BundleRecord, parts: Sequence[tuple[dict[str, Any] | None,
+                                                       list[dict[str, Any]]]]) -> int:
+    """Which chain part a bundle belongs to: the part whose journal records its hash, or whose
+    restart record its ``prev_bundle_hash`` names; else the first."""
+    try:
+        obj = json.loads(rec.signed_data)
+        digest = hashlib.sha256(rec.signed_data.encode("ascii")).hexdigest()
+    except (ValueError, UnicodeEncodeError):
+        return 0
+    prev = obj.get("prev_bundle_hash") if isinstance(obj, dict) else None
+    hashes = {digest, rec.bundle_hash}
+    for k in range(len(parts) - 1, 0, -1):
+        restart, lines = parts[k]
+        if restart is not None and prev == restart.get("restart_hash"):
+            return k
+        if any(line.get("event") == "created" and line.get("bundle_hash") in hashes
+               for line in lines):
+            return k
+    return 0
+
+
+def _verify_part(records: Sequence[BundleRecord], public_keys: Sequence[str],
+                 journal: Iterable[dict[str, Any]] | None, start_seq: int,
+                 start_hash: str) -> ChainResult:
+    """One unbroken chain part, starting after ``(start_seq, start_hash)``."""
     changes, journal_hashes = _keys_by_seq(journal) if journal is not None else ([], {})
     result = ChainResult(valid=True)
     parsed: dict[int, tuple[BundleRecord, dict[str, Any]]] = {}
@@ -150,7 +237,7 @@ def verify_chain(records: Sequence[BundleRecord], *, public_keys: Sequence[str] 
                 alt = [(bytes.fromhex(k), batch[i][1], batch[i][2]) for k in public_keys]
                 sig_ok[i] = any(verify_signatures(alt))
 
-    prev_seq, prev_hash = 0, ZERO_HASH
+    prev_seq, prev_hash = start_seq, start_hash
     bad: tuple[int, str] | None = None
     for i, seq in enumerate(order):
         rec, obj = parsed[seq]
@@ -160,13 +247,14 @@ def verify_chain(records: Sequence[BundleRecord], *, public_keys: Sequence[str] 
             status = "bad_signature"
         elif rec.bundle_hash is not None and rec.bundle_hash != digest:
             status = "hash_mismatch"
-        elif seq in journal_hashes and journal_hashes[seq] != digest:
+        elif journal_hashes.get(seq) and journal_hashes[seq] != digest:
             status = "journal_mismatch"
         elif seq != prev_seq + 1:
             gap = prev_seq + 1
             if all(s in journal_hashes for s in range(gap, seq)):
                 result.body_missing.extend(range(gap, seq))
-                if obj.get("prev_bundle_hash") != journal_hashes.get(seq - 1):
+                if journal_hashes.get(seq - 1) and \
+                        obj.get("prev_bundle_hash") != journal_hashes[seq - 1]:
                     status = "prev_hash_mismatch"
             else:
                 status = "missing_seq"
@@ -183,7 +271,7 @@ def verify_chain(records: Sequence[BundleRecord], *, public_keys: Sequence[str] 
             result.body_missing.append(seq)
     if bad is not None:
         return _fail(result, *bad)
-    result.head_seq = prev_seq if order else 0
+    result.head_seq = prev_seq if order else start_seq
     result.head_hash = prev_hash
     return result
 
@@ -219,7 +307,8 @@ def load_dir(path: Path) -> tuple[list[BundleRecord], list[dict[str, Any]] | Non
     copied: list[dict[str, Any]] = []
     for p in files:
         rel = str(p.relative_to(path)) if p != path else p.name
-        if p.name.startswith(".") or p.name.endswith(".reason.json"):
+        if p.name.startswith(".") or p.name.endswith(".reason.json") \
+                or QUARANTINE_DIR in p.relative_to(path).parts[:-1]:
             continue
         if p.name.startswith("journal-") and p.suffix == ".jsonl":
             journal_dirs.add(p.parent)
@@ -243,7 +332,8 @@ def load_dir(path: Path) -> tuple[list[BundleRecord], list[dict[str, Any]] | Non
                     doc = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(doc, dict) and "event" in doc and "signed_data" not in doc:
+                if isinstance(doc, dict) and "event" in doc and (
+                        "signed_data" not in doc or doc["event"] == "chain_restart"):
                     copied.append(doc)  # an export's copy of the journal (evidence.md §5.3)
                     continue
                 rec = _record(doc, f"{rel}:{n}")
