@@ -3,10 +3,7 @@ verified, executed and completed by the agent's order worker."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from agent.bus import Bus
 from agent.central import CentralCommand
@@ -18,7 +15,8 @@ from agent.orders.registry import MUST_TYPES
 from agent.orders.worker import OrderComponent
 from agent.state import load_or_create
 
-SITE = "clinic-orders"
+from .conftest import SITE
+
 # Types whose dependency does not exist in this build: they answer a failure saying so.
 UNAVAILABLE = {"run_drift", "sync_rules", "healing", "validate_credential", "restart_agent",
                "reprovision"}
@@ -28,16 +26,6 @@ HOST_DEPENDENT = {"view_logs", "nix_gc"}
 
 def test_catalog_covers_exactly_the_must_types() -> None:
     assert set(MUST_ORDER_TYPES) == set(MUST_TYPES)
-
-
-@pytest.fixture
-async def cc(tmp_path: Path) -> AsyncIterator[CentralCommand]:
-    server = CentralCommand(tmp_path / "central.db")
-    await server.start()
-    server.create_site(SITE)
-    yield server
-    await server.stop()
-    server.close()
 
 
 async def test_every_must_type_end_to_end(tmp_path: Path, cc: CentralCommand) -> None:

@@ -67,6 +67,9 @@ class Record:
     #: The delivered order object, kept only for idempotent types (no secrets) so an interrupted
     #: execution can be re-run from its signed payload.
     resume: dict[str, Any] | None = None
+    #: False from admission until the handler is about to start (durably marked): a record
+    #: still ``executing`` and not started after a crash never ran and may run once more.
+    started: bool = True
 
     def evictable(self, now: float) -> bool:
         return self.expires_at + CLOCK_SKEW_S <= now and self.acked and self.state != "executing"
@@ -120,7 +123,8 @@ class OrderRecords:
                 nonce=order.nonce, order_id=order.order_id, payload_sha256=order.payload_sha256,
                 order_type=order.order_type, expires_at=order.expires_at.timestamp(),
                 first_seen=ts, state="executing", last_started=ts, executions=1,
-                resume=order.raw if info is not None and info.idempotent else None)
+                resume=order.raw if info is not None and info.idempotent else None,
+                started=False)
             self._write(rec)
             self.records[rec.nonce] = rec
             return Admission("accept", record=rec)
@@ -129,7 +133,7 @@ class OrderRecords:
         if rec.state == "failed" and rec.acked and ts - rec.last_started >= RETRY_AFTER_S:
             new = Record(**{**asdict(rec), "state": "executing", "completion": None,
                             "acked": False, "last_started": ts,
-                            "executions": rec.executions + 1})
+                            "executions": rec.executions + 1, "started": False})
             self._write(new)
             self.records[new.nonce] = new
             return Admission("accept", retry=True, record=new)
@@ -153,6 +157,15 @@ class OrderRecords:
         self._write(new)
         self.records[nonce] = new
         self.compact()
+
+    def start(self, nonce: str) -> None:
+        """The handler starts now (fsynced first; raises OSError, then it must not start)."""
+        rec = self.records[nonce]
+        if rec.started:
+            return
+        new = Record(**{**asdict(rec), "started": True, "last_started": self.clock()})
+        self._write(new)
+        self.records[nonce] = new
 
     def restarted(self, nonce: str) -> Record:
         """An idempotent order is being re-run after a crash."""
