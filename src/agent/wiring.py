@@ -223,7 +223,8 @@ def build(config: Config, config_path: Path, keys: Keys, options: Options | None
         site.directives.billing_status = persistence.subscription_status
     state_file = StateFileComponent(persistence)
     orders = OrderComponent(config, config_path, uplink=uplink, site=site,
-                            trusted_keys=server_keys.trusted_keys, bus=bus, status=checkin.status,
+                            trusted_keys=server_keys.trusted_keys,
+                            untrusted=server_keys.reseed_reason, bus=bus, status=checkin.status,
                             restart=opt.restart, hooks=_order_hooks(scan, healing, rules, registry),
                             clock=clock)
     evidence = EvidenceComponent(config, evidence_key, uplink=uplink, directives=site,

@@ -64,6 +64,8 @@ def test_step1_and_step4() -> None:
     empty = Context.build(signer.APPLIANCE, signer.SITE, signer.NOW, [])
     v = verify(o, empty)
     assert v.text == "reject:no_trusted_key" and v.completion == "none"
+    lost = Context.build(signer.APPLIANCE, signer.SITE, signer.NOW, [], untrusted="needs re-seed")
+    assert verify(o, lost).error_message == "no_trusted_key: needs re-seed"
     huge = dict(o, signed_payload="x" * 65_537)
     assert verify(huge, CTX).text == "reject:malformed"
 

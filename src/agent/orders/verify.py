@@ -74,12 +74,15 @@ class Context:
     now: datetime
     trusted_keys: tuple[bytes, ...]
     skew_s: float = CLOCK_SKEW_S
+    #: Why no key is trusted when that waits for an operator (step 4's detail).
+    untrusted: str = ""
 
     @classmethod
     def build(cls, appliance_id: str, site_id: str | None, now: datetime,
-              trusted_keys: Iterable[str | bytes], skew_s: float = CLOCK_SKEW_S) -> Context:
+              trusted_keys: Iterable[str | bytes], skew_s: float = CLOCK_SKEW_S,
+              untrusted: str = "") -> Context:
         keys = tuple(bytes.fromhex(k) if isinstance(k, str) else bytes(k) for k in trusted_keys)
-        return cls(appliance_id, site_id, now, keys, skew_s)
+        return cls(appliance_id, site_id, now, keys, skew_s, untrusted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +280,7 @@ def _check(obj: Mapping[str, Any], order_id: str, ctx: Context) -> VerifiedOrder
         raise _Reject("bad_signature_encoding", "signature is not 128 lower-case hex characters")
     # Step 4: a trust anchor.
     if not ctx.trusted_keys:
-        raise _Reject("no_trusted_key", "no trusted server key yet")
+        raise _Reject("no_trusted_key", ctx.untrusted or "no trusted server key yet")
     # Step 5: the exact bytes received.
     sig = bytes.fromhex(signature)
     if not any(verify_ed25519(key, payload_bytes, sig) for key in ctx.trusted_keys):

@@ -399,6 +399,7 @@ class OrderComponent(BaseComponent):
 
     def __init__(self, config: Config, config_path: Path, *, uplink: Uplink, site: SiteView,
                  trusted_keys: Callable[[], list[str]], bus: Bus,
+                 untrusted: Callable[[], str] = lambda: "",
                  status: Callable[[], dict[str, Any]] | None = None,
                  restart: Callable[[], None] | None = None, hooks: Hooks | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -406,6 +407,7 @@ class OrderComponent(BaseComponent):
         self.uplink = uplink
         self.site = site
         self.trusted_keys = trusted_keys
+        self.untrusted = untrusted
         self.bus = bus
         self.clock = clock
         self.host: JobHost | None = None
@@ -433,7 +435,8 @@ class OrderComponent(BaseComponent):
         if not appliance_id:
             return None
         return Context.build(appliance_id, self.site_id,
-                             datetime.fromtimestamp(self.clock(), UTC), self.trusted_keys())
+                             datetime.fromtimestamp(self.clock(), UTC), self.trusted_keys(),
+                             untrusted=self.untrusted())
 
     async def _post(self, order_id: str, body: dict[str, Any]) -> int:
         from agent.protocol.orders import OrderCompletion, order_complete_path
