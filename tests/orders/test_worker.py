@@ -335,3 +335,19 @@ async def test_admitted_order_that_never_started_runs_after_a_restart(tmp_path: 
     await w.process_pending()
     assert effects == [o["nonce"]] and w.stats.resumed == 1
     assert server.bodies(o["order_id"]) == [{"success": True, "result": {"status": "done"}}]
+
+
+async def test_lost_records_never_rerun_an_executed_order(tmp_path: Path) -> None:
+    o = signer.admin("nix_gc", {"older_than_days": 3})
+    effects, effect = _recorder()
+    server = Server()
+    w = make(tmp_path, server, handlers={"nix_gc": effect})
+    await run(w, o)
+    w.close()
+    (tmp_path / "order_records.db").unlink()  # the nonce records are gone
+    clock = FakeClock(T0 + 30)
+    w = make(tmp_path, server, clock, handlers={"nix_gc": effect}, established=True)
+    await run(w, o)  # redelivered while still valid
+    assert effects == [o["nonce"]] and w.stats.rejected == {"before_epoch": 1}
+    assert w.records.summary()["epoch"] is not None
+    assert server.bodies(o["order_id"])[-1]["error_message"].startswith("before_epoch: ")

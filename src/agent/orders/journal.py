@@ -49,12 +49,15 @@ class Journal:
         self.path = path
         self.lines = 0  # lines in the file (for compaction decisions)
         self.damaged = 0
+        #: Damaged lines before the end (records lost; a torn last line is a normal crash).
+        self.lost = 0
         self._fd: int | None = None
 
     def load(self) -> Iterator[dict[str, Any]]:
         """Yield every intact record in file order; drop a torn tail."""
         self.lines = 0
         self.damaged = 0
+        self.lost = 0
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
@@ -71,6 +74,7 @@ class Journal:
                 self.damaged += 1
                 if pos >= len(data):  # damaged last line: a torn write
                     break
+                self.lost += 1
                 log.error("orders.journal_damaged", "a damaged record line was skipped",
                           file=self.path.name)
                 good_end = pos

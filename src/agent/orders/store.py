@@ -33,10 +33,15 @@ from agent.orders.registry import REGISTRY
 from agent.orders.verify import CLOCK_SKEW_S, VerifiedOrder
 from agent.protocol.errors import ProtocolError
 from agent.protocol.timefmt import parse_timestamp
+from agent.state.atomic import atomic_write, quarantine
+from agent.timefmt import format_rfc3339
 
 log = get_logger("orders")
 
 FILE_NAME = "order_records.db"
+#: When the records were found emptied, garbled or deleted on an established appliance: every
+#: order created before this instant is refused (``before_epoch``), since it may have run.
+EPOCH_FILE = "order_records.epoch"
 GO_NONCES = "used_nonces.json"
 GO_NONCE_KEEP_S = 8 * 86400
 RETRY_AFTER_S = 3600.0
@@ -77,7 +82,7 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    verdict: Literal["accept", "duplicate", "replay"]
+    verdict: Literal["accept", "duplicate", "replay", "before_epoch"]
     retry: bool = False
     record: Record | None = None
 
@@ -86,15 +91,23 @@ class OrderRecords:
     """The nonce store. ``state_dir=None`` keeps it in memory only (vectors, CLI)."""
 
     def __init__(self, state_dir: Path | None, *, clock: Any = time.time,
-                 max_records: int = MAX_RECORDS) -> None:
+                 max_records: int = MAX_RECORDS, established: bool = False) -> None:
+        """``established``: the appliance had its identity keys before this start (not a fresh
+        install), so missing or damaged records mean lost replay protection."""
         self.clock = clock
         self.max_records = max_records
         self.records: dict[str, Record] = {}
+        self.epoch: float | None = None
         self.journal = Journal(state_dir / FILE_NAME) if state_dir is not None else None
         if self.journal is not None:
             assert state_dir is not None
             fresh = not self.journal.path.exists()
+            empty = fresh or self.journal.path.stat().st_size == 0
+            headers = 0
             for doc in self.journal.load():
+                if "header" in doc:
+                    headers += 1
+                    continue
                 try:
                     rec = Record(**doc)
                 except TypeError:
@@ -102,15 +115,22 @@ class OrderRecords:
                               "skipped")
                     continue
                 self.records[rec.nonce] = rec
+            self._load_epoch(state_dir / EPOCH_FILE)
+            if established and (empty or self.journal.lost or (
+                    not headers and not self.records)):
+                self._new_epoch(state_dir / EPOCH_FILE, "deleted" if fresh else
+                                "damaged" if self.journal.lost else "emptied")
             if fresh:
                 self._import_go_nonces(state_dir / GO_NONCES)
-            self.compact(force=bool(self.journal.damaged))
+            self.compact(force=bool(self.journal.damaged) or not headers)
 
     # --- step 13 ---------------------------------------------------------------------------
 
     def admit(self, order: VerifiedOrder, now: datetime) -> Admission:
         ts = now.timestamp()
         rec = self.records.get(order.nonce)
+        if rec is None and self.epoch is not None and order.created_at.timestamp() < self.epoch:
+            return Admission("before_epoch")
         if rec is None:
             if len(self.records) >= self.max_records:
                 self.compact(force=True)
@@ -195,16 +215,43 @@ class OrderRecords:
         if self.journal is None:
             return
         if force or (dead and self.journal.lines > 2 * len(self.records) + 256):
-            self.journal.rewrite(asdict(r) for r in self.records.values())
+            self._rewrite()
 
     def summary(self) -> dict[str, Any]:
         states = Counter(r.state for r in self.records.values())
         return {"records": len(self.records), "states": dict(states),
-                "unacknowledged": len(self.unacknowledged())}
+                "unacknowledged": len(self.unacknowledged()),
+                "epoch": format_rfc3339(self.epoch) if self.epoch is not None else None}
 
     def close(self) -> None:
         if self.journal is not None:
             self.journal.close()
+
+    def _rewrite(self) -> None:
+        """The whole journal, atomically, behind a header line: a file without records is then
+        still not empty, and an emptied file is recognisably damage."""
+        assert self.journal is not None
+        self.journal.rewrite([{"header": FILE_NAME, "written_at": format_rfc3339(self.clock())},
+                              *(asdict(r) for r in self.records.values())])
+
+    def _load_epoch(self, path: Path) -> None:
+        try:
+            doc = json.loads(path.read_bytes())
+            self.epoch = float(doc["epoch_unix"])
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError):
+            moved = quarantine(path)  # fail closed: a new epoch from now
+            self._new_epoch(path, f"{EPOCH_FILE} unreadable (moved to {moved.name})")
+
+    def _new_epoch(self, path: Path, why: str) -> None:
+        now = self.clock()
+        self.epoch = max(now, self.epoch or now)
+        atomic_write(path, json.dumps({"epoch": format_rfc3339(self.epoch),
+                                       "epoch_unix": self.epoch, "reason": why}).encode())
+        log.error("orders.records_lost", f"the order records were {why}; every order created "
+                  "before the new epoch is refused (it may have run already)",
+                  epoch=format_rfc3339(self.epoch))
 
     def _write(self, rec: Record) -> None:
         if self.journal is not None:
@@ -238,6 +285,6 @@ class OrderRecords:
                 state="succeeded", acked=True)
             imported += 1
         if imported and self.journal is not None:
-            self.journal.rewrite(asdict(r) for r in self.records.values())
+            self._rewrite()
             log.info("orders.go_nonces_imported", "imported the Go daemon's used nonces",
                      count=imported)

@@ -55,10 +55,14 @@ REASONS: dict[str, Completion] = {
     "unknown_order_type": "failure",
     "unsupported_order_type": "failure",
     "replay": "none",
+    # The nonce records were lost (emptied, garbled or deleted): an order created before that
+    # may have run already, so it is refused (this is not the orders.md §4 table).
+    "before_epoch": "failure",
 }
 #: Security-relevant reasons are logged at ERROR, the others at WARNING (orders.md §4 notes).
 SECURITY_REASONS = frozenset({"bad_signature", "bad_signature_encoding", "bad_payload",
-                              "unsigned_mismatch", "wrong_recipient", "replay", "no_trusted_key"})
+                              "unsigned_mismatch", "wrong_recipient", "replay", "no_trusted_key",
+                              "before_epoch"})
 
 # Server-added keys of orders.md §4.3, per form.
 _FLEET_EXTRAS = ("fleet_order_id",)
@@ -135,7 +139,7 @@ class Verdict:
 
 class Admission(Protocol):
     @property
-    def verdict(self) -> Literal["accept", "duplicate", "replay"]: ...
+    def verdict(self) -> Literal["accept", "duplicate", "replay", "before_epoch"]: ...
 
     @property
     def retry(self) -> bool: ...
@@ -254,6 +258,10 @@ def verify(order: Any, ctx: Context, guard: ReplayGuard | None = None) -> Verdic
     if adm.verdict == "duplicate":
         return Verdict("duplicate", "none", order_id=order_id, order_type=vo.order_type,
                        payload_sha256=vo.payload_sha256, order=vo)
+    if adm.verdict == "before_epoch":
+        return Verdict("reject", REASONS["before_epoch"], "before_epoch",
+                       "order created before the order records were lost; it may have run",
+                       order_id, vo.order_type, vo.payload_sha256)
     return Verdict("reject", "none", "replay", "nonce already used by a different order",
                    order_id, vo.order_type, vo.payload_sha256)
 

@@ -97,7 +97,7 @@ class OrderWorker:
                  hooks: Hooks | None = None, site_id: str = "", config_path: Path | None = None,
                  handlers: dict[str, Handler] | None = None,
                  registry: dict[str, TypeInfo] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, established: bool = False) -> None:
         self.state_dir = state_dir
         self.context = context
         self.post = post
@@ -107,7 +107,7 @@ class OrderWorker:
         self.handlers = HANDLERS if handlers is None else handlers
         self.registry = REGISTRY if registry is None else registry
         self.clock = clock
-        self.records = OrderRecords(state_dir, clock=clock)
+        self.records = OrderRecords(state_dir, clock=clock, established=established)
         self.inbox = Inbox(state_dir)
         self.outbox = Outbox(state_dir, clock=clock, on_settled=self._settled)
         self.queue: list[Any] = []
@@ -402,7 +402,9 @@ class OrderComponent(BaseComponent):
                  untrusted: Callable[[], str] = lambda: "",
                  status: Callable[[], dict[str, Any]] | None = None,
                  restart: Callable[[], None] | None = None, hooks: Hooks | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, established: bool = False) -> None:
+        """``established``: the identity keys existed before this start (not a fresh install);
+        then lost order records set an epoch (see :class:`OrderRecords`)."""
         self.site_id = config.site_id
         self.uplink = uplink
         self.site = site
@@ -421,7 +423,7 @@ class OrderComponent(BaseComponent):
         h.status = h.status or status
         self.worker = OrderWorker(
             Path(config.state_dir), context=self._context, post=self._post, hooks=h,
-            site_id=config.site_id, config_path=config_path, clock=clock)
+            site_id=config.site_id, config_path=config_path, clock=clock, established=established)
 
     def health_figures(self) -> dict[str, Any]:
         """``daemon_health`` figures (central-api.md §6.3)."""
