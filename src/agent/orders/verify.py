@@ -27,6 +27,7 @@ import msgspec
 
 from agent.crypto.keys import verify_ed25519
 from agent.orders.registry import REGISTRY, is_watchdog_type
+from agent.protocol.codec import unsafe_value
 from agent.protocol.errors import ProtocolError
 from agent.protocol.orders import Order, check_order_id
 from agent.protocol.timefmt import parse_timestamp
@@ -173,9 +174,22 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def strict_json(text: str) -> Any:
-    """RFC 8259 JSON: duplicate keys and NaN/Infinity rejected (ValueError)."""
-    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    """RFC 8259 JSON: duplicate keys, NaN/Infinity, numbers out of range (``1e400``) and
+    unpaired surrogates rejected (ValueError)."""
+    value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                       parse_float=_finite)
+    problem = unsafe_value(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
 
 
 def json_equal(a: Any, b: Any) -> bool:

@@ -195,7 +195,7 @@ class OrderWorker:
 
     def _malformed(self, bad: MalformedOrder) -> None:
         verdict = Verdict("reject", "failure" if bad.order_id else "none", "malformed",
-                          "order object does not decode", bad.order_id)
+                          f"order object does not decode: {bad.error}", bad.order_id)
         self._rejected(verdict)
 
     # --- processing ------------------------------------------------------------------------
