@@ -21,13 +21,9 @@ CRASH_EXIT = 86
 
 
 async def main(cfg_path: Path, point: str) -> int:
-    from agent.bus import Bus
-    from agent.checkin import CheckinComponent
-    from agent.config import load_config
-    from agent.events import OrdersReceived
+    from tests.orders import agentparts
+
     from agent.orders.handlers import HandlerContext
-    from agent.orders.worker import OrderComponent
-    from agent.state import load_or_create
 
     effects = cfg_path.parent / "effects.log"
 
@@ -39,15 +35,9 @@ async def main(cfg_path: Path, point: str) -> int:
         if name == point:
             os._exit(CRASH_EXIT)
 
-    cfg = load_config(cfg_path, environ={}).config
-    bus = Bus()
-    comp = CheckinComponent(cfg, cfg_path, load_or_create(Path(cfg.state_dir)), bus=bus)
-    orders = OrderComponent(cfg, cfg_path, uplink=comp.uplink, site=comp.shared,
-                            trusted_keys=comp.server_keys.trusted_keys, bus=bus, status=comp.status)
+    comp, orders = agentparts.build(cfg_path)
     orders.worker.handlers = {"nix_gc": effect, "run_drift": effect}
     orders.worker.crash_point = crash
-    bus.subscribe(OrdersReceived, orders.on_orders)
-    bus.freeze()
     try:
         for _ in range(2):
             assert await comp.run_once()

@@ -14,6 +14,7 @@ import pytest
 from agent.central import CentralCommand
 from agent.orders.store import INTERRUPTED
 
+from . import agentparts
 from .conftest import SITE
 from .crashpoint_child import CRASH_EXIT
 from .test_kill9 import ROOT, clean_env
@@ -34,11 +35,7 @@ async def _start(cfg: Path, point: str) -> tuple[int, str]:
 @pytest.mark.parametrize("point", POINTS)
 async def test_crash_at_named_point_then_restart(tmp_path: Path, cc: CentralCommand,
                                                  point: str) -> None:
-    state = tmp_path / "state"
-    state.mkdir(mode=0o700)
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(f"site_id: {SITE}\napi_key: {cc.create_api_key(SITE)}\n"
-                   f"api_endpoint: {cc.url}\nstate_dir: {state}\npoll_interval: 60\n")
+    cfg = agentparts.write_config(tmp_path, cc.url, SITE, cc.create_api_key(SITE))
     # An admin order is delivered once (then "delivered" on the server); a fleet order comes
     # again until the server saw it completed.
     admin = cc.issue_order(SITE, "run_drift", {})
