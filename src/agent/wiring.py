@@ -58,6 +58,7 @@ from agent.scan.events import HealFinished, HealQueued, HostScanned, IncidentsFo
 from agent.site import SealedCredentials, ServerKeys, SiteState
 from agent.state import Keys
 from agent.state.daemon_state import Adoption, DaemonStatePersistence
+from agent.state.keys import IDENTITY_KEY
 from agent.telemetry.component import ReportsComponent
 from agent.uplink import Uplink
 
@@ -223,9 +224,10 @@ def build(config: Config, config_path: Path, keys: Keys, options: Options | None
         site.directives.billing_status = persistence.subscription_status
     state_file = StateFileComponent(persistence)
     orders = OrderComponent(config, config_path, uplink=uplink, site=site,
-                            trusted_keys=server_keys.trusted_keys, bus=bus, status=checkin.status,
+                            trusted_keys=server_keys.trusted_keys,
+                            untrusted=server_keys.reseed_reason, bus=bus, status=checkin.status,
                             restart=opt.restart, hooks=_order_hooks(scan, healing, rules, registry),
-                            clock=clock)
+                            clock=clock, established=IDENTITY_KEY not in keys.created)
     evidence = EvidenceComponent(config, evidence_key, uplink=uplink, directives=site,
                                  witness=witness, clock=clock, limits=opt.evidence_limits)
     reports = ReportsComponent(reports_queues, uplink=uplink)

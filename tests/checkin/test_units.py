@@ -15,7 +15,7 @@ from nacl.signing import SigningKey
 
 from agent.config import load_config
 from agent.config.write import ConfigWriteError, persist_api_key, replace_api_key_text
-from agent.site.serverkeys import KeyPair, ServerKeys, offered_pair, valid_key
+from agent.site.serverkeys import RESEED_MARKER, KeyPair, ServerKeys, offered_pair, valid_key
 from agent.transport.der import spki_der, spki_sha256
 from agent.transport.pins import PinMismatch, PinStore
 from agent.transport.policy import BACKOFF_CAP_S, Breaker, CheckinBackoff
@@ -195,6 +195,34 @@ def test_server_keys_seeded_from_config_and_corrupt_file(tmp_path: Path) -> None
     broken = ServerKeys(tmp_path, configured=key(5))
     assert broken.trusted is None and broken.alert
     assert broken.offer(KeyPair(key(6))) == "untrusted"  # never re-seeded automatically
+
+
+def test_lost_trust_survives_restarts_until_an_operator_acts(tmp_path: Path) -> None:
+    ServerKeys(tmp_path).offer(KeyPair(key(1)))
+    (tmp_path / "server_keys.json").write_text("garbage")
+    assert ServerKeys(tmp_path).needs_reseed
+    for _ in range(2):  # restarts: the network's keys are never trusted "on first checkin"
+        again = ServerKeys(tmp_path)
+        assert again.needs_reseed and "re-seed" in again.alert and again.reseed_reason()
+        assert again.offer(KeyPair(key(6))) == "untrusted" and again.trusted_keys() == []
+        assert not (tmp_path / "server_keys.json").exists()
+    # The operator removes the documented marker: the next checkin's keys are trusted.
+    (tmp_path / RESEED_MARKER).unlink()
+    fresh = ServerKeys(tmp_path)
+    assert not fresh.needs_reseed and fresh.offer(KeyPair(key(6))) == "first_checkin"
+
+
+def test_lost_trust_reseeded_by_a_new_configured_key(tmp_path: Path) -> None:
+    ServerKeys(tmp_path, configured=key(5))
+    (tmp_path / "server_keys.json").write_text("{}")
+    assert ServerKeys(tmp_path, configured=key(5)).trusted is None
+    # The key that was configured when trust was lost does not re-seed by itself...
+    assert ServerKeys(tmp_path, configured=key(5)).needs_reseed
+    # ...an operator setting server_public_key does.
+    sk = ServerKeys(tmp_path, configured=key(7))
+    assert sk.trusted == KeyPair(key(7)) and sk.source == "config" and not sk.needs_reseed
+    assert not (tmp_path / RESEED_MARKER).exists()
+    assert ServerKeys(tmp_path).trusted == KeyPair(key(7))
 
 
 # --- config.yaml rewrite (runtime.md §2.6) ---------------------------------------------

@@ -118,6 +118,19 @@ def test_status_json_written_and_status_command(install: Install, procs: list[Ag
     assert r.returncode == 3 and "not running" in r.stdout
 
 
+def test_status_offline_shows_lost_trust_and_the_order_epoch(install: Install) -> None:
+    r = run_agent("status", "--json", "--config", str(install.config))
+    doc = json.loads(r.stdout)
+    assert doc["server_keys_need_reseed"] is False and doc["order_records_epoch"] is None
+    install.state.mkdir(mode=0o700, exist_ok=True)
+    (install.state / "server_keys.reseed").write_text("{}")
+    (install.state / "order_records.epoch").write_text('{"epoch": "2026-05-20T15:01:00Z"}')
+    r = run_agent("status", "--json", "--config", str(install.config))
+    doc = json.loads(r.stdout)
+    assert r.returncode == 3 and doc["server_keys_need_reseed"] is True
+    assert doc["order_records_epoch"] == "2026-05-20T15:01:00Z"
+
+
 def test_run_once_exits_0_and_never_leaks_the_api_key(install: Install) -> None:
     r = run_agent("run", "--once", "--config", str(install.config), "--log-level", "DEBUG")
     assert r.returncode == 0, r.stderr

@@ -3,22 +3,15 @@ verified, executed and completed by the agent's order worker."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
-from agent.bus import Bus
 from agent.central import CentralCommand
 from agent.central.ordertypes import MUST_ORDER_TYPES
-from agent.checkin import CheckinComponent
-from agent.config import load_config
-from agent.events import OrdersReceived
 from agent.orders.registry import MUST_TYPES
-from agent.orders.worker import OrderComponent
-from agent.state import load_or_create
 
-SITE = "clinic-orders"
+from . import agentparts
+from .conftest import SITE
+
 # Types whose dependency does not exist in this build: they answer a failure saying so.
 UNAVAILABLE = {"run_drift", "sync_rules", "healing", "validate_credential", "restart_agent",
                "reprovision"}
@@ -30,31 +23,9 @@ def test_catalog_covers_exactly_the_must_types() -> None:
     assert set(MUST_ORDER_TYPES) == set(MUST_TYPES)
 
 
-@pytest.fixture
-async def cc(tmp_path: Path) -> AsyncIterator[CentralCommand]:
-    server = CentralCommand(tmp_path / "central.db")
-    await server.start()
-    server.create_site(SITE)
-    yield server
-    await server.stop()
-    server.close()
-
-
 async def test_every_must_type_end_to_end(tmp_path: Path, cc: CentralCommand) -> None:
-    state = tmp_path / "state"
-    state.mkdir(mode=0o700)
-    cfg_path = tmp_path / "config.yaml"
-    cfg_path.write_text(f"site_id: {SITE}\napi_key: {cc.create_api_key(SITE)}\n"
-                        f"api_endpoint: {cc.url}\nstate_dir: {state}\npoll_interval: 60\n")
-    cfg = load_config(cfg_path, environ={}).config
-    bus = Bus()
-    comp = CheckinComponent(cfg, cfg_path, load_or_create(state), bus=bus)
-    # The order worker alone, without the scan/heal/rules hooks or a restart hook: the types that
-    # need them fail, saying so.
-    orders = OrderComponent(cfg, cfg_path, uplink=comp.uplink, site=comp.shared,
-                            trusted_keys=comp.server_keys.trusted_keys, bus=bus, status=comp.status)
-    bus.subscribe(OrdersReceived, orders.on_orders)
-    bus.freeze()
+    comp, orders = agentparts.build(
+        agentparts.write_config(tmp_path, cc.url, SITE, cc.create_api_key(SITE)))
     try:
         assert await comp.run_once()
         for order_type in MUST_TYPES:

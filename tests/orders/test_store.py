@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -50,9 +51,53 @@ def test_torn_tail_is_dropped_and_damage_elsewhere_skipped(tmp_path: Path) -> No
     assert set(store.records) == {a.nonce, b.nonce}
     assert path.read_bytes() == data  # the torn tail was truncated away
     lines = data.split(b"\n")
-    path.write_bytes(lines[0][:-3] + b"xyz\n" + lines[1] + b"\n")  # first line damaged
+    assert b"header" in lines[0]
+    path.write_bytes(lines[0] + b"\n" + lines[1][:-3] + b"xyz\n" + lines[2] + b"\n")  # a's line
     store = OrderRecords(tmp_path, clock=FakeClock(T0))
-    assert set(store.records) == {b.nonce}
+    assert set(store.records) == {b.nonce} and store.epoch is None  # a fresh install
+
+
+@pytest.mark.parametrize("damage", ["emptied", "garbled", "deleted", "damaged line"])
+def test_lost_records_set_a_durable_epoch(tmp_path: Path, damage: str) -> None:
+    clock = FakeClock(T0)
+    OrderRecords(tmp_path, clock=clock).close()  # the first start of a fresh install
+    store = OrderRecords(tmp_path, clock=clock, established=True)
+    assert store.epoch is None
+    a, b = _verified(), _verified()
+    assert store.admit(a, signer.NOW).verdict == "accept"
+    store.admit(b, signer.NOW)
+    store.close()
+    path = tmp_path / FILE_NAME
+    lines = path.read_bytes().split(b"\n")
+    if damage == "emptied":
+        path.write_bytes(b"")
+    elif damage == "garbled":
+        path.write_bytes(os.urandom(4096).replace(b"\n", b"."))
+    elif damage == "deleted":
+        path.unlink()
+    else:
+        path.write_bytes(lines[0] + b"\n" + lines[1][:-3] + b"xyz\n" + lines[2] + b"\n")
+    clock.t = T0 + 60
+    store = OrderRecords(tmp_path, clock=clock, established=True)
+    assert store.epoch == T0 + 60 and store.summary()["epoch"]
+    # The executed order, still valid, comes again: refused, not run a second time.
+    assert store.admit(a, signer.NOW).verdict == "before_epoch"
+    # The epoch survives restarts; an order created after it runs.
+    store.close()
+    clock.t = T0 + 120
+    store = OrderRecords(tmp_path, clock=clock, established=True)
+    assert store.epoch == T0 + 60
+    assert store.admit(a, signer.NOW).verdict == "before_epoch"
+    later = _verified(now=signer.NOW + timedelta(seconds=90))
+    assert store.admit(later, signer.NOW + timedelta(seconds=90)).verdict == "accept"
+
+
+def test_epoch_refusal_is_a_logged_failure(tmp_path: Path) -> None:
+    store = OrderRecords(tmp_path, clock=FakeClock(T0 + 60), established=True)  # "deleted"
+    o = signer.admin("nix_gc")
+    ctx = Context.build(signer.APPLIANCE, signer.SITE, signer.NOW, [signer.KEY.public_hex])
+    v = verify(o, ctx, store)
+    assert v.text == "reject:before_epoch" and v.completion == "failure"
 
 
 def test_retention_until_expiry_plus_skew_and_ack(tmp_path: Path) -> None:

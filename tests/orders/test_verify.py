@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import msgspec
+import pytest
 
 from agent.orders.verify import Context, json_equal, verify
 from agent.protocol.orders import Order
@@ -64,6 +65,8 @@ def test_step1_and_step4() -> None:
     empty = Context.build(signer.APPLIANCE, signer.SITE, signer.NOW, [])
     v = verify(o, empty)
     assert v.text == "reject:no_trusted_key" and v.completion == "none"
+    lost = Context.build(signer.APPLIANCE, signer.SITE, signer.NOW, [], untrusted="needs re-seed")
+    assert verify(o, lost).error_message == "no_trusted_key: needs re-seed"
     huge = dict(o, signed_payload="x" * 65_537)
     assert verify(huge, CTX).text == "reject:malformed"
 
@@ -83,3 +86,21 @@ def test_fleet_id_must_be_canonical_and_ours() -> None:
         "reject:unsigned_mismatch"
     other = o["order_id"].replace(signer.APPLIANCE, "clinic-a-52:54:00:00:00:01")
     assert verify(dict(o, order_id=other), CTX).text == "reject:wrong_target"
+
+
+@pytest.mark.parametrize("poison", ["1e400", "-1e400", '"\\ud800"', '{"\\udfff": 1}'])
+def test_unusable_values_in_the_signed_payload_are_bad_payload(poison: str) -> None:
+    o: dict[str, Any] = signer.admin("nix_gc", {"older_than_days": "@P@"})
+    text = o["signed_payload"].replace('"@P@"', poison)
+    o.update(signed_payload=text, signature=signer.KEY.sign(text.encode()).hex(),
+             parameters=None)  # an absent top-level copy is no disagreement
+    v = verify(o, CTX)
+    assert v.text == "reject:bad_payload" and v.completion == "failure"
+
+
+def test_non_finite_numeric_string_is_a_parameter_error() -> None:
+    from agent.orders.handlers import HandlerError, _int
+
+    for text in ("1e400", "inf", "nan"):
+        with pytest.raises(HandlerError, match="whole number"):
+            _int({"n": text}, "n", 1, 1, 10, numeric_strings=True)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from tests.fakeclock import FakeClock
 
-from agent.orders.handlers import HANDLERS, HandlerContext, Hooks
+from agent.orders.handlers import HANDLERS, Handler, HandlerContext, Hooks
 from agent.orders.registry import REGISTRY
 from agent.orders.store import INTERRUPTED, OrderRecords
 from agent.orders.verify import Context
@@ -285,3 +285,69 @@ async def test_no_context_keeps_orders_queued(tmp_path: Path) -> None:
     w = OrderWorker(tmp_path, context=lambda: None, post=server)
     w.submit([signer.admin("sensor_status")])
     assert await w.process_pending() == 0 and len(w.queue) == 1
+
+
+def _recorder() -> tuple[list[str], Handler]:
+    """A handler that records the nonce of every order it ran."""
+    effects: list[str] = []
+
+    async def effect(params: dict[str, Any], ctx: HandlerContext) -> dict[str, Any]:
+        effects.append(ctx.order.nonce)
+        return {"status": "done"}
+
+    return effects, effect
+
+
+async def test_delivered_orders_survive_a_restart_before_they_run(tmp_path: Path) -> None:
+    o = signer.admin("nix_gc", {"older_than_days": 3})
+    effects, effect = _recorder()
+
+    server = Server()
+    w = make(tmp_path, server, handlers={"nix_gc": effect})
+    assert w.submit([o]) == 1
+    w.close()  # "killed" after the checkin handed the order over, before it ran
+    w = make(tmp_path, server, handlers={"nix_gc": effect})
+    assert len(w.queue) == 1
+    await w.process_pending()
+    assert effects == [o["nonce"]] and server.bodies(o["order_id"])[0]["success"] is True
+    w.close()
+    w = make(tmp_path, server, handlers={"nix_gc": effect})
+    assert w.queue == [] and w.inbox.pending() == []
+    await run(w, o)  # re-delivered: a duplicate
+    assert effects == [o["nonce"]]
+
+
+async def test_admitted_order_that_never_started_runs_after_a_restart(tmp_path: Path) -> None:
+    o = signer.admin("nix_gc", {"older_than_days": 3})
+    effects, effect = _recorder()
+
+    def die(point: str) -> None:
+        if point == "admitted":
+            raise SystemExit  # the nonce record is written; the handler never started
+
+    server = Server()
+    w = make(tmp_path, server, handlers={"nix_gc": effect})
+    w.crash_point = die
+    with pytest.raises(SystemExit):
+        await run(w, o)
+    w.close()
+    w = make(tmp_path, server, handlers={"nix_gc": effect})
+    await w.process_pending()
+    assert effects == [o["nonce"]] and w.stats.resumed == 1
+    assert server.bodies(o["order_id"]) == [{"success": True, "result": {"status": "done"}}]
+
+
+async def test_lost_records_never_rerun_an_executed_order(tmp_path: Path) -> None:
+    o = signer.admin("nix_gc", {"older_than_days": 3})
+    effects, effect = _recorder()
+    server = Server()
+    w = make(tmp_path, server, handlers={"nix_gc": effect})
+    await run(w, o)
+    w.close()
+    (tmp_path / "order_records.db").unlink()  # the nonce records are gone
+    clock = FakeClock(T0 + 30)
+    w = make(tmp_path, server, clock, handlers={"nix_gc": effect}, established=True)
+    await run(w, o)  # redelivered while still valid
+    assert effects == [o["nonce"]] and w.stats.rejected == {"before_epoch": 1}
+    assert w.records.summary()["epoch"] is not None
+    assert server.bodies(o["order_id"])[-1]["error_message"].startswith("before_epoch: ")

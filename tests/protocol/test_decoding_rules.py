@@ -234,6 +234,29 @@ def test_parse_salvages_orders_individually() -> None:
     assert "order_type" in bad[4].error
 
 
+@pytest.mark.parametrize("poison", [b'"\\ud800"', b"1e400", b"-1E999", b'"\\udc00x"', b'"\xff"'])
+def test_parse_refuses_a_poisoned_order_alone(poison: bytes) -> None:
+    data = _sample()
+    first, good = data["pending_orders"][0], data["pending_orders"][1]
+    data["pending_orders"] = [{**first, "parameters": {"days": "@POISON@"}}, good,
+                              {**first, "order_id": "@POISON@"}]
+    data["server_time"] = "@POISON@"
+    body = _body(data).replace(b'"@POISON@"', poison)
+    with pytest.raises(ProtocolError):
+        decode_checkin_response(body)  # the strict decoder refuses the whole body
+    parsed = parse_checkin_response(body)
+    assert parsed.response.pending_orders == [
+        msgspec.convert(good, type(parsed.response.pending_orders[0]))]
+    bad = {m.index: m for m in parsed.malformed_orders}
+    assert sorted(bad) == [0, 2]
+    assert bad[0].order_id == first["order_id"]  # it can be answered with a failure
+    assert bad[0].error.endswith("(at $.parameters.days)")
+    assert ("non-finite number" if b"e" in poison.lower() else "unpaired surrogate") in bad[0].error
+    assert bad[2].order_id is None  # its id is the poison: nothing can be posted
+    assert [i.path for i in parsed.issues] == ["$.server_time"]
+    assert parsed.response.appliance_id == data["appliance_id"]
+
+
 def test_parse_keeps_empty_array_quirks() -> None:
     data: dict[str, Any] = dict(LIVE_USB)
     data["billing_hold"] = 1

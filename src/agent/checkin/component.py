@@ -293,7 +293,7 @@ class CheckinComponent(BaseComponent):
                         "used", path=issue.path)
         for bad in parsed.malformed_orders:
             log.error("orders.malformed", "a pending order could not be decoded; not executed",
-                      order_id=bad.order_id)
+                      order_id=bad.order_id, error=bad.error)
         live = facts.boot_source == "live_usb" or bool(r.install_session)
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("identity", lambda: self._apply_identity(r.appliance_id, r.server_time)),

@@ -13,6 +13,8 @@ from typing import Any
 
 from agent.commands.common import EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK, EXIT_USAGE, add_global
 from agent.commands.keygen import resolve_state_dir
+from agent.orders.store import EPOCH_FILE
+from agent.site.serverkeys import RESEED_MARKER
 from agent.timefmt import parse_rfc3339
 
 STALE_AFTER_S = 60.0
@@ -48,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
     if not running:
         summary = {"running": False, "state_dir": str(state_dir),
                    "state_dir_exists": state_dir.is_dir(),
-                   "keys_present": (state_dir / "agent.key").exists()}
+                   "keys_present": (state_dir / "agent.key").exists(),
+                   "server_keys_need_reseed": (state_dir / RESEED_MARKER).exists(),
+                   "order_records_epoch": _epoch(state_dir / EPOCH_FILE)}
         _out(summary, args.json, "not running")
         return EXIT_NOT_RUNNING
     assert doc is not None
@@ -71,6 +75,14 @@ def run(args: argparse.Namespace) -> int:
     doc = {**doc, "running": True, "healthy": not problems, "problems": problems}
     _out(doc, args.json, "healthy" if not problems else "degraded: " + "; ".join(problems))
     return EXIT_OK if not problems else EXIT_FAILURE
+
+
+def _epoch(path: Path) -> str | None:
+    try:
+        value = json.loads(path.read_bytes()).get("epoch")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _lock_pid(path: Path) -> int | None:
@@ -113,6 +125,11 @@ def _out(doc: dict[str, Any], as_json: bool, verdict: str) -> None:
         for alert in ("tls_pin_alert", "trust_alert", "clock_alert"):
             if chk.get(alert):
                 print(f"  ALERT {alert}: {chk[alert]}")
+    orders = doc.get("orders")
+    store = orders.get("nonce_store") if isinstance(orders, dict) else None
+    if isinstance(store, dict) and store.get("epoch"):
+        print(f"  orders: order records were lost; orders created before {store['epoch']} "
+              "are refused")
     sup = doc.get("supervisor")
     if isinstance(sup, dict):
         for name, job in (sup.get("jobs") or {}).items():

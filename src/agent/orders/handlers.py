@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import shutil
@@ -159,7 +160,7 @@ def _int(params: dict[str, Any], key: str, default: int, lo: int, hi: int, *,
             raise HandlerError(f"parameter {key} must be a number") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise HandlerError(f"parameter {key} must be a number")
-    if isinstance(value, float) and (value != value or value != int(value)):
+    if isinstance(value, float) and (not math.isfinite(value) or value != int(value)):
         raise HandlerError(f"parameter {key} must be a whole number")
     n = int(value)
     if not lo <= n <= hi:

@@ -33,10 +33,15 @@ from agent.orders.registry import REGISTRY
 from agent.orders.verify import CLOCK_SKEW_S, VerifiedOrder
 from agent.protocol.errors import ProtocolError
 from agent.protocol.timefmt import parse_timestamp
+from agent.state.atomic import atomic_write, quarantine
+from agent.timefmt import format_rfc3339
 
 log = get_logger("orders")
 
 FILE_NAME = "order_records.db"
+#: When the records were found emptied, garbled or deleted on an established appliance: every
+#: order created before this instant is refused (``before_epoch``), since it may have run.
+EPOCH_FILE = "order_records.epoch"
 GO_NONCES = "used_nonces.json"
 GO_NONCE_KEEP_S = 8 * 86400
 RETRY_AFTER_S = 3600.0
@@ -67,6 +72,9 @@ class Record:
     #: The delivered order object, kept only for idempotent types (no secrets) so an interrupted
     #: execution can be re-run from its signed payload.
     resume: dict[str, Any] | None = None
+    #: False from admission until the handler is about to start (durably marked): a record
+    #: still ``executing`` and not started after a crash never ran and may run once more.
+    started: bool = True
 
     def evictable(self, now: float) -> bool:
         return self.expires_at + CLOCK_SKEW_S <= now and self.acked and self.state != "executing"
@@ -74,7 +82,7 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    verdict: Literal["accept", "duplicate", "replay"]
+    verdict: Literal["accept", "duplicate", "replay", "before_epoch"]
     retry: bool = False
     record: Record | None = None
 
@@ -83,15 +91,23 @@ class OrderRecords:
     """The nonce store. ``state_dir=None`` keeps it in memory only (vectors, CLI)."""
 
     def __init__(self, state_dir: Path | None, *, clock: Any = time.time,
-                 max_records: int = MAX_RECORDS) -> None:
+                 max_records: int = MAX_RECORDS, established: bool = False) -> None:
+        """``established``: the appliance had its identity keys before this start (not a fresh
+        install), so missing or damaged records mean lost replay protection."""
         self.clock = clock
         self.max_records = max_records
         self.records: dict[str, Record] = {}
+        self.epoch: float | None = None
         self.journal = Journal(state_dir / FILE_NAME) if state_dir is not None else None
         if self.journal is not None:
             assert state_dir is not None
             fresh = not self.journal.path.exists()
+            empty = fresh or self.journal.path.stat().st_size == 0
+            headers = 0
             for doc in self.journal.load():
+                if "header" in doc:
+                    headers += 1
+                    continue
                 try:
                     rec = Record(**doc)
                 except TypeError:
@@ -99,15 +115,22 @@ class OrderRecords:
                               "skipped")
                     continue
                 self.records[rec.nonce] = rec
+            self._load_epoch(state_dir / EPOCH_FILE)
+            if established and (empty or self.journal.lost or (
+                    not headers and not self.records)):
+                self._new_epoch(state_dir / EPOCH_FILE, "deleted" if fresh else
+                                "damaged" if self.journal.lost else "emptied")
             if fresh:
                 self._import_go_nonces(state_dir / GO_NONCES)
-            self.compact(force=bool(self.journal.damaged))
+            self.compact(force=bool(self.journal.damaged) or not headers)
 
     # --- step 13 ---------------------------------------------------------------------------
 
     def admit(self, order: VerifiedOrder, now: datetime) -> Admission:
         ts = now.timestamp()
         rec = self.records.get(order.nonce)
+        if rec is None and self.epoch is not None and order.created_at.timestamp() < self.epoch:
+            return Admission("before_epoch")
         if rec is None:
             if len(self.records) >= self.max_records:
                 self.compact(force=True)
@@ -120,7 +143,8 @@ class OrderRecords:
                 nonce=order.nonce, order_id=order.order_id, payload_sha256=order.payload_sha256,
                 order_type=order.order_type, expires_at=order.expires_at.timestamp(),
                 first_seen=ts, state="executing", last_started=ts, executions=1,
-                resume=order.raw if info is not None and info.idempotent else None)
+                resume=order.raw if info is not None and info.idempotent else None,
+                started=False)
             self._write(rec)
             self.records[rec.nonce] = rec
             return Admission("accept", record=rec)
@@ -129,7 +153,7 @@ class OrderRecords:
         if rec.state == "failed" and rec.acked and ts - rec.last_started >= RETRY_AFTER_S:
             new = Record(**{**asdict(rec), "state": "executing", "completion": None,
                             "acked": False, "last_started": ts,
-                            "executions": rec.executions + 1})
+                            "executions": rec.executions + 1, "started": False})
             self._write(new)
             self.records[new.nonce] = new
             return Admission("accept", retry=True, record=new)
@@ -153,6 +177,15 @@ class OrderRecords:
         self._write(new)
         self.records[nonce] = new
         self.compact()
+
+    def start(self, nonce: str) -> None:
+        """The handler starts now (fsynced first; raises OSError, then it must not start)."""
+        rec = self.records[nonce]
+        if rec.started:
+            return
+        new = Record(**{**asdict(rec), "started": True, "last_started": self.clock()})
+        self._write(new)
+        self.records[nonce] = new
 
     def restarted(self, nonce: str) -> Record:
         """An idempotent order is being re-run after a crash."""
@@ -182,16 +215,43 @@ class OrderRecords:
         if self.journal is None:
             return
         if force or (dead and self.journal.lines > 2 * len(self.records) + 256):
-            self.journal.rewrite(asdict(r) for r in self.records.values())
+            self._rewrite()
 
     def summary(self) -> dict[str, Any]:
         states = Counter(r.state for r in self.records.values())
         return {"records": len(self.records), "states": dict(states),
-                "unacknowledged": len(self.unacknowledged())}
+                "unacknowledged": len(self.unacknowledged()),
+                "epoch": format_rfc3339(self.epoch) if self.epoch is not None else None}
 
     def close(self) -> None:
         if self.journal is not None:
             self.journal.close()
+
+    def _rewrite(self) -> None:
+        """The whole journal, atomically, behind a header line: a file without records is then
+        still not empty, and an emptied file is recognisably damage."""
+        assert self.journal is not None
+        self.journal.rewrite([{"header": FILE_NAME, "written_at": format_rfc3339(self.clock())},
+                              *(asdict(r) for r in self.records.values())])
+
+    def _load_epoch(self, path: Path) -> None:
+        try:
+            doc = json.loads(path.read_bytes())
+            self.epoch = float(doc["epoch_unix"])
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError):
+            moved = quarantine(path)  # fail closed: a new epoch from now
+            self._new_epoch(path, f"{EPOCH_FILE} unreadable (moved to {moved.name})")
+
+    def _new_epoch(self, path: Path, why: str) -> None:
+        now = self.clock()
+        self.epoch = max(now, self.epoch or now)
+        atomic_write(path, json.dumps({"epoch": format_rfc3339(self.epoch),
+                                       "epoch_unix": self.epoch, "reason": why}).encode())
+        log.error("orders.records_lost", f"the order records were {why}; every order created "
+                  "before the new epoch is refused (it may have run already)",
+                  epoch=format_rfc3339(self.epoch))
 
     def _write(self, rec: Record) -> None:
         if self.journal is not None:
@@ -225,6 +285,6 @@ class OrderRecords:
                 state="succeeded", acked=True)
             imported += 1
         if imported and self.journal is not None:
-            self.journal.rewrite(asdict(r) for r in self.records.values())
+            self._rewrite()
             log.info("orders.go_nonces_imported", "imported the Go daemon's used nonces",
                      count=imported)

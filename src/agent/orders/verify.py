@@ -27,6 +27,7 @@ import msgspec
 
 from agent.crypto.keys import verify_ed25519
 from agent.orders.registry import REGISTRY, is_watchdog_type
+from agent.protocol.codec import unsafe_value
 from agent.protocol.errors import ProtocolError
 from agent.protocol.orders import Order, check_order_id
 from agent.protocol.timefmt import parse_timestamp
@@ -55,10 +56,14 @@ REASONS: dict[str, Completion] = {
     "unknown_order_type": "failure",
     "unsupported_order_type": "failure",
     "replay": "none",
+    # The nonce records were lost (emptied, garbled or deleted): an order created before that
+    # may have run already, so it is refused (this is not the orders.md §4 table).
+    "before_epoch": "failure",
 }
 #: Security-relevant reasons are logged at ERROR, the others at WARNING (orders.md §4 notes).
 SECURITY_REASONS = frozenset({"bad_signature", "bad_signature_encoding", "bad_payload",
-                              "unsigned_mismatch", "wrong_recipient", "replay", "no_trusted_key"})
+                              "unsigned_mismatch", "wrong_recipient", "replay", "no_trusted_key",
+                              "before_epoch"})
 
 # Server-added keys of orders.md §4.3, per form.
 _FLEET_EXTRAS = ("fleet_order_id",)
@@ -74,12 +79,15 @@ class Context:
     now: datetime
     trusted_keys: tuple[bytes, ...]
     skew_s: float = CLOCK_SKEW_S
+    #: Why no key is trusted when that waits for an operator (step 4's detail).
+    untrusted: str = ""
 
     @classmethod
     def build(cls, appliance_id: str, site_id: str | None, now: datetime,
-              trusted_keys: Iterable[str | bytes], skew_s: float = CLOCK_SKEW_S) -> Context:
+              trusted_keys: Iterable[str | bytes], skew_s: float = CLOCK_SKEW_S,
+              untrusted: str = "") -> Context:
         keys = tuple(bytes.fromhex(k) if isinstance(k, str) else bytes(k) for k in trusted_keys)
-        return cls(appliance_id, site_id, now, keys, skew_s)
+        return cls(appliance_id, site_id, now, keys, skew_s, untrusted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +140,7 @@ class Verdict:
 
 class Admission(Protocol):
     @property
-    def verdict(self) -> Literal["accept", "duplicate", "replay"]: ...
+    def verdict(self) -> Literal["accept", "duplicate", "replay", "before_epoch"]: ...
 
     @property
     def retry(self) -> bool: ...
@@ -166,9 +174,22 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def strict_json(text: str) -> Any:
-    """RFC 8259 JSON: duplicate keys and NaN/Infinity rejected (ValueError)."""
-    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    """RFC 8259 JSON: duplicate keys, NaN/Infinity, numbers out of range (``1e400``) and
+    unpaired surrogates rejected (ValueError)."""
+    value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                       parse_float=_finite)
+    problem = unsafe_value(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
 
 
 def json_equal(a: Any, b: Any) -> bool:
@@ -251,6 +272,10 @@ def verify(order: Any, ctx: Context, guard: ReplayGuard | None = None) -> Verdic
     if adm.verdict == "duplicate":
         return Verdict("duplicate", "none", order_id=order_id, order_type=vo.order_type,
                        payload_sha256=vo.payload_sha256, order=vo)
+    if adm.verdict == "before_epoch":
+        return Verdict("reject", REASONS["before_epoch"], "before_epoch",
+                       "order created before the order records were lost; it may have run",
+                       order_id, vo.order_type, vo.payload_sha256)
     return Verdict("reject", "none", "replay", "nonce already used by a different order",
                    order_id, vo.order_type, vo.payload_sha256)
 
@@ -277,7 +302,7 @@ def _check(obj: Mapping[str, Any], order_id: str, ctx: Context) -> VerifiedOrder
         raise _Reject("bad_signature_encoding", "signature is not 128 lower-case hex characters")
     # Step 4: a trust anchor.
     if not ctx.trusted_keys:
-        raise _Reject("no_trusted_key", "no trusted server key yet")
+        raise _Reject("no_trusted_key", ctx.untrusted or "no trusted server key yet")
     # Step 5: the exact bytes received.
     sig = bytes.fromhex(signature)
     if not any(verify_ed25519(key, payload_bytes, sig) for key in ctx.trusted_keys):

@@ -27,6 +27,7 @@ from agent.events import CheckinRequested, OrdersReceived
 from agent.jobs import BaseComponent, Job, JobHost
 from agent.log import get_logger
 from agent.orders.handlers import HANDLERS, Handler, HandlerContext, HandlerError, Hooks
+from agent.orders.inbox import Inbox, order_key, record_key
 from agent.orders.outbox import Item, Outbox, Poster
 from agent.orders.registry import REGISTRY, TypeInfo
 from agent.orders.store import INTERRUPTED, MAX_RESUMES, OrderRecords, Record
@@ -87,6 +88,8 @@ class Stats:
 @dataclass(frozen=True, slots=True)
 class _Resume:
     record: Record
+    order: Any  # the delivered order object to verify and run again
+    inbox_key: str | None = None
 
 
 class OrderWorker:
@@ -94,7 +97,7 @@ class OrderWorker:
                  hooks: Hooks | None = None, site_id: str = "", config_path: Path | None = None,
                  handlers: dict[str, Handler] | None = None,
                  registry: dict[str, TypeInfo] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, established: bool = False) -> None:
         self.state_dir = state_dir
         self.context = context
         self.post = post
@@ -104,13 +107,17 @@ class OrderWorker:
         self.handlers = HANDLERS if handlers is None else handlers
         self.registry = REGISTRY if registry is None else registry
         self.clock = clock
-        self.records = OrderRecords(state_dir, clock=clock)
+        self.records = OrderRecords(state_dir, clock=clock, established=established)
+        self.inbox = Inbox(state_dir)
         self.outbox = Outbox(state_dir, clock=clock, on_settled=self._settled)
         self.queue: list[Any] = []
         self.stats = Stats()
         self.memo: dict[str, Any] = {}
         self._quiet: dict[tuple[str, str], float] = {}
         self.on_event: Callable[[str, dict[str, Any]], None] | None = None
+        #: Fault injection for the crash tests: called with the name of each durability point
+        #: (``received``, ``inboxed``, ``admitted``, ``executed``, ``queued``).
+        self.crash_point: Callable[[str], None] = _no_crash
         self.hooks.store_summary = self.hooks.store_summary or self.records.summary
         self.hooks.outbox_pending = self.hooks.outbox_pending or self.outbox.pending
         self._recover()
@@ -118,16 +125,24 @@ class OrderWorker:
     # --- start-up (orders.md §4.4 crash recovery) ------------------------------------------
 
     def _recover(self) -> None:
+        inbox = dict(self.inbox.open)
         for rec in self.records.recover():
+            key = record_key(rec.order_id, rec.payload_sha256)
+            if not rec.started and key in inbox:  # admitted, never ran: run it now
+                self.queue.append(_Resume(rec, inbox.pop(key), key))
+                continue
             info = self.registry.get(rec.order_type or "")
             if info is not None and info.idempotent and rec.resume is not None \
                     and rec.executions < MAX_RESUMES:
-                self.queue.append(_Resume(rec))
+                self.queue.append(_Resume(rec, rec.resume))
                 continue
             self._interrupted(rec)
         for rec in self.records.unacknowledged():  # finished, but the outbox write was lost
             assert rec.completion is not None and rec.order_id is not None
             self.outbox.put(rec.order_id, rec.completion, nonce=rec.nonce)
+        # Delivered but not handled when the agent stopped: verified again, and the nonce store
+        # decides (new: run; recorded: duplicate, its completion re-sent).
+        self.queue.extend(inbox.values())
 
     def _interrupted(self, rec: Record) -> None:
         body = completion_body(False, error=INTERRUPTED)
@@ -142,19 +157,33 @@ class OrderWorker:
 
     def submit(self, orders: list[Any], malformed: list[MalformedOrder] | None = None) -> int:
         """Queue delivered orders (order structs or JSON objects); returns how many were new."""
+        self.crash_point("received")
         queued = {self._key(o) for o in self.queue if not isinstance(o, _Resume)}
-        added = 0
+        added: list[Any] = []
         for bad in malformed or []:
             self._malformed(bad)
         for order in orders:
             key = self._key(order)
-            if key in queued or len(self.queue) >= MAX_QUEUE:
+            if key in queued or len(self.queue) + len(added) >= MAX_QUEUE:
                 continue
             queued.add(key)
-            self.queue.append(order)
-            self.stats.received += 1
-            added += 1
-        return added
+            added.append(order)
+        self._record(added)
+        self.crash_point("inboxed")
+        self.queue.extend(added)
+        self.stats.received += len(added)
+        return len(added)
+
+    def _record(self, orders: list[Any]) -> None:
+        """Durably record delivered orders before anything runs (the order inbox)."""
+        entries = [(k, o) for o, k in ((o, order_key(o)) for o in map(as_object, orders))
+                   if k is not None]
+        try:
+            self.inbox.record(entries)
+        except OSError as exc:
+            log.error("orders.inbox_failed", f"delivered orders could not be recorded ({exc}); "
+                      "they are handled now but lost if the agent stops first",
+                      orders=len(entries))
 
     @staticmethod
     def _key(order: Any) -> tuple[Any, Any]:
@@ -166,7 +195,7 @@ class OrderWorker:
 
     def _malformed(self, bad: MalformedOrder) -> None:
         verdict = Verdict("reject", "failure" if bad.order_id else "none", "malformed",
-                          "order object does not decode", bad.order_id)
+                          f"order object does not decode: {bad.error}", bad.order_id)
         self._rejected(verdict)
 
     # --- processing ------------------------------------------------------------------------
@@ -181,9 +210,10 @@ class OrderWorker:
                 break
             item = self.queue[0]
             if isinstance(item, _Resume):
-                await self._resume(item.record, ctx)
-            else:
-                await self.process(item, ctx)
+                if await self._resume(item, ctx):
+                    self.inbox.done(item.inbox_key)
+            elif await self.process(item, ctx) is not None:
+                self.inbox.done(order_key(as_object(item)))
             self.queue.pop(0)
             handled += 1
         if handled and self.outbox.pending():
@@ -210,27 +240,32 @@ class OrderWorker:
             self._event("duplicate", verdict)
             return verdict
         self.stats.verified += 1
+        self.crash_point("admitted")
         self._event("verified", verdict)
         log.info("orders.accepted", "order verified; executing", order_id=verdict.order_id,
                  order_type=verdict.order_type, retry=verdict.retry)
-        await self._execute(verdict, ctx)
-        return verdict
+        return verdict if await self._execute(verdict, ctx) else None
 
-    async def _resume(self, rec: Record, ctx: Context) -> None:
-        assert rec.resume is not None
-        verdict = verify(rec.resume, ctx)  # steps 1-12 again: it must still be valid now
+    async def _resume(self, item: _Resume, ctx: Context) -> bool:
+        rec = item.record
+        verdict = verify(item.order, ctx)  # steps 1-12 again: it must still be valid now
         if verdict.verdict != "accept" or verdict.order is None \
                 or verdict.order.nonce != rec.nonce:
             self._interrupted(rec)
             await self.drain()
-            return
-        self.records.restarted(rec.nonce)
+            return True
         self.stats.resumed += 1
-        log.warning("orders.resumed", "idempotent order interrupted by a restart; running it "
-                    "again", order_id=rec.order_id, order_type=rec.order_type)
-        await self._execute(verdict, ctx)
+        if rec.started:
+            self.records.restarted(rec.nonce)
+            log.warning("orders.resumed", "idempotent order interrupted by a restart; running "
+                        "it again", order_id=rec.order_id, order_type=rec.order_type)
+        else:
+            log.warning("orders.resumed", "order admitted but not started before a restart; "
+                        "running it now", order_id=rec.order_id, order_type=rec.order_type)
+        return await self._execute(verdict, ctx)
 
-    async def _execute(self, verdict: Verdict, ctx: Context) -> None:
+    async def _execute(self, verdict: Verdict, ctx: Context) -> bool:
+        """Run a verified order; False when it could not start (not run, nothing posted)."""
         order = verdict.order
         assert order is not None
         info = self.registry[order.order_type]
@@ -238,6 +273,13 @@ class OrderWorker:
         hctx = HandlerContext(order=order, appliance_id=ctx.appliance_id,
                               site_id=ctx.site_id or self.site_id, state_dir=self.state_dir,
                               config_path=self.config_path, hooks=self.hooks, memo=self.memo)
+        try:
+            self.records.start(order.nonce)
+        except OSError as exc:
+            self.stats.refused += 1
+            log.error("orders.record_failed", f"the start of the order could not be recorded "
+                      f"({exc}); not executed, nothing posted", order_id=order.order_id)
+            return False
         self.stats.executed += 1
         started = time.monotonic()
         if handler is None:
@@ -255,11 +297,13 @@ class OrderWorker:
                 log.error("orders.handler_crashed", f"handler raised {type(exc).__name__}",
                           exc=True, order_type=order.order_type)
                 body = completion_body(False, error=f"{type(exc).__name__}: {exc}")
+        self.crash_point("executed")
         ok = bool(body["success"])
         self.stats.succeeded += ok
         self.stats.failed += not ok
         self.records.finish(order.nonce, "succeeded" if ok else "failed", body)
         key = self.outbox.put(order.order_id, body, nonce=order.nonce)
+        self.crash_point("queued")
         log.info("orders.executed", "order finished", order_id=order.order_id,
                  order_type=order.order_type, success=ok,
                  duration_ms=int((time.monotonic() - started) * 1000))
@@ -273,8 +317,9 @@ class OrderWorker:
                 log.warning("orders.sync_post_timeout", "completion not posted within 10 s; it "
                             "stays in the outbox", order_id=order.order_id)
             asyncio.get_running_loop().call_later(hctx.restart_in_s, hctx.after_completion)
-            return
+            return True
         await self.drain()
+        return True
 
     # --- rejections ------------------------------------------------------------------------
 
@@ -322,6 +367,11 @@ class OrderWorker:
 
     def close(self) -> None:
         self.records.close()
+        self.inbox.close()
+
+
+def _no_crash(point: str) -> None:
+    pass
 
 
 def _order_id(order: Any) -> Any:
@@ -349,13 +399,17 @@ class OrderComponent(BaseComponent):
 
     def __init__(self, config: Config, config_path: Path, *, uplink: Uplink, site: SiteView,
                  trusted_keys: Callable[[], list[str]], bus: Bus,
+                 untrusted: Callable[[], str] = lambda: "",
                  status: Callable[[], dict[str, Any]] | None = None,
                  restart: Callable[[], None] | None = None, hooks: Hooks | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, established: bool = False) -> None:
+        """``established``: the identity keys existed before this start (not a fresh install);
+        then lost order records set an epoch (see :class:`OrderRecords`)."""
         self.site_id = config.site_id
         self.uplink = uplink
         self.site = site
         self.trusted_keys = trusted_keys
+        self.untrusted = untrusted
         self.bus = bus
         self.clock = clock
         self.host: JobHost | None = None
@@ -369,7 +423,7 @@ class OrderComponent(BaseComponent):
         h.status = h.status or status
         self.worker = OrderWorker(
             Path(config.state_dir), context=self._context, post=self._post, hooks=h,
-            site_id=config.site_id, config_path=config_path, clock=clock)
+            site_id=config.site_id, config_path=config_path, clock=clock, established=established)
 
     def health_figures(self) -> dict[str, Any]:
         """``daemon_health`` figures (central-api.md §6.3)."""
@@ -383,7 +437,8 @@ class OrderComponent(BaseComponent):
         if not appliance_id:
             return None
         return Context.build(appliance_id, self.site_id,
-                             datetime.fromtimestamp(self.clock(), UTC), self.trusted_keys())
+                             datetime.fromtimestamp(self.clock(), UTC), self.trusted_keys(),
+                             untrusted=self.untrusted())
 
     async def _post(self, order_id: str, body: dict[str, Any]) -> int:
         from agent.protocol.orders import OrderCompletion, order_complete_path
@@ -426,6 +481,7 @@ class OrderComponent(BaseComponent):
                 "duplicates": s.duplicates, "rejected": dict(s.rejected),
                 "interrupted": s.interrupted, "refused": s.refused,
                 "completion_outbox_pending": self.worker.outbox.pending(),
+                "inbox_pending": len(self.worker.inbox.open),
                 "outbox_last_error": self.worker.outbox.last_error,
                 "nonce_store": self.worker.records.summary()}
 

@@ -6,6 +6,8 @@ which mirrors the Go daemon's struct order, so the agent's bodies match the samp
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -45,6 +47,29 @@ def decode_any(buf: bytes | bytearray | memoryview | str, what: str = "body") ->
         return msgspec.json.decode(buf)
     except msgspec.MsgspecError as exc:
         raise ProtocolError.from_msgspec(what, exc) from exc
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unsafe_value(value: Any, path: str = "$") -> str | None:
+    """What makes a decoded JSON value unusable, or ``None``: a non-finite number (``1e400``,
+    ``NaN``, ``Infinity``) or a string or key with an unpaired surrogate (it cannot be encoded)."""
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack:
+        where, v = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            return f"non-finite number (at {where})"
+        if isinstance(v, str) and _SURROGATE.search(v):
+            return f"unpaired surrogate (at {where})"
+        if isinstance(v, dict):
+            for k, item in v.items():
+                if isinstance(k, str) and _SURROGATE.search(k):
+                    return f"unpaired surrogate in a key (at {where})"
+                stack.append((f"{where}.{k}", item))
+        elif isinstance(v, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(v))
+    return None
 
 
 def convert(value: Any, type_: type[T], what: str) -> T:

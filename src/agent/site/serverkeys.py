@@ -19,6 +19,11 @@ from agent.timefmt import format_rfc3339
 log = get_logger("checkin")
 
 FILE_NAME = "server_keys.json"
+#: Written (before the quarantine) when ``server_keys.json`` was unreadable: until an operator
+#: acts, no restart trusts the keys the network offers. The operator either removes this file
+#: (the next checkin's keys are trusted, as on a fresh install), sets a (new) ``server_public_key``
+#: in the config, or writes a valid ``server_keys.json``.
+RESEED_MARKER = "server_keys.reseed"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 UNTRUSTED_LOG_EVERY_S = 3600.0
 
@@ -58,7 +63,9 @@ class ServerKeys:
 
     def __init__(self, state_dir: Path, configured: str | None = None) -> None:
         self.path = state_dir / FILE_NAME
-        self._corrupt = False
+        self.marker = state_dir / RESEED_MARKER
+        #: Trust was lost (a corrupt key file) and waits for an operator (see RESEED_MARKER).
+        self.needs_reseed = False
         self.trusted: KeyPair | None = None
         self.source = ""
         self.alert = ""
@@ -66,6 +73,7 @@ class ServerKeys:
         self._load(configured)
 
     def _load(self, configured: str | None) -> None:
+        configured = configured.lower() if configured and valid_key(configured.lower()) else None
         if self.path.exists():
             try:
                 doc = json.loads(self.path.read_bytes())
@@ -75,18 +83,40 @@ class ServerKeys:
                     raise ValueError("invalid key in file")
                 self.trusted = KeyPair(current, previous)
                 self.source = str(doc.get("source", ""))
+                self.marker.unlink(missing_ok=True)  # an operator wrote a valid file
                 return
             except (OSError, ValueError, KeyError, TypeError):
+                # Never re-seed from a response, not even after a restart: a stale or tampered
+                # file means no trust until an operator acts. The marker comes first, so a crash
+                # cannot leave the file gone without it.
+                atomic_write(self.marker, json.dumps(
+                    {"detected_at": format_rfc3339(), "configured": configured}).encode())
                 moved = quarantine(self.path)
-                # Never re-seed from the next response: a stale or tampered file means no trust.
-                self.alert = f"{FILE_NAME} was unreadable (moved to {moved.name})"
                 log.error("server_keys_corrupt", "server key file unreadable; orders will not "
                           "verify until an operator re-seeds trust", moved_to=moved.name)
-                self.trusted = None
-                self._corrupt = True
+        if self.marker.exists():
+            if configured is not None and configured != self._marked_configured():
+                self.marker.unlink()
+                log.warning("server_keys.reseeded", "trust re-seeded from the configured "
+                            "server_public_key", current=_fp(configured))
+                self._set(KeyPair(configured), "config")
                 return
-        if configured and valid_key(configured.lower()):
-            self._set(KeyPair(configured.lower()), "config")
+            self.needs_reseed = True
+            self.alert = (f"server signing keys need an operator re-seed ({FILE_NAME} was "
+                          f"unreadable): set server_public_key in the config, or remove "
+                          f"{RESEED_MARKER} to trust the next checkin")
+            log.error("server_keys_need_reseed", self.alert)
+            return
+        if configured is not None:
+            self._set(KeyPair(configured), "config")
+
+    def _marked_configured(self) -> str | None:
+        """The configured key when trust was lost (that one re-seeds nothing by itself)."""
+        try:
+            value = json.loads(self.marker.read_bytes()).get("configured")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) else None
 
     def _set(self, pair: KeyPair, source: str) -> None:
         self.trusted = pair
@@ -94,6 +124,10 @@ class ServerKeys:
         doc = {"current": pair.current, "previous": pair.previous, "source": source,
                "received_at": format_rfc3339()}
         atomic_write(self.path, json.dumps(doc).encode())
+
+    def reseed_reason(self) -> str:
+        """Why no key is trusted when an operator must act; "" otherwise."""
+        return self.alert if self.needs_reseed else ""
 
     def trusted_keys(self) -> list[str]:
         return sorted(self.trusted.as_set()) if self.trusted else []
@@ -103,8 +137,8 @@ class ServerKeys:
         if pair is None:
             return "no_offer"
         if self.trusted is None:
-            if self._corrupt:
-                return "untrusted"  # the operator must remove the quarantined file's cause
+            if self.needs_reseed:
+                return "untrusted"  # waits for an operator (RESEED_MARKER)
             self._set(pair, "first_checkin")
             log.warning("server_keys.trusted", "trusting Central Command's signing keys on first "
                         "checkin", current=fingerprint(bytes.fromhex(pair.current)),
