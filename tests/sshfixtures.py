@@ -89,3 +89,13 @@ async def proxy(sshd_server: Sshd) -> AsyncIterator[FaultProxy]:
     await p.start()
     yield p
     await p.close()
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A directory of this test's own that the SSH test users can write (not under pytest's 0700
+    tree, and never a fixed /tmp name shared between runs)."""
+    d = Path(tempfile.mkdtemp(prefix="msp-scratch-"))
+    d.chmod(0o1777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)

@@ -11,8 +11,10 @@ import pytest
 from agent.exec import ErrorKind, ExecRequest, LocalExecutor, Privilege, Target
 from agent.exec.capture import StreamCapture
 
-PWNED = f"/tmp/msp-pwned-{os.getpid()}"
-HOSTILE = f"a'b\"c $(touch {PWNED}) `id` ; echo x \n next line \\ $HOME"
+
+def hostile(canary: Path) -> str:
+    """A parameter value that would run a command (touching ``canary``) if it were interpreted."""
+    return f"a'b\"c $(touch {canary}) `id` ; echo x \n next line \\ $HOME"
 
 
 def _state(pid: int) -> str:
@@ -28,19 +30,20 @@ def local(tmp_path: Path) -> LocalExecutor:
     return LocalExecutor(tmp_path / "run")
 
 
-async def test_hostile_params_not_interpreted(local: LocalExecutor) -> None:
+async def test_hostile_params_not_interpreted(local: LocalExecutor, tmp_path: Path) -> None:
+    canary = tmp_path / "pwned"
     res = await local.run(
         Target.local(),
         None,
         ExecRequest(
             'printf "%s" "$(msp_param svc)"',
             deadline_s=20,
-            params={"svc": HOSTILE, "n": 3, "b": True, "l": ["x", "y"]},
+            params={"svc": hostile(canary), "n": 3, "b": True, "l": ["x", "y"]},
         ),
     )
     assert res.ok, res.stderr
-    assert res.stdout == HOSTILE
-    assert not _exists(PWNED)
+    assert res.stdout == hostile(canary)
+    assert not _exists(str(canary))
     with pytest.raises(ValueError):
         await local.run(Target.local(), None, ExecRequest("true", deadline_s=5, params={"x": "a\x00b"}))
     with pytest.raises(ValueError):

@@ -201,9 +201,9 @@ async def test_concurrent_first_requests_share_one_dial(ssh_env: SshEnv, proxy: 
         await ex.close()
 
 
-async def test_per_host_bound(ssh_env: SshEnv) -> None:
+async def test_per_host_bound(ssh_env: SshEnv, scratch: Path) -> None:
     ex = SshExecutor(ssh_env.state, per_host_concurrency=2, max_concurrency=12)
-    log = f"/tmp/msp-overlap-{os.getpid()}.log"
+    log = scratch / "overlap.log"
     script = f'echo "start $(date +%s%N)" >> {log}; sleep 0.2; echo "end $(date +%s%N)" >> {log}'
     try:
         cred = ssh_env.key_cred()
@@ -218,7 +218,6 @@ async def test_per_host_bound(ssh_env: SshEnv) -> None:
             peak = max(peak, depth)
         assert peak <= 2
     finally:
-        _unlink(log)
         await ex.close()
 
 
@@ -237,8 +236,8 @@ async def test_fifty_concurrent_commands(ssh_env: SshEnv) -> None:
         await ex.close()
 
 
-async def test_deadline_kills_remote(ssh_env: SshEnv, ssh_exec: SshExecutor) -> None:
-    pidfile = f"/tmp/msp-sleep-{os.getpid()}.pid"
+async def test_deadline_kills_remote(ssh_env: SshEnv, ssh_exec: SshExecutor, scratch: Path) -> None:
+    pidfile = scratch / "sleep.pid"
     script = f'echo $$ > {pidfile}; echo "$MSP_DIR" >> {pidfile}; sleep 600'
     res = await ssh_exec.run(tgt(ssh_env.sshd.port), ssh_env.key_cred(), ExecRequest(script, deadline_s=2))
     assert res.error is not None and res.error.kind is ErrorKind.COMMAND_TIMEOUT
@@ -251,7 +250,6 @@ async def test_deadline_kills_remote(ssh_env: SshEnv, ssh_exec: SshExecutor) -> 
         await asyncio.sleep(0.1)
     assert not _exists(f"/proc/{pid}"), "remote process survived the deadline"
     assert not _exists(private_dir), "private upload directory left behind"
-    _unlink(pidfile)
     # The connection is still usable afterwards.
     assert (await ssh_exec.run(tgt(ssh_env.sshd.port), ssh_env.key_cred(), true_req())).ok
 
