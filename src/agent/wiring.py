@@ -42,7 +42,7 @@ from agent.exec.types import Executor
 from agent.healing.component import HealingComponent, HealOrderError
 from agent.healing.pipeline import ReportSink
 from agent.healing.sink import queues_sink
-from agent.jobs import BaseComponent, Component, JobHost
+from agent.jobs import BaseComponent, Component
 from agent.log import get_logger
 from agent.logship.component import LogShipComponent
 from agent.logship.source import Source
@@ -149,9 +149,6 @@ class StateFileComponent(BaseComponent):
 
     def on_heal_finished(self, event: HealFinished) -> None:
         self.persistence.request_save()
-
-    def install(self, host: JobHost) -> None:
-        pass
 
     def flush(self) -> None:
         self.persistence.flush()

@@ -28,7 +28,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
@@ -44,7 +44,6 @@ from agent.uplink.routes import Route
 
 log = get_logger("uplink")
 
-T = TypeVar("T")
 GZIP_LEVEL = 6
 
 __all__ = ["Reply", "TransportError", "Uplink", "UplinkRefused"]
