@@ -25,7 +25,10 @@ class CheckinRequested:
 
 @dataclass(frozen=True, slots=True)
 class OrdersReceived:
-    """The orders of a checkin response that carried an appliance id (orders.md §4.5)."""
+    """The orders of a checkin response that carried an appliance id (orders.md §4.5).
+
+    Published before the rest of the response is applied, so that consumers record the orders
+    durably at once; they act on them after the :class:`CheckinSucceeded` that follows."""
 
     orders: Sequence[Order]
     malformed: Sequence[MalformedOrder]

@@ -233,6 +233,7 @@ def build(config: Config, config_path: Path, keys: Keys, options: Options | None
     # --- events and figures (frozen below) -------------------------------------------------------
     bus.subscribe(CheckinRequested, checkin.on_checkin_requested)
     bus.subscribe(OrdersReceived, orders.on_orders)
+    bus.subscribe(CheckinSucceeded, orders.on_checkin)
     bus.subscribe(CheckinSucceeded, evidence.after_checkin)
     bus.subscribe(CheckinSucceeded, reports.after_checkin)
     bus.subscribe(CheckinSucceeded, state_file.on_checkin)

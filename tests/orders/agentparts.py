@@ -8,7 +8,7 @@ from pathlib import Path
 from agent.bus import Bus
 from agent.checkin import CheckinComponent
 from agent.config import load_config
-from agent.events import OrdersReceived
+from agent.events import CheckinSucceeded, OrdersReceived
 from agent.orders.worker import OrderComponent
 from agent.state import load_or_create
 
@@ -32,5 +32,6 @@ def build(cfg_path: Path) -> tuple[CheckinComponent, OrderComponent]:
     orders = OrderComponent(cfg, cfg_path, uplink=comp.uplink, site=comp.shared,
                             trusted_keys=comp.server_keys.trusted_keys, bus=bus, status=comp.status)
     bus.subscribe(OrdersReceived, orders.on_orders)
+    bus.subscribe(CheckinSucceeded, orders.on_checkin)
     bus.freeze()
     return comp, orders

@@ -38,6 +38,8 @@ async def main(cfg_path: Path, point: str) -> int:
     comp, orders = agentparts.build(cfg_path)
     orders.worker.handlers = {"nix_gc": effect, "run_drift": effect}
     orders.worker.crash_point = crash
+    if point == "applying":  # dies while the rest of the checkin response is being applied
+        comp._directives = lambda r: crash("applying")  # type: ignore[method-assign]
     try:
         for _ in range(2):
             assert await comp.run_once()

@@ -52,3 +52,57 @@ async def test_every_must_type_end_to_end(tmp_path: Path, cc: CentralCommand) ->
     finally:
         await orders.close()
         await comp.close()
+
+
+async def test_orders_are_recorded_at_once_and_run_after_the_response_is_applied(
+        tmp_path: Path, cc: CentralCommand) -> None:
+    """The inbox holds the orders before the rest of the response is applied (a key rotation in
+    the same response must be trusted when they are verified), and the worker waits for it."""
+    comp, orders = agentparts.build(
+        agentparts.write_config(tmp_path, cc.url, SITE, cc.create_api_key(SITE)))
+    seen: list[tuple[int, int]] = []
+    directives = comp._directives
+
+    def spy(r: object) -> None:  # a step applied after the orders were handed over
+        seen.append((len(orders.worker.inbox.open), orders.worker.stats.executed))
+        directives(r)
+
+    comp._directives = spy  # type: ignore[method-assign]
+    try:
+        assert await comp.run_once()
+        cc.issue_order(SITE, "force_checkin", {})
+        assert await comp.run_once()
+        assert seen[-1] == (1, 0)  # recorded durably, not run yet
+        assert orders.worker.queue
+        await orders.run_once()
+        assert orders.worker.stats.executed == 1 and not orders.worker.inbox.open
+        assert [c["order_type"] for c in cc.completions(SITE)] == ["force_checkin"]
+    finally:
+        await orders.close()
+        await comp.close()
+
+
+async def test_orders_wait_while_their_checkin_is_being_applied(tmp_path: Path,
+                                                                cc: CentralCommand) -> None:
+    comp, orders = agentparts.build(
+        agentparts.write_config(tmp_path, cc.url, SITE, cc.create_api_key(SITE)))
+    try:
+        assert await comp.run_once()
+        cc.issue_order(SITE, "force_checkin", {})
+        executed_before_success: list[object] = []
+        real_apply = comp.apply
+
+        async def apply_then_run(parsed, facts):  # type: ignore[no-untyped-def]
+            await real_apply(parsed, facts)
+            # CheckinSucceeded has not been published yet: the order job leaves them queued.
+            await orders.run_once()
+            executed_before_success.append(orders.worker.stats.executed)
+
+        comp.apply = apply_then_run  # type: ignore[method-assign]
+        assert await comp.run_once()
+        assert executed_before_success == [0]
+        await orders.run_once()
+        assert orders.worker.stats.executed == 1
+    finally:
+        await orders.close()
+        await comp.close()

@@ -19,7 +19,7 @@ from .conftest import SITE
 from .crashpoint_child import CRASH_EXIT
 from .test_kill9 import ROOT, clean_env
 
-POINTS = ["received", "inboxed", "admitted", "executed", "queued"]
+POINTS = ["received", "inboxed", "applying", "admitted", "executed", "queued"]
 
 
 async def _start(cfg: Path, point: str) -> tuple[int, str]:

@@ -32,7 +32,7 @@ async def test_every_consumer_is_subscribed_and_the_bus_is_frozen(tmp_path: Path
         assert w.bus.frozen
         with pytest.raises(FrozenBus):
             w.bus.subscribe(CheckinSucceeded, lambda e: None)
-        expected = {CheckinSucceeded: 3, OrdersReceived: 1, CheckinRequested: 1, HostScanned: 2,
+        expected = {CheckinSucceeded: 4, OrdersReceived: 1, CheckinRequested: 1, HostScanned: 2,
                     IncidentsFound: 1, HealQueued: 1, HealFinished: 2}
         assert {t: w.bus.subscribers(t) for t in expected} == expected
         names = [c.name for c in w.components]

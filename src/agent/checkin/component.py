@@ -295,8 +295,13 @@ class CheckinComponent(BaseComponent):
             log.error("orders.malformed", "a pending order could not be decoded; not executed",
                       order_id=bad.order_id, error=bad.error)
         live = facts.boot_source == "live_usb" or bool(r.install_session)
+        # The orders go to the order worker's durable inbox right after the identity, before any
+        # step that awaits (a crash after the response arrived must not lose them); the worker
+        # acts on them only after CheckinSucceeded, when keys and credentials are applied too.
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("identity", lambda: self._apply_identity(r.appliance_id, r.server_time)),
+            ("orders", lambda: self._orders(r.appliance_id, r.pending_orders,
+                                            parsed.malformed_orders)),
         ]
         if not live:
             steps += [
@@ -308,8 +313,6 @@ class CheckinComponent(BaseComponent):
             ]
         steps += [
             ("directives", lambda: self._directives(r)),
-            ("orders", lambda: self._orders(r.appliance_id, r.pending_orders,
-                                            parsed.malformed_orders)),
             ("deploys", lambda: self._deploys(r.pending_deploys)),
             ("peer_bundle_hashes", lambda: self.witness.offer(r.peer_bundle_hashes)
              if self.witness is not None else None),

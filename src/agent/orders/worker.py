@@ -23,7 +23,7 @@ import msgspec
 
 from agent.bus import Bus
 from agent.config import Config
-from agent.events import CheckinRequested, OrdersReceived
+from agent.events import CheckinRequested, CheckinSucceeded, OrdersReceived
 from agent.jobs import BaseComponent, Job, JobHost
 from agent.log import get_logger
 from agent.orders.handlers import HANDLERS, Handler, HandlerContext, HandlerError, Hooks
@@ -44,6 +44,9 @@ MAX_ERROR_CHARS = 4096
 SYNC_POST_DEADLINE_S = 10.0
 REJECT_QUIET_S = 3600.0
 MAX_QUEUE = 1000
+#: Orders recorded from a checkin response wait for the rest of that response (keys, credentials)
+#: to be applied; this bounds the wait should the CheckinSucceeded never come.
+HOLD_S = 60.0
 
 
 def cap_result(result: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -414,6 +417,7 @@ class OrderComponent(BaseComponent):
         self.clock = clock
         self.host: JobHost | None = None
         self._checkin_ok = False
+        self._held_since: float | None = None
         h = hooks or Hooks()
         h.trigger_checkin = h.trigger_checkin or self._trigger_checkin
         h.restart = h.restart or restart
@@ -430,7 +434,23 @@ class OrderComponent(BaseComponent):
         return {"completion_outbox_pending": self.worker.outbox.pending()}
 
     def on_orders(self, event: OrdersReceived) -> None:
+        """Record the delivered orders durably now; run them after :meth:`on_checkin`."""
+        self._held_since = time.monotonic()
         self.submit(list(event.orders), list(event.malformed))
+
+    def on_checkin(self, event: CheckinSucceeded | None = None) -> None:
+        """The checkin response is fully applied (trusted keys, credentials): run its orders."""
+        self._held_since = None
+        if self.host is not None and (self.worker.queue or self.worker.outbox.pending()):
+            self.host.run_job_now(self.name)
+
+    def _held(self) -> bool:
+        if self._held_since is None:
+            return False
+        if time.monotonic() - self._held_since < HOLD_S:
+            return True
+        self._held_since = None
+        return False
 
     def _context(self) -> Context | None:
         appliance_id = self.site.appliance_id
@@ -455,7 +475,8 @@ class OrderComponent(BaseComponent):
         """Handoff from a successful checkin (orders.md §4.5: only with an appliance id)."""
         self._checkin_ok = True
         added = self.worker.submit(orders, malformed)
-        if self.host is not None and (added or self.worker.outbox.pending()):
+        if self._held_since is None and self.host is not None \
+                and (added or self.worker.outbox.pending()):
             self.host.run_job_now(self.name)
 
     def _trigger_checkin(self) -> None:
@@ -469,6 +490,8 @@ class OrderComponent(BaseComponent):
             deadline=longest + 2 * 60.0, on_shutdown="finish", from_completion=True))
 
     async def run_once(self) -> None:
+        if self._held():
+            return  # the checkin that delivered them is still being applied
         force = self._checkin_ok
         self._checkin_ok = False
         await self.worker.process_pending()
