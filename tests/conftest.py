@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-# The real-sshd fixtures (session users, sshd, executors) shared by tests/exec and tests/healing.
-pytest_plugins = ["tests.sshfixtures", "tests.winrmfixtures"]
+# The real-sshd fixtures (session users, sshd, executors) shared by tests/exec and tests/healing;
+# the small tmpfs of the disk-full tests.
+pytest_plugins = ["tests.sshfixtures", "tests.winrmfixtures", "tests.smalldisk"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = (ROOT / ".." / "shared").resolve()

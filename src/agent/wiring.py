@@ -59,6 +59,7 @@ from agent.site import SealedCredentials, ServerKeys, SiteState
 from agent.state import Keys
 from agent.state.daemon_state import Adoption, DaemonStatePersistence
 from agent.state.keys import IDENTITY_KEY
+from agent.state.reserve import DiskReserve
 from agent.telemetry.component import ReportsComponent
 from agent.uplink import Uplink
 
@@ -220,11 +221,14 @@ def build(config: Config, config_path: Path, keys: Keys, options: Options | None
     if site.directives.billing_status is None and persistence.subscription_status:
         site.directives.billing_status = persistence.subscription_status
     state_file = StateFileComponent(persistence)
+    reserve = DiskReserve(Path(config.state_dir))  # order records stay writable on a full disk
+    reserve.ensure()
     orders = OrderComponent(config, config_path, uplink=uplink, site=site,
                             trusted_keys=server_keys.trusted_keys,
                             untrusted=server_keys.reseed_reason, bus=bus, status=checkin.status,
                             restart=opt.restart, hooks=_order_hooks(scan, healing, rules, registry),
-                            clock=clock, established=IDENTITY_KEY not in keys.created)
+                            clock=clock, established=IDENTITY_KEY not in keys.created,
+                            reserve=reserve)
     evidence = EvidenceComponent(config, evidence_key, uplink=uplink, directives=site,
                                  witness=witness, clock=clock, limits=opt.evidence_limits)
     reports = ReportsComponent(reports_queues, uplink=uplink)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.smalldisk import fill
 
 from agent.crypto import Ed25519Key
 from agent.evidence.bundle import CheckResult, ScanResult
@@ -20,40 +19,10 @@ from agent.outbox.queue import Policy
 KEY = Ed25519Key(bytes(range(64, 96)))
 
 
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.fail(f"the disk-full test needs a real small tmpfs (run as root): mount failed: "
-                    f"{proc.stderr.strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
-def _fill(mnt: Path) -> Path:
-    filler = mnt / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for size in (65536, 4096, 512, 1):
-            while True:
-                try:
-                    os.write(fd, b"\0" * size)
-                except OSError:
-                    break
-    finally:
-        os.close(fd)
-    return filler
-
-
 def test_queue_disk_full_then_recovers(tmpfs: Path) -> None:
     q = kinds.log_queue(tmpfs / "state", policy=Policy("logs", max_files=10_000, overflow="refuse"))
     first = q.put(b'{"n": 0}', key="batch")
-    filler = _fill(tmpfs)
+    filler = fill(tmpfs)
     payload = json.dumps({"n": 1, "pad": "x" * 50_000}).encode()
     with pytest.raises(QueueWriteError, match="no space left"):
         q.put(payload, key="batch")
@@ -76,7 +45,7 @@ def test_evidence_disk_full_refuses_cleanly_then_recovers(tmpfs: Path) -> None:
                           [CheckResult("linux_firewall", host, "pass")])
 
     assert len(store.record_scan(scan())) == 1
-    filler = _fill(tmpfs)
+    filler = fill(tmpfs)
     assert store.record_scan(scan()) == []
     assert store.last_error is not None and "no space left" in store.last_error
     assert store.head_seq == 1 and store.queue.pending() == 1

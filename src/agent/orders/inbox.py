@@ -19,6 +19,7 @@ from typing import Any
 from agent.log import get_logger
 from agent.orders.journal import Journal
 from agent.orders.verify import payload_digest
+from agent.state.reserve import DiskReserve
 
 log = get_logger("orders")
 
@@ -45,8 +46,8 @@ def record_key(order_id: str | None, payload_sha256: str | None) -> str:
 class Inbox:
     """Orders delivered and not yet handled, in delivery order (``state_dir=None``: memory only)."""
 
-    def __init__(self, state_dir: Path | None) -> None:
-        self.journal = Journal(state_dir / FILE_NAME) if state_dir is not None else None
+    def __init__(self, state_dir: Path | None, reserve: DiskReserve | None = None) -> None:
+        self.journal = Journal(state_dir / FILE_NAME, reserve) if state_dir is not None else None
         self.open: dict[str, dict[str, Any]] = {}
         if self.journal is None:
             return
@@ -92,4 +93,7 @@ class Inbox:
 
     def _rewrite(self) -> None:
         assert self.journal is not None
-        self.journal.rewrite({"key": k, "order": o} for k, o in self.open.items())
+        try:
+            self.journal.rewrite({"key": k, "order": o} for k, o in self.open.items())
+        except OSError as exc:  # compaction only: the journal as it is stays valid
+            log.warning("orders.inbox_compact_failed", f"inbox not compacted ({exc})")

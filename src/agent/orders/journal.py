@@ -20,6 +20,7 @@ from typing import Any
 
 from agent.log import get_logger
 from agent.state.atomic import atomic_write, fsync_dir
+from agent.state.reserve import DiskReserve
 
 log = get_logger("orders")
 
@@ -45,8 +46,9 @@ def decode_line(line: bytes) -> dict[str, Any] | None:
 class Journal:
     """One append-only file; a single writer (the order worker) at a time."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, reserve: DiskReserve | None = None) -> None:
         self.path = path
+        self.reserve = reserve
         self.lines = 0  # lines in the file (for compaction decisions)
         self.damaged = 0
         #: Damaged lines before the end (records lost; a torn last line is a normal crash).
@@ -92,8 +94,17 @@ class Journal:
 
     def append_all(self, records: list[dict[str, Any]]) -> None:
         """Append records with one write and one fsync (all of them or, after a crash, a prefix
-        and a torn tail that :meth:`load` drops)."""
+        and a torn tail that :meth:`load` drops). A failed write (a full disk) is cut off again,
+        so no partial line is left for the next record to follow; with a reserve, a full disk
+        releases it and the write is tried once more."""
         line = b"".join(encode_line(r) for r in records)
+        if self.reserve is not None:
+            self.reserve.guard(lambda: self._write(line), f"{self.path.name}")
+        else:
+            self._write(line)
+        self.lines += len(records)
+
+    def _write(self, line: bytes) -> None:
         if self._fd is None:
             created = not self.path.exists()
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
@@ -101,14 +112,21 @@ class Journal:
             if created:
                 os.fsync(self._fd)
                 fsync_dir(self.path.parent)
+        end = os.fstat(self._fd).st_size
         view = memoryview(line)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
-        os.fsync(self._fd)
-        self.lines += len(records)
+        try:
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+            os.fsync(self._fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, end)
+                os.fsync(self._fd)
+            raise
 
     def rewrite(self, records: Iterable[dict[str, Any]]) -> None:
+        """Replace the file atomically (compaction); on failure the old file stays as it was."""
         self.close()
         lines = [encode_line(r) for r in records]
         atomic_write(self.path, b"".join(lines), 0o600)

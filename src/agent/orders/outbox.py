@@ -37,6 +37,7 @@ from agent.outbox import kinds
 from agent.outbox.drain import Drainer, DrainerMixin, Outcome, Result, classify_status
 from agent.outbox.queue import Item as QueueItem
 from agent.phi.egress import EgressError, egress
+from agent.state.reserve import DiskReserve
 
 log = get_logger("orders")
 
@@ -67,8 +68,10 @@ def _parse(qi: QueueItem) -> Item:
 
 class Outbox(DrainerMixin):
     def __init__(self, state_dir: Path, *, clock: Callable[[], float] = time.time,
-                 on_settled: Callable[[Item], None] | None = None) -> None:
+                 on_settled: Callable[[Item], None] | None = None,
+                 reserve: DiskReserve | None = None) -> None:
         self.queue = kinds.completion_queue(state_dir, clock=clock)
+        self.reserve = reserve
         self.drainer = Drainer(self.queue, clock=clock)
         self.dir = self.queue.dir
         self.clock = clock
@@ -107,7 +110,11 @@ class Outbox(DrainerMixin):
         if self.contains(key):
             return key
         doc = {"order_id": order_id, "nonce": nonce, "body": body, "created_at": self.clock()}
-        self.queue.put(json.dumps(doc).encode(), key=key)
+        data = json.dumps(doc).encode()
+        if self.reserve is not None:  # a completion is a promise: the disk reserve backs it
+            self.reserve.guard(lambda: self.queue.put(data, key=key), "an order completion")
+        else:
+            self.queue.put(data, key=key)
         return key
 
     # --- delivery ----------------------------------------------------------------------

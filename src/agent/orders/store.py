@@ -19,6 +19,7 @@ allows — one JSON record snapshot per line, the last snapshot of a nonce winni
 
 from __future__ import annotations
 
+import errno
 import json
 import time
 from collections import Counter
@@ -34,6 +35,7 @@ from agent.orders.verify import CLOCK_SKEW_S, VerifiedOrder
 from agent.protocol.errors import ProtocolError
 from agent.protocol.timefmt import parse_timestamp
 from agent.state.atomic import atomic_write, quarantine
+from agent.state.reserve import DiskReserve
 from agent.timefmt import format_rfc3339
 
 log = get_logger("orders")
@@ -54,6 +56,10 @@ State = Literal["executing", "succeeded", "failed", "deferred"]
 
 class StoreFull(OSError):
     """Every slot holds a live nonce: the order is refused (it will be delivered again)."""
+
+
+class DiskLow(OSError):
+    """The disk is full and its reserve is in use: a new order is not admitted (it waits)."""
 
 
 @dataclass(slots=True)
@@ -91,14 +97,18 @@ class OrderRecords:
     """The nonce store. ``state_dir=None`` keeps it in memory only (vectors, CLI)."""
 
     def __init__(self, state_dir: Path | None, *, clock: Any = time.time,
-                 max_records: int = MAX_RECORDS, established: bool = False) -> None:
+                 max_records: int = MAX_RECORDS, established: bool = False,
+                 reserve: DiskReserve | None = None) -> None:
         """``established``: the appliance had its identity keys before this start (not a fresh
-        install), so missing or damaged records mean lost replay protection."""
+        install), so missing or damaged records mean lost replay protection. ``reserve``: the
+        disk reserve that keeps records writable on a full disk (new orders are refused while
+        it is in use)."""
         self.clock = clock
         self.max_records = max_records
         self.records: dict[str, Record] = {}
         self.epoch: float | None = None
-        self.journal = Journal(state_dir / FILE_NAME) if state_dir is not None else None
+        self.reserve = reserve
+        self.journal = Journal(state_dir / FILE_NAME, reserve) if state_dir is not None else None
         if self.journal is not None:
             assert state_dir is not None
             fresh = not self.journal.path.exists()
@@ -132,6 +142,9 @@ class OrderRecords:
         if rec is None and self.epoch is not None and order.created_at.timestamp() < self.epoch:
             return Admission("before_epoch")
         if rec is None:
+            if self.reserve is not None and not self.reserve.available():
+                raise DiskLow(errno.ENOSPC, "the state file system is full (disk reserve in "
+                              "use); new orders wait until space returns")
             if len(self.records) >= self.max_records:
                 self.compact(force=True)
                 if len(self.records) >= self.max_records:
@@ -215,7 +228,11 @@ class OrderRecords:
         if self.journal is None:
             return
         if force or (dead and self.journal.lines > 2 * len(self.records) + 256):
-            self._rewrite()
+            try:
+                self._rewrite()
+            except OSError as exc:  # compaction is an optimisation: the journal is intact
+                log.warning("orders.compact_failed", f"order records not compacted ({exc}); "
+                            "tried again later")
 
     def summary(self) -> dict[str, Any]:
         states = Counter(r.state for r in self.records.values())

@@ -32,8 +32,10 @@ from agent.orders.outbox import Item, Outbox, Poster
 from agent.orders.registry import REGISTRY, TypeInfo
 from agent.orders.store import INTERRUPTED, MAX_RESUMES, OrderRecords, Record
 from agent.orders.verify import SECURITY_REASONS, Context, Verdict, as_object, verify
+from agent.outbox.queue import QueueError
 from agent.protocol.orders import MalformedOrder
 from agent.site import DirectivesView, IdentityView
+from agent.state.reserve import DiskReserve
 from agent.uplink import Uplink, UplinkRefused, routes
 
 log = get_logger("orders")
@@ -44,6 +46,8 @@ MAX_ERROR_CHARS = 4096
 SYNC_POST_DEADLINE_S = 10.0
 REJECT_QUIET_S = 3600.0
 MAX_QUEUE = 1000
+#: How long the queue waits before trying again an order it could not admit (full disk).
+REFUSED_RETRY_S = 30.0
 #: Orders recorded from a checkin response wait for the rest of that response (keys, credentials)
 #: to be applied; this bounds the wait should the CheckinSucceeded never come.
 HOLD_S = 60.0
@@ -100,7 +104,10 @@ class OrderWorker:
                  hooks: Hooks | None = None, site_id: str = "", config_path: Path | None = None,
                  handlers: dict[str, Handler] | None = None,
                  registry: dict[str, TypeInfo] | None = None,
-                 clock: Callable[[], float] = time.time, established: bool = False) -> None:
+                 clock: Callable[[], float] = time.time, established: bool = False,
+                 reserve: DiskReserve | None = None) -> None:
+        """``reserve``: the state directory's disk reserve (order records, the inbox and
+        completions stay writable on a full disk; new orders wait while it is in use)."""
         self.state_dir = state_dir
         self.context = context
         self.post = post
@@ -110,10 +117,15 @@ class OrderWorker:
         self.handlers = HANDLERS if handlers is None else handlers
         self.registry = REGISTRY if registry is None else registry
         self.clock = clock
-        self.records = OrderRecords(state_dir, clock=clock, established=established)
-        self.inbox = Inbox(state_dir)
-        self.outbox = Outbox(state_dir, clock=clock, on_settled=self._settled)
+        self.records = OrderRecords(state_dir, clock=clock, established=established,
+                                    reserve=reserve)
+        self.inbox = Inbox(state_dir, reserve)
+        self.outbox = Outbox(state_dir, clock=clock, on_settled=self._settled, reserve=reserve)
+        #: While an order at the head of the queue could not be admitted (a full disk, a full
+        #: nonce store), the queue waits until this monotonic instant, then tries it again.
+        self.paused_until = 0.0
         self.queue: list[Any] = []
+        self._retry: list[Callable[[], object]] = []
         self.stats = Stats()
         self.memo: dict[str, Any] = {}
         self._quiet: dict[tuple[str, str], float] = {}
@@ -141,20 +153,51 @@ class OrderWorker:
                 continue
             self._interrupted(rec)
         for rec in self.records.unacknowledged():  # finished, but the outbox write was lost
-            assert rec.completion is not None and rec.order_id is not None
-            self.outbox.put(rec.order_id, rec.completion, nonce=rec.nonce)
+            self._later(self._requeue(rec), rec)
         # Delivered but not handled when the agent stopped: verified again, and the nonce store
         # decides (new: run; recorded: duplicate, its completion re-sent).
         self.queue.extend(inbox.values())
 
+    def _requeue(self, rec: Record) -> Callable[[], object]:
+        assert rec.completion is not None and rec.order_id is not None
+        order_id, completion = rec.order_id, rec.completion
+        return lambda: self.outbox.put(order_id, completion, nonce=rec.nonce)
+
+    def _later(self, write: Callable[[], object], rec: Record) -> bool:
+        """Run a recovery write now or, if the disk refuses it, again before the next order."""
+        try:
+            write()
+            return True
+        except (OSError, QueueError) as exc:
+            log.error("orders.recovery_deferred", f"a recovered order's outcome could not be "
+                      f"written ({exc}); tried again before the next order",
+                      order_id=rec.order_id)
+            self._retry.append(write)
+            return False
+
+    def _retry_writes(self) -> bool:
+        """The recovery writes a full disk refused, again; True when none is left."""
+        while self._retry:
+            try:
+                self._retry[0]()
+            except (OSError, QueueError):
+                return False
+            self._retry.pop(0)
+        return True
+
     def _interrupted(self, rec: Record) -> None:
         body = completion_body(False, error=INTERRUPTED)
-        self.records.finish(rec.nonce, "failed", body)
+
+        def write() -> None:
+            self.records.finish(rec.nonce, "failed", body)
+            if rec.order_id is not None:
+                self.outbox.put(rec.order_id, body, nonce=rec.nonce)
+
+        if not self._later(write, rec):
+            return
         self.stats.interrupted += 1
         log.warning("orders.interrupted", "order was executing when the agent stopped; reported "
                     "as failed, not re-run", order_id=rec.order_id, order_type=rec.order_type)
-        if rec.order_id is not None:
-            self.outbox.put(rec.order_id, body, nonce=rec.nonce)
 
     # --- intake ----------------------------------------------------------------------------
 
@@ -207,21 +250,41 @@ class OrderWorker:
         """Process queued orders in delivery order; returns how many were handled. Orders stay
         queued while there is no context yet (no appliance id before the first checkin)."""
         handled = 0
-        while self.queue:
+        if not self._retry_writes():
+            return 0  # the disk still refuses what recovery must write first
+        while self.queue and not self.paused():
             ctx = self.context()
             if ctx is None:
                 break
             item = self.queue[0]
             if isinstance(item, _Resume):
-                if await self._resume(item, ctx):
-                    self.inbox.done(item.inbox_key)
-            elif await self.process(item, ctx) is not None:
-                self.inbox.done(order_key(as_object(item)))
+                ok, key = await self._resume(item, ctx), item.inbox_key
+            else:
+                ok, key = await self.process(item, ctx) is not None, order_key(as_object(item))
+            if not ok:  # not admitted or not started (nothing ran): it waits at the head
+                self._pause(key)
+                break
+            self.inbox.done(key)
             self.queue.pop(0)
             handled += 1
         if handled and self.outbox.pending():
             await self.drain()  # rejection completions, and anything left behind
         return handled
+
+    def paused(self) -> bool:
+        return time.monotonic() < self.paused_until
+
+    def _pause(self, key: str | None) -> None:
+        """Keep the head order for a later try; once admitted, it is retried as a resume."""
+        self.paused_until = time.monotonic() + REFUSED_RETRY_S
+        head = self.queue[0]
+        if isinstance(head, _Resume) or key is None:
+            return
+        for rec in self.records.records.values():
+            if rec.state == "executing" and not rec.started \
+                    and record_key(rec.order_id, rec.payload_sha256) == key:
+                self.queue[0] = _Resume(rec, as_object(head), key)
+                return
 
     async def process(self, order: Any, ctx: Context) -> Verdict | None:
         try:
@@ -304,8 +367,16 @@ class OrderWorker:
         ok = bool(body["success"])
         self.stats.succeeded += ok
         self.stats.failed += not ok
-        self.records.finish(order.nonce, "succeeded" if ok else "failed", body)
-        key = self.outbox.put(order.order_id, body, nonce=order.nonce)
+        try:
+            self.records.finish(order.nonce, "succeeded" if ok else "failed", body)
+            key = self.outbox.put(order.order_id, body, nonce=order.nonce)
+        except (OSError, QueueError) as exc:
+            # Even the disk reserve is spent. The order ran; it is not run again: after a
+            # restart its record (executing, started) is reported as interrupted.
+            log.error("orders.outcome_not_recorded", f"the order ran but its outcome could not "
+                      f"be recorded ({exc}); it is reported as interrupted after a restart",
+                      order_id=order.order_id, order_type=order.order_type, success=ok)
+            return True
         self.crash_point("queued")
         log.info("orders.executed", "order finished", order_id=order.order_id,
                  order_type=order.order_type, success=ok,
@@ -345,7 +416,7 @@ class OrderWorker:
             try:
                 self.outbox.put(verdict.order_id, completion_body(False, error=verdict.error_message),
                                 reason=reason)
-            except OSError as exc:
+            except (OSError, QueueError) as exc:
                 log.error("orders.outbox_failed", f"rejection completion not queued: {exc}",
                           order_id=verdict.order_id)
 
@@ -356,7 +427,12 @@ class OrderWorker:
 
     def _settled(self, item: Item) -> None:
         if item.nonce is not None:
-            self.records.acknowledge(item.nonce)
+            try:
+                self.records.acknowledge(item.nonce)
+            except OSError as exc:  # harmless: after a restart it is posted again (a duplicate)
+                log.warning("orders.ack_not_recorded", f"completion delivered; its "
+                            f"acknowledgement could not be recorded ({exc})",
+                            order_id=item.order_id)
         self._event("completed", None, order_id=item.order_id,
                     success=bool(item.body.get("success")))
 
@@ -405,9 +481,11 @@ class OrderComponent(BaseComponent):
                  untrusted: Callable[[], str] = lambda: "",
                  status: Callable[[], dict[str, Any]] | None = None,
                  restart: Callable[[], None] | None = None, hooks: Hooks | None = None,
-                 clock: Callable[[], float] = time.time, established: bool = False) -> None:
+                 clock: Callable[[], float] = time.time, established: bool = False,
+                 reserve: DiskReserve | None = None) -> None:
         """``established``: the identity keys existed before this start (not a fresh install);
-        then lost order records set an epoch (see :class:`OrderRecords`)."""
+        then lost order records set an epoch (see :class:`OrderRecords`). ``reserve``: the
+        state directory's disk reserve (:class:`~agent.state.reserve.DiskReserve`)."""
         self.site_id = config.site_id
         self.uplink = uplink
         self.site = site
@@ -427,7 +505,8 @@ class OrderComponent(BaseComponent):
         h.status = h.status or status
         self.worker = OrderWorker(
             Path(config.state_dir), context=self._context, post=self._post, hooks=h,
-            site_id=config.site_id, config_path=config_path, clock=clock, established=established)
+            site_id=config.site_id, config_path=config_path, clock=clock, established=established,
+            reserve=reserve)
 
     def health_figures(self) -> dict[str, Any]:
         """``daemon_health`` figures (central-api.md §6.3)."""
@@ -486,7 +565,8 @@ class OrderComponent(BaseComponent):
         self.host = host
         longest = max(t.timeout_s for t in REGISTRY.values() if t.status == "must")
         host.add_job(Job(
-            name=self.name, run=self.run_once, delay=lambda: 1.0 if self.worker.queue else 15.0,
+            name=self.name, run=self.run_once,
+            delay=lambda: 1.0 if self.worker.queue and not self.worker.paused() else 15.0,
             deadline=longest + 2 * 60.0, on_shutdown="finish", from_completion=True))
 
     async def run_once(self) -> None:
@@ -505,6 +585,7 @@ class OrderComponent(BaseComponent):
                 "interrupted": s.interrupted, "refused": s.refused,
                 "completion_outbox_pending": self.worker.outbox.pending(),
                 "inbox_pending": len(self.worker.inbox.open),
+                "admission_paused": self.worker.paused(),
                 "outbox_last_error": self.worker.outbox.last_error,
                 "nonce_store": self.worker.records.summary()}
 
