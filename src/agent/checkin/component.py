@@ -193,11 +193,16 @@ class CheckinComponent(BaseComponent):
                 parsed = parse_checkin_response(resp.body)
             except ProtocolError as exc:
                 return self._failed("protocol", f"unusable checkin response: {exc}")
-            self._succeeded(self.monotonic() - started, parsed, facts)
+            self._succeeded()
             if self.witness is not None:
                 self.witness.confirm(self._witness_sent)
             self._witness_sent = []
             await self.apply(parsed, facts)
+            # Logged once applied: its orders are on disk by now (the order inbox).
+            resp = parsed.response
+            log.info("checkin.ok", "checked in",
+                     duration_ms=int((self.monotonic() - started) * 1000),
+                     orders=len(resp.pending_orders), appliance_id=resp.appliance_id)
             self.bus.publish(CheckinSucceeded())
             return True
         if resp.status == 401:
@@ -222,16 +227,13 @@ class CheckinComponent(BaseComponent):
                     consecutive=self.backoff.failures, retry_in_s=round(delay, 1))
         return False
 
-    def _succeeded(self, elapsed: float, parsed: CheckinParse, facts: sysinfo.SystemFacts) -> None:
+    def _succeeded(self) -> None:
         self.successes += 1
         self.last_success_at = self.clock()
         self.last_error_kind = None
         self.auth_401s = 0
         self.uplink.breaker.success()
         self.backoff.success()
-        resp = parsed.response
-        log.info("checkin.ok", "checked in", duration_ms=int(elapsed * 1000),
-                 orders=len(resp.pending_orders), appliance_id=resp.appliance_id)
         # Deploy results are sent once each.
         self.shared.deploy_results.clear()
 
