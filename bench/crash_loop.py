@@ -6,8 +6,9 @@ duplicated or torn (all must be 0).
 
 Each round the server gets two new admin orders (``nix_gc``, ``run_drift``: not idempotent, their
 effect is recorded by ``bench/crash_child.py``) and, every fifth round, a fleet order; the daemon
-(``python -m agent run``) starts, checks in, records and runs them, and is killed at a random
-instant within the time an undisturbed start takes to settle (measured first).
+(``python -m agent run``) starts, checks in, records and runs them, and is killed -9: in turn at a
+random instant within the time an undisturbed start takes to settle (measured first), 0-30 ms
+after the server answered its checkin, and 0-10 ms after an order's effect was recorded.
 
 * **lost**: an order the agent had taken in (the response was applied: ``checkin.ok`` was
   logged, or its inbox/nonce records hold it) that never got a completion, or a fleet order never
@@ -142,10 +143,26 @@ class Loop:
         self._account(await reader)
         return took
 
-    async def kill_round(self, delay: float) -> bool:
+    async def kill_round(self, mode: str, limit_s: float) -> bool:
+        """One start killed -9: at a random instant (``any``), 0-30 ms after the server answered
+        a checkin (``answer``), or 0-10 ms after an order's effect was recorded (``effect``)."""
+        checkins = len(self.cc.checkins(SITE))
+        effects = self.effects.stat().st_size if self.effects.exists() else 0
         proc = await self.spawn()
         reader = asyncio.ensure_future(self._read(proc))
-        await asyncio.sleep(delay)
+        started = time.monotonic()
+        if mode == "any":
+            await asyncio.sleep(self.rng.uniform(0.0, limit_s))
+        else:
+            def happened() -> bool:
+                if mode == "answer":
+                    return len(self.cc.checkins(SITE)) > checkins
+                return self.effects.exists() and self.effects.stat().st_size > effects
+
+            # Polled: the condition is in the server's database or a file.
+            while not happened() and time.monotonic() - started < limit_s:  # noqa: ASYNC110
+                await asyncio.sleep(0.002)
+            await asyncio.sleep(self.rng.uniform(0.0, 0.03 if mode == "answer" else 0.01))
         mid = proc.returncode is None
         if mid:
             proc.kill()
@@ -241,7 +258,8 @@ async def crash_loop(kills: int, work: Path, seed: int, progress: bool = False) 
         mid = 0
         for n in range(1, kills + 1):
             loop.issue(n)
-            mid += await loop.kill_round(loop.rng.uniform(0.0, 1.2 * settle))
+            mode = ("any", "answer", "effect")[n % 3]
+            mid += await loop.kill_round(mode, 1.5 * settle)
             if progress and n % 20 == 0:
                 print(f"  {n}/{kills} kills", file=sys.stderr, flush=True)
         await loop.run_until_settled(180)
