@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agent.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_global, error
+from agent.commands.common import EXIT_FAILURE, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, add_global, error
 
 STATE_SUBDIRS = ("evidence_cache", "evidence_dead_letter", "evidence_chain")
 
@@ -14,13 +14,14 @@ STATE_SUBDIRS = ("evidence_cache", "evidence_dead_letter", "evidence_chain")
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("evidence", help="evidence bundle tools (evidence.md §5.3, §7)",
                        description="Operator tools for the local evidence chain.")
+    add_global(p)
     esub = p.add_subparsers(dest="evidence_command", metavar="SUBCOMMAND")
     esub.required = True
     e = esub.add_parser(
         "export", help="write every dead-letter and spool entry plus the journal to DEST",
         description="Write one JSON Lines file with every dead-letter and spool entry and a copy "
         "of the chain journal; journal `exported`. Takes the state-directory lock (stop the "
-        "service first). Exit 0 written, 1 failed, 2 usage or lock held.")
+        "service first). Exit 0 written, 1 failed, 2 usage, 3 lock held.")
     add_global(e)
     e.add_argument("dest", metavar="DEST", help="the export file to write")
     e.set_defaults(func=run_export)
@@ -28,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "purge-exported", help="delete the dead-letter entries included in the last export",
         description="Delete the dead-letter entries included in the last `evidence export` (only "
         "those unchanged since); journal `purged` with their seqs. Spool entries are never "
-        "deleted. Takes the state-directory lock. Exit 0 done, 1 refused, 2 usage or lock held.")
+        "deleted. Takes the state-directory lock. Exit 0 done, 1 refused, 2 usage, 3 lock held.")
     add_global(pe)
     pe.set_defaults(func=run_purge)
     v = esub.add_parser(
@@ -75,7 +76,7 @@ def _locked(args: argparse.Namespace, what: str) -> tuple[int, object | None, Pa
         state.open()
     except LockHeld as exc:
         error(f"{exc}; stop the service before `evidence {what}`")
-        return EXIT_USAGE, None, None
+        return EXIT_LOCKED, None, None
     except OSError as exc:
         error(f"cannot open state directory {path}: {exc.strerror}")
         return EXIT_FAILURE, None, None
