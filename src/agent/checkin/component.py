@@ -225,13 +225,13 @@ class CheckinComponent(BaseComponent):
         if self.streak_first_at is None:
             self.streak_first_at = now
         self.streak_kinds[kind] = self.streak_kinds.get(kind, 0) + 1
-        self.uplink.breaker.failure()
         delay = self.backoff.failure(retry_after)
         n = self.backoff.failures
         first = format_rfc3339(self.streak_first_at)
         text = message if n == 1 else f"{message} ({n} failures in a row since {first})"
         log.warning("checkin.failed", text, error_kind=kind, consecutive=n, first_failure_at=first,
                     last_failure_at=format_rfc3339(now), retry_in_s=round(delay, 1))
+        self.uplink.breaker.failure()  # after the line above: a breaker.open line follows it
         return False
 
     def _recovered(self) -> None:
