@@ -167,7 +167,15 @@ def test_central_commands_copies_are_checked_against_the_journal(state: Path,
     code, out, doc = verify(str(downloads), "--state-dir", str(state))
     assert code == 0, out
     assert doc["bodies_by_source"] == {"path": len(bodies)}
-    assert f"{len(bodies)} bodies checked ({len(bodies)} path)" in out
+    assert f"{len(bodies)} {'body' if len(bodies) == 1 else 'bodies'} checked " \
+           f"({len(bodies)} path)" in out
+    # the same copies as one JSON list (rows as Central Command stores them)
+    rows = tmp_path / "rows"
+    rows.mkdir()
+    (rows / "copies.json").write_text(json.dumps(
+        [json.loads(p.read_text()) for p in sorted(downloads.iterdir())]))
+    code, out, doc = verify(str(rows), "--state-dir", str(state))
+    assert code == 0 and doc["bodies_checked"] == len(bodies), out
     # a tampered copy is caught
     first = sorted(downloads.iterdir())[0]
     doc = json.loads(first.read_text())

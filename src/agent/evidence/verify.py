@@ -322,12 +322,14 @@ def load_dir(path: Path) -> tuple[list[BundleRecord], list[dict[str, Any]] | Non
             continue
         if p.suffix == ".json":
             try:
-                rec = _record(json.loads(p.read_bytes()), rel)
+                doc = json.loads(p.read_bytes())
             except (OSError, ValueError):
                 unreadable.append(rel)
                 continue
-            if rec is not None:
-                records.append(rec)
+            # one bundle, or a list of them (rows of Central Command's stored copies)
+            found = [_record(d, f"{rel}:{n}") for n, d in enumerate(doc, 1)] \
+                if isinstance(doc, list) else [_record(doc, rel)]
+            records += [rec for rec in found if rec is not None]
         elif p.suffix == ".jsonl":
             try:
                 lines = p.read_text().splitlines()
@@ -540,16 +542,22 @@ class Report:
         return doc | {"why": self.why}
 
     def summary_line(self) -> str:
+        if not self.journal and not self.bodies_by_kind and not self.not_checked:
+            return "no journal and no bundle bodies found"
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.bodies_by_kind.items()))
-        linked = (f"{self.linked} journal entries linked" if self.journal
-                  else "no journal (bodies checked against each other only)")
+        linked = (_count(self.linked, "journal entry", "journal entries") + " linked"
+                  if self.journal else "no journal (bodies checked against each other only)")
         missing = ""
         if self.body_missing:
-            missing = f"{len(self.body_missing)} journal entries without a body " \
-                      f"(seq {seq_ranges(self.body_missing)})"
+            missing = _count(len(self.body_missing), "journal entry", "journal entries") \
+                + f" without a body (seq {seq_ranges(self.body_missing)})"
         unchecked = "; ".join(x for x in [missing, *self.not_checked] if x) or "nothing"
-        return (f"{linked}; {self.bodies_checked} bodies checked"
+        return (f"{linked}; {_count(self.bodies_checked, 'body', 'bodies')} checked"
                 + (f" ({kinds})" if kinds else "") + f"; not checked: {unchecked}")
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def seq_ranges(seqs: Sequence[int]) -> str:
