@@ -151,17 +151,18 @@ def test_check_config_reports_every_error_at_once(tmp_path: Path) -> None:
     path.write_text("site_id: s\napi_key: k-123456789\n")
     assert run_agent("check-config", str(path)).returncode == 0
     path.write_text("site_id: s\npoll_interval: often\nhealing_enabled: maybe\nlog_level: LOUD\n"
-                    "api_endpoint: http://example.com\nextra_key: 1\n")
+                    "api_endpoint: http://example.com\nextra_key: 1\nsite_id: t\n")
     r = run_agent("check-config", "--strict", str(path))
     assert r.returncode == 2
     assert r.stderr.splitlines() == [
+        "msp-agent: config: site_id: defined twice (line 7)",
         "msp-agent: config: poll_interval: expected an integer",
         "msp-agent: config: healing_enabled: expected a boolean (true/false, yes/no, on/off, y/n)",
         "msp-agent: config: extra_key: unknown key (--strict)",
         "msp-agent: config: api_key: is required and must not be empty",
         "msp-agent: config: log_level: must be one of DEBUG, INFO, WARNING, WARN, ERROR",
         "msp-agent: config: api_endpoint: must use https:// (http:// only to a loopback address)",
-        f"msp-agent: {path}: invalid (6 problems)",
+        f"msp-agent: {path}: invalid (7 problems)",
     ]
     assert run_agent("check-config", str(tmp_path / "nope.yaml")).returncode == 2
 

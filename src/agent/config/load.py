@@ -118,8 +118,8 @@ def parse_config(
 ) -> Loaded:
     """Like :func:`load_config` for bytes already read."""
     env = os.environ if environ is None else environ
-    nodes = _top_level_nodes(data)
     errors: list[ConfigError] = []
+    nodes = _top_level_nodes(data, errors)
     values: dict[str, Any] = {}
     unknown: list[str] = []
     for key, node in nodes.items():
@@ -187,7 +187,9 @@ def parse_config(
 # --- YAML nodes -----------------------------------------------------------------------
 
 
-def _top_level_nodes(data: bytes | str) -> dict[str, yaml.Node]:
+def _top_level_nodes(data: bytes | str, errors: list[ConfigError]) -> dict[str, yaml.Node]:
+    """The file's keys and value nodes; a key defined twice is added to ``errors`` (its first
+    value is kept so the rest of the file is still checked). Unparseable YAML raises."""
     try:
         root = yaml.compose(data, Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -206,7 +208,8 @@ def _top_level_nodes(data: bytes | str) -> dict[str, yaml.Node]:
             raise ConfigError(None, f"line {key_node.start_mark.line + 1}: keys must be scalars")
         key = str(key_node.value)
         if key in nodes:
-            raise ConfigError(key, f"defined twice (line {key_node.start_mark.line + 1})")
+            errors.append(ConfigError(key, f"defined twice (line {key_node.start_mark.line + 1})"))
+            continue
         nodes[key] = value_node
     return nodes
 
