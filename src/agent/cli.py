@@ -1,7 +1,12 @@
-"""``python -m agent <command>`` (runtime.md §8). Exit codes: 0 ok, 1 failure, 2 usage/config.
+"""``python -m agent <command>`` (runtime.md §8).
+
+Exit codes, the same for every command (:mod:`agent.commands.common`): 0 success, 1 failure,
+2 usage or configuration error or unusable input, 3 lock held / daemon not running.
 
 Each command lives in ``agent.commands.<name>`` and exports ``add_parser(subparsers)``; heavy
-imports happen inside the command's ``run`` so ``--help`` and ``version`` start fast.
+imports happen inside the command's ``run`` so ``--help`` and ``version`` start fast. A module
+named in :data:`COMMANDS` that does not exist (yet) is skipped. The global options are accepted
+before and after the command; a usage error after the command prints that command's usage.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
+from agent.commands.common import EXIT_USAGE, add_global
 
 # Command modules, in the order ``--help`` lists them.
-COMMANDS = ("run", "demo", "status", "keygen", "check_config", "scrub", "verify_orders", "evidence",
-            "version")
+COMMANDS = ("run", "demo", "status", "keygen", "check_config", "scrub", "verify", "verify_orders",
+            "evidence", "rules", "runbooks", "pins", "journal", "preview", "version")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,25 +30,34 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: error: {message}\n")
-        raise SystemExit(2)
+        raise SystemExit(EXIT_USAGE)
+
+
+class _SubParser(_Parser):
+    """A command's parser: an argument it does not know is its own usage error (argparse would
+    hand it up to the top-level parser, which prints the top-level usage)."""
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        ns, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return ns, extras
 
 
 def add_global_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("global options")
-    g.add_argument("--config", metavar="PATH",
-                   help="config file (default: $MSP_AGENT_CONFIG or /var/lib/msp/config.yaml)")
-    g.add_argument("--state-dir", metavar="PATH", help="state directory (overrides state_dir)")
-    g.add_argument("--log-level", metavar="LEVEL", choices=["DEBUG", "INFO", "WARNING", "WARN", "ERROR"],
-                   type=str.upper, help="DEBUG, INFO, WARNING or ERROR")
-    g.add_argument("--log-format", choices=["json", "text"], help="log line format")
+    """The global options before the command (the same ones each command accepts after it)."""
+    add_global(p, group="global options")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="msp-agent", description="msp-agent: compliance and self-healing agent "
-                     "for clinic appliances.")
+                     "for clinic appliances.", epilog="Exit codes: 0 success, 1 failure, 2 usage "
+                     "or configuration error or unusable input, 3 lock held / daemon not running.")
     parser.add_argument("-V", "--version", action="version", version=f"msp-agent {__version__}")
     add_global_options(parser)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_SubParser)
     sub.required = True
     for name in COMMANDS:
         try:

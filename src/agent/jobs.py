@@ -31,6 +31,9 @@ class Job:
     progress: bool = False  # its completions are the loop's proof of progress (the checkin)
     from_completion: bool = False  # next start = completion + delay() (else start + delay())
     enabled: Callable[[], bool] = lambda: True
+    #: ``run()`` returns ``False`` when the attempt failed without raising (a checkin the server
+    #: or the network refused): counted in ``failures`` like a crash, without the crash backoff.
+    reports_outcome: bool = False
     # --- state ---
     next_due: float = 0.0
     task: asyncio.Task[object] | None = None
@@ -44,6 +47,7 @@ class Job:
     stuck: int = 0
     crash_streak: int = 0
     last_error: str | None = None
+    last_ok: bool | None = None  # the outcome of the last completed run (None: none completed)
 
     @property
     def running(self) -> bool:

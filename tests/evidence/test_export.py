@@ -162,8 +162,8 @@ def test_tools_refuse_while_the_daemon_holds_the_lock(state: Path, tmp_path: Pat
     held.open()
     try:
         events = len(journal(state))
-        assert cli(["evidence", "export", str(dest), "--state-dir", str(state)]) == 2
-        assert cli(["evidence", "purge-exported", "--state-dir", str(state)]) == 2
+        assert cli(["evidence", "export", str(dest), "--state-dir", str(state)]) == 3
+        assert cli(["evidence", "purge-exported", "--state-dir", str(state)]) == 3
         assert "stop the service" in capsys.readouterr().err
         assert not dest.exists() and len(journal(state)) == events
     finally:

@@ -109,9 +109,12 @@ def test_status_json_written_and_status_command(install: Install, procs: list[Ag
     text = status_file.read_text()
     assert "test-api-key-0123456789" not in text
     assert oct(os.stat(status_file).st_mode & 0o777) == "0o640"
+    # No Central Command at the configured endpoint: running, but degraded until a checkin works.
     r = run_agent("status", "--json", "--config", str(install.config))
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert json.loads(r.stdout)["healthy"] is True
+    assert r.returncode == 1, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["running"] is True and doc["healthy"] is False
+    assert any(p.startswith("no successful checkin since start") for p in doc["problems"])
     agent.proc.send_signal(signal.SIGTERM)
     assert agent.wait(timeout=25) == 0
     r = run_agent("status", "--config", str(install.config))
@@ -131,9 +134,9 @@ def test_status_offline_shows_lost_trust_and_the_order_epoch(install: Install) -
     assert doc["order_records_epoch"] == "2026-05-20T15:01:00Z"
 
 
-def test_run_once_exits_0_and_never_leaks_the_api_key(install: Install) -> None:
+def test_run_once_without_central_exits_1_and_never_leaks_the_api_key(install: Install) -> None:
     r = run_agent("run", "--once", "--config", str(install.config), "--log-level", "DEBUG")
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr  # the checkin failed (nothing listens at the endpoint)
     events = [json.loads(line)["event"] for line in r.stdout.splitlines()]
     assert "agent.start" in events and "agent.ready" in events and events[-1] == "agent.stopped"
     assert events.index("agent.start") < events.index("agent.ready")
@@ -143,14 +146,14 @@ def test_run_once_exits_0_and_never_leaks_the_api_key(install: Install) -> None:
 def test_journald_priority_prefix(install: Install) -> None:
     r = run_agent("run", "--once", "--config", str(install.config),
                   env=clean_env(JOURNAL_STREAM="8:12345"))
-    assert r.returncode == 0
-    assert all(line.startswith("<6>{") or line.startswith("<4>{")
-               for line in r.stdout.splitlines())
+    assert r.returncode == 1  # no Central Command: the checkin failed
+    assert any(line.startswith("<3>{") for line in r.stdout.splitlines())  # agent.once_failed
+    assert all(line[:4] in ("<6>{", "<4>{", "<3>{") for line in r.stdout.splitlines())
 
 
 def test_text_log_format(install: Install) -> None:
     r = run_agent("run", "--once", "--config", str(install.config), "--log-format", "text")
-    assert r.returncode == 0
+    assert r.returncode == 1  # no Central Command: the checkin failed
     assert "INFO    runtime agent.start:" in r.stdout
 
 
@@ -242,9 +245,11 @@ class Crasher(BaseComponent):
 
 
 @pytest.mark.parametrize("checkin,expected", [
-    ({"breaker": "closed"}, 0),
-    ({"breaker": "open", "last_error_kind": "timeout"}, 1),
-    ({"breaker": "closed", "tls_pin_alert": "tls pin mismatch"}, 1),
+    ({"breaker": "closed", "successes": 1}, 0),
+    ({"breaker": "open", "successes": 1, "last_error_kind": "timeout"}, 1),
+    ({"breaker": "closed", "successes": 1, "tls_pin_alert": "tls pin mismatch"}, 1),
+    ({"breaker": "closed", "successes": 0, "last_error_kind": "connect"}, 1),
+    ({"breaker": "half_open", "successes": 3}, 1),
 ])
 def test_status_degraded_when_central_unreachable_or_alerting(
         install: Install, checkin: dict[str, object], expected: int) -> None:

@@ -124,7 +124,7 @@ def test_flock_excludes_a_second_process(tmp_path: Path) -> None:
     lock.release()
 
 
-def test_second_run_exits_2_naming_the_holder(install) -> None:  # type: ignore[no-untyped-def]
+def test_second_run_exits_3_naming_the_holder(install) -> None:  # type: ignore[no-untyped-def]
     install.state.mkdir(mode=0o700)
     lock = StateLock(install.state)
     lock.acquire()
@@ -132,7 +132,7 @@ def test_second_run_exits_2_naming_the_holder(install) -> None:  # type: ignore[
         r = run_agent("run", "--config", str(install.config))
     finally:
         lock.release()
-    assert r.returncode == 2
+    assert r.returncode == 3
     assert f"another instance (pid {os.getpid()}) holds the state directory" in r.stderr
 
 

@@ -97,9 +97,9 @@ def test_bad_key_file_and_usage(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     bad = tmp_path / "bad"
     bad.write_text("not hex")
     code, out, err = invoke(monkeypatch, ["--key-file", str(bad)], b"x\n")
-    assert code == 1 and out == b"" and "key file" in err
+    assert code == 2 and out == b"" and "key file" in err  # unusable input (runtime.md §8)
     code, _, _ = invoke(monkeypatch, ["--key-file", str(tmp_path / "missing")], b"x\n")
-    assert code == 1
+    assert code == 2
     code, _, err = invoke(monkeypatch, ["--json", "--report"], b"x\n")
     assert code == 2
     with pytest.raises(SystemExit) as exc:

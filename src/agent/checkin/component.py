@@ -43,6 +43,7 @@ from agent.protocol.timefmt import parse_timestamp
 from agent.site.serverkeys import ServerKeys, offered_pair
 from agent.site.state import SealedCredentials, SiteState
 from agent.state import Keys
+from agent.timefmt import format_rfc3339
 from agent.uplink import CheckinBackoff, Reply, TransportError, Uplink, routes
 
 log = get_logger("checkin")
@@ -107,6 +108,8 @@ class CheckinComponent(BaseComponent):
         self.rekey_not_before = 0.0
         self.clock_alert = ""
         self.issues_seen = 0
+        self.streak_first_at: float | None = None  # the current failure streak (wall clock)
+        self.streak_kinds: dict[str, int] = {}
         #: Witness counter-signatures for the next checkin (evidence.md §8); kept on disk
         #: until a checkin carrying them returned 200.
         self.witness = witness
@@ -120,7 +123,7 @@ class CheckinComponent(BaseComponent):
         host.add_job(Job(
             name="checkin", run=self.run_once, delay=lambda: self.backoff.delay,
             deadline=CHECKIN_DEADLINE_S, first_delay=float(self.config.poll_interval),
-            progress=True, from_completion=True,
+            progress=True, from_completion=True, reports_outcome=True,
         ))
 
     def on_checkin_requested(self, event: CheckinRequested) -> None:
@@ -199,10 +202,10 @@ class CheckinComponent(BaseComponent):
             self._witness_sent = []
             await self.apply(parsed, facts)
             # Logged once applied: its orders are on disk by now (the order inbox).
-            resp = parsed.response
             log.info("checkin.ok", "checked in",
                      duration_ms=int((self.monotonic() - started) * 1000),
-                     orders=len(resp.pending_orders), appliance_id=resp.appliance_id)
+                     orders=len(parsed.response.pending_orders),
+                     appliance_id=parsed.response.appliance_id)
             self.bus.publish(CheckinSucceeded())
             return True
         if resp.status == 401:
@@ -219,15 +222,37 @@ class CheckinComponent(BaseComponent):
                             resp.retry_after())
 
     def _failed(self, kind: str, message: str, retry_after: float | None = None) -> bool:
+        """A failed attempt. Every one is logged with the running summary of the streak (count,
+        first, last), so repeated failures are never merged away by the log's rate limit."""
         self.failures += 1
         self.last_error_kind = kind
-        self.uplink.breaker.failure()
+        now = self.clock()
+        if self.streak_first_at is None:
+            self.streak_first_at = now
+        self.streak_kinds[kind] = self.streak_kinds.get(kind, 0) + 1
         delay = self.backoff.failure(retry_after)
-        log.warning("checkin.failed", message, error_kind=kind,
-                    consecutive=self.backoff.failures, retry_in_s=round(delay, 1))
+        n = self.backoff.failures
+        first = format_rfc3339(self.streak_first_at)
+        text = message if n == 1 else f"{message} ({n} failures in a row since {first})"
+        log.warning("checkin.failed", text, error_kind=kind, consecutive=n, first_failure_at=first,
+                    last_failure_at=format_rfc3339(now), retry_in_s=round(delay, 1))
+        self.uplink.breaker.failure()  # after the line above: a breaker.open line follows it
         return False
 
+    def _recovered(self) -> None:
+        """The summary of a failure streak that a success ended."""
+        if self.streak_first_at is None:
+            return
+        n = sum(self.streak_kinds.values())
+        log.info("checkin.recovered", f"checkin succeeded after {n} failed attempt(s)",
+                 failures=n, first_failure_at=format_rfc3339(self.streak_first_at),
+                 last_failure_at=format_rfc3339(self.last_attempt_at or self.clock()),
+                 error_kinds=dict(self.streak_kinds))
+        self.streak_first_at = None
+        self.streak_kinds = {}
+
     def _succeeded(self) -> None:
+        self._recovered()
         self.successes += 1
         self.last_success_at = self.clock()
         self.last_error_kind = None

@@ -11,8 +11,8 @@ from agent.commands.common import EXIT_OK, EXIT_USAGE, add_global, error, flags_
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("check-config", help="validate the config and print it (secrets masked)",
                        description="Load and validate the config; print the effective config with "
-                       "secrets masked, environment overrides applied, and unknown keys. Exit 0 "
-                       "valid, 2 invalid.")
+                       "secrets masked, environment overrides applied, and unknown keys. Every "
+                       "problem is reported, one per line. Exit 0 valid, 2 invalid.")
     add_global(p)
     p.add_argument("path", nargs="?", help="config file (default: --config / $MSP_AGENT_CONFIG)")
     p.add_argument("--strict", action="store_true", help="unknown keys are errors")
@@ -29,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
         loaded = load_config(path, flags=flags_from(args), strict=args.strict)
     except ConfigError as exc:
         error(str(exc))
+        if len(exc.problems) > 1:
+            error(f"{path}: invalid ({len(exc.problems)} problems)")
         return EXIT_USAGE
     if args.json:
         doc = {"path": str(loaded.path), "config": as_masked_dict(loaded.config),

@@ -1,4 +1,10 @@
-"""Helpers shared by CLI commands: global options, config loading, error output."""
+"""Helpers shared by CLI commands: global options, config loading, error output, exit codes.
+
+The exit-code contract of every command (runtime.md §8): :data:`EXIT_OK` 0 success,
+:data:`EXIT_FAILURE` 1 failure (the command ran and found or met a problem),
+:data:`EXIT_USAGE` 2 usage or configuration error or unusable input, :data:`EXIT_LOCKED` /
+:data:`EXIT_NOT_RUNNING` 3 the state-directory lock is held / the daemon is not running.
+"""
 
 from __future__ import annotations
 
@@ -15,17 +21,21 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
+EXIT_LOCKED = 3
 
 
-def add_global(p: argparse.ArgumentParser) -> None:
-    """Global options are accepted after the command too (``msp-agent run --config X``)."""
-    p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+def add_global(p: argparse.ArgumentParser, group: str | None = None) -> None:
+    """The global options; every command accepts them after its name too (``msp-agent run
+    --config X``). Not given, they leave the namespace alone (the value given before the
+    command, if any, stands)."""
+    g: argparse._ActionsContainer = p.add_argument_group(group) if group else p
+    g.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
                    help="config file (default: $MSP_AGENT_CONFIG or /var/lib/msp/config.yaml)")
-    p.add_argument("--state-dir", metavar="PATH", default=argparse.SUPPRESS,
+    g.add_argument("--state-dir", metavar="PATH", default=argparse.SUPPRESS,
                    help="state directory (overrides state_dir and $STATE_DIR)")
-    p.add_argument("--log-level", metavar="LEVEL", type=str.upper, default=argparse.SUPPRESS,
+    g.add_argument("--log-level", metavar="LEVEL", type=str.upper, default=argparse.SUPPRESS,
                    choices=["DEBUG", "INFO", "WARNING", "WARN", "ERROR"], help="log level")
-    p.add_argument("--log-format", choices=["json", "text"], default=argparse.SUPPRESS,
+    g.add_argument("--log-format", choices=["json", "text"], default=argparse.SUPPRESS,
                    help="log line format")
 
 
@@ -43,7 +53,9 @@ def flags_from(args: argparse.Namespace, **extra: Any) -> dict[str, object]:
 
 
 def error(message: str) -> None:
-    sys.stderr.write(f"msp-agent: {message}\n")
+    """One ``msp-agent: …`` line on stderr per line of ``message``."""
+    for line in message.splitlines() or [""]:
+        sys.stderr.write(f"msp-agent: {line}\n")
 
 
 def load(args: argparse.Namespace, **extra: Any) -> Loaded | None:

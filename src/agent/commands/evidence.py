@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from agent.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_global, error
+from agent.commands.common import EXIT_FAILURE, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, add_global, error
 
 STATE_SUBDIRS = ("evidence_cache", "evidence_dead_letter", "evidence_chain")
 
@@ -14,13 +15,14 @@ STATE_SUBDIRS = ("evidence_cache", "evidence_dead_letter", "evidence_chain")
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("evidence", help="evidence bundle tools (evidence.md §5.3, §7)",
                        description="Operator tools for the local evidence chain.")
+    add_global(p)
     esub = p.add_subparsers(dest="evidence_command", metavar="SUBCOMMAND")
     esub.required = True
     e = esub.add_parser(
         "export", help="write every dead-letter and spool entry plus the journal to DEST",
         description="Write one JSON Lines file with every dead-letter and spool entry and a copy "
         "of the chain journal; journal `exported`. Takes the state-directory lock (stop the "
-        "service first). Exit 0 written, 1 failed, 2 usage or lock held.")
+        "service first). Exit 0 written, 1 failed, 2 usage, 3 lock held.")
     add_global(e)
     e.add_argument("dest", metavar="DEST", help="the export file to write")
     e.set_defaults(func=run_export)
@@ -28,24 +30,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "purge-exported", help="delete the dead-letter entries included in the last export",
         description="Delete the dead-letter entries included in the last `evidence export` (only "
         "those unchanged since); journal `purged` with their seqs. Spool entries are never "
-        "deleted. Takes the state-directory lock. Exit 0 done, 1 refused, 2 usage or lock held.")
+        "deleted. Takes the state-directory lock. Exit 0 done, 1 refused, 2 usage, 3 lock held.")
     add_global(pe)
     pe.set_defaults(func=run_purge)
     v = esub.add_parser(
-        "verify", help="verify a directory of bundles or an export offline",
-        description="Verify bundles (spool files, dead letters, JSON Lines exports, Central "
-        "Command's copies): every signature, bundle hash and chain link, and the journal when "
-        "present. Without an argument the state directory is verified (its evidence_cache/, "
-        "evidence_dead_letter/ and evidence_chain/ are read); with an EXPORT file (written by "
-        "`evidence export`), the local data and the export together; with a DIR, the bundles "
-        "under DIR. Prints one verdict per bundle and the chain verdict. A chain the agent restarted "
-        "explicitly (it lost both its journal and its head record; a signed chain_restart record "
-        "in the journal names the last head known) is reported as RESTARTED: each part verified "
-        "on its own, neither a valid unbroken chain nor corruption. Exit 0 valid, 1 invalid or "
-        "restarted, 2 unusable input.")
+        "verify", help="verify the evidence chain offline (journal, spool, exports, copies)",
+        description="Verify the evidence chain. The chain journal is verified on its own first, "
+        "with or without the bundle bodies: every created line's seq follows the previous one, "
+        "its prev_bundle_hash is the previous line's bundle_hash, a new signing key appears only "
+        "after a key_changed line, every chain_restart record's signature verifies, and the head "
+        "record agrees. Then every body found (spool, dead letters, an export, or a directory of "
+        "bundles such as Central Command's copies given as PATH) is checked against its journal "
+        "entry: signature with the key in effect, hash, link, bundle id. Without a journal the "
+        "bodies are verified as a chain of their own. PATH may also be a state directory. A chain "
+        "the agent restarted explicitly (signed chain_restart) is reported as RESTARTED. The last "
+        "line says how many journal entries were linked, how many bodies were checked, and what "
+        "could not be checked. Exit 0 valid, 1 invalid (first bad seq and why) or restarted, "
+        "2 nothing to verify or unusable input.")
     add_global(v)
-    v.add_argument("dir", metavar="EXPORT|DIR", nargs="?", help="an export file or a directory "
-                   "(default: the state directory)")
+    v.add_argument("dir", metavar="PATH", nargs="?", help="an export file, a directory of "
+                   "bundles (checked with the local state), or a state directory (default: the "
+                   "state directory)")
     v.add_argument("--pubkey", action="append", default=[], metavar="HEX",
                    help="evidence public key (repeatable); default: the journal's keys, else each "
                    "bundle's own agent_public_key")
@@ -75,7 +80,7 @@ def _locked(args: argparse.Namespace, what: str) -> tuple[int, object | None, Pa
         state.open()
     except LockHeld as exc:
         error(f"{exc}; stop the service before `evidence {what}`")
-        return EXIT_USAGE, None, None
+        return EXIT_LOCKED, None, None
     except OSError as exc:
         error(f"cannot open state directory {path}: {exc.strerror}")
         return EXIT_FAILURE, None, None
@@ -133,77 +138,113 @@ def run_purge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _is_state_dir(path: Path) -> bool:
+    return any((path / d).is_dir() for d in STATE_SUBDIRS)
+
+
 def run_verify(args: argparse.Namespace) -> int:
+    """``evidence verify [PATH]``: the journal's chain, then every body found against it."""
     import json
 
-    from agent.evidence.verify import BundleRecord, load_dir, verify_chain
+    from agent.evidence.head import HEAD_FILE, parse_head
+    from agent.evidence.verify import Body, load_bodies, read_journal, verify_evidence
 
-    arg = Path(args.dir) if args.dir else None
-    if arg is not None and not arg.exists():
-        error(f"{arg}: no such file or directory")
-        return EXIT_USAGE
-    if arg is None or arg.is_file():
-        local = _state_dir(args)
-        if local is None and arg is None:
-            return EXIT_USAGE
-        if arg is None and local is not None and not local.exists():
-            error(f"{local}: no such file or directory")
-            return EXIT_USAGE
-        sources = [local / d for d in STATE_SUBDIRS if local is not None and (local / d).is_dir()]
-        if arg is not None:
-            sources.append(arg)  # an export: verified together with the local data
-        elif not sources and local is not None:
-            sources = [local]
-    else:
-        sources = [arg / d for d in STATE_SUBDIRS if (arg / d).is_dir()] or [arg]
-    records: list[BundleRecord] = []
-    local_journal: list[dict[str, object]] | None = None
-    export_journal: list[dict[str, object]] | None = None
-    unreadable: list[str] = []
-    for src in sources:
-        recs, jl, bad = load_dir(src)
-        records += recs
-        unreadable += bad
-        if jl is not None and src.is_dir():
-            local_journal = (local_journal or []) + jl
-        elif jl is not None:
-            export_journal = (export_journal or []) + jl
-    # The local journal is append-only, so it holds every line an export copied from it; the
-    # export's copy is used when no local journal was read (verifying on another machine).
-    journal = local_journal if local_journal is not None else export_journal
     for key in args.pubkey:
         if len(key) != 64:
             error(f"--pubkey {key!r}: expected 64 hex characters")
             return EXIT_USAGE
-    result = verify_chain(records, public_keys=args.pubkey, journal=journal)
-    if args.json:
-        print(json.dumps({**result.summary(), "bundles": [
-            {"seq": v.seq, "bundle_id": v.bundle_id, "source": v.source, "status": v.status}
-            for v in result.verdicts], "body_not_available": result.body_missing,
-            "unreadable": unreadable, "skipped": result.skipped}, indent=2))
+    arg = Path(args.dir) if args.dir else None
+    if arg is not None and not arg.exists():
+        error(f"{arg}: no such file or directory")
+        return EXIT_USAGE
+    extra: Path | None = None
+    state: Path | None
+    if arg is not None and arg.is_dir() and _is_state_dir(arg):
+        state = arg
     else:
-        for v in result.verdicts:
-            if args.quiet and v.status == "ok":
-                continue
-            print(f"{'OK ' if v.status == 'ok' else 'BAD'} seq {v.seq if v.seq is not None else '-'}"
-                  f"  {v.bundle_id}  {v.status}  ({v.source})")
-        for seq in result.body_missing:
-            print(f"--  seq {seq}  body not available (journal only)")
-        for name in unreadable:
-            print(f"??  {name}  unreadable")
-        for r in result.restarts:
-            last = r["last_known_head"]
-            known = (f"seq {last.get('seq')} hash {last.get('bundle_hash')}"
-                     if isinstance(last, dict) else "unknown")
-            print(f"RESTART before seq {r['first_seq']} at {r['at']}: signed chain_restart "
-                  f"({r['reason']}); last known head: {known}")
-        if result.valid:
-            print(f"chain valid: {len(result.verdicts)} bundles, head seq {result.head_seq}, "
-                  f"head hash {result.head_hash}")
-        elif result.error == "chain_restart":
-            print(f"chain RESTARTED ({len(result.restarts)} restart(s); not one unbroken chain, "
-                  f"no corruption found): {len(result.verdicts)} bundles, head seq "
-                  f"{result.head_seq}, head hash {result.head_hash}")
+        state = _state_dir(args)
+        if arg is None:
+            if state is None:
+                return EXIT_USAGE
+            if not state.is_dir():
+                error(f"state directory {state}: no such directory")
+                return EXIT_USAGE
         else:
-            print(f"chain INVALID: first bad seq {result.first_bad_seq}: {result.error}")
-    return EXIT_OK if result.valid and not unreadable else EXIT_FAILURE
+            extra = arg  # an export or a directory of bundles (e.g. Central Command's copies)
+            if state is not None and not _is_state_dir(state):
+                state = None  # verifying elsewhere: no local evidence
+    bodies: list[Body] = []
+    unreadable: list[str] = []
+    journal: list[dict[str, object]] | None = None
+    head_record = None
+    lost_lines = 0
+    if state is not None:
+        for sub, kind in (("evidence_cache", "spool"), ("evidence_dead_letter", "dead_letter")):
+            if (state / sub).is_dir():
+                found, _, bad = load_bodies(state / sub, kind)
+                bodies += found
+                unreadable += bad
+        chain_dir = state / "evidence_chain"
+        if chain_dir.is_dir():
+            journal, lost_lines = read_journal(chain_dir)
+            try:
+                head_record = parse_head((chain_dir / HEAD_FILE).read_bytes())
+            except OSError:
+                head_record = None
+    if extra is not None:
+        found, copied, bad = load_bodies(extra, "export" if extra.is_file() else "path")
+        bodies += found
+        unreadable += bad
+        if not journal and copied is not None:
+            journal = copied  # the export's copy (verifying on another machine)
+    rep = verify_evidence(bodies, journal, head_record=head_record, public_keys=args.pubkey,
+                          unreadable=unreadable)
+    if lost_lines:
+        rep.not_checked.append(f"{lost_lines} unreadable journal line(s)")
+    if args.json:
+        print(json.dumps({**rep.summary(), "bundles": [
+            {"seq": v.seq, "bundle_id": v.bundle_id, "source": v.source, "status": v.status}
+            for v in rep.verdicts], "body_not_available": rep.body_missing,
+            "journal_entries_linked": rep.linked if rep.journal else None,
+            "bodies_checked": rep.bodies_checked, "bodies_by_source": rep.bodies_by_kind,
+            "not_checked": rep.not_checked, "notes": rep.notes, "unreadable": unreadable,
+            "skipped": rep.skipped}, indent=2))
+    else:
+        _print_report(rep, args.quiet)
+    return {"valid": EXIT_OK, "nothing": EXIT_USAGE}.get(rep.verdict, EXIT_FAILURE)
+
+
+def _print_report(rep: Any, quiet: bool) -> None:
+    from agent.evidence.verify import Report, seq_ranges
+
+    assert isinstance(rep, Report)
+    for v in rep.verdicts:
+        if quiet and v.status == "ok":
+            continue
+        print(f"{'OK ' if v.status == 'ok' else 'BAD'} seq {v.seq if v.seq is not None else '-'}"
+              f"  {v.bundle_id}  {v.status}  ({v.source})")
+    if rep.body_missing and not quiet:
+        print(f"--  seq {seq_ranges(rep.body_missing)}  body not available (journal entry only)")
+    for r in rep.restarts:
+        last = r["last_known_head"]
+        known = (f"seq {last.get('seq')} hash {last.get('bundle_hash')}"
+                 if isinstance(last, dict) else "unknown")
+        print(f"RESTART before seq {r['first_seq']} at {r['at']}: signed chain_restart "
+              f"({r['reason']}); last known head: {known}")
+    for note in rep.notes:
+        print(f"note: {note}")
+    entries = rep.linked if rep.journal else rep.bodies_checked
+    if rep.verdict == "valid":
+        print(f"chain valid: {entries} bundles, head seq {rep.head_seq}, "
+              f"head hash {rep.head_hash}")
+    elif rep.verdict == "restarted":
+        print(f"chain RESTARTED ({len(rep.restarts)} restart(s); not one unbroken chain, no "
+              f"corruption found): {entries} bundles, head seq {rep.head_seq}, head hash "
+              f"{rep.head_hash}")
+    elif rep.verdict == "invalid":
+        where = f"first bad seq {rep.first_bad_seq}" if rep.first_bad_seq is not None \
+            else "first problem"
+        print(f"chain INVALID: {where}: {rep.error}: {rep.why}")
+    else:
+        print(f"nothing to verify: {rep.why}")
+    print(f"checked: {rep.summary_line()}")

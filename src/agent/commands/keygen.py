@@ -8,6 +8,7 @@ from pathlib import Path
 
 from agent.commands.common import (
     EXIT_FAILURE,
+    EXIT_LOCKED,
     EXIT_OK,
     EXIT_USAGE,
     add_global,
@@ -21,7 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = sub.add_parser("keygen", help="create missing keys; print public keys",
                        description="Create missing keys (identity, evidence, envelope, PHI hash key) "
                        "in the Go daemon's formats. Existing keys are adopted, never overwritten. "
-                       "Takes the state-directory lock.")
+                       "Takes the state-directory lock. Exit 0 ok, 1 failure, 2 usage or "
+                       "configuration error, 3 lock held.")
     add_global(p)
     p.add_argument("--show", action="store_true", help="only print existing public information")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         state.open()
     except LockHeld as exc:
         error(f"{exc}; stop the service first")
-        return EXIT_USAGE
+        return EXIT_LOCKED
     except OSError as exc:
         error(f"cannot open state directory {state_dir}: {exc.strerror}")
         return EXIT_FAILURE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from agent.commands.common import EXIT_FAILURE, EXIT_USAGE, add_global, error, load
+from agent.commands.common import EXIT_FAILURE, EXIT_LOCKED, EXIT_USAGE, add_global, error, load
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         state.open()
     except LockHeld as exc:
         error(str(exc))
-        return EXIT_USAGE
+        return EXIT_LOCKED
     except OSError as exc:
         error(f"cannot open state directory {cfg.state_dir}: {exc.strerror}")
         return EXIT_FAILURE

@@ -8,8 +8,8 @@ not UTF-8 pass through unchanged. ``--json`` parses each line as a JSON document
 like an outbound payload (string values, secret keys). ``--report`` prints the spans found on
 each line instead, as a JSON list of ``{"tag", "start", "end"}`` (character offsets).
 
-Exit codes: 0 ok, 1 failure (unreadable input or key, a line that is not JSON with --json),
-2 usage.
+Exit codes: 0 ok, 1 failure (a read or write error while scrubbing, a line that is not JSON
+with --json), 2 usage or unusable input (FILE or the key file cannot be opened or used).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Final
 
+from agent.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_global
 from agent.phi import make_scrubber
 from agent.phi.egress import scrub_payload
 from agent.phi.scrubber import Scrubber
@@ -46,7 +47,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "scrub",
         help="scrub PHI and secrets from text on stdin (or FILE)",
         description=(__doc__ or "").split("\n\n")[0],
+        epilog="Exit 0 ok, 1 failure while scrubbing (or a line that is not JSON with --json), "
+        "2 usage or unusable input (FILE or the key file cannot be opened or used).",
     )
+    add_global(p)
     configure_parser(p)
 
 
@@ -174,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``scrub``; returns the exit code."""
     if args.json and args.report:
         sys.stderr.write("scrub: --report cannot be combined with --json\n")
-        return 2
+        return EXIT_USAGE
     try:
         mode: HashMode = args.hash_mode
         scrubber = make_scrubber(key=_load_key(args.key_file), mode=mode, pure=args.pure)
@@ -183,9 +187,12 @@ def run(args: argparse.Namespace) -> int:
 
             native_scan.set_parallel(True)  # a standalone tool: both cores are ours
         source: IO[bytes] = args.file.open("rb") if args.file else sys.stdin.buffer
-    except (_Failed, OSError) as exc:
+    except _Failed as exc:
         sys.stderr.write(f"scrub: {exc}\n")
-        return 1
+        return EXIT_USAGE
+    except OSError as exc:
+        sys.stderr.write(f"scrub: {args.file}: {exc.strerror or exc}\n")
+        return EXIT_USAGE
     out = sys.stdout.buffer
     errors: list[int] = []
     pem = _Pem()
@@ -202,14 +209,14 @@ def run(args: argparse.Namespace) -> int:
         out.flush()
     except OSError as exc:
         sys.stderr.write(f"scrub: {exc}\n")
-        return 1
+        return EXIT_FAILURE
     except (TypeError, ValueError, RecursionError):
         sys.stderr.write("scrub: a JSON document could not be scrubbed\n")
-        return 1
+        return EXIT_FAILURE
     if errors:
         sys.stderr.write(f"scrub: {len(errors)} line(s) were not valid JSON (scrubbed as text)\n")
-        return 1
-    return 0
+        return EXIT_FAILURE
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,33 +11,73 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.commands.common import EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK, EXIT_USAGE, add_global
-from agent.commands.keygen import resolve_state_dir
+from agent.commands.common import (
+    EXIT_FAILURE,
+    EXIT_NOT_RUNNING,
+    EXIT_OK,
+    add_global,
+    flags_from,
+    state_dir_without_config,
+)
 from agent.orders.store import EPOCH_FILE
 from agent.site.serverkeys import RESEED_MARKER
 from agent.timefmt import parse_rfc3339
-
-STALE_AFTER_S = 60.0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("status", help="show the daemon's status",
                        description="Print the daemon's status from its status file, or a "
-                       "state-directory summary if it is not running. Exit 0 healthy, 1 degraded, "
+                       "state-directory summary if it is not running. Degraded (with the reasons "
+                       "on the first line): no successful checkin since the start, the Central "
+                       "Command breaker open or half-open, an outbound queue over its high-water "
+                       "mark, evidence undelivered for longer than evidence_undelivered_alert_s, "
+                       "an alert, a rejected reload, a stale status file. A config file on disk "
+                       "that does not load is reported, not fatal. Exit 0 healthy, 1 degraded, "
                        "3 not running.")
     add_global(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
 
+def locate(args: argparse.Namespace) -> tuple[Path, list[str]]:
+    """The state directory, and the problems of the config file on disk. A broken config does
+    not stop ``status``: the state directory then comes from ``--state-dir`` / ``$STATE_DIR``,
+    the file's own ``state_dir`` line if it can be read, or the default."""
+    from agent.config import ConfigError, config_path, load_config
+    from agent.config.schema import DEFAULT_STATE_DIR
+
+    direct = state_dir_without_config(args)
+    path = config_path(getattr(args, "config", None))
+    if not path.exists():
+        return direct or Path(DEFAULT_STATE_DIR), []
+    try:
+        loaded = load_config(path, flags=flags_from(args))
+    except ConfigError as exc:
+        return direct or _raw_state_dir(path) or Path(DEFAULT_STATE_DIR), list(exc.problems)
+    return direct or Path(loaded.config.state_dir), []
+
+
+def _raw_state_dir(path: Path) -> Path | None:
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_bytes())
+    except (OSError, yaml.YAMLError, ValueError):
+        return None
+    value = doc.get("state_dir") if isinstance(doc, dict) else None
+    return Path(value) if isinstance(value, str) and value.startswith("/") else None
+
+
 def run(args: argparse.Namespace) -> int:
     from agent.proc import pid_alive
-    from agent.runtime.status import candidate_status_files, read_status
+    from agent.runtime.status import candidate_status_files, problems, read_status
     from agent.state.lock import LOCK_NAME
 
-    state_dir = resolve_state_dir(args)
-    if state_dir is None:
-        return EXIT_USAGE
+    state_dir, config_problems = locate(args)
+    config_note = (f"the config file on disk is invalid ({config_problems[0]}"
+                   + (f"; and {len(config_problems) - 1} more" if len(config_problems) > 1 else "")
+                   + "): the running daemon keeps its configuration, a restart would fail"
+                   ) if config_problems else ""
     lock_pid = _lock_pid(state_dir / LOCK_NAME)
     doc: dict[str, Any] | None = None
     for path in candidate_status_files(state_dir):
@@ -52,29 +92,16 @@ def run(args: argparse.Namespace) -> int:
                    "state_dir_exists": state_dir.is_dir(),
                    "keys_present": (state_dir / "agent.key").exists(),
                    "server_keys_need_reseed": (state_dir / RESEED_MARKER).exists(),
-                   "order_records_epoch": _epoch(state_dir / EPOCH_FILE)}
-        _out(summary, args.json, "not running")
+                   "order_records_epoch": _epoch(state_dir / EPOCH_FILE),
+                   "config_problems": config_problems}
+        _out(summary, args.json, "not running", config_note)
         return EXIT_NOT_RUNNING
     assert doc is not None
-    age = _age(doc.get("written_at"))
-    problems = []
-    if doc.get("degraded_reason"):
-        problems.append(str(doc["degraded_reason"]))
-    if age is not None and age > STALE_AFTER_S:
-        problems.append(f"status file is {int(age)}s old")
-    chk = doc.get("checkin") or {}
-    if isinstance(chk, dict):
-        if chk.get("breaker") == "open":
-            problems.append(f"Central Command unreachable ({chk.get('last_error_kind')}); "
-                            "breaker open")
-        problems += [f"{a}: {chk[a]}" for a in ("tls_pin_alert", "trust_alert", "clock_alert")
-                     if chk.get(a)]
-    cfg = doc.get("config") or {}
-    if isinstance(cfg, dict) and cfg.get("reload_error"):
-        problems.append("last config reload was rejected")
-    doc = {**doc, "running": True, "healthy": not problems, "problems": problems}
-    _out(doc, args.json, "healthy" if not problems else "degraded: " + "; ".join(problems))
-    return EXIT_OK if not problems else EXIT_FAILURE
+    found = problems(doc, _age(doc.get("written_at")))
+    doc = {**doc, "running": True, "healthy": not found, "problems": found,
+           "config_problems": config_problems}
+    _out(doc, args.json, "healthy" if not found else "degraded: " + "; ".join(found), config_note)
+    return EXIT_OK if not found else EXIT_FAILURE
 
 
 def _epoch(path: Path) -> str | None:
@@ -102,11 +129,13 @@ def _age(ts: object) -> float | None:
         return None
 
 
-def _out(doc: dict[str, Any], as_json: bool, verdict: str) -> None:
+def _out(doc: dict[str, Any], as_json: bool, verdict: str, config_note: str) -> None:
     if as_json:
         print(json.dumps(doc, indent=2, default=str))
         return
     print(f"msp-agent: {verdict}")
+    if config_note:
+        print(f"  WARNING {config_note}")
     for key in ("pid", "version", "state_dir", "started_at", "written_at", "native_core",
                 "event_loop"):
         if key in doc:

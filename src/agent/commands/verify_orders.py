@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from agent.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, error
+from agent.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_global, error
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -15,6 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "a fresh nonce store per case, and print each verdict and reason. Exit 0 iff every "
         "verdict (and expected completion, when given) equals the expected one; 1 otherwise; 2 "
         "if the file is unusable.")
+    add_global(p)
     p.add_argument("file", metavar="FILE", help="vector file (JSON)")
     p.add_argument("--json", action="store_true", help="print one JSON object per step")
     p.add_argument("-q", "--quiet", action="store_true", help="print failing steps only")

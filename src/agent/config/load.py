@@ -40,11 +40,28 @@ _NULL_TAG = "tag:yaml.org,2002:null"
 
 
 class ConfigError(Exception):
-    """Invalid configuration; the message names the key and never contains a secret."""
+    """Invalid configuration; the message names the key and never contains a secret.
+
+    :func:`parse_config` collects every problem it can find in one pass: :attr:`problems` holds
+    one ``config: <key>: <reason>`` line each (the first is also :attr:`key` and the message's
+    first line); ``str()`` is all of them, one per line."""
 
     def __init__(self, key: str | None, message: str) -> None:
         self.key = key
-        super().__init__(f"config: {key}: {message}" if key else f"config: {message}")
+        line = f"config: {key}: {message}" if key else f"config: {message}"
+        self.problems: tuple[str, ...] = (line,)
+        super().__init__(line)
+
+    @classmethod
+    def collected(cls, errors: list[ConfigError]) -> ConfigError:
+        """One error carrying every problem of ``errors`` (in the order found)."""
+        if len(errors) == 1:
+            return errors[0]
+        first = errors[0]
+        out = cls(first.key, "")
+        out.problems = tuple(p for e in errors for p in e.problems)
+        out.args = ("\n".join(out.problems),)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,52 +118,78 @@ def parse_config(
 ) -> Loaded:
     """Like :func:`load_config` for bytes already read."""
     env = os.environ if environ is None else environ
-    nodes = _top_level_nodes(data)
+    errors: list[ConfigError] = []
+    nodes = _top_level_nodes(data, errors)
     values: dict[str, Any] = {}
     unknown: list[str] = []
     for key, node in nodes.items():
         if key not in KEYS:
             unknown.append(key)
+            if strict:
+                errors.append(ConfigError(key, "unknown key (--strict)"))
             continue
-        value = _typed(key, node)
+        try:
+            value = _typed(key, node)
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
         if value is not None:
             values[key] = value
-    if strict and unknown:
-        raise ConfigError(unknown[0], "unknown key (--strict)")
 
     overrides: dict[str, str] = {}
     for key, info in KEYS.items():
         raw = env.get(info.env, "") if info.env else ""
         if raw.strip() == "":
             continue  # empty values are ignored, as in the Go daemon
-        values[key] = _env_value(key, raw)
+        try:
+            values[key] = _env_value(key, raw)
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
         overrides[key] = f"env:{info.env}"
     for key, value in (flags or {}).items():
         if value is None:
             continue
         if key not in KEYS:
-            raise ConfigError(key, "unknown key given as a flag")
+            errors.append(ConfigError(key, "unknown key given as a flag"))
+            continue
         values[key] = value
         overrides[key] = "flag"
 
+    bad = {e.key for e in errors}
     for key, info in KEYS.items():
-        if info.required and not str(values.get(key, "")).strip():
-            raise ConfigError(key, "is required and must not be empty")
+        if info.required and key not in bad and not str(values.get(key, "")).strip():
+            errors.append(ConfigError(key, "is required and must not be empty"))
     warnings: list[str] = []
-    for key, value in values.items():
-        values[key] = _in_range(KEYS[key], value, warnings)
+    for key, value in list(values.items()):
+        try:
+            values[key] = _in_range(KEYS[key], value, warnings)
+        except ConfigError as exc:
+            errors.append(exc)
+            del values[key]
+    if errors:
+        # The remaining keys are still checked (with defaults where a value was refused), so
+        # one run reports every problem.
+        for key, info in KEYS.items():
+            if info.required and not str(values.get(key, "")).strip():
+                values[key] = "x"
     try:
         config = msgspec.convert(values, Config, strict=True)
     except msgspec.ValidationError as exc:  # a type our coercion let through
-        raise ConfigError(_key_of(str(exc)), _safe_reason(str(exc))) from None
-    _check(config)
+        errors.append(ConfigError(_key_of(str(exc)), _safe_reason(str(exc))))
+        raise ConfigError.collected(errors) from None
+    errors += [e for e in _check(config) if e.key not in {x.key for x in errors}]
+    if errors:
+        raise ConfigError.collected(errors)
     return Loaded(config, path, tuple(unknown), tuple(warnings), overrides)
 
 
 # --- YAML nodes -----------------------------------------------------------------------
 
 
-def _top_level_nodes(data: bytes | str) -> dict[str, yaml.Node]:
+def _top_level_nodes(data: bytes | str, errors: list[ConfigError]) -> dict[str, yaml.Node]:
+    """The file's keys and value nodes; a key defined twice is added to ``errors`` (its first
+    value is kept so the rest of the file is still checked). Unparseable YAML raises."""
     try:
         root = yaml.compose(data, Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -165,7 +208,8 @@ def _top_level_nodes(data: bytes | str) -> dict[str, yaml.Node]:
             raise ConfigError(None, f"line {key_node.start_mark.line + 1}: keys must be scalars")
         key = str(key_node.value)
         if key in nodes:
-            raise ConfigError(key, f"defined twice (line {key_node.start_mark.line + 1})")
+            errors.append(ConfigError(key, f"defined twice (line {key_node.start_mark.line + 1})"))
+            continue
         nodes[key] = value_node
     return nodes
 
@@ -294,12 +338,15 @@ def _fmt(v: float | None) -> str:
     return "" if v is None else (str(int(v)) if float(v).is_integer() else str(v))
 
 
-def _check(config: Config) -> None:
+def _check(config: Config) -> list[ConfigError]:
+    """Every key whose own check refuses its value."""
+    out: list[ConfigError] = []
     for key, info in KEYS.items():
         value = getattr(config, key)
         reason = info.check(value) if info.check is not None and value is not None else None
         if reason:
-            raise ConfigError(key, reason)
+            out.append(ConfigError(key, reason))
+    return out
 
 
 _PATH_RE = re.compile(r"\$\.(\w+)")

@@ -144,6 +144,9 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     evidence_min_free_bytes: Annotated[int, Meta(ge=0, le=64 * GiB), Key()] = GiB
     # evidence.md §6: spooled bundles older than this are dead-lettered unsent (0: never).
     evidence_max_age_seconds: Annotated[int, Meta(ge=0, le=3600), Key()] = 3300
+    # `status` reports degraded while the oldest undelivered evidence bundle is older than this
+    # (runtime.md §11; 0: never).
+    evidence_undelivered_alert_s: Annotated[int, Meta(ge=0, le=7 * 86_400), Key()] = 3600
     # orders.md §3: seeds the trusted server key set when server_keys.json does not exist yet.
     server_public_key: Annotated[str | None, Key(check=checks.ed25519_public_key)] = None
 

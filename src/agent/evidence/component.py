@@ -154,8 +154,14 @@ class EvidenceComponent(BaseComponent):
         return await self.submitter.drain(force=force)
 
     def status(self) -> dict[str, Any]:
-        return {**self.store.status(), **self.submitter.status(),
-                "witness_queued": len(self.witness.queue) if self.witness is not None else 0}
+        store = self.store.status()
+        spool = store.get("spool") or {}
+        return {**store, **self.submitter.status(),
+                "witness_queued": len(self.witness.queue) if self.witness is not None else 0,
+                # `status` is degraded while the oldest unsent bundle is older than the bound
+                "oldest_undelivered_s": spool.get("oldest_age_s"),
+                "undelivered_alert_s": self.config.evidence_undelivered_alert_s
+                if self.config.enable_evidence_upload else 0}
 
     def reload(self, config: Config) -> None:
         self.config = config

@@ -84,14 +84,15 @@ def read_head(directory: Path) -> tuple[Head | None, str]:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None, "missing"
-    head = _parse_head(raw)
+    head = parse_head(raw)
     if head is None:
         quarantine(path, "damaged")
         return None, "damaged"
     return head, "ok"
 
 
-def _parse_head(raw: bytes) -> Head | None:
+def parse_head(raw: bytes) -> Head | None:
+    """A head record's content, or None when it is not a valid one (read-only)."""
     try:
         doc = json.loads(raw)
     except ValueError:

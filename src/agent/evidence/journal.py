@@ -41,22 +41,28 @@ def segments(directory: Path) -> list[Path]:
     return sorted(out)
 
 
-def read_lines(directory: Path) -> Iterator[dict[str, Any]]:
-    """Every parseable journal line, oldest first (a torn or corrupt line is skipped)."""
+def read_lines(directory: Path, *, unreadable: list[str] | None = None
+               ) -> Iterator[dict[str, Any]]:
+    """Every parseable journal line, oldest first (a torn or corrupt line is skipped, and named
+    in ``unreadable`` when given)."""
     for seg in segments(directory):
         try:
             data = seg.read_bytes()
         except OSError:
+            if unreadable is not None:
+                unreadable.append(seg.name)
             continue
-        for raw in data.split(b"\n"):
+        for n, raw in enumerate(data.split(b"\n"), 1):
             if not raw.strip():
                 continue
             try:
                 doc = json.loads(raw)
             except ValueError:
-                continue
+                doc = None
             if isinstance(doc, dict):
                 yield doc
+            elif unreadable is not None:
+                unreadable.append(f"{seg.name}:{n}")
 
 
 class Journal:

@@ -237,4 +237,4 @@ class LogShipper(DrainerMixin):
                 "skipped_entries": self.skipped, "queued_batches": self.queue.pending(),
                 "consecutive_failures": self.failures, "last_error": self.last_error,
                 "has_cursor": self.cursor_path.exists(),
-                "cursors_discarded": self.cursors_discarded}
+                "cursors_discarded": self.cursors_discarded, "queue": self.queue.status()}

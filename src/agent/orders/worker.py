@@ -584,6 +584,7 @@ class OrderComponent(BaseComponent):
                 "duplicates": s.duplicates, "rejected": dict(s.rejected),
                 "interrupted": s.interrupted, "refused": s.refused,
                 "completion_outbox_pending": self.worker.outbox.pending(),
+                "completion_outbox": self.worker.outbox.queue.status(),
                 "inbox_pending": len(self.worker.inbox.open),
                 "admission_paused": self.worker.paused(),
                 "outbox_last_error": self.worker.outbox.last_error,

@@ -44,6 +44,8 @@ Overflow = Literal["dead_letter_oldest", "drop_oldest", "refuse"]
 DETAIL_MAX = 512
 #: Failed attempts to make an item sendable (scrub, decode) before it is dead-lettered.
 UNSENDABLE_TRIES = 3
+#: A queue holding this fraction of its file or byte bound is backed up (``status``: degraded).
+HIGH_WATER = 0.8
 
 
 class QueueError(Exception):
@@ -368,10 +370,23 @@ class DurableQueue:
             n += 1
         return n
 
+    def high_water(self) -> tuple[int, int | None]:
+        """``(files, bytes)`` above which the queue counts as backed up (``status``: degraded):
+        :data:`HIGH_WATER` of its bounds."""
+        p = self.policy
+        return (max(1, int(p.max_files * HIGH_WATER)),
+                int(p.max_bytes * HIGH_WATER) if p.max_bytes else None)
+
     def status(self) -> dict[str, Any]:
         items = self.items()
         c = self.counters
-        return {"pending": len(items), "pending_bytes": sum(i.size for i in items),
+        size = sum(i.size for i in items)
+        hw_files, hw_bytes = self.high_water()
+        over = len(items) >= hw_files or (hw_bytes is not None and size >= hw_bytes)
+        return {"kind": self.policy.kind, "max_files": self.policy.max_files,
+                "high_water_files": hw_files, "high_water_bytes": hw_bytes,
+                "over_high_water": over,
+                "pending": len(items), "pending_bytes": size,
                 "oldest_age_s": int(self.clock() - items[0].created_at) if items else None,
                 "created": c.created, "delivered": c.delivered, "dead_lettered": c.dead_lettered,
                 "dropped": c.dropped, "overflowed": c.overflowed, "coalesced": c.coalesced,

@@ -72,6 +72,7 @@ class Agent:
         self.reload_error: str | None = None
         self.reloads = 0
         self.exit_code = 0
+        self.once_failed = False  # ``run --once`` whose checkin failed: exit 1 (runtime.md §8)
         self._reload_task: asyncio.Task[bool] | None = None
         self._withheld = False
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="io")
@@ -92,6 +93,11 @@ class Agent:
         log.info("agent.ready", "start-up complete", loop=self.loop_name)
         if self.options.once:
             self.stop_event.set()
+            checkin = self.supervisor.jobs.get("checkin")
+            if checkin is not None and checkin.last_ok is not True:
+                log.error("agent.once_failed", "the checkin of this --once run failed",
+                          last_error=checkin.last_error)
+                self.once_failed = True
         stop = loop.create_task(self.stop_event.wait())
         await asyncio.wait({stop, supervise}, return_when=asyncio.FIRST_COMPLETED)
         if supervise.done() and not supervise.cancelled() and supervise.exception():
@@ -264,7 +270,7 @@ class Agent:
         log.info("agent.stopped", "shutdown complete" if ok else "shutdown incomplete",
                  duration_ms=int(elapsed * 1000), clean=ok)
         self.state.close()
-        return 0 if ok else 1
+        return 0 if ok and not self.once_failed else 1
 
     async def _flush(self, budget: float) -> bool:
         loop = asyncio.get_running_loop()

@@ -31,6 +31,61 @@ def candidate_status_files(state_dir: Path) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
+STALE_AFTER_S = 60.0
+ALERTS = ("tls_pin_alert", "trust_alert", "clock_alert")
+
+
+def problems(doc: dict[str, Any], age_s: float | None = None) -> list[str]:
+    """Why a running daemon is degraded, judged from its status document (empty: healthy).
+
+    Degraded: the watchdog is withheld; the status file is stale (``age_s``); no checkin has
+    succeeded since the start; the Central Command breaker is open or half-open; a checkin alert
+    (TLS pin, server-key trust, clock); the last config reload was rejected; any outbound queue
+    over its high-water mark; the oldest undelivered evidence bundle older than
+    ``evidence_undelivered_alert_s``."""
+    out: list[str] = []
+    if doc.get("degraded_reason"):
+        out.append(str(doc["degraded_reason"]))
+    if age_s is not None and age_s > STALE_AFTER_S:
+        out.append(f"status file is {int(age_s)}s old")
+    chk = doc.get("checkin")
+    if isinstance(chk, dict):
+        kind = chk.get("last_error_kind") or "no attempt completed yet"
+        if not chk.get("successes"):
+            out.append(f"no successful checkin since start ({kind})")
+        breaker = chk.get("breaker")
+        if breaker == "open":
+            out.append(f"Central Command unreachable ({kind}); breaker open")
+        elif breaker == "half_open":
+            out.append("Central Command breaker half-open (probing after failures)")
+        out += [f"{a}: {chk[a]}" for a in ALERTS if chk.get(a)]
+    cfg = doc.get("config")
+    if isinstance(cfg, dict) and cfg.get("reload_error"):
+        out.append("last config reload was rejected")
+    for q in _queues(doc):
+        out.append(f"{q.get('kind')} queue over its high-water mark ({q.get('pending')} items, "
+                   f"high-water {q.get('high_water_files')})")
+    ev = doc.get("evidence")
+    if isinstance(ev, dict):
+        oldest, bound = ev.get("oldest_undelivered_s"), ev.get("undelivered_alert_s")
+        if isinstance(oldest, int | float) and isinstance(bound, int | float) and bound > 0 \
+                and oldest > bound:
+            out.append(f"evidence not delivered for {int(oldest)}s (bound {int(bound)}s)")
+    return out
+
+
+def _queues(node: object) -> list[dict[str, Any]]:
+    """Every queue status (a dict with ``over_high_water``) in the document that is over."""
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        if node.get("over_high_water") is True:
+            found.append(node)
+        for value in node.values():
+            found += _queues(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _queues(value)
+    return found
 
 
 class StatusBoard:

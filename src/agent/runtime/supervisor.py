@@ -143,21 +143,29 @@ class Supervisor:
 
     async def _run_job(self, job: Job) -> None:
         try:
-            await job.run()
+            outcome = await job.run()
         except asyncio.CancelledError:
             job.last_error = "cancelled"
+            job.last_ok = False
             raise
         except Exception as exc:  # noqa: BLE001  # a job bug must not kill the loop
             job.failures += 1
             job.crash_streak += 1
             job.last_error = f"{type(exc).__name__}: {exc}"
+            job.last_ok = False
             log.error("job.crashed", f"job {job.name} raised {type(exc).__name__}", exc=True,
                       job=job.name, failures=job.failures)
             # The next start waits at least the crash backoff.
             job.next_due = max(job.next_due, self.clock() + self._delay(job))
         else:
             job.crash_streak = 0
-            job.last_error = None
+            if job.reports_outcome and outcome is False:
+                job.failures += 1
+                job.last_error = "attempt failed"
+                job.last_ok = False
+            else:
+                job.last_error = None
+                job.last_ok = True
         finally:
             job.last_completed = self.clock()
             job.started_at = None
@@ -284,6 +292,7 @@ class Supervisor:
                 else round(now - j.last_completed, 1),
                 "next_due_in_s": round(j.next_due - now, 1),
                 "last_error": j.last_error,
+                "last_ok": j.last_ok,
             }
         tasks = {t.name: {"alive": t.task is not None and not t.task.done(), "restarts": t.restarts,
                           "last_error": t.last_error} for t in self.tasks.values()}

@@ -3,7 +3,9 @@
 central-api.md §6.5 / §10 c: after the k-th consecutive failure wait
 ``uniform(0, min(600 s, poll_interval × 2^(k−1)))``, at least 1 s; ``Retry-After`` raises the
 floor. runtime.md §4.4: the breaker opens after 5 consecutive checkin failures for 5 minutes,
-then lets one request through (half-open); a successful checkin closes it.
+then lets one request through (half-open); a successful checkin closes it. Each transition is
+logged once (``breaker.open``, ``breaker.half_open``, ``breaker.closed``), when it is first
+observed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import time
 from collections.abc import Callable
 
 from agent.backoff import Backoff, Rng
+from agent.log import get_logger
+
+log = get_logger("transport")
 
 BACKOFF_CAP_S = 600.0
 BACKOFF_FLOOR_S = 1.0
@@ -63,14 +68,34 @@ class Breaker:
         self.consecutive_failures = 0
         self.opened_at: float | None = None
         self._probe_in_flight = False
+        self._reported = "closed"  # the last state logged
 
     @property
     def state(self) -> str:
         if self.opened_at is None:
-            return "closed"
-        if self.clock() - self.opened_at >= self.open_for:
-            return "half_open"
-        return "open"
+            state = "closed"
+        elif self.clock() - self.opened_at >= self.open_for:
+            state = "half_open"
+        else:
+            state = "open"
+        if state != self._reported:
+            self._transition(state)
+        return state
+
+    def _transition(self, state: str) -> None:
+        """Log a state change once (the half-open one is noticed when the state is read)."""
+        before, self._reported = self._reported, state
+        n = self.consecutive_failures
+        if state == "open":
+            log.error("breaker.open", f"Central Command breaker open after {n} consecutive "
+                      f"checkin failures; secondary traffic paused for {int(self.open_for)}s",
+                      consecutive_failures=n, previous=before)
+        elif state == "half_open":
+            log.info("breaker.half_open", "Central Command breaker half-open: the next request is "
+                     "a probe", consecutive_failures=n)
+        else:
+            log.info("breaker.closed", "Central Command breaker closed: a checkin succeeded",
+                     previous=before)
 
     def allow(self) -> bool:
         """Whether a secondary request may go out now (one probe while half-open)."""
@@ -86,6 +111,7 @@ class Breaker:
         self.consecutive_failures = 0
         self.opened_at = None
         self._probe_in_flight = False
+        _ = self.state  # log the transition to closed
 
     def failure(self) -> None:
         self.consecutive_failures += 1
@@ -94,3 +120,4 @@ class Breaker:
             self.opened_at = self.clock()  # the probe failed: open again
         elif self.consecutive_failures >= self.threshold and self.opened_at is None:
             self.opened_at = self.clock()
+        _ = self.state  # log the transition to open
