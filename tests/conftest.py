@@ -76,3 +76,17 @@ def run_agent(*args: str, env: dict[str, str] | None = None, timeout: float = 60
               input: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(agent_cmd(*args), capture_output=True, text=True, timeout=timeout,
                           env=env or clean_env(), input=input)
+
+
+@pytest.fixture(autouse=True)
+def _agent_logging_restored() -> Iterator[None]:
+    """A test that runs a command in-process configures the ``agent`` logger (stdout handler,
+    level); undo it so later tests' captured output holds only what they print."""
+    import logging
+
+    root = logging.getLogger("agent")
+    saved = (list(root.handlers), root.level, root.propagate)
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    root.propagate = saved[2]
