@@ -437,12 +437,8 @@ async def _from_blank(say: Callable[[str], None], tmp: Path) -> dict[str, Any]:
     first checkin, all against the local Central Command."""
     import asyncio
     import contextlib
-    import os
-
-    import nacl.signing
 
     from agent.backoff import Backoff
-    from agent.central.provisioning import mint_claim_cert
     from agent.checkin.sysinfo import interface_macs
     from agent.provision import Facts, Installer, Options, Provisioner, provision, status_line
 
@@ -456,20 +452,11 @@ async def _from_blank(say: Callable[[str], None], tmp: Path) -> dict[str, Any]:
         state = StateDir(tmp / "state")
         stack.callback(state.close)
         # The ISO build pipeline: one CA per release, registered with Central Command.
-        ca = nacl.signing.SigningKey.generate()
-        release = os.urandom(20).hex()
-        now = time.time()
-        cc.provisioning.register_iso_ca(release, bytes(ca.verify_key).hex(), valid_from=now - 60,
-                                        valid_until=now + 90 * 86400)
         image = tmp / "installer"
-        image.mkdir()
-        cert = mint_claim_cert(bytes(ca), release, issued_at=now, valid_until=now + 90 * 86400)
-        (image / "claim.cert").write_text(json.dumps(cert, indent=2))
-        (image / "claim-ca.pub").write_text(bytes(ca.verify_key).hex() + "\n")
-        (image / "central-command.pub").write_text(cc.server_public_key + "\n")
-        (image / "provision.yaml").write_text(f"site_id: {BLANK_SITE}\napi_endpoint: {cc.url}\n")
-        say(f"local Central Command on {cc.url}; ISO release {release[:12]}… registered with CA "
-            f"{bytes(ca.verify_key).hex()[:16]}…")
+        release = cc.provisioning.build_installer_image(
+            image, site_id=BLANK_SITE, api_endpoint=cc.url, server_public_key=cc.server_public_key)
+        say(f"local Central Command on {cc.url}; ISO release {release.sha[:12]}… registered with CA "
+            f"{release.ca_public_hex[:16]}…")
         say(f"installer image at {image}: claim.cert, claim-ca.pub, central-command.pub "
             f"(pinned server key {cc.server_public_key[:16]}…), provision.yaml; no config.yaml")
         cc.inject_fault("/api/provision/claim-v2", status=503, body=b'{"detail":"starting"}')

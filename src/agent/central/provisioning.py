@@ -37,6 +37,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import nacl.exceptions
@@ -380,6 +381,19 @@ def routes(bind: Callable[[Callable[[Services, web.Request], Any]], Any]) -> lis
 # --- admin -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class IsoRelease:
+    sha: str
+    ca_seed: bytes
+
+    @property
+    def ca_public_hex(self) -> str:
+        return bytes(nacl.signing.SigningKey(self.ca_seed).verify_key).hex()
+
+    def __repr__(self) -> str:
+        return f"IsoRelease(sha={self.sha!r})"
+
+
 @dataclass
 class ProvisioningAdmin:
     """What an operator (or the ISO build pipeline) sets up on the server side."""
@@ -412,6 +426,23 @@ class ProvisioningAdmin:
             " VALUES (?, ?, ?, ?) ON CONFLICT (mac_address) DO UPDATE SET site_id = excluded.site_id,"
             " ssh_authorized_keys = excluded.ssh_authorized_keys",
             (mac.upper(), site_id, json.dumps(ssh_authorized_keys or []), self.clock()))
+
+    def build_installer_image(self, root: Path, *, site_id: str, api_endpoint: str,
+                              server_public_key: str, valid_for_s: float = 90 * 86400) -> IsoRelease:
+        """The ISO build pipeline: a new release CA registered here, and the image's files in
+        ``root`` (``claim.cert``, ``claim-ca.pub``, ``central-command.pub``, ``provision.yaml``)."""
+        release = IsoRelease(secrets.token_hex(20), secrets.token_bytes(32))
+        now = self.clock()
+        self.register_iso_ca(release.sha, release.ca_public_hex, valid_from=now - 3600,
+                             valid_until=now + 365 * 86400)
+        root.mkdir(parents=True, exist_ok=True)
+        cert = mint_claim_cert(release.ca_seed, release.sha, issued_at=now - 60,
+                               valid_until=now + valid_for_s)
+        (root / "claim.cert").write_text(json.dumps(cert, indent=2))
+        (root / "claim-ca.pub").write_text(release.ca_public_hex + "\n")
+        (root / "central-command.pub").write_text(server_public_key + "\n")
+        (root / "provision.yaml").write_text(f"site_id: {site_id}\napi_endpoint: {api_endpoint}\n")
+        return release
 
     def claim_events(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.all("SELECT * FROM claim_events ORDER BY id")]
