@@ -241,3 +241,31 @@ def test_no_secret_in_the_status_file(tmp_path: Path) -> None:
 
     write_status(tmp_path, "waiting", detail="x")
     assert stat.S_IMODE(os.stat(tmp_path / "provisioning.json").st_mode) == 0o600
+
+
+# --- run's provisioning mode ------------------------------------------------------------------
+
+
+async def test_run_provisions_first_when_no_config_and_a_claim_certificate(
+        image: Image, cc: CentralCommand, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from agent.provision import flow, provision_for_run
+
+    monkeypatch.setattr(flow, "system_facts", lambda opts: FACTS)
+    other = image.tmp / "elsewhere.yaml"
+    other.write_text("site_id: x\n")
+    seen = cc.capture_requests()
+    assert await asyncio.to_thread(provision_for_run, other, image.state,
+                                   installer_dir=image.root) is None
+    assert seen == []  # a config exists: run goes on as before
+    assert await asyncio.to_thread(provision_for_run, image.config, image.state,
+                                   installer_dir=image.tmp / "no-image") is None
+    assert not image.config.exists()  # no claim certificate: run reports the missing config
+    assert await asyncio.to_thread(provision_for_run, image.config, image.state,
+                                   installer_dir=image.root) is None
+    assert load_config(image.config, environ={}).config.site_id == SITE
+    image.config.unlink()
+    image.write_cert(valid_for_s=-1)
+    assert await asyncio.to_thread(provision_for_run, image.config, image.state,
+                                   installer_dir=image.root) == 1

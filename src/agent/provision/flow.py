@@ -245,6 +245,8 @@ class Provisioner:
                              server_public_key=opts.installer.pinned_server_key(),
                              tls_pin_hash=pins, when=format_rfc3339(self.clock()))
         self.crash_point("answered")
+        for stale in opts.config_path.parent.glob(f".{opts.config_path.name}.tmp.*"):
+            stale.unlink(missing_ok=True)  # a write killed before its rename (we hold the lock)
         atomic_write(opts.config_path, data, 0o600)
         self.crash_point("written")
         self._status("provisioned", f"config written to {opts.config_path}", method=result.method)
