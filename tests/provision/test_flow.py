@@ -262,9 +262,11 @@ async def test_run_provisions_first_when_no_config_and_a_claim_certificate(
     assert await asyncio.to_thread(provision_for_run, image.config, image.state,
                                    installer_dir=image.tmp / "no-image") is None
     assert not image.config.exists()  # no claim certificate: run reports the missing config
+    told: list[str] = []
     assert await asyncio.to_thread(provision_for_run, image.config, image.state,
-                                   installer_dir=image.root) is None
+                                   installer_dir=image.root, notify=told.append) is None
     assert load_config(image.config, environ={}).config.site_id == SITE
+    assert told and told[-1].startswith("provisioning: done (claim_v2")
     image.config.unlink()
     image.write_cert(valid_for_s=-1)
     assert await asyncio.to_thread(provision_for_run, image.config, image.state,

@@ -49,9 +49,12 @@ async def provision(opts: Options, *, facts: Facts | None = None,
 
 
 def provision_for_run(config_path: Path, state_dir: Path, *,
-                      installer_dir: Path = DEFAULT_INSTALLER_DIR) -> int | None:
+                      installer_dir: Path = DEFAULT_INSTALLER_DIR,
+                      notify: Callable[[str], None] | None = None) -> int | None:
     """Provisioning mode of ``run``: ``None`` to go on (a config exists, or now does, or there is
-    no claim certificate and the config error is ``run``'s to report), else the exit code."""
+    no claim certificate and the config error is ``run``'s to report), else the exit code.
+    ``notify`` is told each ``provisioning: …`` status line (for systemd's ``STATUS=``)."""
+    from agent.log import configure
     from agent.state import LockHeld
 
     if config_path.exists():
@@ -59,8 +62,14 @@ def provision_for_run(config_path: Path, state_dir: Path, *,
     installer = Installer.at(installer_dir)
     if not installer.claim_cert.exists():
         return None
+    configure("INFO", "json")  # run configures logging again from the config it then loads
+
+    def hook(prov: Provisioner) -> None:
+        if notify is not None:
+            prov.notify = notify
+
     try:
-        asyncio.run(provision(Options(config_path, state_dir, installer)))
+        asyncio.run(provision(Options(config_path, state_dir, installer), prepare=hook))
     except ProvisionRefused as exc:
         sys.stderr.write(f"msp-agent: provisioning refused ({exc.code}): {exc}\n")
         return EXIT_REFUSED

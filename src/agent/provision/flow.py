@@ -54,7 +54,7 @@ from agent.provision.answers import (
 )
 from agent.provision.claim import VerifiedClaim, build_csr, load_claim_cert
 from agent.provision.errors import AnswerRefused, ClaimCertError, ProvisionRefused
-from agent.provision.status import write_status
+from agent.provision.status import status_line, write_status
 from agent.state.atomic import atomic_write
 from agent.timefmt import format_rfc3339
 from agent.uplink import Credentials, PinStore, Reply, TransportError, Uplink, UplinkRefused, routes
@@ -156,7 +156,7 @@ def system_facts(opts: Options) -> Facts:
     return Facts(mac, macs or [mac], opts.hostname or socket.gethostname(), hw, boot_source())
 
 
-def _no_crash(point: str) -> None:
+def _no_crash(_: str) -> None:
     return None
 
 
@@ -174,6 +174,8 @@ class Provisioner:
         #: Called with ``"answered"`` (a verified answer, before the config is written) and
         #: ``"written"`` (the config is on disk); tests kill the process there.
         self.crash_point: Callable[[str], None] = _no_crash
+        #: Told every status line written (``run`` passes them on to systemd: ``STATUS=``).
+        self.notify: Callable[[str], None] = _no_crash
         self.attempts = 0
 
     # --- settings ----------------------------------------------------------------------------
@@ -191,6 +193,7 @@ class Provisioner:
                 next_s: float | None = None) -> None:
         write_status(self.opts.state_dir, state, detail=detail, method=method,
                      attempts=self.attempts, next_attempt_s=next_s, now=self.clock())
+        self.notify(status_line(self.opts.state_dir) or "")
 
     def _refuse(self, code: str, message: str) -> ProvisionRefused:
         log.error("provision.refused", message, code=code)
