@@ -271,3 +271,17 @@ async def test_run_provisions_first_when_no_config_and_a_claim_certificate(
     image.write_cert(valid_for_s=-1)
     assert await asyncio.to_thread(provision_for_run, image.config, image.state,
                                    installer_dir=image.root) == 1
+
+
+async def test_expired_certificate_falls_back_to_the_mac_lookup_the_image_enables(
+        image: Image, cc: CentralCommand) -> None:
+    image.write_cert(valid_for_s=-60)
+    (image.root / "provision.yaml").write_text(
+        f"site_id: {SITE}\napi_endpoint: {cc.url}\nmac_lookup: true\n")
+    cc.provisioning.register_mac(MAC, "mac-site")
+    done = await _provision(image)
+    assert done.method == "mac_lookup" and cc.provisioning.claim_events() == []
+    image.config.unlink()
+    cc.provisioning.register_mac(MAC, None)  # unassigned again, and only one attempt allowed
+    exc = await _refused(image, attempts=1)
+    assert exc.code == "gave_up" and "site assignment" in str(exc)

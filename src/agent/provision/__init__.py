@@ -51,8 +51,9 @@ async def provision(opts: Options, *, facts: Facts | None = None,
 def provision_for_run(config_path: Path, state_dir: Path, *,
                       installer_dir: Path = DEFAULT_INSTALLER_DIR,
                       notify: Callable[[str], None] | None = None) -> int | None:
-    """Provisioning mode of ``run``: ``None`` to go on (a config exists, or now does, or there is
-    no claim certificate and the config error is ``run``'s to report), else the exit code.
+    """Provisioning mode of ``run``: ``None`` to go on (a config exists, or now does, or the image
+    has neither a claim certificate nor ``provision.yaml`` and the config error is ``run``'s to
+    report), else the exit code.
     ``notify`` is told each ``provisioning: …`` status line (for systemd's ``STATUS=``)."""
     from agent.log import configure
     from agent.state import LockHeld
@@ -60,7 +61,7 @@ def provision_for_run(config_path: Path, state_dir: Path, *,
     if config_path.exists():
         return None
     installer = Installer.at(installer_dir)
-    if not installer.claim_cert.exists():
+    if not installer.claim_cert.exists() and not installer.bootstrap.exists():
         return None
     configure("INFO", "json")  # run configures logging again from the config it then loads
 

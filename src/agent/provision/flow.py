@@ -82,7 +82,7 @@ class Installer:
     claim_cert: Path
     claim_ca: Path
     server_key: Path  # Central Command's signing key, pinned by the image (hex)
-    bootstrap: Path  # optional ``provision.yaml``: site_id, api_endpoint, tls_pin_hash
+    bootstrap: Path  # optional ``provision.yaml``: site_id, api_endpoint, tls_pin_hash, mac_lookup
 
     @classmethod
     def at(cls, root: Path) -> Installer:
@@ -177,17 +177,22 @@ class Provisioner:
         #: Told every status line written (``run`` passes them on to systemd: ``STATUS=``).
         self.notify: Callable[[str], None] = _no_crash
         self.attempts = 0
+        self._codes: list[str] = []  # why methods were dropped
+        self._reasons: list[str] = []
 
     # --- settings ----------------------------------------------------------------------------
 
-    def _settings(self) -> tuple[str, str | None, str | None]:
+    def _settings(self) -> tuple[str, str | None, str | None, bool]:
+        """Endpoint, site, TLS pins and whether the MAC lookup is enabled: the operator's options
+        first, then the image's ``provision.yaml``."""
         boot = self.opts.installer.settings()
         endpoint = self.opts.api_endpoint or boot.get("api_endpoint") or DEFAULT_ENDPOINT
         problem = central_endpoint(endpoint)
         if problem:
             raise ProvisionRefused("installer", f"api_endpoint {problem}")
+        mac_lookup = self.opts.mac_lookup or boot.get("mac_lookup", "").lower() in ("true", "yes")
         return (endpoint, self.opts.site_id or boot.get("site_id"),
-                self.opts.tls_pin_hash or boot.get("tls_pin_hash"))
+                self.opts.tls_pin_hash or boot.get("tls_pin_hash"), mac_lookup)
 
     def _status(self, state: str, detail: str, *, method: str | None = None,
                 next_s: float | None = None) -> None:
@@ -208,26 +213,35 @@ class Provisioner:
             raise ProvisionRefused("config_present", f"{opts.config_path} already exists; not "
                                    "overwritten (use --force to replace it)")
         try:
-            endpoint, site_id, pins = self._settings()
-            now = datetime.fromtimestamp(self.clock(), UTC)
-            claim = load_claim_cert(opts.installer.claim_cert, opts.installer.claim_ca, now)
-        except ClaimCertError as exc:
-            raise self._refuse(f"claim_cert_{exc.code}", f"claim certificate refused: {exc}") from None
+            endpoint, site_id, pins, mac_lookup = self._settings()
         except ProvisionRefused as exc:
             raise self._refuse(exc.code, str(exc)) from None
+        fallbacks = [m for m, on in (("provision_code", bool(opts.provision_code)),
+                                     ("mac_lookup", mac_lookup)) if on]
         methods: list[str] = []
-        if claim is not None:
-            if not site_id:
-                raise self._refuse("no_site_id", "claim certificate present but no site_id "
-                                   f"(--site-id or site_id in {opts.installer.bootstrap})")
-            methods.append("claim_v2")
-        if opts.provision_code:
-            methods.append("provision_code")
-        if opts.mac_lookup:
-            methods.append("mac_lookup")
+        try:
+            now = datetime.fromtimestamp(self.clock(), UTC)
+            claim = load_claim_cert(opts.installer.claim_cert, opts.installer.claim_ca, now)
+            if claim is not None and not site_id:
+                raise ProvisionRefused("no_site_id", "claim certificate present but no site_id "
+                                       f"(--site-id or site_id in {opts.installer.bootstrap})")
+        except ProvisionRefused as exc:
+            code = f"claim_cert_{exc.code}" if isinstance(exc, ClaimCertError) else exc.code
+            message = f"claim certificate refused: {exc}" if isinstance(exc, ClaimCertError) \
+                else str(exc)
+            if not fallbacks:
+                raise self._refuse(code, message) from None
+            log.error("provision.method_refused", message, method="claim_v2", code=code)
+            self._codes.append(code)
+            self._reasons.append(f"claim_v2: {message}")
+            claim = None
+        else:
+            if claim is not None:
+                methods.append("claim_v2")
+        methods += fallbacks
         if not methods:
             raise self._refuse("no_method", f"no claim certificate at {opts.installer.claim_cert}, "
-                               "and neither --provision-code nor --mac-lookup was given")
+                               "and neither a provision code nor the MAC lookup is enabled")
         try:
             facts = self._facts or system_facts(opts)
         except ProvisionRefused as exc:
@@ -259,8 +273,7 @@ class Provisioner:
 
     async def _loop(self, uplink: Uplink, methods: list[str], claim: VerifiedClaim | None,
                     facts: Facts, endpoint: str, site_id: str) -> Provisioned:
-        refused: list[str] = []
-        codes: list[str] = []
+        refused, codes = self._reasons, self._codes
         while True:
             self.attempts += 1
             waiting: _Retry | None = None
@@ -280,7 +293,8 @@ class Provisioner:
             assert waiting is not None
             if self.opts.attempts and self.attempts >= self.opts.attempts:
                 raise self._refuse("gave_up", f"gave up after {self.attempts} attempt(s) while "
-                                   f"waiting for {waiting.waiting_for}")
+                                   f"waiting for {waiting.waiting_for}"
+                                   + "".join(f"; {r}" for r in refused))
             delay = self.backoff.delay(self.attempts, waiting.retry_after, self.rng)
             self._status("waiting", waiting.waiting_for, method=methods[0], next_s=delay)
             await self.sleep(delay)
