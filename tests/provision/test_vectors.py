@@ -104,3 +104,18 @@ def test_the_mac_lookup_signature_is_over_pythons_default_json() -> None:
     answer = MacLookupResponse(config=config, signature=key.sign(text.encode()).signature.hex())
     got = from_mac_lookup(answer, bytes(key.verify_key).hex(), mac="aa:bb:cc:dd:ee:ff")
     assert (got.site_id, got.extra) == ("s1", {"ssh_authorized_keys": ["ssh-ed25519 AAAA x"]})
+
+
+def test_signed_extras_never_replace_the_images_trust_anchors(tmp_path: Path) -> None:
+    from agent.config.load import parse_config
+    from agent.provision.answers import Provisioned, render_config
+
+    got = Provisioned("mac_lookup", "s1", "k" * 43, "https://cc.example", "s1-AA:BB:CC:DD:EE:FF",
+                      {"server_public_key": "ab" * 32, "state_dir": "/elsewhere",
+                       "tls_pin_hash": "cd" * 32, "ssh_authorized_keys": ["ssh-ed25519 AAAA x"]})
+    data = render_config(got, state_dir=tmp_path, server_public_key="ef" * 32, tls_pin_hash=None,
+                         when="2028-01-01T00:00:00Z")
+    loaded = parse_config(data, environ={})
+    assert loaded.config.server_public_key == "ef" * 32 and loaded.config.tls_pin_hash is None
+    assert loaded.config.state_dir == str(tmp_path)
+    assert loaded.unknown_keys == ("appliance_id", "ssh_authorized_keys")  # kept, as the Go image does

@@ -42,6 +42,8 @@ from agent.provision.errors import AnswerRefused
 
 _SITE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,49}", re.ASCII)
 _SIG_HEX = re.compile(r"[0-9a-fA-F]{128}", re.ASCII)
+#: Keys only the image or the operator set, whatever an answer holds.
+_LOCAL_ONLY = frozenset({"state_dir", "server_public_key", "tls_pin_hash"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +146,9 @@ def render_config(p: Provisioned, *, state_dir: Path | None, server_public_key: 
         values["server_public_key"] = server_public_key  # the pinned key, from the image
     if tls_pin_hash:
         values["tls_pin_hash"] = tls_pin_hash
-    values.update(p.extra)
+    for key, value in p.extra.items():  # signed extras never replace what the image decides
+        if key not in values and key not in _LOCAL_ONLY:
+            values[key] = value
     lines = [f"# provisioned by msp-agent ({p.method}) at {when}"]
     lines += [f"{k}: {json.dumps(v, ensure_ascii=True)}" for k, v in values.items()]
     data = ("\n".join(lines) + "\n").encode("utf-8")
