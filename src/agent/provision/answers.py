@@ -35,7 +35,7 @@ from typing import Any
 
 from agent.config import ConfigError
 from agent.config.load import parse_config
-from agent.crypto.keys import KeyFormatError, fingerprint, public_key_from_hex, verify_ed25519
+from agent.crypto.keys import KeyFormatError, public_key_from_hex, verify_ed25519
 from agent.protocol.provision import ClaimV2Response, MacLookupResponse, ProvisionClaimResponse
 from agent.protocol.rekey import is_valid_api_key
 from agent.provision.errors import AnswerRefused
@@ -125,10 +125,6 @@ def from_code_claim(answer: ProvisionClaimResponse, *, mac: str, endpoint: str) 
 def normalize_mac(mac: str) -> str:
     clean = mac.upper().replace(":", "").replace("-", "").replace(".", "")
     return ":".join(clean[i:i + 2] for i in range(0, len(clean), 2))
-
-
-def public_fingerprint(pub_hex: str) -> str:
-    return fingerprint(bytes.fromhex(pub_hex))
 
 
 # --- the config file -------------------------------------------------------------------------

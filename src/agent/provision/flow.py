@@ -252,7 +252,8 @@ class Provisioner:
         uplink = Uplink(endpoint, Credentials(""), identity=self.identity, pins=pin_store,
                         ssl_context=opts.ssl_context)
         log.info("provision.start", "provisioning this appliance", methods=",".join(methods),
-                 endpoint=endpoint, mac=facts.mac, identity=self.identity.fingerprint)
+                 endpoint=endpoint, mac=facts.mac, identity=self.identity.fingerprint,
+                 iso_release=claim.iso_release_sha if claim is not None else "")
         try:
             result = await self._loop(uplink, methods, claim, facts, endpoint, site_id or "")
         finally:
