@@ -20,8 +20,8 @@ from agent import __version__
 from agent.commands.common import EXIT_USAGE, add_global
 
 # Command modules, in the order ``--help`` lists them.
-COMMANDS = ("run", "demo", "status", "keygen", "check_config", "scrub", "verify", "verify_orders",
-            "evidence", "rules", "runbooks", "pins", "journal", "preview", "version")
+COMMANDS = ("run", "demo", "status", "keygen", "provision", "check_config", "scrub", "verify",
+            "verify_orders", "evidence", "rules", "runbooks", "pins", "journal", "preview", "version")
 
 
 class _Parser(argparse.ArgumentParser):

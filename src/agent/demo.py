@@ -425,3 +425,105 @@ def main(*, keep: bool = False, as_json: bool = False, verbose: bool = False,
           and summary.heal_result == "healed" and summary.incident_at_server == "resolved"
           and summary.rescan_clean)
     return 0 if ok else 1
+
+
+# --- demo --from-blank: a blank appliance enrolls itself, then checks in ----------------------
+
+BLANK_SITE = "blank-clinic"
+
+
+async def _from_blank(say: Callable[[str], None], tmp: Path) -> dict[str, Any]:
+    """Installer image → claim-v2 (after one 503, retried with backoff) → verified config →
+    first checkin, all against the local Central Command."""
+    import asyncio
+    import contextlib
+
+    from agent.backoff import Backoff
+    from agent.checkin.sysinfo import interface_macs
+    from agent.provision import Facts, Installer, Options, Provisioner, provision, status_line
+
+    result: dict[str, Any] = {"provisioned": "", "config_mode": "", "status_while_waiting": "",
+                              "checkin_ok": False, "sigauth": "", "appliance_id": ""}
+    async with contextlib.AsyncExitStack() as stack:
+        cc = CentralCommand(tmp / "central.db")
+        stack.callback(cc.close)
+        await cc.start()
+        stack.push_async_callback(cc.stop)
+        state = StateDir(tmp / "state")
+        stack.callback(state.close)
+        # The ISO build pipeline: one CA per release, registered with Central Command.
+        image = tmp / "installer"
+        release = cc.provisioning.build_installer_image(
+            image, site_id=BLANK_SITE, api_endpoint=cc.url, server_public_key=cc.server_public_key)
+        say(f"local Central Command on {cc.url}; ISO release {release.sha[:12]}… registered with CA "
+            f"{release.ca_public_hex[:16]}…")
+        say(f"installer image at {image}: claim.cert, claim-ca.pub, central-command.pub "
+            f"(pinned server key {cc.server_public_key[:16]}…), provision.yaml; no config.yaml")
+        cc.inject_fault("/api/provision/claim-v2", status=503, body=b'{"detail":"starting"}')
+        config_path = tmp / "config.yaml"
+        macs = interface_macs()
+        facts = Facts(macs[0][1] if macs else "00:00:00:00:00:00")
+
+        def prepare(prov: Provisioner) -> None:
+            prov.backoff = Backoff(0.05, 0.2)
+
+            async def sleep(delay: float) -> None:
+                result["status_while_waiting"] = status_line(state.path) or ""
+                say(f"   status: {result['status_while_waiting']}")
+                await asyncio.sleep(delay)
+
+            prov.sleep = sleep
+
+        done = await provision(Options(config_path, state.path, Installer.at(image)), facts=facts,
+                               prepare=prepare)
+        result["provisioned"] = done.method
+        result["appliance_id"] = done.appliance_id
+        result["config_mode"] = oct(config_path.stat().st_mode & 0o777)
+        say(f"provisioned by {done.method}: {done.appliance_id}; config.yaml written "
+            f"({result['config_mode']}), claim events at the server: "
+            f"{len(cc.provisioning.claim_events())}")
+        say(f"   {status_line(state.path)}")
+        state.open()
+        keys = load_or_create(state.path)
+        phi.configure(site_key=keys.phi_hash_key)
+        cfg = load_config(config_path, environ={}).config
+        w = wiring.build(cfg, config_path, keys, wiring.Options(
+            appliance_params={"perm_files": [], "sshd_config": str(tmp / "absent")}))
+        stack.push_async_callback(w.close)
+        ok = await w.checkin.run_once()
+        seen = cc.checkins(BLANK_SITE)
+        result["checkin_ok"] = ok
+        result["sigauth"] = seen[-1]["sigauth"] if seen else ""
+        say(f"first checkin: {'ok' if ok else 'failed'}; server: request signature "
+            f"{result['sigauth']} (the identity key was registered by the claim)")
+    return result
+
+
+def main_from_blank(*, keep: bool = False, as_json: bool = False, verbose: bool = False,
+                    out: TextIO = sys.stdout) -> int:
+    """``demo --from-blank``: exit 0 iff the blank appliance provisioned itself and checked in."""
+    from agent.log import configure
+    from agent.runtime.loop import run as run_loop
+
+    configure("INFO" if verbose else "CRITICAL", "text")
+    tmp = Path(tempfile.mkdtemp(prefix="msp-agent-blank-"))
+    progress = sys.stderr if as_json else out
+    started = time.monotonic()
+
+    def say(text: str) -> None:
+        progress.write(f"[{time.monotonic() - started:5.2f}s] {text}\n")
+        progress.flush()
+
+    try:
+        result, _ = run_loop(lambda: _from_blank(say, tmp))
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if as_json:
+        out.write(json.dumps(result, indent=2) + "\n")
+    else:
+        out.write("\nsummary\n" + "\n".join(f"  {k:<22} {v}" for k, v in result.items()) + "\n")
+    ok = (result["provisioned"] == "claim_v2" and result["config_mode"] == "0o600"
+          and result["checkin_ok"] and result["sigauth"] == "ok"
+          and result["status_while_waiting"].startswith("provisioning: waiting for"))
+    return 0 if ok else 1

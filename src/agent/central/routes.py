@@ -10,7 +10,7 @@ from urllib.parse import unquote
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from agent.central import checkin, evidence, rekey, telemetry
+from agent.central import checkin, evidence, provisioning, rekey, telemetry
 from agent.central.auth import authenticate, require_site
 from agent.central.context import MAX_BODY_BYTES, Services, read_model
 from agent.central.errors import (
@@ -125,6 +125,7 @@ def build_app(svc: Services, admin_routes: list[web.RouteDef]) -> web.Applicatio
             web.post("/api/watchdog/bootstrap", bind(telemetry.handle_watchdog_bootstrap)),
             web.get("/api/fleet/orders/pending", bind(telemetry.handle_fleet_pending)),
             web.get("/agent/sync", bind(handle_rules)),
+            *provisioning.routes(bind),
             *admin_routes,
         ]
     )

@@ -21,6 +21,7 @@ from agent.central.evidence import evidence_rows
 from agent.central.faults import CapturedRequest, FaultInjector
 from agent.central.keys import ServerKeyring
 from agent.central.orders import OrderBook
+from agent.central.provisioning import ProvisioningAdmin, install_schema
 from agent.central.requestsig import SigauthVerifier
 from agent.central.routes import build_app
 from agent.central.util import iso, split_appliance_id
@@ -72,6 +73,9 @@ class CentralCommand:
             url=lambda: self.url,
         )
         self._runner: web.AppRunner | None = None
+        install_schema(self._db)
+        #: First-boot enrollment set-up: ISO release CAs, provision codes, MAC registrations.
+        self.provisioning = ProvisioningAdmin(self._db, clock)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -17,10 +17,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--verbose", action="store_true", help="also print the agent's log lines")
+    p.add_argument("--from-blank", action="store_true",
+                   help="start from a blank appliance: claim certificate → config → first checkin")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.demo import main
+    from agent.demo import main, main_from_blank
 
+    if args.from_blank:
+        return main_from_blank(keep=args.keep, as_json=args.json, verbose=args.verbose)
     return main(keep=args.keep, as_json=args.json, verbose=args.verbose)

@@ -20,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
+    first = _first_boot(args)
+    if first is not None:
+        return first
     loaded = load(args, healing_dry_run=True if args.dry_run else None)
     if loaded is None:
         return EXIT_USAGE
@@ -103,3 +106,29 @@ def run(args: argparse.Namespace) -> int:
             notifier.close()
             state.close()
     return code
+
+
+def _first_boot(args: argparse.Namespace) -> int | None:
+    """No config yet and an installer image that can enroll: provision first (README, "First
+    boot"); ``None`` to go on with the config that exists (or now does)."""
+    from pathlib import Path
+
+    from agent.commands.common import state_dir_without_config
+    from agent.config import config_path
+    from agent.config.schema import DEFAULT_STATE_DIR
+    from agent.provision import provision_for_run
+    from agent.runtime.sdnotify import Notifier
+
+    notifier = Notifier()
+
+    def notify(line: str) -> None:
+        notifier.status(line)
+        notifier.extend_timeout(600)  # TimeoutStartSec is 120 s; the server may take longer
+
+    try:
+        return provision_for_run(
+            config_path(getattr(args, "config", None)).absolute(),
+            (state_dir_without_config(args) or Path(DEFAULT_STATE_DIR)).absolute(),
+            notify=notify)
+    finally:
+        notifier.close()

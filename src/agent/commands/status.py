@@ -94,7 +94,14 @@ def run(args: argparse.Namespace) -> int:
                    "server_keys_need_reseed": (state_dir / RESEED_MARKER).exists(),
                    "order_records_epoch": _epoch(state_dir / EPOCH_FILE),
                    "config_problems": config_problems}
-        _out(summary, args.json, "not running", config_note)
+        from agent.provision import status_line
+
+        first_boot = status_line(state_dir)
+        if first_boot is not None and not first_boot.startswith("provisioning: done"):
+            summary["provisioning"] = first_boot
+        verdict = "not running" + (f" ({summary['provisioning']})" if "provisioning" in summary
+                                   else "")
+        _out(summary, args.json, verdict, config_note)
         return EXIT_NOT_RUNNING
     assert doc is not None
     found = problems(doc, _age(doc.get("written_at")))

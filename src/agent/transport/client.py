@@ -44,6 +44,8 @@ class Endpoint:
 
 CHECKIN = Endpoint("checkin", 30.0, 10 * MiB, secondary=False)
 REKEY = Endpoint("rekey", 30.0, 64 * KiB, secondary=False)
+# First-boot enrollment (claim-v2, provision-code claim, MAC lookup): no breaker, like rekey.
+PROVISION = Endpoint("provision", 30.0, 64 * KiB, secondary=False)
 ORDER_COMPLETE = Endpoint("order_complete", 30.0, 64 * KiB)
 EVIDENCE_SUBMIT = Endpoint("evidence_submit", 30.0, 64 * KiB)
 EVIDENCE_VERIFY = Endpoint("evidence_verify", 15.0, 64 * KiB)

@@ -21,6 +21,13 @@ from agent.protocol.l2 import L2PlanRequest
 from agent.protocol.logs import LogIngest
 from agent.protocol.mesh import MeshAck
 from agent.protocol.orders import OrderCompletion
+from agent.protocol.provision import (
+    CLAIM_PATH,
+    CLAIM_V2_PATH,
+    MAC_LOOKUP_PREFIX,
+    ClaimV2Request,
+    ProvisionClaimRequest,
+)
 from agent.protocol.rekey import REKEY_PATH, RekeyRequest
 from agent.protocol.security_events import SecurityEventsArchive
 from agent.protocol.telemetry import ExecutionReport
@@ -44,6 +51,15 @@ class Route:
 
 CHECKIN: Final = Route("checkin", "POST", CHECKIN_PATH, ep.CHECKIN, CheckinRequest, sign=True)
 REKEY: Final = Route("rekey", "POST", REKEY_PATH, ep.REKEY, RekeyRequest, auth=False)
+# First-boot enrollment: unauthenticated (no Bearer; the claim certificate, the CSR signature or
+# the provision code is the authentication). The MAC lookup's path is built by
+# ``agent.protocol.provision.mac_lookup_path``.
+PROVISION_CLAIM_V2: Final = Route("provision_claim_v2", "POST", CLAIM_V2_PATH, ep.PROVISION,
+                                  ClaimV2Request, auth=False)
+PROVISION_CLAIM: Final = Route("provision_claim", "POST", CLAIM_PATH, ep.PROVISION,
+                               ProvisionClaimRequest, auth=False)
+PROVISION_MAC: Final = Route("provision_mac", "GET", MAC_LOOKUP_PREFIX + "{mac}", ep.PROVISION,
+                             None, auth=False)
 ORDER_COMPLETE: Final = Route("order_complete", "POST", "/api/orders/{order_id}/complete",
                               ep.ORDER_COMPLETE, OrderCompletion)
 EVIDENCE_SUBMIT: Final = Route("evidence_submit", "POST", "/api/evidence/sites/{site_id}/submit",
@@ -65,5 +81,6 @@ RULES: Final = Route("rules", "GET", "/agent/sync", ep.RULES, None)
 DEVICES_SYNC: Final = Route("devices_sync", "POST", "/api/devices/sync", ep.SYNC, DeviceSync)
 MESH_ACK: Final = Route("mesh_ack", "POST", "/api/appliances/mesh/ack", ep.ACKS, MeshAck)
 
-ALL: Final = (CHECKIN, REKEY, ORDER_COMPLETE, EVIDENCE_SUBMIT, EVIDENCE_VERIFY, EXECUTIONS,
-              INCIDENTS, RESOLVE, LOGS, SECURITY_EVENTS, L2_PLAN, RULES, DEVICES_SYNC, MESH_ACK)
+ALL: Final = (CHECKIN, REKEY, PROVISION_CLAIM_V2, PROVISION_CLAIM, PROVISION_MAC, ORDER_COMPLETE,
+              EVIDENCE_SUBMIT, EVIDENCE_VERIFY, EXECUTIONS, INCIDENTS, RESOLVE, LOGS, SECURITY_EVENTS,
+              L2_PLAN, RULES, DEVICES_SYNC, MESH_ACK)
