@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import warnings
 
 from agent.commands.common import EXIT_FAILURE, EXIT_LOCKED, EXIT_USAGE, add_global, error, load
@@ -119,11 +120,15 @@ def _first_boot(args: argparse.Namespace) -> int | None:
     from agent.provision import provision_for_run
     from agent.runtime.sdnotify import Notifier
 
-    notifier = Notifier()
+    # Made only when provisioning reports: a Notifier takes NOTIFY_SOCKET out of the environment,
+    # and the daemon's own Notifier needs it afterwards.
+    made: list[Notifier] = []
 
     def notify(line: str) -> None:
-        notifier.status(line)
-        notifier.extend_timeout(600)  # TimeoutStartSec is 120 s; the server may take longer
+        if not made:
+            made.append(Notifier(dict(os.environ)))
+        made[0].status(line)
+        made[0].extend_timeout(600)  # TimeoutStartSec is 120 s; the server may take longer
 
     try:
         return provision_for_run(
@@ -131,4 +136,5 @@ def _first_boot(args: argparse.Namespace) -> int | None:
             (state_dir_without_config(args) or Path(DEFAULT_STATE_DIR)).absolute(),
             notify=notify)
     finally:
-        notifier.close()
+        for n in made:
+            n.close()
