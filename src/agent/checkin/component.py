@@ -50,6 +50,8 @@ log = get_logger("checkin")
 CHECKIN_DEADLINE_S = 35.0  # 30 s request + response processing
 REKEY_AFTER_401S = 3
 REKEY_RETRY_S = 3600.0
+#: Steady-state successes log at DEBUG; one INFO summary at most this often (runtime.md §7).
+SUMMARY_EVERY_S = 3600.0
 
 
 class WitnessSource(Protocol):
@@ -107,6 +109,9 @@ class CheckinComponent(BaseComponent):
         self.rekey_not_before = 0.0
         self.clock_alert = ""
         self.issues_seen = 0
+        # The periodic INFO summary: counts since the last one.
+        self._summary_at = monotonic()
+        self._summary = {"ok": 0, "failed": 0, "ms": 0, "orders": 0}
         #: Witness counter-signatures for the next checkin (evidence.md §8); kept on disk
         #: until a checkin carrying them returned 200.
         self.witness = witness
@@ -215,6 +220,7 @@ class CheckinComponent(BaseComponent):
 
     def _failed(self, kind: str, message: str, retry_after: float | None = None) -> bool:
         self.failures += 1
+        self._summary["failed"] += 1
         self.last_error_kind = kind
         self.uplink.breaker.failure()
         delay = self.backoff.failure(retry_after)
@@ -225,15 +231,42 @@ class CheckinComponent(BaseComponent):
     def _succeeded(self, elapsed: float, parsed: CheckinParse, facts: sysinfo.SystemFacts) -> None:
         self.successes += 1
         self.last_success_at = self.clock()
+        failing = self.backoff.failures
         self.last_error_kind = None
         self.auth_401s = 0
         self.uplink.breaker.success()
         self.backoff.success()
         resp = parsed.response
-        log.info("checkin.ok", "checked in", duration_ms=int(elapsed * 1000),
-                 orders=len(resp.pending_orders), appliance_id=resp.appliance_id)
+        ms = int(elapsed * 1000)
+        self._log_success(ms, len(resp.pending_orders), resp.appliance_id, failing)
         # Deploy results are sent once each.
         self.shared.deploy_results.clear()
+
+    def _log_success(self, ms: int, orders: int, appliance_id: object, failing: int) -> None:
+        """The first success and a recovery at INFO, the steady state at DEBUG, and an INFO
+        summary (successes, failures, mean duration, orders) at most every SUMMARY_EVERY_S."""
+        sm = self._summary
+        sm["ok"] += 1
+        sm["ms"] += ms
+        sm["orders"] += orders
+        if self.successes == 1:
+            log.info("checkin.ok", "first checkin of this run succeeded", duration_ms=ms,
+                     orders=orders, appliance_id=appliance_id)
+        elif failing:
+            log.info("checkin.recovered", f"checkin succeeded again after {failing} failure(s)",
+                     duration_ms=ms, orders=orders, failures_before=failing)
+        else:
+            log.debug("checkin.ok", "checked in", duration_ms=ms, orders=orders,
+                      appliance_id=appliance_id)
+        now = self.monotonic()
+        if now - self._summary_at >= SUMMARY_EVERY_S:
+            minutes = int((now - self._summary_at) // 60)
+            log.info("checkin.summary", f"{sm['ok']} checkins ok, {sm['failed']} failed in the "
+                     f"last {minutes} min", succeeded=sm["ok"], failed=sm["failed"],
+                     mean_duration_ms=sm["ms"] // max(1, sm["ok"]), orders=sm["orders"],
+                     period_s=int(now - self._summary_at))
+            self._summary_at = now
+            self._summary = {"ok": 0, "failed": 0, "ms": 0, "orders": 0}
 
     # --- request ----------------------------------------------------------------------
 
