@@ -15,7 +15,7 @@ from agent import __version__
 
 # Command modules, in the order ``--help`` lists them.
 COMMANDS = ("run", "demo", "status", "keygen", "check_config", "scrub", "verify_orders", "evidence",
-            "version")
+            "verify", "rules", "runbooks", "pins", "journal", "preview", "version")
 
 
 class _Parser(argparse.ArgumentParser):
