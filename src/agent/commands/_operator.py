@@ -15,11 +15,11 @@ import os
 import shutil
 import sys
 import textwrap
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from agent.commands.common import EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_USAGE, error
+from agent.commands.common import EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_USAGE, add_global, error
 
 #: Output lines are wrapped to this many columns at most when stdout is a terminal.
 MAX_COLUMNS = 80
@@ -35,6 +35,29 @@ class CommandError(Exception):
 
 def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
+
+
+def subcommand(sub: argparse._SubParsersAction, name: str,  # type: ignore[type-arg]
+               func: Callable[[argparse.Namespace], int], help: str, description: str,
+               json_output: bool = True) -> argparse.ArgumentParser:
+    """One subcommand with the global options, ``--json`` and its function (whose
+    :class:`CommandError` becomes a message and an exit code)."""
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description)
+    add_global(p)
+    if json_output:
+        add_json(p)
+    p.set_defaults(func=lambda a: run_guarded(func, a))
+    return p
+
+
+def command_group(sub: argparse._SubParsersAction, name: str,  # type: ignore[type-arg]
+                  help: str, description: str) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    """A command whose work is done by required subcommands (``pins list``, ...)."""
+    p = sub.add_parser(name, help=help, description=description)
+    group: argparse._SubParsersAction = p.add_subparsers(  # type: ignore[type-arg]
+        dest=f"{name}_command", metavar="SUBCOMMAND")
+    group.required = True
+    return group
 
 
 def state_dir(args: argparse.Namespace) -> Path:
@@ -128,7 +151,7 @@ def emit_json(doc: Any) -> None:
     print(json.dumps(doc, indent=2, sort_keys=False, default=str))
 
 
-def run_guarded(func: Any, args: argparse.Namespace) -> int:
+def run_guarded(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a command body, turning :class:`CommandError` into its message and exit code."""
     try:
         return int(func(args))

@@ -16,16 +16,16 @@ from typing import Any
 
 from agent.commands._operator import (
     CommandError,
-    add_json,
     audit,
+    command_group,
     configure_logging,
     emit,
     emit_json,
     existing_state_dir,
     locked,
-    run_guarded,
+    subcommand,
 )
-from agent.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_global
+from agent.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 SSH_FILE = "ssh_known_hosts"
 WINRM_FILE = "winrm_pins.json"
@@ -36,45 +36,33 @@ LEGACY_PIN_FILE = "server_cert_pin.hex"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("pins", help="list and clear TLS/SSH pins; reset trusted server keys",
-                       description="The agent's trust-on-first-use pins (SSH host keys, WinRM "
-                       "certificates, Central Command's TLS keys) and the trusted server signing "
-                       "keys. clear and reset-server-keys take the state-directory lock: stop the "
-                       "service first (exit 3 while it runs). Exit 0 done, 1 nothing to clear or "
-                       "failed, 2 usage.")
-    psub = p.add_subparsers(dest="pins_command", metavar="SUBCOMMAND")
-    psub.required = True
-    lp = psub.add_parser("list", help="list every pin and the trusted server keys",
-                         description="List SSH host-key pins, WinRM certificate pins, Central "
-                         "Command's TLS pins and the trusted server signing keys (fingerprints "
-                         "only). Read-only: works while the service runs.")
-    add_global(lp)
-    add_json(lp)
-    lp.set_defaults(func=lambda a: run_guarded(run_list, a))
-    cp = psub.add_parser("clear", help="remove one pin (the next connection re-pins)",
-                         description="Remove one pin; the next connection pins what it is shown "
-                         "(trust on first use). --ssh removes HOST's SSH host keys (one port, or "
-                         "every port when none is given), --winrm HOST's certificate pin, "
-                         "--server Central Command's TLS pins (tls_pins.json and the legacy "
-                         "server_cert_pin.hex). Takes the lock; writes an audit line.")
-    add_global(cp)
-    add_json(cp)
+    psub = command_group(
+        sub, "pins", help="list and clear TLS/SSH pins; reset trusted server keys",
+        description="The agent's trust-on-first-use pins (SSH host keys, WinRM certificates, "
+        "Central Command's TLS keys) and the trusted server signing keys. clear and "
+        "reset-server-keys take the state-directory lock: stop the service first (exit 3 while "
+        "it runs). Exit 0 done, 1 nothing to clear or failed, 2 usage.")
+    subcommand(psub, "list", run_list, help="list every pin and the trusted server keys",
+               description="List SSH host-key pins, WinRM certificate pins, Central Command's "
+               "TLS pins and the trusted server signing keys (fingerprints only). Read-only: "
+               "works while the service runs.")
+    cp = subcommand(psub, "clear", run_clear, help="remove one pin (the next connection re-pins)",
+                    description="Remove one pin; the next connection pins what it is shown "
+                    "(trust on first use). --ssh removes HOST's SSH host keys (one port, or "
+                    "every port when none is given), --winrm HOST's certificate pin, --server "
+                    "Central Command's TLS pins (tls_pins.json and the legacy "
+                    "server_cert_pin.hex). Takes the lock; writes an audit line.")
     which = cp.add_mutually_exclusive_group(required=True)
     which.add_argument("--ssh", metavar="HOST[:PORT]", help="an SSH target's host-key pin")
     which.add_argument("--winrm", metavar="HOST[:PORT]", help="a WinRM target's certificate pin "
                        "(port 5986 unless given)")
     which.add_argument("--server", action="store_true", help="Central Command's TLS pins")
-    cp.set_defaults(func=lambda a: run_guarded(run_clear, a))
-    rp = psub.add_parser("reset-server-keys",
-                         help="forget the trusted server signing keys (re-seed trust)",
-                         description="Remove server_keys.json and the re-seed marker "
-                         "(server_keys.reseed, left when the key file was found unreadable): the "
-                         "operator action of orders.md §3. On the next start the agent trusts "
-                         "the configured server_public_key, or else the keys the next checkin "
-                         "offers. Takes the lock; writes an audit line.")
-    add_global(rp)
-    add_json(rp)
-    rp.set_defaults(func=lambda a: run_guarded(run_reset, a))
+    subcommand(psub, "reset-server-keys", run_reset,
+               help="forget the trusted server signing keys (re-seed trust)",
+               description="Remove server_keys.json and the re-seed marker (server_keys.reseed, "
+               "left when the key file was found unreadable): the operator action of orders.md "
+               "§3. On the next start the agent trusts the configured server_public_key, or else "
+               "the keys the next checkin offers. Takes the lock; writes an audit line.")
 
 
 # --- list ---------------------------------------------------------------------------------------
