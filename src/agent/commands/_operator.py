@@ -173,3 +173,46 @@ def enable_completion(parser: argparse.ArgumentParser) -> bool:
         return False
     argcomplete.autocomplete(parser)
     return True
+
+
+class JournalRead:
+    """The intact records of an append-only journal, read without repairing anything (the agent
+    itself drops a torn last line on its next start)."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.lines = 0
+        self.damaged = 0
+        self.torn = False
+
+
+def read_journal(paths: Iterable[Path], checksummed: bool = False) -> JournalRead:
+    """JSON Lines (healing, evidence) or ``<crc32> <json>`` lines (order records, inbox);
+    raises OSError when a file cannot be read."""
+    from agent.orders.journal import decode_line
+
+    out = JournalRead()
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            continue
+        body, _, tail = data.rpartition(b"\n")
+        out.torn = out.torn or bool(tail.strip())
+        for raw in body.split(b"\n") if body else []:
+            if not raw.strip():
+                continue
+            out.lines += 1
+            doc: Any
+            if checksummed:
+                doc = decode_line(raw)
+            else:
+                try:
+                    doc = json.loads(raw)
+                except ValueError:
+                    doc = None
+            if isinstance(doc, dict):
+                out.records.append(doc)
+            else:
+                out.damaged += 1
+    return out

@@ -21,6 +21,7 @@ from agent.commands._operator import (
     emit,
     emit_json,
     existing_state_dir,
+    read_journal,
     state_dir,
     subcommand,
 )
@@ -363,7 +364,6 @@ def _journals(path: Path) -> list[Check]:
     from agent.evidence.store import CHAIN_DIR
     from agent.healing.journal import JOURNAL_NAME
     from agent.orders.inbox import FILE_NAME as INBOX
-    from agent.orders.journal import decode_line
     from agent.orders.store import FILE_NAME as RECORDS
 
     out = []
@@ -373,38 +373,19 @@ def _journals(path: Path) -> list[Check]:
         ("order inbox", [path / INBOX], True),
         ("evidence chain journal", segments(path / CHAIN_DIR), False)]
     for label, paths, crc in files:
-        present = [p for p in paths if p.exists()]
-        if not present:
+        if not any(p.exists() for p in paths):
             out.append(Check(label, "ok", "none yet"))
             continue
-        lines = damaged = 0
-        torn = False
         try:
-            for p in present:
-                data = p.read_bytes()
-                body, _, tail = data.rpartition(b"\n")
-                torn = torn or bool(tail)
-                for raw in body.split(b"\n") if body else []:
-                    lines += 1
-                    if crc:
-                        damaged += decode_line(raw) is None
-                    else:
-                        damaged += not _json_object(raw)
+            read = read_journal(paths, checksummed=crc)
         except OSError as exc:
             out.append(Check(label, "fail", f"unreadable: {exc.strerror}"))
             continue
-        status = "fail" if damaged else "warn" if torn else "ok"
-        detail = f"{lines} lines" + (f", {damaged} damaged" if damaged else "") + (
-            ", a torn last line (an interrupted write; the agent drops it)" if torn else "")
+        status = "fail" if read.damaged else "warn" if read.torn else "ok"
+        detail = f"{read.lines} lines" + (f", {read.damaged} damaged" if read.damaged else "") + (
+            ", a torn last line (an interrupted write; the agent drops it)" if read.torn else "")
         out.append(Check(label, status, detail))
     return out
-
-
-def _json_object(raw: bytes) -> bool:
-    try:
-        return isinstance(json.loads(raw), dict)
-    except ValueError:
-        return False
 
 
 def _trust(path: Path) -> list[Check]:
