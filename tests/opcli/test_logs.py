@@ -147,3 +147,35 @@ def test_scan_logs_pass_fail_unknown_counts(logs: Any) -> None:
     assert done["msg"] == "scan complete: 2 pass, 1 fail, 1 unknown" and done["duration_ms"] == 1500
     assert bad["level"] == "warning" and bad["reason"] == "auth_failed"
     assert bad["msg"] == "scan failed: 0 pass, 0 fail, 0 unknown (auth_failed)"
+
+
+async def test_log_shipping_failure_logs_the_journalctl_reason(tmp_path: Path, logs: Any) -> None:
+    from agent.logship.shipper import LogShipper
+    from agent.phi import make_scrubber
+
+    async def post(path: str, body: bytes) -> tuple[int, bytes]:
+        raise AssertionError("nothing to send")
+
+    src = JournalctlSource(binary=_script(tmp_path, "exit 1"))
+    sh = LogShipper(tmp_path / "state", src, site_id="s", hostname=lambda: "h",
+                    scrubber=lambda: make_scrubber(key=b"k" * 32))
+    assert await sh.tick(post, force=True) == 0
+    [line] = [x for x in logs() if x["event"] == "outbox.deferred"]
+    assert "journalctl exited 1: failure without a message" in line["msg"]
+    assert line["error_kind"].startswith("journal: journalctl exited 1: ")
+
+
+async def test_heal_outcomes_are_logged_with_their_reason(tmp_path: Path, logs: Any) -> None:
+    from tests.healing.fakes import MemorySink
+    from tests.healing.test_l2_pipeline import PLAN, RunbookHost, Server, _incident, _pipeline
+
+    manual = _pipeline(tmp_path / "a", Server(PLAN), RunbookHost(), MemorySink(),
+                       settings={"mode": lambda: "manual"})
+    assert (await manual.handle(_incident())).stage == "escalated"
+    healed = _pipeline(tmp_path / "b", Server(PLAN), RunbookHost(), MemorySink())
+    assert (await healed.handle(_incident())).stage == "healed"
+    events = {x["event"]: x for x in logs()}
+    assert events["heal.escalated"]["msg"] == "incident escalated to L3: approval_required"
+    ok = events["heal.healed"]
+    assert ok["level"] == "info" and ok["runbook_id"] == "LIN-PERM-001"
+    assert ok["host"] == "10.0.0.5" and ok["msg"].endswith("healed by LIN-PERM-001")
