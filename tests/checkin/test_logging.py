@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from tests.logstate import logging_restored
 
 import agent.log as agentlog
 from agent.checkin.component import SUMMARY_EVERY_S, CheckinComponent
@@ -25,7 +26,15 @@ class Mono:
 
 async def test_steady_state_at_debug_with_a_periodic_summary(
         env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import agent.checkin.component as checkin_component
+
     monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    monkeypatch.setattr(checkin_component, "log", agentlog.get_logger("checkin"))  # fresh limits
+    with logging_restored():
+        await _steady_state(env, capsys)
+
+
+async def _steady_state(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     agentlog.configure("DEBUG", "json")
     mono = Mono()
     cfg = env._config({})
@@ -62,4 +71,3 @@ async def test_steady_state_at_debug_with_a_periodic_summary(
         assert [x["event"] for x in events()] == ["checkin.ok"]  # no second summary yet
     finally:
         await comp.close()
-        agentlog.configure("INFO", "json")

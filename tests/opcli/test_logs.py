@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from tests.fakeclock import FakeClock
+from tests.logstate import logging_restored
 from tests.orders import signer
 
 import agent.log as agentlog
@@ -28,25 +29,23 @@ from agent.scan.model import HostResult
 @pytest.fixture
 def logs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
     monkeypatch.delenv("JOURNAL_STREAM", raising=False)
-    agentlog.configure("DEBUG", "json")
 
     def read() -> list[dict[str, Any]]:
         return [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
 
-    yield read
-    agentlog.configure("INFO", "json")
+    with logging_restored():
+        agentlog.configure("DEBUG", "json")
+        yield read
 
 
 def test_text_format_has_no_python_reprs(monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("JOURNAL_STREAM", raising=False)
-    agentlog.configure("DEBUG", "text")
-    try:
+    with logging_restored():
+        agentlog.configure("DEBUG", "text")
         agentlog.get_logger("scan").info("scan.x", "done", host="pc-01", missing=None,
                                          names=["a", "b"], ok=True, doc={"k": 1},
                                          why="two words", n=3)
-    finally:
-        agentlog.configure("INFO", "json")
     line = capsys.readouterr().out.strip()
     assert line.endswith('scan scan.x: done host=pc-01 missing=- names=["a","b"] ok=true '
                          'doc={"k":1} why="two words" n=3')
@@ -133,7 +132,10 @@ async def test_journalctl_failure_always_has_a_reason(tmp_path: Path, body: str,
     assert not str(info.value).endswith(": ")
 
 
-def test_scan_logs_pass_fail_unknown_counts(logs: Any) -> None:
+def test_scan_logs_pass_fail_unknown_counts(logs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.scan.component as scan_component
+
+    monkeypatch.setattr(scan_component, "log", agentlog.get_logger("scan"))  # fresh rate limit
     res = HostResult("pc-01", "linux", status="complete",
                      checks={"a": "pass", "b": "pass", "c": "drift", "d": "unknown"},
                      started_at=100.0, finished_at=101.5)
@@ -149,9 +151,13 @@ def test_scan_logs_pass_fail_unknown_counts(logs: Any) -> None:
     assert bad["msg"] == "scan failed: 0 pass, 0 fail, 0 unknown (auth_failed)"
 
 
-async def test_log_shipping_failure_logs_the_journalctl_reason(tmp_path: Path, logs: Any) -> None:
+async def test_log_shipping_failure_logs_the_journalctl_reason(
+        tmp_path: Path, logs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.outbox.drain as drain
     from agent.logship.shipper import LogShipper
     from agent.phi import make_scrubber
+
+    monkeypatch.setattr(drain, "log", agentlog.get_logger("outbox"))  # fresh rate limit
 
     async def post(path: str, body: bytes) -> tuple[int, bytes]:
         raise AssertionError("nothing to send")
@@ -165,9 +171,15 @@ async def test_log_shipping_failure_logs_the_journalctl_reason(tmp_path: Path, l
     assert line["error_kind"].startswith("journal: journalctl exited 1: ")
 
 
-async def test_heal_outcomes_are_logged_with_their_reason(tmp_path: Path, logs: Any) -> None:
+async def test_heal_outcomes_are_logged_with_their_reason(tmp_path: Path, logs: Any,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.healing.fakes import MemorySink
     from tests.healing.test_l2_pipeline import PLAN, RunbookHost, Server, _incident, _pipeline
+
+    import agent.healing.pipeline as pipeline
+
+    # A fresh logger: warnings are rate-limited per logger, and other tests escalate too.
+    monkeypatch.setattr(pipeline, "log", agentlog.get_logger("healing"))
 
     manual = _pipeline(tmp_path / "a", Server(PLAN), RunbookHost(), MemorySink(),
                        settings={"mode": lambda: "manual"})
@@ -176,6 +188,7 @@ async def test_heal_outcomes_are_logged_with_their_reason(tmp_path: Path, logs: 
     assert (await healed.handle(_incident())).stage == "healed"
     events = {x["event"]: x for x in logs()}
     assert events["heal.escalated"]["msg"] == "incident escalated to L3: approval_required"
+    assert events["heal.escalated"]["host"] == "10.0.0.5"
     ok = events["heal.healed"]
     assert ok["level"] == "info" and ok["runbook_id"] == "LIN-PERM-001"
     assert ok["host"] == "10.0.0.5" and ok["msg"].endswith("healed by LIN-PERM-001")

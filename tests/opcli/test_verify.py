@@ -116,10 +116,19 @@ def test_verify_state(cli: Cli) -> None:
     assert r.returncode == 1
     text = r.stdout
     assert "FAIL  identity key: agent.pub does not match" in text
-    assert "phi_hash.key 0644" in text
+    assert "FAIL  secret file permissions: readable by group/other (expected 0600): " \
+        "phi_hash.key 0644" in text
     assert "daemon_state.json (JSONDecodeError)" in text
     assert "FAIL  healing journal: 2 lines, 1 damaged, a torn last line" in text
     assert "pins reset-server-keys" in text
+    # A public status file in run/ is fine; another private file readable by others warns.
+    (cli.state / "run").mkdir()
+    (cli.state / "run" / "status.json").write_text("{}")
+    (cli.state / "run" / "status.json").chmod(0o640)
+    os.chmod(cli.state / "healing_journal.jsonl", 0o644)
+    text = cli("verify", "state").stdout
+    assert "WARN  other file permissions: readable by group/other (the agent writes 0600): " \
+        "healing_journal.jsonl 0644" in text and "status.json" not in text
     # Read-only: nothing was repaired.
     assert (cli.state / "phi_hash.key").stat().st_mode & 0o777 == 0o644
     assert (cli.state / "agent.pub").read_text() == "00" * 32 + "\n"

@@ -97,10 +97,11 @@ def locked(path: Path, what: str) -> Iterator[Path]:
 
 
 def configure_logging(args: argparse.Namespace) -> None:
-    """Log lines of operator commands go to stderr (stdout is the command's output)."""
+    """Log lines of operator commands go to stderr (stdout is the command's output), WARNING and
+    above unless ``--log-level`` says otherwise (audit lines are warnings)."""
     from agent import log
 
-    log.configure(getattr(args, "log_level", None) or "INFO",
+    log.configure(getattr(args, "log_level", None) or "WARNING",
                   getattr(args, "log_format", None) or "json", stream="stderr")
 
 
@@ -152,7 +153,9 @@ def emit_json(doc: Any) -> None:
 
 
 def run_guarded(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Run a command body, turning :class:`CommandError` into its message and exit code."""
+    """Run a command body (its log lines on stderr), turning :class:`CommandError` into its
+    message and exit code."""
+    configure_logging(args)
     try:
         return int(func(args))
     except CommandError as exc:

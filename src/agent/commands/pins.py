@@ -18,7 +18,6 @@ from agent.commands._operator import (
     CommandError,
     audit,
     command_group,
-    configure_logging,
     emit,
     emit_json,
     existing_state_dir,
@@ -210,7 +209,6 @@ def run_clear(args: argparse.Namespace) -> int:
     import asyncio
 
     path = existing_state_dir(args)
-    configure_logging(args)
     with locked(path, "pins clear"):
         if args.ssh:
             from agent.exec.known_hosts import KnownHosts
@@ -270,7 +268,6 @@ def run_reset(args: argparse.Namespace) -> int:
     from agent.site.serverkeys import FILE_NAME, RESEED_MARKER
 
     path = existing_state_dir(args)
-    configure_logging(args)
     configured = _configured_key(args)
     with locked(path, "pins reset-server-keys"):
         before = collect(path)

@@ -266,8 +266,14 @@ class Check:
     detail: str = ""
 
 
-#: Public files the agent writes 0644 (everything else in the state directory is private).
+#: Public files the agent writes 0644, and the runtime directory (status.json is 0640 for the
+#: operator's group, the Prometheus textfile 0644 for node_exporter).
 PUBLIC_FILES = frozenset({"agent.pub", "agent.fingerprint"})
+PUBLIC_DIRS = frozenset({"run"})
+#: Secret material: readable by anyone but the agent is a failure, elsewhere a warning.
+SECRET_FILES = frozenset({"agent.key", "keys/signing.key", "encryption_keypair.json",
+                          "phi_hash.key", "credentials.sealed", "config.yaml"})
+SECRET_DIRS = frozenset({"keys", "heal_params"})
 
 
 def _keys(path: Path) -> list[Check]:
@@ -331,19 +337,30 @@ def _permissions(path: Path) -> list[Check]:
     mode = path.stat().st_mode & 0o777
     out = [Check("state directory mode", "ok" if mode == 0o700 else "fail", f"{mode:04o}"
                  + ("" if mode == 0o700 else " (expected 0700)"))]
-    loose = []
+    secret: list[str] = []
+    other: list[str] = []
     for p in sorted(path.rglob("*")):
         try:
             st = p.lstat()
         except OSError:
             continue
-        if stat.S_ISREG(st.st_mode) and p.name not in PUBLIC_FILES and st.st_mode & 0o077:
-            loose.append(f"{p.relative_to(path)} {st.st_mode & 0o777:04o}")
-    out.append(Check("file permissions", "fail" if loose else "ok",
-                     ("readable by group/other (expected 0600): " + ", ".join(loose[:10])
-                      + (f" and {len(loose) - 10} more" if len(loose) > 10 else ""))
-                     if loose else "private files are 0600"))
+        rel = p.relative_to(path)
+        if not stat.S_ISREG(st.st_mode) or not st.st_mode & 0o077 or p.name in PUBLIC_FILES \
+                or rel.parts[0] in PUBLIC_DIRS:
+            continue
+        entry = f"{rel} {st.st_mode & 0o777:04o}"
+        (secret if str(rel) in SECRET_FILES or rel.parts[0] in SECRET_DIRS else other).append(entry)
+    out.append(Check("secret file permissions", "fail" if secret else "ok",
+                     ("readable by group/other (expected 0600): " + _some(secret)) if secret
+                     else "keys and credentials are 0600"))
+    if other:
+        out.append(Check("other file permissions", "warn",
+                         "readable by group/other (the agent writes 0600): " + _some(other)))
     return out
+
+
+def _some(items: list[str]) -> str:
+    return ", ".join(items[:10]) + (f" and {len(items) - 10} more" if len(items) > 10 else "")
 
 
 def _json_files(path: Path) -> Check:

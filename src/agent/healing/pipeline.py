@@ -302,6 +302,7 @@ class HealingPipeline:
             "heal.escalated",
             f"incident escalated to L3: {reason}",
             incident_id=inc.incident_id,
+            host=inc.host,
             check_type=inc.check_type,
             reason=reason,
             level_from=level_from,
