@@ -179,7 +179,8 @@ class Loop:
         """The responses this run read to the end (``checkin.ok``) vs. the server's answers in
         the same run: the orders of answers never read were in flight at the kill."""
         self.logs.extend(lines)
-        acked = sum(1 for line in lines if '"event":"checkin.ok"' in line)
+        acked = sum(1 for line in lines
+                    if '"event":"checkin.ok"' in line or '"event":"checkin.recovered"' in line)
         self.acked_rounds += acked > 0
         answers = [c for c in self.cc.checkins(SITE)[self.seen_checkins:]
                    if c.get("http_status") == 200]

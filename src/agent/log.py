@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -92,6 +93,32 @@ def mask(value: str | None) -> str:
     return "****" + value[-4:]
 
 
+_BARE = re.compile(r"[^\s\"'=\\]+")
+_TEXT_ENC = msgspec.json.Encoder(enc_hook=str)
+
+
+def text_value(value: Any) -> str:
+    """A field value in the text format: no Python reprs (``None``, ``['a']``, ``True``).
+
+    Plain words stay bare; text with spaces, quotes or ``=`` is JSON-quoted; ``None`` is ``-``;
+    booleans are ``true``/``false``; lists and maps are compact JSON.
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return value if _BARE.fullmatch(value) else _TEXT_ENC.encode(value).decode()
+    if isinstance(value, bytes | bytearray):
+        return text_value(bytes(value).decode("utf-8", "replace"))
+    try:
+        return _TEXT_ENC.encode(value).decode("utf-8", "replace")
+    except (TypeError, ValueError, OverflowError):
+        return text_value(str(value))
+
+
 class _Formatter(logging.Formatter):
     def __init__(self, fmt: str, journald: bool) -> None:
         super().__init__()
@@ -110,7 +137,7 @@ class _Formatter(logging.Formatter):
             exc = "".join(traceback.format_exception(*record.exc_info)).rstrip()
         msg = record.getMessage()
         if self.text:
-            extra = " ".join(f"{k}={v}" for k, v in fields.items())
+            extra = " ".join(f"{k}={text_value(v)}" for k, v in fields.items())
             line = f"{ts_text} {level.upper():7} {component} {event}: {msg}"
             if extra:
                 line += " " + extra
@@ -137,12 +164,15 @@ class _Formatter(logging.Formatter):
 
 
 class _StdoutHandler(logging.Handler):
-    """Writes each line to whatever ``sys.stdout`` is at emit time, flushed at once."""
+    """Writes each line to whatever ``sys.stdout`` (or ``sys.stderr``, for CLI commands whose
+    stdout is their output) is at emit time, flushed at once."""
+
+    stream_name = "stdout"
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record)
-            stream = sys.stdout
+            stream = sys.stderr if self.stream_name == "stderr" else sys.stdout
             stream.write(line + "\n")
             stream.flush()
         except Exception:  # noqa: BLE001 - logging must never raise into the caller
@@ -222,8 +252,45 @@ def parse_level(name: str) -> int:
         raise ValueError(f"unknown log level {name!r}") from None
 
 
-def configure(level: str = "INFO", fmt: str = "json") -> None:
-    """Configure the ``agent`` logger tree; safe to call again (SIGHUP reload)."""
+#: ``warnings.formatwarning``'s first line: ``<file>:<line>: <Category>: <message>``.
+_WARNING_LINE = re.compile(r"(?P<source>.+?:\d+): (?P<category>\w+): (?P<message>.*)", re.DOTALL)
+WARNINGS_LOGGER = "py.warnings"
+
+
+class _WarningRecords(logging.Filter):
+    """Turns a ``py.warnings`` record (``logging.captureWarnings``) into one of ours: component
+    ``python``, event ``python.warning``, the category and source as fields, one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "event", None) is not None:
+            return True
+        text = record.getMessage()
+        m = _WARNING_LINE.match(text)
+        fields: dict[str, Any] = {}
+        if m is not None:
+            # formatwarning appends the offending source line after the message (indented).
+            message = m.group("message").split("\n  ")[0]
+            fields = {"category": m.group("category"), "source": m.group("source")}
+        else:
+            message = text
+        record.msg = " ".join(message.split())
+        record.args = None
+        record.component = "python"
+        record.event = "python.warning"
+        record.fields = fields
+        return True
+
+
+def configure(level: str = "INFO", fmt: str = "json", stream: str = "stdout") -> None:
+    """Configure the ``agent`` logger tree; safe to call again (SIGHUP reload).
+
+    ``stream``: ``stdout`` (the daemon) or ``stderr`` (operator commands, whose stdout is their
+    output).
+
+    Third-party warnings (the ``warnings`` module: asyncssh's CryptographyDeprecationWarning, …)
+    are captured (:func:`logging.captureWarnings`) and written by the same handler, in the same
+    format, instead of raw to stderr.
+    """
     root = logging.getLogger(_ROOT)
     root.setLevel(parse_level(level))
     root.propagate = False
@@ -233,3 +300,13 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
         handler = _StdoutHandler()
         root.addHandler(handler)
     handler.setFormatter(_Formatter(fmt, journald))
+    handler.stream_name = "stderr" if stream == "stderr" else "stdout"
+    logging.captureWarnings(True)
+    pyw = logging.getLogger(WARNINGS_LOGGER)
+    pyw.propagate = False
+    pyw.setLevel(logging.WARNING)
+    if handler not in pyw.handlers:
+        pyw.handlers = [h for h in pyw.handlers if not isinstance(h, _StdoutHandler)]
+        pyw.addHandler(handler)
+    if not any(isinstance(f, _WarningRecords) for f in pyw.filters):
+        pyw.addFilter(_WarningRecords())

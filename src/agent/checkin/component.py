@@ -51,6 +51,8 @@ log = get_logger("checkin")
 CHECKIN_DEADLINE_S = 35.0  # 30 s request + response processing
 REKEY_AFTER_401S = 3
 REKEY_RETRY_S = 3600.0
+#: Steady-state successes log at DEBUG; one INFO summary at most this often (runtime.md §7).
+SUMMARY_EVERY_S = 3600.0
 
 
 class WitnessSource(Protocol):
@@ -110,6 +112,9 @@ class CheckinComponent(BaseComponent):
         self.issues_seen = 0
         self.streak_first_at: float | None = None  # the current failure streak (wall clock)
         self.streak_kinds: dict[str, int] = {}
+        # The periodic INFO summary: counts since the last one.
+        self._summary_at = monotonic()
+        self._summary = {"ok": 0, "failed": 0, "ms": 0, "orders": 0}
         #: Witness counter-signatures for the next checkin (evidence.md §8); kept on disk
         #: until a checkin carrying them returned 200.
         self.witness = witness
@@ -196,16 +201,15 @@ class CheckinComponent(BaseComponent):
                 parsed = parse_checkin_response(resp.body)
             except ProtocolError as exc:
                 return self._failed("protocol", f"unusable checkin response: {exc}")
-            self._succeeded()
+            failing = self._succeeded()
             if self.witness is not None:
                 self.witness.confirm(self._witness_sent)
             self._witness_sent = []
             await self.apply(parsed, facts)
             # Logged once applied: its orders are on disk by now (the order inbox).
-            log.info("checkin.ok", "checked in",
-                     duration_ms=int((self.monotonic() - started) * 1000),
-                     orders=len(parsed.response.pending_orders),
-                     appliance_id=parsed.response.appliance_id)
+            self._log_success(int((self.monotonic() - started) * 1000),
+                              len(parsed.response.pending_orders), parsed.response.appliance_id,
+                              failing)
             self.bus.publish(CheckinSucceeded())
             return True
         if resp.status == 401:
@@ -225,6 +229,7 @@ class CheckinComponent(BaseComponent):
         """A failed attempt. Every one is logged with the running summary of the streak (count,
         first, last), so repeated failures are never merged away by the log's rate limit."""
         self.failures += 1
+        self._summary["failed"] += 1
         self.last_error_kind = kind
         now = self.clock()
         if self.streak_first_at is None:
@@ -239,28 +244,55 @@ class CheckinComponent(BaseComponent):
         self.uplink.breaker.failure()  # after the line above: a breaker.open line follows it
         return False
 
-    def _recovered(self) -> None:
+    def _recovered(self, ms: int, orders: int, failing: int) -> None:
         """The summary of a failure streak that a success ended."""
-        if self.streak_first_at is None:
-            return
+        assert self.streak_first_at is not None
         n = sum(self.streak_kinds.values())
         log.info("checkin.recovered", f"checkin succeeded after {n} failed attempt(s)",
-                 failures=n, first_failure_at=format_rfc3339(self.streak_first_at),
+                 failures=n, failures_before=failing, duration_ms=ms, orders=orders,
+                 first_failure_at=format_rfc3339(self.streak_first_at),
                  last_failure_at=format_rfc3339(self.last_attempt_at or self.clock()),
                  error_kinds=dict(self.streak_kinds))
         self.streak_first_at = None
         self.streak_kinds = {}
 
-    def _succeeded(self) -> None:
-        self._recovered()
+    def _succeeded(self) -> int:
+        """Counts a success; returns how many failures came right before it."""
         self.successes += 1
         self.last_success_at = self.clock()
+        failing = self.backoff.failures
         self.last_error_kind = None
         self.auth_401s = 0
         self.uplink.breaker.success()
         self.backoff.success()
         # Deploy results are sent once each.
         self.shared.deploy_results.clear()
+        return failing
+
+    def _log_success(self, ms: int, orders: int, appliance_id: object, failing: int) -> None:
+        """The first success and a recovery at INFO, the steady state at DEBUG, and an INFO
+        summary (successes, failures, mean duration, orders) at most every SUMMARY_EVERY_S."""
+        sm = self._summary
+        sm["ok"] += 1
+        sm["ms"] += ms
+        sm["orders"] += orders
+        if self.successes == 1:
+            log.info("checkin.ok", "first checkin of this run succeeded", duration_ms=ms,
+                     orders=orders, appliance_id=appliance_id)
+        if self.streak_first_at is not None:
+            self._recovered(ms, orders, failing)
+        elif self.successes != 1:
+            log.debug("checkin.ok", "checked in", duration_ms=ms, orders=orders,
+                      appliance_id=appliance_id)
+        now = self.monotonic()
+        if now - self._summary_at >= SUMMARY_EVERY_S:
+            minutes = int((now - self._summary_at) // 60)
+            log.info("checkin.summary", f"{sm['ok']} checkins ok, {sm['failed']} failed in the "
+                     f"last {minutes} min", succeeded=sm["ok"], failed=sm["failed"],
+                     mean_duration_ms=sm["ms"] // max(1, sm["ok"]), orders=sm["orders"],
+                     period_s=int(now - self._summary_at))
+            self._summary_at = now
+            self._summary = {"ok": 0, "failed": 0, "ms": 0, "orders": 0}
 
     # --- request ----------------------------------------------------------------------
 

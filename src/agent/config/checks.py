@@ -44,6 +44,15 @@ def absolute_path(text: str) -> str | None:
     return None if text.startswith("/") else "must be an absolute path"
 
 
+def prom_file(text: str) -> str | None:
+    """``metrics_textfile``: empty (off) or an absolute path ending in ``.prom`` (node_exporter's
+    textfile collector reads only those)."""
+    if not text:
+        return None
+    return absolute_path(text) or (None if text.endswith(".prom") else
+                                   "must end in .prom (node_exporter's textfile collector)")
+
+
 def central_endpoint(url: str) -> str | None:
     """``https://``, or ``http://`` to a loopback address (tests, demo) (runtime.md §2.1)."""
     try:

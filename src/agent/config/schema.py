@@ -149,6 +149,10 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     evidence_undelivered_alert_s: Annotated[int, Meta(ge=0, le=7 * 86_400), Key()] = 3600
     # orders.md §3: seeds the trusted server key set when server_keys.json does not exist yet.
     server_public_key: Annotated[str | None, Key(check=checks.ed25519_public_key)] = None
+    # The Prometheus textfile-collector file (node_exporter: `*.prom`) the runtime writes with
+    # status.json: figures only, no host names. Unset: msp_agent.prom in the runtime directory
+    # ($RUNTIME_DIRECTORY, else <state_dir>/run); "" turns it off.
+    metrics_textfile: Annotated[str | None, Key(check=checks.prom_file)] = None
 
     @property
     def tls_pins(self) -> tuple[str, ...]:

@@ -300,8 +300,9 @@ class HealingPipeline:
         self._note("escalated", inc, check_type=inc.check_type, reason=reason)
         log.warning(
             "heal.escalated",
-            "incident escalated to L3",
+            f"incident escalated to L3: {reason}",
             incident_id=inc.incident_id,
+            host=inc.host,
             check_type=inc.check_type,
             reason=reason,
             level_from=level_from,
@@ -479,6 +480,9 @@ class HealingPipeline:
         if o.outcome != "already_compliant":
             self._telemetry(inc.incident_id, inc.host, inc.platform, inc.check_type, rb.id, level, o, l2)
         if o.healed:
+            log.info("heal.healed", f"{inc.check_type} on {inc.host} healed by {rb.id}",
+                     incident_id=inc.incident_id, host=inc.host, check_type=inc.check_type,
+                     runbook_id=rb.id, level=level, outcome=o.outcome)
             self._put(
                 "resolve",
                 {

@@ -172,8 +172,10 @@ class LogShipper(DrainerMixin):
                 built = build(read.entries, site_id=self.site_id, hostname=self.hostname(),
                               scrubber=self.scrubber())
                 self.scrub_seconds += time.perf_counter() - t0
-            except Exception:  # noqa: BLE001 - fail closed: nothing unscrubbed leaves
-                log.error("logship.scrub_failed", "log batch could not be scrubbed; not sent")
+            except Exception as exc:  # noqa: BLE001 - fail closed: nothing unscrubbed leaves
+                # The exception's type only: its text could quote the unscrubbed line.
+                log.error("logship.scrub_failed", f"log batch could not be scrubbed "
+                          f"({type(exc).__name__}); not sent", reason=type(exc).__name__)
                 self.drainer.defer("scrub")
                 return
             self.skipped += built.skipped

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -54,6 +55,32 @@ def parse_journal_json(text: bytes) -> Read:
     return out
 
 
+#: What journalctl's exit statuses mean when it prints nothing (systemd's EXIT_* conventions).
+_EXIT_MEANINGS = {
+    1: "failure without a message (no journal files readable by this user, or an unusable "
+       "cursor/filter; is the user in the systemd-journal group?)",
+    2: "invalid arguments",
+    127: "journalctl not found",
+}
+
+
+def exit_reason(program: str, returncode: int | None, stderr: bytes) -> str:
+    """One line an operator can act on: the exit status, its meaning and the program's own
+    words (never an empty reason)."""
+    text = " ".join(stderr[:400].decode("utf-8", "replace").split())[:200]
+    if returncode is not None and returncode < 0:
+        try:
+            status = f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            status = f"was killed by signal {-returncode}"
+    else:
+        status = f"exited {returncode}"
+    if text:
+        return f"{program} {status}: {text}"
+    meaning = _EXIT_MEANINGS.get(returncode, "no error output") if returncode else "no error output"
+    return f"{program} {status}: {meaning}"
+
+
 class JournalctlSource:
     """Runs journalctl (argument list, 20 s deadline)."""
 
@@ -83,7 +110,7 @@ class JournalctlSource:
             await proc.wait()
             raise OSError("journalctl exceeded its 20 s deadline") from None
         if proc.returncode != 0:
-            why = f"journalctl exited {proc.returncode}: {err[:200].decode('utf-8', 'replace')}"
+            why = exit_reason("journalctl", proc.returncode, err)
             if after and b"cursor" in err.lower():
                 raise CursorRejected(why)
             raise OSError(why)

@@ -378,9 +378,16 @@ class OrderWorker:
                       order_id=order.order_id, order_type=order.order_type, success=ok)
             return True
         self.crash_point("queued")
-        log.info("orders.executed", "order finished", order_id=order.order_id,
-                 order_type=order.order_type, success=ok,
-                 duration_ms=int((time.monotonic() - started) * 1000))
+        duration_ms = int((time.monotonic() - started) * 1000)
+        if ok:
+            log.info("orders.executed", "order finished", order_id=order.order_id,
+                     order_type=order.order_type, success=True, duration_ms=duration_ms)
+        else:
+            # The same reason the completion carries to Central Command (error_message).
+            why = str(body.get("error_message") or "no reason given by the handler")
+            log.warning("orders.failed", f"order failed: {why}", order_id=order.order_id,
+                        order_type=order.order_type, success=False, reason=why,
+                        duration_ms=duration_ms)
         self._event("executed", verdict, success=ok)
         if hctx.after_completion is not None and ok:
             # orders.md §5.4: the completion goes out before the restart.

@@ -253,7 +253,7 @@ class Drainer:
         self.last_error = why
         delay = self.backoff.delay(self.failures, retry_after)
         self.next_drain = self.clock() + delay
-        log.warning("outbox.deferred", f"{self.kind} not delivered; kept in the queue",
+        log.warning("outbox.deferred", f"{self.kind} not delivered ({why}); kept in the queue",
                     kind=self.kind, error_kind=why, retry_in_s=delay)
         return delay
 

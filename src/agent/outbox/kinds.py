@@ -46,6 +46,10 @@ TELEMETRY = Policy("telemetry", max_files=200, max_age_s=1 * DAY, overflow="drop
 REPORT = Policy("report", max_files=5000, max_age_s=7 * DAY, overflow="drop_oldest")
 LOGS = Policy("logs", max_files=20, overflow="refuse")
 
+#: File names per queue (the default is NsNaming()).
+EVIDENCE_NAMING = SeqNaming()
+TELEMETRY_NAMING = NsNaming(prefix="telem_", width=0, keyed=False)
+
 Clock = Callable[[], float]
 
 
@@ -55,14 +59,14 @@ def completion_queue(state_dir: Path, *, clock: Clock = time.time) -> DurableQue
 
 def evidence_queue(state_dir: Path, *, policy: Policy = EVIDENCE,
                    clock: Clock = time.time) -> DurableQueue:
-    return DurableQueue(state_dir / EVIDENCE_DIR, policy, naming=SeqNaming(),
+    return DurableQueue(state_dir / EVIDENCE_DIR, policy, naming=EVIDENCE_NAMING,
                         dead_letter_dir=state_dir / EVIDENCE_DEAD_DIR, clock=clock)
 
 
 def telemetry_queue(state_dir: Path, *, policy: Policy = TELEMETRY,
                     clock: Clock = time.time) -> DurableQueue:
     return DurableQueue(state_dir / TELEMETRY_DIR, policy,
-                        naming=NsNaming(prefix="telem_", width=0, keyed=False), clock=clock)
+                        naming=TELEMETRY_NAMING, clock=clock)
 
 
 def report_queue(state_dir: Path, *, policy: Policy = REPORT,

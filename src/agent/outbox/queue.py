@@ -120,6 +120,29 @@ class Counters:
 Coalescer = Callable[[Sequence[Item]], Sequence[Item]]
 
 
+def list_items(directory: Path, naming: Naming) -> list[Item]:
+    """The pending items of a queue directory, oldest first, without opening the queue (no
+    directory created, no temp file removed: safe beside a running daemon)."""
+    out: list[Item] = []
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return out
+    for entry in entries:
+        parsed = naming.parse(entry.name)
+        if parsed is None:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue  # settled meanwhile
+        order, key = parsed
+        created = order / 1e9 if naming.time_ordered else st.st_mtime
+        out.append(Item(Path(entry.path), order, key, created, st.st_size))
+    out.sort(key=lambda it: (it.order, it.key))
+    return out
+
+
 class DurableQueue:
     def __init__(self, directory: Path, policy: Policy, *, naming: Naming | None = None,
                  dead_letter_dir: Path | None = None, clock: Callable[[], float] = time.time,
@@ -147,24 +170,7 @@ class DurableQueue:
 
     def items(self) -> list[Item]:
         """Pending items, oldest first."""
-        out: list[Item] = []
-        try:
-            entries = list(os.scandir(self.dir))
-        except FileNotFoundError:
-            return out
-        for entry in entries:
-            parsed = self.naming.parse(entry.name)
-            if parsed is None:
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # settled meanwhile
-            order, key = parsed
-            created = order / 1e9 if self.naming.time_ordered else st.st_mtime
-            out.append(Item(Path(entry.path), order, key, created, st.st_size))
-        out.sort(key=lambda it: (it.order, it.key))
-        return out
+        return list_items(self.dir, self.naming)
 
     def pending(self) -> int:
         return len(self.items())

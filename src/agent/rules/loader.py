@@ -185,13 +185,16 @@ def load_all(
                 add(_yaml_rules(path), "custom", path.name)
             except Exception as exc:  # noqa: BLE001 - a bad file is skipped, the rest load
                 report.errors.append((path.name, f"parse error: {type(exc).__name__}"))
-                log.error("rules.file_unparseable", "rule file skipped", file=path.name)
+                log.error("rules.file_unparseable", f"rule file skipped: parse error "
+                          f"({type(exc).__name__})", file=path.name, reason=type(exc).__name__)
         for path in _rule_files(rdir / "promoted", (".yaml", ".yml")):
             try:
                 add(_yaml_rules(path), "promoted", f"promoted/{path.name}")
             except Exception as exc:  # noqa: BLE001
                 report.errors.append((f"promoted/{path.name}", f"parse error: {type(exc).__name__}"))
-                log.error("rules.file_unparseable", "rule file skipped", file=path.name)
+                log.error("rules.file_unparseable", f"rule file skipped: parse error "
+                          f"({type(exc).__name__})", file=f"promoted/{path.name}",
+                          reason=type(exc).__name__)
         for path in _rule_files(rdir, (".json",)):
             try:
                 add(_json_rules(path, trusted_keys, require_signed, report), "synced", path.name)

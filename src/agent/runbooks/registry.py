@@ -12,6 +12,29 @@ from agent.runbooks.model import Runbook, RunbookError, build_runbook
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
+def runbook_dirs(directory: Path = DATA_DIR) -> list[Path]:
+    """The runbook directories under ``directory``, sorted."""
+    return sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def load_runbook(d: Path) -> Runbook:
+    """One runbook directory (``runbook.yaml`` + phase scripts); raises :class:`RunbookError`
+    (or OSError / a YAML error for an unreadable file)."""
+    meta = load_yaml12((d / "runbook.yaml").read_bytes())
+    if not isinstance(meta, dict):
+        raise RunbookError(f"{d.name}: runbook.yaml is not a map")
+    ext = ".ps1" if meta.get("platform") == "windows" else ".sh"
+    scripts = {
+        ph: (d / f"{ph}{ext}").read_text("utf-8")
+        for ph in ("detect", "remediate", "verify")
+        if (d / f"{ph}{ext}").is_file()
+    }
+    rb = build_runbook(meta, scripts)
+    if rb.id != d.name:
+        raise RunbookError(f"{d.name}: id {rb.id} does not match its directory")
+    return rb
+
+
 class RunbookRegistry:
     """Implements :class:`agent.rules.model.RunbookLookup` and the orders ``RunbookRegistry``."""
 
@@ -21,19 +44,8 @@ class RunbookRegistry:
     @classmethod
     def load(cls, directory: Path = DATA_DIR) -> RunbookRegistry:
         out: dict[str, Runbook] = {}
-        for d in sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
-            meta = load_yaml12((d / "runbook.yaml").read_bytes())
-            if not isinstance(meta, dict):
-                raise RunbookError(f"{d.name}: runbook.yaml is not a map")
-            ext = ".ps1" if meta.get("platform") == "windows" else ".sh"
-            scripts = {
-                ph: (d / f"{ph}{ext}").read_text("utf-8")
-                for ph in ("detect", "remediate", "verify")
-                if (d / f"{ph}{ext}").is_file()
-            }
-            rb = build_runbook(meta, scripts)
-            if rb.id != d.name:
-                raise RunbookError(f"{d.name}: id {rb.id} does not match its directory")
+        for d in runbook_dirs(directory):
+            rb = load_runbook(d)
             out[rb.id] = rb
         return cls(out)
 

@@ -60,7 +60,7 @@ class Agent:
         self.options = options
         self.loop_name = loop_name
         self.supervisor = Supervisor()
-        self.board = StatusBoard(state.path, loop_name)
+        self.board = StatusBoard(state.path, loop_name, loaded.config.metrics_textfile)
         self.board.add_section("supervisor", self.supervisor.snapshot)
         self.board.add_section("config", self._config_status)
         self.stop_event = asyncio.Event()
@@ -222,6 +222,7 @@ class Agent:
         configure_logging(config.log_level, config.log_format)
         self.config = config
         self.loaded = loaded
+        self.board.metrics_textfile = config.metrics_textfile
         for comp in self.components:
             comp.reload(config)
         self.reload_error = None

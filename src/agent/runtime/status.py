@@ -17,6 +17,7 @@ from typing import Any
 
 from agent import __version__, native
 from agent.proc import rss_bytes, runtime_dir
+from agent.runtime import promfile
 from agent.state.atomic import atomic_write, ensure_dir
 from agent.timefmt import format_rfc3339
 
@@ -91,8 +92,11 @@ def _queues(node: object) -> list[dict[str, Any]]:
 class StatusBoard:
     """Collects status sections and writes ``status.json`` atomically."""
 
-    def __init__(self, state_dir: Path, loop_name: str) -> None:
+    def __init__(self, state_dir: Path, loop_name: str, metrics_textfile: str | None = None) -> None:
+        """``metrics_textfile``: the config key of that name (the Prometheus file written with
+        every status write; ``""`` turns it off)."""
         self.state_dir = state_dir
+        self.metrics_textfile = metrics_textfile
         self.path = runtime_dir(state_dir) / STATUS_NAME
         self.loop_name = loop_name
         self.started_wall = time.time()
@@ -137,9 +141,11 @@ class StatusBoard:
 
     def write(self, doc: dict[str, Any] | None = None) -> None:
         """Blocking (fsync): call from a worker thread while the loop runs."""
-        body = json.dumps(doc if doc is not None else self.build(), separators=(",", ":"))
+        doc = doc if doc is not None else self.build()
+        body = json.dumps(doc, separators=(",", ":"))
         ensure_dir(self.path.parent, 0o750)
         atomic_write(self.path, body.encode(), 0o640)
+        promfile.write_configured(self.metrics_textfile, self.state_dir, doc)
 
 
 def read_status(path: Path) -> dict[str, Any] | None:

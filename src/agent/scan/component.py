@@ -59,6 +59,33 @@ class ScanSite(Protocol):
     def take_immediate_scan(self) -> bool: ...
 
 
+def check_counts(res: HostResult) -> dict[str, int]:
+    """``pass``/``fail``/``unknown`` counts of one host's checks (``drift`` counts as fail)."""
+    counts = {"pass": 0, "fail": 0, "unknown": 0}
+    for verdict in res.checks.values():
+        counts["pass" if verdict == "pass" else "fail" if verdict in ("drift", "fail")
+               else "unknown"] += 1
+    return counts
+
+
+def log_scan_result(res: HostResult) -> None:
+    """One line per host scan with its pass/fail/unknown counts; a failed or partial scan says
+    why (its error kind and first diagnostic)."""
+    counts = check_counts(res)
+    fields: dict[str, Any] = {"host": res.host, "platform": res.platform, "status": res.status,
+                              "passed": counts["pass"], "failed": counts["fail"],
+                              "unknown": counts["unknown"], "findings": len(res.findings),
+                              "duration_ms": max(0, int((res.finished_at - res.started_at) * 1000))}
+    msg = (f"scan {res.status}: {counts['pass']} pass, {counts['fail']} fail, "
+           f"{counts['unknown']} unknown")
+    if res.status == "complete":
+        log.info("scan.host", msg, **fields)
+        return
+    reason = res.error_kind or (res.diagnostics[0] if res.diagnostics else "") or "no reason recorded"
+    log.warning("scan.host", f"{msg} ({reason})", reason=reason, error_kind=res.error_kind or None,
+                **fields)
+
+
 async def _no_wait() -> None:
     return None
 
@@ -156,6 +183,7 @@ class ScanComponent(BaseComponent):
     async def _on_result(self, target: Target, res: HostResult) -> bool:
         """Per host as soon as it finishes (§6.4): the result, then its incidents, on the bus."""
         self.stats["scans"] += 1
+        log_scan_result(res)
         self.bus.publish(HostScanned(target, res))
         verdict = self.health.observe(target.host, target.platform, target.label, res,
                                       remote=target.transport is not Transport.LOCAL)

@@ -24,6 +24,8 @@ FILE_NAME = "server_keys.json"
 #: (the next checkin's keys are trusted, as on a fresh install), sets a (new) ``server_public_key``
 #: in the config, or writes a valid ``server_keys.json``.
 RESEED_MARKER = "server_keys.reseed"
+#: The operator command that removes the key file and the marker (agent.commands.pins).
+RESET_COMMAND = "msp-agent pins reset-server-keys"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 UNTRUSTED_LOG_EVERY_S = 3600.0
 
@@ -103,8 +105,8 @@ class ServerKeys:
                 return
             self.needs_reseed = True
             self.alert = (f"server signing keys need an operator re-seed ({FILE_NAME} was "
-                          f"unreadable): set server_public_key in the config, or remove "
-                          f"{RESEED_MARKER} to trust the next checkin")
+                          f"unreadable): set server_public_key in the config, or run "
+                          f"`{RESET_COMMAND}` (service stopped) to trust the next checkin")
             log.error("server_keys_need_reseed", self.alert)
             return
         if configured is not None:

@@ -7,7 +7,8 @@
 
 A pin is never deleted or replaced automatically. A mismatch, or a pin file that cannot be
 read, refuses the connection (fail closed) and raises :class:`PinMismatch`; recovery is an
-operator action (``tls_pin_hash`` in the config, or removing the file with the agent's CLI).
+operator action (``tls_pin_hash`` in the config, or ``msp-agent pins clear --server``, which
+removes the file).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ log = get_logger("transport")
 
 PINS_NAME = "tls_pins.json"
 LEGACY_PIN_NAME = "server_cert_pin.hex"
+#: The operator command that removes the pins (agent.commands.pins).
+CLEAR_COMMAND = "msp-agent pins clear --server"
 
 
 class PinMismatch(Exception):
@@ -60,7 +63,8 @@ class PinStore:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             # Never re-pin over a file we cannot read: that would let anyone in.
             raise PinMismatch("*", [], f"{PINS_NAME} is unreadable ({type(exc).__name__}); "
-                              "refusing to connect until an operator fixes or removes it") from None
+                              "refusing to connect until an operator fixes it or removes it "
+                              f"with `{CLEAR_COMMAND}`") from None
 
     def check(self, host: str, chain_der: list[bytes]) -> str:
         """Verify a validated chain for ``host`` ("name:port"); returns the mode that passed."""
@@ -97,6 +101,8 @@ class PinStore:
 
     def _mismatch(self, host: str, presented: list[str], reason: str) -> None:
         self.alert = f"tls pin mismatch: {reason}"
-        log.error("tls_pin_mismatch", f"refusing Central Command connection: {reason}", host=host,
+        log.error("tls_pin_mismatch", f"refusing Central Command connection: {reason}; if the "
+                  f"server's certificate changed legitimately, set tls_pin_hash or run "
+                  f"`{CLEAR_COMMAND}` (service stopped)", host=host, reason=reason,
                   presented_spki_sha256=presented)
         raise PinMismatch(host, presented, reason)
