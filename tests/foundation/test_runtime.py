@@ -266,3 +266,15 @@ def test_status_degraded_when_central_unreachable_or_alerting(
     r = run_agent("status", "--config", str(install.config))
     assert r.returncode == expected, r.stdout
     assert r.stdout.splitlines()[0].startswith("msp-agent: degraded") == bool(expected)
+
+
+def test_the_daemon_writes_the_prometheus_file_with_its_status(install: Install) -> None:
+    prom = install.root / "metrics" / "msp_agent.prom"
+    prom.parent.mkdir()
+    install.write_config(metrics_textfile=str(prom))
+    r = run_agent("run", "--once", "--config", str(install.config))
+    assert r.returncode == 1, r.stderr  # no Central Command: the checkin failed
+    text = prom.read_text()
+    assert "# TYPE" in text and "msp_agent_" in text
+    assert "test-site" not in text and "127.0.0.1" not in text  # figures only
+    assert not [p for p in prom.parent.iterdir() if p.name != prom.name]  # no temp file left

@@ -13,12 +13,10 @@ import pytest
 pytest.importorskip("argcomplete")
 
 SCRIPT = """
-import sys
-from agent.cli import build_parser
-from agent.commands._operator import enable_completion
-enable_completion(build_parser())
+from agent.cli import main
+main([])
 print("not completing")
-"""
+"""  # cli.main hands the parser to argcomplete when a shell asks (_ARGCOMPLETE)
 
 
 def complete(tmp_path: Path, line: str) -> list[str]:
@@ -33,7 +31,7 @@ def complete(tmp_path: Path, line: str) -> list[str]:
 
 
 def test_completes_commands_subcommands_and_options(tmp_path: Path) -> None:
-    assert complete(tmp_path, "msp-agent p") == ["pins", "preview"]
+    assert complete(tmp_path, "msp-agent p") == ["pins", "preview", "provision"]
     assert {"journal", "verify", "rules", "runbooks"} <= set(complete(tmp_path, "msp-agent "))
     assert [c for c in complete(tmp_path, "msp-agent pins ") if not c.startswith("-")] == [
         "clear", "list", "reset-server-keys"]
