@@ -207,6 +207,8 @@ def build(config: Config, config_path: Path, keys: Keys, options: Options | None
     healing = HealingComponent(config, executors=executors, site=site, rules=rules,
                                registry=registry, sink=opt.sink or queues_sink(reports_queues),
                                bus=bus, uplink=uplink, on_state_changed=state_changed, clock=clock)
+    # the server's incident ids (its answers to our reports) select healing orders' incidents
+    reports_queues.on_incident = healing.bind_server_incident
     scan = ScanComponent(config, executors=executors, site=site, bus=bus, engine=rules.engine,
                          uplink=uplink, ready=healing.replay, appliance_params=opt.appliance_params,
                          own_mac=_own_mac() if opt.own_mac is None else opt.own_mac, clock=clock)

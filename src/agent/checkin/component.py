@@ -199,10 +199,10 @@ class CheckinComponent(BaseComponent):
             self._witness_sent = []
             await self.apply(parsed, facts)
             # Logged once applied: its orders are on disk by now (the order inbox).
-            resp = parsed.response
+            answer = parsed.response
             log.info("checkin.ok", "checked in",
                      duration_ms=int((self.monotonic() - started) * 1000),
-                     orders=len(resp.pending_orders), appliance_id=resp.appliance_id)
+                     orders=len(answer.pending_orders), appliance_id=answer.appliance_id)
             self.bus.publish(CheckinSucceeded())
             return True
         if resp.status == 401:

@@ -132,6 +132,9 @@ class HealingPipeline:
         self.l2_dry_run_plans = l2_dry_run_plans
         #: (host, check_type) -> (incident id, reported at): the orders' incident lookup.
         self.reported: dict[tuple[str, str], tuple[str, float]] = {}
+        #: (host, check_type) -> when it was last healed here: an incident reported before that
+        #: is no longer open (healing orders only select open incidents).
+        self.healed_at: dict[tuple[str, str], float] = {}
         self.dedup: dict[str, _Dedup] = {}
         self.failures: dict[str, list[float]] = {}
         self.suspended: dict[str, tuple[float, str]] = {}
@@ -141,6 +144,11 @@ class HealingPipeline:
         self.host_breaker: dict[str, tuple[int, float]] = {}  # consecutive transport fails, open until
         self.recent: deque[bool] = deque(maxlen=20)
         self.global_open_until = 0.0
+
+    def is_open(self, host: str, check_type: str) -> bool:
+        """Reported by this agent and not healed here since."""
+        rec = self.reported.get((host, check_type))
+        return rec is not None and self.healed_at.get((host, check_type), -1.0) < rec[1]
 
     # --- §4.3 gates --------------------------------------------------------------------------------
     def gate(self, inc: Incident) -> tuple[str, str]:
@@ -479,6 +487,7 @@ class HealingPipeline:
         if o.outcome != "already_compliant":
             self._telemetry(inc.incident_id, inc.host, inc.platform, inc.check_type, rb.id, level, o, l2)
         if o.healed:
+            self.healed_at[(inc.host, inc.check_type)] = self.clock()
             self._put(
                 "resolve",
                 {
