@@ -378,9 +378,11 @@ class HealingComponent(BaseComponent):
         if rb is None or found is None:
             raise HealOrderError("runbook or target not known", {"status": "blocked"})
         target, _ = found
-        rec = self.pipeline.reported.get((host, check_type))
-        inc = Incident(rec[0] if rec else new_incident_id(), host, check_type, "medium", "", "", "",
-                       {}, target.platform, "order", target.label, (), self.clock())
+        inc = self.pipeline.last_reported.get((host, check_type))
+        if inc is None:
+            rec = self.pipeline.reported.get((host, check_type))
+            inc = Incident(rec[0] if rec else new_incident_id(), host, check_type, "medium", "",
+                           "", "", {}, target.platform, "order", target.label, (), self.clock())
         res = await self.pipeline.execute(inc, rb, params, phases=("detect", "remediate", "verify"),
                                           level="order", trigger="order")
         result = {"status": res.stage, "runbook_id": runbook_id, "incident_id": inc.incident_id,

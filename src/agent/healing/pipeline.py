@@ -135,6 +135,9 @@ class HealingPipeline:
         #: (host, check_type) -> when it was last healed here: an incident reported before that
         #: is no longer open (healing orders only select open incidents).
         self.healed_at: dict[tuple[str, str], float] = {}
+        #: The incident last reported per (host, check_type): a healing order heals from its
+        #: findings (the runbook's parameters bind from them).
+        self.last_reported: dict[tuple[str, str], Incident] = {}
         self.dedup: dict[str, _Dedup] = {}
         self.failures: dict[str, list[float]] = {}
         self.suspended: dict[str, tuple[float, str]] = {}
@@ -232,6 +235,7 @@ class HealingPipeline:
 
     def _report_incident(self, inc: Incident) -> None:
         self.reported[(inc.host, inc.check_type)] = (inc.incident_id, self.clock())
+        self.last_reported[(inc.host, inc.check_type)] = inc
         self._put(
             "incident",
             {
@@ -423,8 +427,12 @@ class HealingPipeline:
         out = await self.l2.plan(inc)
         d = out.decision
         if decision == "dry_run":
-            self._note("dry_run", inc, runbook_id=d.runbook_id if d else "", reason=out.reason or "l2_plan")
-            return PipelineResult(inc.incident_id, "dry_run", out.reason or "l2_plan")
+            agent_rb = d.runbook.id if d is not None and d.runbook is not None else ""
+            self._note("dry_run", inc, runbook_id=d.runbook_id if d else "",
+                       agent_runbook_id=agent_rb, reason=out.reason or "l2_plan")
+            why = out.reason or (f"l2_plan {d.runbook_id} -> {agent_rb}" if d and agent_rb
+                                 else "l2_plan")
+            return PipelineResult(inc.incident_id, "dry_run", why)
         if not out.executable or d is None or d.runbook is None:
             if d is not None:
                 log.info("l2.refused", "L2 plan not executed", incident_id=inc.incident_id,
