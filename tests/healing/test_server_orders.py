@@ -87,3 +87,15 @@ async def test_a_server_runbook_that_does_not_fit_the_incident_is_refused(henv: 
     assert [c["success"] for c in _healing_completions(e)] == [False, False]
     assert "open incident" in reasons[0] and "RB-AV-001" in reasons[1]
     assert e.watched.stat().st_mode & 0o777 == 0o666  # nothing ran
+
+
+async def test_the_servers_parameterised_rules_sync(henv: Env) -> None:
+    """The server's standard rules with ``restart_service:<unit>`` actions load on sync."""
+    w = await henv.agent()
+    hooks = w.orders.worker.hooks
+    assert hooks.sync_rules is not None
+    await hooks.sync_rules()
+    synced = {r.id: r for r in w.healing.engine.rules if r.source == "synced"}
+    assert {"CC-L1-NTP-001", "L1-NTP-001", "L1-SERVICE-001"} <= set(synced)
+    assert synced["L1-SERVICE-001"].runbook_id == "LIN-SVC-001"
+    assert synced["L1-SERVICE-001"].params == {"units": ["sshd.service", "chronyd.service"]}

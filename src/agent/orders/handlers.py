@@ -48,7 +48,8 @@ _VERSION = re.compile(r"[A-Za-z0-9._+-]{1,64}", re.ASCII)
 L1_ACTIONS = frozenset({
     "run_windows_runbook", "run_linux_runbook", "run_macos_runbook", "run_runbook", "escalate",
     "restore_firewall_baseline", "restart_av_service", "update_to_baseline_generation",
-    "run_backup_job", "restart_logging_services", "renew_certificate", "cleanup_disk_space"})
+    "run_backup_job", "restart_logging_services", "renew_certificate", "cleanup_disk_space",
+    "restart_service"})
 ISO_HOSTS = ("api.osiriscare.net", "release.osiriscare.net")
 
 
