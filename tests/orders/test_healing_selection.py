@@ -118,3 +118,4 @@ async def test_an_unsigned_incident_id_of_the_wrong_type_is_a_mismatch(tmp_path:
     [body] = server.bodies(o["order_id"])
     assert body["success"] is False and body["error_message"].startswith("unsigned_mismatch")
     assert ran == []
+

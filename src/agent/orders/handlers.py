@@ -343,9 +343,13 @@ def _read_json(path: Path) -> Any:
 def _sensor_stub(kind: str) -> Handler:
     async def handler(params: dict[str, Any], ctx: HandlerContext) -> dict[str, Any]:
         _only(params, "hostname", "ip_address", "os_type", "domain")
-        host = _str(params, "hostname", max_len=253)
-        return {"status": "not_implemented", "hostname": host or "",
-                "error": "sensor deployment via fleet orders is not yet implemented"}
+        host = params.get("hostname")
+        if not isinstance(host, str) or not host:  # the Go daemon's answer (processor.go)
+            raise HandlerError("hostname is required")
+        _str(params, "hostname", max_len=253)
+        what = "removal" if kind.startswith("remove") else "deployment"
+        return {"status": "not_implemented", "hostname": host,
+                "error": f"sensor {what} via fleet orders is not yet implemented"}
     handler.__name__ = kind
     return handler
 
