@@ -99,3 +99,26 @@ async def test_the_servers_parameterised_rules_sync(henv: Env) -> None:
     assert {"CC-L1-NTP-001", "L1-NTP-001", "L1-SERVICE-001"} <= set(synced)
     assert synced["L1-SERVICE-001"].runbook_id == "LIN-SVC-001"
     assert synced["L1-SERVICE-001"].params == {"units": ["sshd.service", "chronyd.service"]}
+
+
+async def test_device_inventory_and_mesh_ack_reach_the_server(henv: Env) -> None:
+    """Device sync after a network scan and mesh ack after a checkin, through the Uplink."""
+    from agent.scan.network import Neighbour
+
+    e = henv
+    e.cc.set_credentials(SITE, [], [{"hostname": "10.0.0.5", "port": 22, "username": "msp",
+                                     "password": "pw-not-used-1", "label": "lab"}])
+    w = await e.agent()  # the checkin delivers the targets and this appliance's assignment
+    inv = w.inventory
+    assert inv is not None
+    assert await inv.mesh_ack()
+    [ack] = e.cc.records("mesh_ack", SITE)
+    assert ack["targets"] == [{"target_key": "10.0.0.5", "target_type": "device"}]
+    assert ack["appliance_id"] == w.checkin.shared.appliance_id
+    w.scan.netscan.neighbours = [Neighbour("10.0.0.5", "84-3a-5b-91-b6-61", "eth0"),
+                                 Neighbour("10.0.0.9", "843a5b91b662", "eth0")]
+    assert await inv.sync_devices()
+    [sync] = e.cc.records("devices", SITE)
+    assert sync["site_id"] == SITE and sync["total_devices"] == 2
+    assert {d["device_id"] for d in sync["devices"]} == {"84:3A:5B:91:B6:61", "84:3A:5B:91:B6:62"}
+    assert inv.stats == {"device_syncs": 1, "mesh_acks": 1, "failures": 0}
