@@ -21,6 +21,7 @@ from agent.protocol.l2 import L2PlanRequest
 from agent.protocol.logs import LogIngest
 from agent.protocol.mesh import MeshAck
 from agent.protocol.orders import OrderCompletion
+from agent.protocol.reconcile import ReconcileAck
 from agent.protocol.rekey import REKEY_PATH, RekeyRequest
 from agent.protocol.security_events import SecurityEventsArchive
 from agent.protocol.telemetry import ExecutionReport
@@ -60,10 +61,13 @@ SECURITY_EVENTS: Final = Route("security_events", "POST", "/api/security-events/
                                ep.SYNC, SecurityEventsArchive)
 L2_PLAN: Final = Route("l2_plan", "POST", "/api/agent/l2/plan", ep.L2_PLAN, L2PlanRequest)
 RULES: Final = Route("rules", "GET", "/agent/sync", ep.RULES, None)
-# Not sent by this build yet (no device inventory or mesh senders); declared so that when they
-# come they go out the same way.
+# The device inventory and the mesh ack (scan/inventory.py), the reconcile ack
+# (checkin/reconcile.py).
 DEVICES_SYNC: Final = Route("devices_sync", "POST", "/api/devices/sync", ep.SYNC, DeviceSync)
 MESH_ACK: Final = Route("mesh_ack", "POST", "/api/appliances/mesh/ack", ep.ACKS, MeshAck)
+RECONCILE_ACK: Final = Route("reconcile_ack", "POST", "/api/appliances/reconcile/ack", ep.ACKS,
+                             ReconcileAck)
 
 ALL: Final = (CHECKIN, REKEY, ORDER_COMPLETE, EVIDENCE_SUBMIT, EVIDENCE_VERIFY, EXECUTIONS,
-              INCIDENTS, RESOLVE, LOGS, SECURITY_EVENTS, L2_PLAN, RULES, DEVICES_SYNC, MESH_ACK)
+              INCIDENTS, RESOLVE, LOGS, SECURITY_EVENTS, L2_PLAN, RULES, DEVICES_SYNC, MESH_ACK,
+              RECONCILE_ACK)
