@@ -92,3 +92,44 @@ async def test_a_plan_from_the_server_is_applied_and_acknowledged(env: Env) -> N
         assert len(env.cc.records("reconcile_ack", SITE)) == 1
     finally:
         await comp.close()
+
+
+class _FlakyUplink:
+    """Fails the first ``failures`` sends, then answers 200."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.sent: list[Any] = []
+
+    async def send(self, route: Any, payload: Any) -> Any:
+        from agent.uplink import Reply, TransportError
+
+        self.sent.append(payload)
+        if self.failures > 0:
+            self.failures -= 1
+            raise TransportError("connect", "refused")
+        return Reply(200, b'{"status": "recorded"}')
+
+
+async def test_an_undelivered_ack_is_retried_then_dropped(tmp_path: Path) -> None:
+    from tests.fakeclock import FakeClock
+
+    from agent.checkin.reconcile import Reconciler
+
+    clock = FakeClock(NOW)
+    rec = Reconciler(tmp_path, boot_counter=lambda: 7, clock=clock)
+    flaky: Any = _FlakyUplink(failures=1)
+    await rec.handle(_plan(), [PUB], APPLIANCE, flaky)  # applied; the ack fails once
+    assert rec.stats["applied"] == 1 and rec.stats["acked"] == 0 and len(rec.pending) == 1
+    await rec.handle(None, [PUB], APPLIANCE, flaky)  # the next checkin delivers it
+    assert rec.stats["acked"] == 1 and not rec.pending
+    assert flaky.sent[-1].post_boot_counter == 7 and flaky.sent[-1].success is True
+    down: Any = _FlakyUplink(failures=99)
+    second = _plan(signed={"event_id": "11111111-2222-3333-4444-555555555556"})
+    await rec.handle(second, [PUB], APPLIANCE, down)
+    for _ in range(5):
+        clock.advance(60)
+        await rec.handle(None, [PUB], APPLIANCE, down)
+    assert len(down.sent) == 3 and rec.stats["ack_dropped"] == 1 and not rec.pending
+    await rec.handle(_plan(), [PUB], APPLIANCE, down)  # already applied: no change, no ack
+    assert rec.stats["rejected"] == 1 and len(down.sent) == 3
