@@ -67,6 +67,9 @@ class Summary:
     incident_resolution_tier: str = ""
     executions_at_server: int = 0
     rescan_clean: bool = False
+    l2_dry_run: str = ""
+    server_order_result: str = ""
+    server_order_file_mode_after: str = ""
 
 
 class Demo:
@@ -295,6 +298,21 @@ async def _evidence_and_logs(demo: Demo, w: Wired, cc: CentralCommand) -> None:
              f"{ship.shipper.saved_cursor()}; PHI reached the server: {s.log_phi_leaked}")
 
 
+#: The second round hands the drift to Central Command: no local rule matches it (the builtin
+#: host rule for the check is switched off by a custom rule of the same id).
+HAND_TO_SERVER_RULE = """\
+id: L1-LIN-PERM-001
+name: Account database permissions (off for the demo's second round)
+enabled: false
+conditions:
+  - {field: check_type, operator: eq, value: linux_file_permissions}
+action: run_linux_runbook
+action_params: {runbook_id: LIN-PERM-001}
+"""
+
+#: The server's catalogue id Central Command names for the drift (l2_planner.py).
+SERVER_RUNBOOK = "RB-DRIFT-001"
+
 SELF_CHECK_RULE = """\
 # Appliance self-check: the agent's own watched files are fixed by APPL-PERM-001 (no privilege).
 id: L1-APPLIANCE-PERM-001
@@ -360,7 +378,59 @@ async def _self_heal(demo: Demo, w: Wired, cc: CentralCommand) -> None:
     s.rescan_clean = rescan is not None and rescan.checks.get("linux_file_permissions") == "pass"
     demo.say(f"   rescan: linux_file_permissions "
              f"{rescan.checks.get('linux_file_permissions') if rescan else 'not scanned'}")
+    (rules_dir / "appliance-self-check.yaml").write_text(HAND_TO_SERVER_RULE)
+    w.rules.reload()
+    await _server_heal(demo, w, cc)
     cc.set_directives(SITE, disabled_checks=[])
+
+
+async def _server_heal(demo: Demo, w: Wired, cc: CentralCommand) -> None:
+    """The same drift healed the real server's way: no local rule; an L2 plan naming the
+    server's runbook RB-DRIFT-001 (dry run); then Central Command's healing order, which carries
+    only the incident id and that server runbook id, selects the incident and heals it."""
+    s = demo.summary
+    healing, scan, reports = w.healing, w.scan, w.reports
+    watched = demo.watched_file
+    cc.set_server_l1(SITE, {"linux_file_permissions": SERVER_RUNBOOK})
+    watched.chmod(0o666)
+    host = Target.local().host
+    healing.pipeline.dedup.pop(f"{host}:linux_file_permissions", None)
+    demo.say(f"drift seeded again ({watched.name} mode 0666), no local rule for it (the demo "
+             "skips the 10-minute dedup window); Central Command's L1 table maps "
+             f"linux_file_permissions to its runbook {SERVER_RUNBOOK}")
+    gates, pipeline = healing.gates, healing.pipeline
+    dry, plans = gates.dry_run, pipeline.l2_dry_run_plans
+    gates.dry_run, pipeline.l2_dry_run_plans = True, True
+    try:
+        scan.scheduler.force()
+        await scan.scheduler.run_round()
+        for res in await healing.heal_pending():
+            s.l2_dry_run = res.stage + (f" ({res.reason})" if res.reason else "")
+    finally:
+        gates.dry_run, pipeline.l2_dry_run_plans = dry, plans
+    demo.say(f"   dry run: L2 plan from Central Command -> {s.l2_dry_run or 'none'}; file still "
+             f"mode {oct(watched.stat().st_mode & 0o777)}")
+    reports.after_checkin()
+    await reports.run_once()
+    bound = [i for i in cc.incidents(SITE) if i["check_type"] == "linux_file_permissions"]
+    demo.say(f"   incident reported; Central Command answered with incident id "
+             f"{bound[-1]['incident_id'] if bound else '-'} and queued a healing order")
+    before = len(cc.completions(SITE))
+    await demo.checkin(w.checkin, cc, "2c server healing order")
+    orders = w.orders
+    delivered = [o for o in cc.orders(SITE) if o.get("order_type") == "healing"]
+    await orders.run_once()
+    done = [c for c in cc.completions(SITE)[before:] if c["order_type"] == "healing"]
+    if done:
+        out = done[-1]["result"] or {}
+        s.server_order_result = ("success" if done[-1]["success"] else "failure") + \
+            f" ({out.get('status', '')}: {out.get('runbook_id', '')} -> " \
+            f"{out.get('agent_runbook_id', '')})" + \
+            ("" if done[-1]["success"] else f": {done[-1]['error_message']}")
+    s.server_order_file_mode_after = oct(watched.stat().st_mode & 0o777)
+    demo.say(f"   healing order ({len(delivered)} issued; parameters only incident_id, signed "
+             f"parameters {{}}): {s.server_order_result or 'not completed'}; "
+             f"{watched.name} is now mode {s.server_order_file_mode_after}")
 
 
 def _record_from_row(row: dict[str, Any]) -> Any:
@@ -394,6 +464,10 @@ def render(summary: Summary) -> str:
         ("incident at Central Command", f"{summary.incident_at_server or 'missing'} "
                                         f"(tier {summary.incident_resolution_tier or '-'}), "
                                         f"rescan clean: {summary.rescan_clean}"),
+        ("L2 plan naming a server runbook", summary.l2_dry_run or "none"),
+        ("server healing order (incident id only)",
+         f"{summary.server_order_result or 'not completed'}, now "
+         f"{summary.server_order_file_mode_after or '-'}"),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
@@ -423,7 +497,9 @@ def main(*, keep: bool = False, as_json: bool = False, verbose: bool = False,
           and summary.rekeys == 1 and summary.api_key_persisted
           and summary.evidence_verify == "valid" and not summary.log_phi_leaked
           and summary.heal_result == "healed" and summary.incident_at_server == "resolved"
-          and summary.rescan_clean)
+          and summary.rescan_clean and summary.server_order_result.startswith("success")
+          and summary.server_order_file_mode_after == "0o644"
+          and f"{SERVER_RUNBOOK} -> " in summary.l2_dry_run)
     return 0 if ok else 1
 
 

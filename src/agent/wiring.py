@@ -55,6 +55,7 @@ from agent.runbooks.registry import RunbookRegistry, default_registry
 from agent.scan.catalog import CATALOG
 from agent.scan.component import ScanComponent
 from agent.scan.events import HealFinished, HealQueued, HostScanned, IncidentsFound
+from agent.scan.inventory import InventoryComponent
 from agent.site import SealedCredentials, ServerKeys, SiteState
 from agent.state import Keys
 from agent.state.daemon_state import Adoption, DaemonStatePersistence
@@ -105,11 +106,13 @@ class Wired:
     state_file: StateFileComponent
     logship: LogShipComponent
     adoption: Adoption
+    inventory: InventoryComponent | None = None
     extra: list[Component] = field(default_factory=list)
 
     @property
     def components(self) -> list[Component]:
-        return [self.checkin, self.orders, self.evidence, self.reports, self.scan, self.healing,
+        return [self.checkin, self.orders, self.evidence, self.reports, self.scan,
+                *([self.inventory] if self.inventory is not None else []), self.healing,
                 self.state_file, self.logship, *self.extra]
 
     def freeze(self) -> None:
@@ -207,6 +210,8 @@ def build(config: Config, config_path: Path, keys: Keys, options: Options | None
     healing = HealingComponent(config, executors=executors, site=site, rules=rules,
                                registry=registry, sink=opt.sink or queues_sink(reports_queues),
                                bus=bus, uplink=uplink, on_state_changed=state_changed, clock=clock)
+    # the server's incident ids (its answers to our reports) select healing orders' incidents
+    reports_queues.on_incident = healing.bind_server_incident
     scan = ScanComponent(config, executors=executors, site=site, bus=bus, engine=rules.engine,
                          uplink=uplink, ready=healing.replay, appliance_params=opt.appliance_params,
                          own_mac=_own_mac() if opt.own_mac is None else opt.own_mac, clock=clock)
@@ -232,6 +237,8 @@ def build(config: Config, config_path: Path, keys: Keys, options: Options | None
     evidence = EvidenceComponent(config, evidence_key, uplink=uplink, directives=site,
                                  witness=witness, clock=clock, limits=opt.evidence_limits)
     reports = ReportsComponent(reports_queues, uplink=uplink)
+    inventory = InventoryComponent(config.site_id, site=site, uplink=uplink,
+                                   neighbours=lambda: scan.netscan.neighbours, clock=clock)
     logship = LogShipComponent(config, uplink=uplink, source=opt.log_source, clock=clock)
 
     # --- events and figures (frozen below) -------------------------------------------------------
@@ -243,6 +250,8 @@ def build(config: Config, config_path: Path, keys: Keys, options: Options | None
     bus.subscribe(CheckinSucceeded, state_file.on_checkin)
     bus.subscribe(HostScanned, state_file.on_host_scanned)
     bus.subscribe(HostScanned, evidence.on_host_scanned)  # scan → evidence (healing.md §6.6)
+    bus.subscribe(HostScanned, inventory.on_host_scanned)  # scan → device inventory sync
+    bus.subscribe(CheckinSucceeded, inventory.after_checkin)  # mesh ack
     bus.subscribe(IncidentsFound, healing.on_incidents)
     bus.subscribe(HealQueued, scan.on_heal_queued)
     bus.subscribe(HealFinished, scan.on_heal_finished)
@@ -255,7 +264,8 @@ def build(config: Config, config_path: Path, keys: Keys, options: Options | None
     wired = Wired(config=config, uplink=uplink, bus=bus, figures=figures, site=site,
                   executors=executors, rules=rules, reports_queues=reports_queues, checkin=checkin,
                   orders=orders, evidence=evidence, reports=reports, scan=scan, healing=healing,
-                  state_file=state_file, logship=logship, adoption=adoption)
+                  state_file=state_file, logship=logship, adoption=adoption,
+                  inventory=inventory)
     wired.freeze()
     return wired
 

@@ -49,10 +49,19 @@ async def test_body_site_is_replaced_by_key_site(api: Api, cc: CentralCommand) -
     assert cc.checkins(SITE) == []
 
 
-async def test_mac_is_upper_cased_in_appliance_id(api: Api, key: str) -> None:
+@pytest.mark.parametrize("form", [MAC.lower(), MAC.replace(":", "-"), MAC.replace(":", "").lower()])
+async def test_mac_is_normalized_in_appliance_id(api: Api, key: str, form: str) -> None:
+    """sites.py normalize_mac: dash and bare forms become upper case with colons."""
     body = sample_request()
-    body["mac_address"] = MAC.lower()
+    body["mac_address"] = form
     assert (await api.checkin(body, key=key)).json()["appliance_id"] == APPLIANCE
+
+
+def test_normalize_mac_examples() -> None:
+    from agent.central.util import normalize_mac
+
+    for form in ("84-3A-5B-91-B6-61", "843a5b91b661", "84:3a:5b:91:b6:61", "843a.5b91.b661"):
+        assert normalize_mac(form) == "84:3A:5B:91:B6:61"
 
 
 @pytest.mark.parametrize(

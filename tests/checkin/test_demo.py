@@ -38,6 +38,12 @@ def test_demo_json_summary() -> None:
     assert summary["heal_file_mode_after"] == "0o644"
     assert summary["incident_at_server"] == "resolved" and summary["incident_resolution_tier"] == "L1"
     assert summary["executions_at_server"] == 1 and summary["rescan_clean"] is True
+    # The same drift the server's way: an L2 plan naming the server runbook RB-DRIFT-001 (dry
+    # run, resolved by the alias table), then Central Command's healing order (incident id only,
+    # signed parameters {}) selects the incident and heals it with the agent's runbook.
+    assert summary["l2_dry_run"] == "dry_run (l2_plan RB-DRIFT-001 -> APPL-PERM-001)"
+    assert summary["server_order_result"] == "success (healed: RB-DRIFT-001 -> APPL-PERM-001)"
+    assert summary["server_order_file_mode_after"] == "0o644"
     # Progress went to stderr; no credential ever printed.
     for secret in ("demo-Windows-pass-1", "demo-linux-pass-2"):
         assert secret not in r.stdout + r.stderr

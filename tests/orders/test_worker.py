@@ -262,8 +262,8 @@ async def test_file_handlers(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("selectors", "why"), [
-    ({"hostname": "10.0.0.5", "check_type": "firewall"}, "embedded runbook registry"),
-    ({"check_type": "firewall"}, "selectors are required"),
+    ({"hostname": "10.0.0.5", "check_type": "firewall"}, "incident journal not available"),
+    ({"check_type": "firewall"}, "incident journal not available"),
 ])
 async def test_healing_is_blocked_without_local_records(tmp_path: Path, selectors: dict[str, Any],
                                                         why: str) -> None:

@@ -14,6 +14,7 @@ from agent.rules import Deferred, Match, NoMatch, RuleEngine, RuleError, load_al
 from agent.rules.builtin import all_builtin_ids, builtin_rules
 from agent.rules.conditions import compile_condition
 from agent.rules.loader import BundleError, store_bundle
+from agent.rules.model import Rule
 from agent.rules.values import go_text, is_numeric, values_equal
 from agent.rules.yaml12 import load_yaml12
 from agent.runbooks import default_registry
@@ -263,7 +264,7 @@ def test_alert_and_windows_expansion() -> None:
     [
         ({"id": "", "action": "escalate"}, "id"),
         (
-            {"id": "X", "conditions": [{"field": "a", "value": 1}], "actions": ["restart_service:chronyd"]},
+            {"id": "X", "conditions": [{"field": "a", "value": 1}], "actions": ["reboot:now"]},
             "unknown action",
         ),
         (
@@ -654,3 +655,47 @@ def test_builtin_maps_expected_rules() -> None:
     assert isinstance(eng.match(_data(ct="backup_not_configured"), "low"), NoMatch)
     ag = eng.match(_data(ct="agent_status", actual="NotInstalled"), "medium")
     assert isinstance(ag, NoMatch)
+
+
+# --- parameterised actions of the server's rules (main.py agent_sync_rules) ----------------------
+
+def _synced(*actions: str) -> Rule:
+    return parse_rule({"id": "L1-NTP-001", "name": "NTP", "actions": list(actions),
+                       "conditions": [{"field": "check_type", "operator": "eq",
+                                       "value": "linux_failed_services"}]},
+                      "synced", runbooks=REG)
+
+
+def test_restart_service_actions_restart_their_units_through_lin_svc_001() -> None:
+    one = _synced("restart_service:chronyd")
+    assert (one.action, one.runbook_id, one.params) == (
+        "run_linux_runbook", "LIN-SVC-001", {"units": ["chronyd.service"]})
+    two = _synced("restart_service:sshd", "restart_service:chronyd", "alert:x")
+    assert two.params == {"units": ["sshd.service", "chronyd.service"]}
+    assert any("extra actions ignored" in w for w in two.warnings)
+    assert _synced("restart_service:getty@tty1.service").params == {
+        "units": ["getty@tty1.service"]}
+
+
+@pytest.mark.parametrize("action", [
+    "restart_service:", "restart_service:../../etc/passwd", "restart_service:/usr/bin/x",
+    "restart_service:ssh d", "restart_service:a;reboot", "restart_service:x,y",
+    "restart_service:-rf", "run_linux_runbook:", "run_linux_runbook:../LIN",
+    "run_windows_runbook:RB WIN", "alert:", "alert:a\nb", "cleanup_disk_space:/var/log",
+])
+def test_parameterised_actions_outside_their_grammar_are_refused(action: str) -> None:
+    with pytest.raises(RuleError):
+        _synced(action)
+
+
+def test_the_servers_standard_rules_all_load() -> None:
+    """The 7 standard rules main.py agent_sync_rules sends every site (action lists verbatim)."""
+    actions = [["restart_service:chronyd"], ["restart_service:sshd", "restart_service:chronyd"],
+               ["alert:disk_space_critical"], ["restore_firewall_baseline"],
+               ["restore_firewall_baseline"], ["alert:generation_drift"],
+               ["run_windows_runbook:RB-WIN-SEC-005"]]
+    for n, acts in enumerate(actions):
+        rule = parse_rule({"id": f"L1-STD-{n}", "actions": acts,
+                           "conditions": [{"field": "check_type", "operator": "eq",
+                                           "value": "x"}]}, "synced", runbooks=REG)
+        assert rule.kind in ("runbook", "escalate")

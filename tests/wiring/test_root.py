@@ -32,13 +32,13 @@ async def test_every_consumer_is_subscribed_and_the_bus_is_frozen(tmp_path: Path
         assert w.bus.frozen
         with pytest.raises(FrozenBus):
             w.bus.subscribe(CheckinSucceeded, lambda e: None)
-        expected = {CheckinSucceeded: 4, OrdersReceived: 1, CheckinRequested: 1, HostScanned: 2,
+        expected = {CheckinSucceeded: 5, OrdersReceived: 1, CheckinRequested: 1, HostScanned: 3,
                     IncidentsFound: 1, HealQueued: 1, HealFinished: 2}
         assert {t: w.bus.subscribers(t) for t in expected} == expected
         names = [c.name for c in w.components]
         assert len(names) == len(set(names))
         assert set(names) == {"checkin", "orders", "evidence", "reports", "scan", "healing",
-                              "state_file", "logship"}
+                              "state_file", "logship", "inventory"}
     finally:
         await w.close()
 
@@ -51,6 +51,7 @@ async def test_one_of_each_service_is_shared(tmp_path: Path) -> None:
         assert w.evidence.uplink is w.uplink and w.reports.uplink is w.uplink
         assert w.logship.uplink is w.uplink and w.scan.uplink is w.uplink
         assert w.healing.uplink is w.uplink
+        assert w.inventory is not None and w.inventory.uplink is w.uplink
         assert w.scan.executors is w.executors and w.healing.executors is w.executors
         assert w.checkin.shared is w.site and w.orders.site is w.site and w.scan.site is w.site
         assert w.scan.engine is w.rules.engine is w.healing.engine

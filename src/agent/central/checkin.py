@@ -17,7 +17,7 @@ from agent.central.db import dumps, loads
 from agent.central.directives import ONE_SHOT, effective
 from agent.central.errors import ApiError, InternalError, value_issue
 from agent.central.requestsig import heartbeat_verdict
-from agent.central.util import appliance_id_for, is_hex64, iso, py_json
+from agent.central.util import appliance_id_for, is_hex64, iso, normalize_mac, py_json
 from agent.crypto import seal_envelope
 from agent.log import get_logger
 from agent.protocol import CHECKIN_PATH
@@ -186,7 +186,7 @@ def _upsert_appliance(
             (
                 appliance_id,
                 ctx.site_id,
-                req.mac_address.upper(),
+                normalize_mac(req.mac_address),
                 req.hostname,
                 learn_identity,
                 agent_key,
@@ -422,7 +422,7 @@ def _live_usb(svc: Services, ctx: AuthContext, req: CheckinRequest, now: float) 
         {
             "time": iso(now),
             "hostname": req.hostname,
-            "mac_address": req.mac_address.upper(),
+            "mac_address": normalize_mac(req.mac_address),
             "agent_version": req.agent_version,
             "ip_addresses": req.ip_addresses,
         },

@@ -32,6 +32,9 @@ class Services:
     clock: Callable[[], float]
     url: Callable[[], str]
     rekey_times: dict[str, float] = field(default_factory=dict)
+    #: site -> incident_type -> server runbook id: the server's L1 match on an incident report
+    #: (main.py ``/incidents``: an ``l1_rules`` row creates a healing order linked to it).
+    l1_runbooks: dict[str, dict[str, str]] = field(default_factory=dict)
     #: Answer to a duplicate evidence submission: 409 (default) or 500 (the live server's quirk).
     evidence_duplicate_status: int = 409
 

@@ -14,7 +14,7 @@ DEFAULTS: dict[str, Any] = {
     "disabled_checks": [],
     "maintenance_until": None,
     "billing_hold": False,
-    "billing_status": "active",
+    "billing_status": "none",  # the real server: a site without a partner (free tier)
     "l2_confidence_threshold": 0.8,
     "trigger_enumeration": False,
     "trigger_immediate_scan": False,

@@ -5,8 +5,9 @@ Three kinds, as on the real server:
 * **admin**: one row per appliance, signed with ``target_appliance_id``; delivered once, then
   marked ``delivered``.
 * **healing**: healing form (``runbook_id``, ``parameters: {}``, ``issued_at``), delivered once to
-  **every** appliance of the site; ``hostname``/``check_type``/``incident_id`` are unsigned
-  selectors added to the top-level ``parameters``.
+  **every** appliance of the site; like the real server (sites.py), the top-level ``parameters``
+  carry only the unsigned ``incident_id`` (null when none): ``hostname``/``check_type`` are
+  accepted when issuing but never delivered.
 * **fleet**: signed ``order_id`` ``"0"`` and no target; delivered to every appliance of every site
   (no site filter, central-api.md §9) until that appliance completed it; a failed completion stops
   counting after 1 h, so the order comes again. Per-site fleet orders carry a signed
@@ -218,11 +219,14 @@ class OrderBook:
                 signed_payload=row["signed_payload"],
             )
         if row["kind"] == "healing":
+            # As sites.py delivers them: the stored parameters are lost on the way (hostname,
+            # check_type and runbook_id never reach the appliance), only the linked incident's id
+            # is added, null when the order is linked to none.
             return Order(
                 order_id=row["order_id"],
                 order_type="healing",
                 runbook_id=row["runbook_id"],
-                parameters={"runbook_id": row["runbook_id"], **loads(row["extras"])},
+                parameters={"incident_id": loads(row["extras"]).get("incident_id")},
                 priority=row["priority"],
                 created_at=iso(row["created_at"]),
                 expires_at=iso(row["expires_at"]),

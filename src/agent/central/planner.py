@@ -3,7 +3,10 @@
 No LLM: a fixed rule table maps the incident's check type (``raw_data.check_type``, else
 ``incident_type``) to a runbook, an action and a confidence. Identical requests give identical
 plans. Unknown types escalate to L3. The action is ``execute_runbook``, which the agent's default
-L2 allowlist (healing.md §5.5) accepts; the runbook id says what runs.
+L2 allowlist (healing.md §5.5) accepts; the runbook id says what runs. Like the real planner
+(l2_planner.py ``AVAILABLE_RUNBOOKS``), plans name the server's catalogue ids (``RB-BACKUP-001``,
+``RB-FIREWALL-001`` …) where it has one, and the Go catalogue ids (the server's runbooks table:
+``LIN-NTP-001`` …) otherwise.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ class PlanRule:
 
 
 RULES: dict[str, PlanRule] = {
-    "firewall_status": PlanRule("RB-WIN-SEC-001", "execute_runbook", 0.95),
-    "windows_defender": PlanRule("RB-WIN-SEC-006", "execute_runbook", 0.92),
-    "audit_logging": PlanRule("RB-WIN-SVC-006", "execute_runbook", 0.9),
+    "firewall_status": PlanRule("RB-FIREWALL-001", "execute_runbook", 0.95),
+    "windows_defender": PlanRule("RB-AV-001", "execute_runbook", 0.92),
+    "audit_logging": PlanRule("RB-LOGGING-001", "execute_runbook", 0.9),
     "windows_update": PlanRule("RB-WIN-SVC-006", "execute_runbook", 0.85),
     "smb_signing": PlanRule("RB-WIN-SEC-007", "execute_runbook", 0.88),
     "smb1_protocol": PlanRule("RB-WIN-SEC-020", "execute_runbook", 0.9),
@@ -35,16 +38,18 @@ RULES: dict[str, PlanRule] = {
     "password_policy": PlanRule("RB-WIN-SEC-022", "execute_runbook", 0.84),
     "bitlocker_status": PlanRule("RB-WIN-SEC-005", "execute_runbook", 0.7, requires_approval=True),
     "rogue_admin_users": PlanRule("RB-WIN-SEC-027", "execute_runbook", 0.6, requires_approval=True),
-    "linux_firewall": PlanRule("LIN-FW-001", "execute_runbook", 0.93),
+    "linux_firewall": PlanRule("RB-FIREWALL-001", "execute_runbook", 0.93),
     "linux_ssh_config": PlanRule("LIN-SSH-001", "execute_runbook", 0.9),
-    "linux_failed_services": PlanRule("LIN-SVC-001", "execute_runbook", 0.85),
-    "linux_disk_space": PlanRule("LIN-DISK-001", "execute_runbook", 0.88),
-    "linux_audit_logging": PlanRule("LIN-SVC-002", "execute_runbook", 0.87),
+    "linux_failed_services": PlanRule("RB-SERVICE-001", "execute_runbook", 0.85),
+    "linux_disk_space": PlanRule("RB-DISK-001", "execute_runbook", 0.88),
+    "linux_audit_logging": PlanRule("RB-LOGGING-001", "execute_runbook", 0.87),
     "linux_ntp_sync": PlanRule("LIN-NTP-001", "execute_runbook", 0.91),
     "linux_kernel_params": PlanRule("LIN-KERN-001", "execute_runbook", 0.82),
-    "linux_unattended_upgrades": PlanRule("LIN-PATCH-001", "execute_runbook", 0.83),
-    "linux_cert_expiry": PlanRule("LIN-CERT-001", "execute_runbook", 0.8),
-    "linux_log_forwarding": PlanRule("LIN-LOG-001", "execute_runbook", 0.86),
+    "linux_unattended_upgrades": PlanRule("RB-PATCH-001", "execute_runbook", 0.83),
+    "linux_cert_expiry": PlanRule("RB-CERT-001", "execute_runbook", 0.8),
+    "linux_log_forwarding": PlanRule("RB-LOGGING-001", "execute_runbook", 0.86),
+    "linux_backup_status": PlanRule("RB-BACKUP-001", "execute_runbook", 0.88),
+    "linux_file_permissions": PlanRule("RB-DRIFT-001", "execute_runbook", 0.9),
 }
 
 

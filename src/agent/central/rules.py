@@ -29,6 +29,22 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "priority": 10,
         "cooldown_seconds": 300,
     },
+    # Two of the standard rules the real server sends every site (main.py agent_sync_rules),
+    # with its parameterised actions.
+    *(
+        {"id": rid, "name": name, "description": desc,
+         "conditions": [{"field": "check_type", "operator": "eq", "value": check},
+                        {"field": "status", "operator": "in", "value": ["warning", "fail", "error"]}],
+         "actions": actions, "severity": sev, "cooldown_seconds": cooldown, "max_retries": retries,
+         "source": "builtin"}
+        for rid, name, desc, check, actions, sev, cooldown, retries in (
+            ("L1-NTP-001", "NTP Drift Remediation", "Restart chronyd when NTP sync drifts",
+             "ntp_sync", ["restart_service:chronyd"], "medium", 300, 2),
+            ("L1-SERVICE-001", "Critical Service Recovery", "Restart failed critical services",
+             "critical_services", ["restart_service:sshd", "restart_service:chronyd"], "high",
+             600, 3),
+        )
+    ),
 ]
 
 

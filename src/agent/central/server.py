@@ -228,6 +228,13 @@ class CentralCommand:
             fleet=kind == "fleet",
         )
 
+    def set_server_l1(self, site_id: str, runbooks: dict[str, str]) -> None:
+        """The server's L1 table for a site (incident_type -> server runbook id): an incident
+        report matching it gets a healing order as the real server issues them (signed
+        parameters ``{}``, only ``incident_id`` unsigned, the server's runbook id)."""
+        self._require_site(site_id)
+        self._svc.l1_runbooks[site_id] = dict(runbooks)
+
     def cancel_order(self, order_id: str) -> None:
         self._orders.cancel(order_id)
 

@@ -153,6 +153,9 @@ async def handle_execution(svc: Services, request: web.Request) -> web.Response:
     return json_response({"status": "recorded", "execution_id": body.execution.execution_id})
 
 
+HEALING_ORDER_TTL_S = 900
+
+
 async def handle_incident(svc: Services, request: web.Request) -> web.Response:
     ctx = authenticate(svc.db, request)
     body, raw = await read_model(request, IncidentReport)
@@ -208,13 +211,22 @@ async def handle_incident(svc: Services, request: web.Request) -> web.Response:
                 dumps(raw),
             ),
         )
+    order_id = runbook_id = None
+    runbook = svc.l1_runbooks.get(ctx.site_id, {}).get(body.incident_type)
+    if runbook is not None and status != "deduplicated":
+        # main.py /incidents: a server L1 match becomes a healing order linked to the incident,
+        # signed for the reporting appliance with parameters {} (it carries only incident_id).
+        runbook_id = runbook
+        order_id = svc.orders.issue(ctx.site_id, "healing",
+                                    {"runbook_id": runbook, "incident_id": incident_id},
+                                    appliance_id=ctx.appliance_id, ttl_s=HEALING_ORDER_TTL_S)
     return json_response(
         {
             "status": status,
             "incident_id": incident_id,
             "resolution_tier": "L1",
-            "order_id": None,
-            "runbook_id": None,
+            "order_id": order_id,
+            "runbook_id": runbook_id,
             "timestamp": iso(now),
         }
     )

@@ -27,9 +27,17 @@ def py_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+def normalize_mac(mac: str) -> str:
+    """The server's MAC form (sites.py ``normalize_mac``): separators ``:``, ``-`` and ``.``
+    dropped, upper case, a colon every two characters (``843a5b91b661`` and
+    ``84-3A-5B-91-B6-61`` are ``84:3A:5B:91:B6:61``)."""
+    clean = mac.upper().replace(":", "").replace("-", "").replace(".", "")
+    return ":".join(clean[i:i + 2] for i in range(0, len(clean), 2))
+
+
 def appliance_id_for(site_id: str, mac_address: str) -> str:
-    """``<site>-<MAC upper-case>`` (central-api.md §1)."""
-    return f"{site_id}-{mac_address.upper()}"
+    """``<site>-<normalized MAC>`` (central-api.md §1; sites.py: from the normalized MAC)."""
+    return f"{site_id}-{normalize_mac(mac_address)}"
 
 
 def split_appliance_id(appliance_id: str) -> tuple[str, str] | None:

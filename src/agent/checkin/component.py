@@ -19,6 +19,7 @@ import msgspec
 from agent import __version__
 from agent.bus import Bus, Figures
 from agent.checkin import health, sysinfo
+from agent.checkin.reconcile import Reconciler
 from agent.config import Config
 from agent.config.write import ConfigWriteError, persist_api_key
 from agent.crypto.envelope import EnvelopeError, decrypt_credentials
@@ -87,6 +88,8 @@ class CheckinComponent(BaseComponent):
         self._owns_uplink = uplink is None  # a shared one is closed by its owner (the root)
         self.uplink = uplink or Uplink.for_config(config, self.identity, ssl_context=ssl_context)
         self.credentials = self.uplink.credentials
+        self.reconciler = Reconciler(self.state_dir,
+                                     boot_counter=lambda: sysinfo.boot_counter(self.state_dir))
         self.pins = self.uplink.pins
         self.server_keys = server_keys or ServerKeys(self.state_dir, config.server_public_key)
         self.shared = site or SiteState()
@@ -420,10 +423,10 @@ class CheckinComponent(BaseComponent):
                     "config.yaml", source=source)
         return True
 
-    def _reconcile(self, plan: Any) -> None:
-        if plan is not None:
-            log.info("checkin.reconcile_plan", "reconcile plan received; reconcile handling is not "
-                     "implemented yet, plan ignored")
+    async def _reconcile(self, plan: Any) -> None:
+        """orders.md §6 (checkin/reconcile.py): check, apply, acknowledge."""
+        keys = [bytes.fromhex(k) for k in self.server_keys.trusted_keys()]
+        await self.reconciler.handle(plan, keys, self.shared.appliance_id, self.uplink)
 
     async def _credentials(self, r: Any) -> None:
         env = r.envelope

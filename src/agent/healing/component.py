@@ -97,6 +97,11 @@ class _Reported:
     host: str
     check_type: str
     at: float
+    label: str = ""
+
+
+#: How many server incident ids are remembered (oldest forgotten first).
+MAX_SERVER_INCIDENTS = 5000
 
 
 class HealOrderError(Exception):
@@ -201,6 +206,10 @@ class HealingComponent(BaseComponent):
         self._busy: set[str] = set()
         self.replayed = False
         self._replay_lock = asyncio.Lock()
+        #: The server's incident id -> (real host, check type) of the incident this agent
+        #: reported (bound from the answers to incident reports; in memory: after a restart no
+        #: healing order selects by incident id until the incident is reported again).
+        self.server_incidents: dict[str, tuple[str, str]] = {}
         self.results: list[PipelineResult] = []  # the last results (bounded), for status and tests
         self.stats = {"incidents": 0, "healed": 0, "escalated": 0}
 
@@ -212,8 +221,7 @@ class HealingComponent(BaseComponent):
                                      h.runbook_id, h.level)
 
     def _subscription_ok(self) -> bool:
-        st = self.site.directives.billing_status
-        return not st or st in ("active", "trialing")
+        return bool(self.site.directives.subscription_ok())
 
     def known_secrets(self) -> list[str | None]:
         creds = self.site.credentials
@@ -321,6 +329,33 @@ class HealingComponent(BaseComponent):
         """The orders' incident journal (central-api.md §7.8)."""
         return _IncidentLookup(self)
 
+    def bind_server_incident(self, sent: dict[str, Any], answer: dict[str, Any]) -> None:
+        """The server's answer to an incident report (``POST /incidents``: ``incident_id``, the
+        id its healing orders carry) bound to the incident this agent reported. ``sent`` is the
+        report as it left (its ``host_id`` may be PHI-scrubbed)."""
+        sid, host, ct = answer.get("incident_id"), sent.get("host_id"), sent.get("check_type")
+        if not (isinstance(sid, str | int) and not isinstance(sid, bool) and str(sid)
+                and isinstance(host, str) and isinstance(ct, str)):
+            return
+        found = self.lookup_incident(host, ct, datetime.fromtimestamp(0, UTC))
+        if found is None:
+            return
+        self.server_incidents.pop(str(sid), None)
+        self.server_incidents[str(sid)] = (found.host, ct)
+        while len(self.server_incidents) > MAX_SERVER_INCIDENTS:
+            self.server_incidents.pop(next(iter(self.server_incidents)))
+
+    def open_incident(self, server_id: str, since: datetime) -> _Reported | None:
+        """The incident the server's ``incident_id`` names, if this agent reported it (bound
+        from the server's answer), reported it since ``since`` and has not healed it since."""
+        bound = self.server_incidents.get(server_id)
+        if bound is None:
+            return None
+        rec = self.lookup_incident(bound[0], bound[1], since)
+        if rec is None or not self.pipeline.is_open(rec.host, rec.check_type):
+            return None
+        return rec
+
     def lookup_incident(self, host: str, check_type: str, since: datetime) -> _Reported | None:
         rec = self.pipeline.reported.get((host, check_type))
         if rec is None:
@@ -332,7 +367,8 @@ class HealingComponent(BaseComponent):
                     break
         if rec is None or rec[1] < since.timestamp():
             return None
-        return _Reported(rec[0], host, check_type, rec[1])
+        found = self.credential_for(host)
+        return _Reported(rec[0], host, check_type, rec[1], found[0].label or "" if found else "")
 
     async def order_heal(self, host: str, check_type: str, runbook_id: str,
                          params: dict[str, Any]) -> dict[str, Any]:
@@ -342,9 +378,11 @@ class HealingComponent(BaseComponent):
         if rb is None or found is None:
             raise HealOrderError("runbook or target not known", {"status": "blocked"})
         target, _ = found
-        rec = self.pipeline.reported.get((host, check_type))
-        inc = Incident(rec[0] if rec else new_incident_id(), host, check_type, "medium", "", "", "",
-                       {}, target.platform, "order", target.label, (), self.clock())
+        inc = self.pipeline.last_reported.get((host, check_type))
+        if inc is None:
+            rec = self.pipeline.reported.get((host, check_type))
+            inc = Incident(rec[0] if rec else new_incident_id(), host, check_type, "medium", "",
+                           "", "", {}, target.platform, "order", target.label, (), self.clock())
         res = await self.pipeline.execute(inc, rb, params, phases=("detect", "remediate", "verify"),
                                           level="order", trigger="order")
         result = {"status": res.stage, "runbook_id": runbook_id, "incident_id": inc.incident_id,
@@ -390,3 +428,6 @@ class _IncidentLookup:
 
     def lookup(self, host_id: str, check_type: str, since: datetime) -> Any:
         return self.comp.lookup_incident(host_id, check_type, since)
+
+    def open_incident(self, server_id: str, since: datetime) -> Any:
+        return self.comp.open_incident(server_id, since)

@@ -132,6 +132,12 @@ class HealingPipeline:
         self.l2_dry_run_plans = l2_dry_run_plans
         #: (host, check_type) -> (incident id, reported at): the orders' incident lookup.
         self.reported: dict[tuple[str, str], tuple[str, float]] = {}
+        #: (host, check_type) -> when it was last healed here: an incident reported before that
+        #: is no longer open (healing orders only select open incidents).
+        self.healed_at: dict[tuple[str, str], float] = {}
+        #: The incident last reported per (host, check_type): a healing order heals from its
+        #: findings (the runbook's parameters bind from them).
+        self.last_reported: dict[tuple[str, str], Incident] = {}
         self.dedup: dict[str, _Dedup] = {}
         self.failures: dict[str, list[float]] = {}
         self.suspended: dict[str, tuple[float, str]] = {}
@@ -141,6 +147,11 @@ class HealingPipeline:
         self.host_breaker: dict[str, tuple[int, float]] = {}  # consecutive transport fails, open until
         self.recent: deque[bool] = deque(maxlen=20)
         self.global_open_until = 0.0
+
+    def is_open(self, host: str, check_type: str) -> bool:
+        """Reported by this agent and not healed here since."""
+        rec = self.reported.get((host, check_type))
+        return rec is not None and self.healed_at.get((host, check_type), -1.0) < rec[1]
 
     # --- §4.3 gates --------------------------------------------------------------------------------
     def gate(self, inc: Incident) -> tuple[str, str]:
@@ -224,6 +235,7 @@ class HealingPipeline:
 
     def _report_incident(self, inc: Incident) -> None:
         self.reported[(inc.host, inc.check_type)] = (inc.incident_id, self.clock())
+        self.last_reported[(inc.host, inc.check_type)] = inc
         self._put(
             "incident",
             {
@@ -416,8 +428,12 @@ class HealingPipeline:
         out = await self.l2.plan(inc)
         d = out.decision
         if decision == "dry_run":
-            self._note("dry_run", inc, runbook_id=d.runbook_id if d else "", reason=out.reason or "l2_plan")
-            return PipelineResult(inc.incident_id, "dry_run", out.reason or "l2_plan")
+            agent_rb = d.runbook.id if d is not None and d.runbook is not None else ""
+            self._note("dry_run", inc, runbook_id=d.runbook_id if d else "",
+                       agent_runbook_id=agent_rb, reason=out.reason or "l2_plan")
+            why = out.reason or (f"l2_plan {d.runbook_id} -> {agent_rb}" if d and agent_rb
+                                 else "l2_plan")
+            return PipelineResult(inc.incident_id, "dry_run", why)
         if not out.executable or d is None or d.runbook is None:
             if d is not None:
                 log.info("l2.refused", "L2 plan not executed", incident_id=inc.incident_id,
@@ -480,6 +496,7 @@ class HealingPipeline:
         if o.outcome != "already_compliant":
             self._telemetry(inc.incident_id, inc.host, inc.platform, inc.check_type, rb.id, level, o, l2)
         if o.healed:
+            self.healed_at[(inc.host, inc.check_type)] = self.clock()
             log.info("heal.healed", f"{inc.check_type} on {inc.host} healed by {rb.id}",
                      incident_id=inc.incident_id, host=inc.host, check_type=inc.check_type,
                      runbook_id=rb.id, level=level, outcome=o.outcome)

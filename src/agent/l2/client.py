@@ -155,7 +155,8 @@ class L2Client:
             return L2Outcome("l2_unavailable" if status == 503 else f"l2_http_{status}", called=True,
                              cost_usd=cost)
         res = validate(doc, host=incident.host, platform=incident.platform,
-                       check_type=incident.check_type, registry=self.registry)
+                       check_type=incident.check_type, registry=self.registry,
+                       label=incident.label)
         if isinstance(res, str):
             return L2Outcome(res, called=True, cost_usd=cost)
         bad = guardrails(res, floor=confidence_floor(s.server_threshold()),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from agent.l2.patterns import dangerous_category
+from agent.runbooks.aliases import Refusal, resolve
 from agent.runbooks.model import Runbook
 from agent.runbooks.registry import RunbookRegistry
 
@@ -46,9 +47,11 @@ def _int_or_none(v: Any) -> int | None:
 
 
 def validate(
-    doc: Any, *, host: str, platform: str, check_type: str, registry: RunbookRegistry
+    doc: Any, *, host: str, platform: str, check_type: str, registry: RunbookRegistry,
+    label: str = "",
 ) -> Decision | str:
-    """§5.4 in order; the first failure is returned as ``l2_invalid:<check>``."""
+    """§5.4 in order; the first failure is returned as ``l2_invalid:<check>``. A runbook id from
+    the server's catalogue resolves through :mod:`agent.runbooks.aliases` (by check type)."""
     if not isinstance(doc, dict):
         return "l2_invalid:not_an_object"
     action = doc.get("recommended_action")
@@ -86,9 +89,10 @@ def validate(
     if (a == "execute_runbook" or a.startswith("run_")) and not rid:
         return "l2_invalid:no_runbook"
     if rid:
-        rb = registry.get(rid)
-        if rb is None:
-            return "l2_invalid:unknown_runbook"
+        found = registry.get(rid) or resolve(registry, rid, check_type, label)
+        if isinstance(found, Refusal):  # a server catalogue id without a reviewed mapping
+            return f"l2_invalid:{found.code}"
+        rb = found
         if rb.platform != platform:
             return "l2_invalid:platform_mismatch"
         if rb.check_types and check_type not in rb.check_types:

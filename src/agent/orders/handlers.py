@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from agent.log import get_logger
 from agent.orders.verify import VerifiedOrder
+from agent.runbooks.aliases import Refusal, RunbookLookup, resolve
 from agent.state.atomic import atomic_write, ensure_dir
 from agent.state.healing_switch import HEALING_FILE, healing_switch
 
@@ -47,7 +48,8 @@ _VERSION = re.compile(r"[A-Za-z0-9._+-]{1,64}", re.ASCII)
 L1_ACTIONS = frozenset({
     "run_windows_runbook", "run_linux_runbook", "run_macos_runbook", "run_runbook", "escalate",
     "restore_firewall_baseline", "restart_av_service", "update_to_baseline_generation",
-    "run_backup_job", "restart_logging_services", "renew_certificate", "cleanup_disk_space"})
+    "run_backup_job", "restart_logging_services", "renew_certificate", "cleanup_disk_space",
+    "restart_service"})
 ISO_HOSTS = ("api.osiriscare.net", "release.osiriscare.net")
 
 
@@ -63,13 +65,11 @@ class HandlerError(Exception):
 # --- what handlers may use ---------------------------------------------------------------------
 
 class IncidentJournal(Protocol):
-    """The incident journal of central-api.md §7.8 (not in this build yet)."""
+    """The incident journal of central-api.md §7.8: what this agent reported."""
 
     def lookup(self, host_id: str, check_type: str, since: datetime) -> Any: ...
 
-
-class RunbookRegistry(Protocol):
-    def platform_of(self, runbook_id: str) -> str | None: ...
+    def open_incident(self, server_id: str, since: datetime) -> Any: ...
 
 
 @dataclass
@@ -83,7 +83,7 @@ class Hooks:
     restart: Callable[[], None] | None = None
     read_logs: Callable[[int], Awaitable[str]] | None = None
     status: Callable[[], dict[str, Any]] | None = None
-    runbooks: RunbookRegistry | None = None
+    runbooks: RunbookLookup | None = None
     incidents: IncidentJournal | None = None
     healing_paused: Callable[[], str | None] | None = None  # maintenance / billing hold
     disabled_checks: Callable[[], frozenset[str]] | None = None
@@ -343,9 +343,13 @@ def _read_json(path: Path) -> Any:
 def _sensor_stub(kind: str) -> Handler:
     async def handler(params: dict[str, Any], ctx: HandlerContext) -> dict[str, Any]:
         _only(params, "hostname", "ip_address", "os_type", "domain")
-        host = _str(params, "hostname", max_len=253)
-        return {"status": "not_implemented", "hostname": host or "",
-                "error": "sensor deployment via fleet orders is not yet implemented"}
+        host = params.get("hostname")
+        if not isinstance(host, str) or not host:  # the Go daemon's answer (processor.go)
+            raise HandlerError("hostname is required")
+        _str(params, "hostname", max_len=253)
+        what = "removal" if kind.startswith("remove") else "deployment"
+        return {"status": "not_implemented", "hostname": host,
+                "error": f"sensor {what} via fleet orders is not yet implemented"}
     handler.__name__ = kind
     return handler
 
@@ -551,7 +555,28 @@ def _blocked(reason: str, **extra: Any) -> HandlerError:
 
 
 async def healing(params: dict[str, Any], ctx: HandlerContext) -> dict[str, Any]:
-    """orders.md §5.2/§5.3: the unsigned host is a lookup key into our own incident records."""
+    """Run one of the agent's runbooks for an incident this agent reported (orders.md §5.2/§5.3,
+    docs/server-compat.md "Healing orders").
+
+    The signature covers the runbook id, the appliance and the expiry, never the host. What the
+    order heals is therefore **selected from this agent's own records**, never taken from it:
+
+    * with the unsigned ``hostname`` and ``check_type`` selectors (orders.md §5.3): an incident
+      this agent reported for exactly that pair in the last 24 h;
+    * with only the unsigned ``incident_id`` (what Central Command actually sends: it drops the
+      hostname and check type): the incident whose report the server answered with that id, which
+      this agent reported in the last 24 h and **still holds open** (not healed here since);
+    * anything else (no selector, a selector of the wrong type, an id this agent never reported,
+      an incident healed or forgotten since) is refused.
+
+    The signed ``runbook_id`` must then apply to that incident's check type: an agent runbook that
+    declares it, or a server catalogue id with a reviewed entry for it in
+    :mod:`agent.runbooks.aliases`; no entry, no run. The gates of §5.2, ``disabled_checks`` and the
+    known-target rule (§5.3 step 4) follow. Every refusal is a failure completion with
+    ``{"status": "blocked", "reason": ...}``.
+
+    A fleet-form healing order (signed ``order_type``) runs only on a signed ``hostname``.
+    """
     order = ctx.order
     runbook = order.runbook_id
     info = {"runbook_id": runbook or "", "incident_id": order.selectors.get("incident_id")}
@@ -560,43 +585,65 @@ async def healing(params: dict[str, Any], ctx: HandlerContext) -> dict[str, Any]
     paused = ctx.hooks.healing_paused() if ctx.hooks.healing_paused else None
     if paused:
         raise _blocked(f"healing paused: {paused}", **info)
+    label = ""
     if order.form == "order":  # fleet form: the host must be signed
         host = params.get("hostname")
         if not isinstance(host, str) or not host:
             raise _blocked("healing order without a signed target host", **info)
         check_type = params.get("check_type")
+        if not isinstance(check_type, str) or not check_type:
+            raise _blocked("healing order without a signed check_type", **info)
     else:
-        host = order.selectors.get("hostname")
-        check_type = order.selectors.get("check_type")
-        if not isinstance(host, str) or not isinstance(check_type, str):
-            raise _blocked("hostname and check_type selectors are required", **info)
+        host, check_type, label = _select_incident(order.selectors, ctx, info)
     if not runbook:
         raise _blocked("no runbook_id in the signed order", **info)
     registry = ctx.hooks.runbooks
     if registry is None:
         raise _blocked("embedded runbook registry not available in this agent build", **info)
-    platform = registry.platform_of(runbook)
-    if platform is None:
-        raise _blocked("runbook not in the embedded registry", **info)
-    if order.form == "healing":
-        journal = ctx.hooks.incidents
-        if journal is None:
-            raise _blocked("incident journal not available in this agent build", **info)
-        assert isinstance(check_type, str)
-        incident = journal.lookup(host, check_type, datetime.now(UTC) - INCIDENT_WINDOW)
-        if incident is None:
-            raise _blocked("no matching incident reported by this agent in the last 24 h", **info)
+    resolved = resolve(registry, runbook, check_type, label)
+    if isinstance(resolved, Refusal):
+        raise _blocked(f"runbook does not apply to the incident: {resolved.detail}", **info)
+    info["agent_runbook_id"] = resolved.id
     disabled = ctx.hooks.disabled_checks() if ctx.hooks.disabled_checks else frozenset()
-    if isinstance(check_type, str) and check_type in disabled:
+    if check_type in disabled:
         raise _blocked("check type disabled by the server", **info)
-    targets = ctx.hooks.known_targets(platform) if ctx.hooks.known_targets else set()
+    targets = ctx.hooks.known_targets(resolved.platform) if ctx.hooks.known_targets else set()
     if host not in targets:
         raise _blocked("target is not a known target of the runbook's platform", **info)
-    if ctx.hooks.run_heal is None or not isinstance(check_type, str) or not check_type:
+    if ctx.hooks.run_heal is None:
         raise _blocked("runbook execution not available in this agent build", **info)
     runbook_params = params.get("params")
-    return await ctx.hooks.run_heal(host, check_type, runbook,
-                                    runbook_params if isinstance(runbook_params, dict) else {})
+    result = await ctx.hooks.run_heal(host, check_type, resolved.id,
+                                      runbook_params if isinstance(runbook_params, dict) else {})
+    return {**result, "runbook_id": runbook, "agent_runbook_id": resolved.id,
+            "incident_id": info["incident_id"]}
+
+
+def _select_incident(selectors: dict[str, Any], ctx: HandlerContext,
+                     info: dict[str, Any]) -> tuple[str, str, str]:
+    """(real host, check type, target label) of the incident a healing-form order selects."""
+    journal = ctx.hooks.incidents
+    if journal is None:
+        raise _blocked("incident journal not available in this agent build", **info)
+    since = datetime.now(UTC) - INCIDENT_WINDOW
+    host, check_type = selectors.get("hostname"), selectors.get("check_type")
+    incident_id = selectors.get("incident_id")
+    if host is not None or check_type is not None:
+        if not isinstance(host, str) or not isinstance(check_type, str):
+            raise _blocked("hostname and check_type selectors are required together", **info)
+        found = journal.lookup(host, check_type, since)
+        if found is None:
+            raise _blocked("no matching incident reported by this agent in the last 24 h",
+                           **info)
+    elif isinstance(incident_id, str) and incident_id:
+        found = journal.open_incident(incident_id, since)
+        if found is None:
+            raise _blocked("incident_id does not name an open incident this agent reported in "
+                           "the last 24 h", **info)
+    else:
+        raise _blocked("no selector: the order names neither hostname and check_type nor an "
+                       "incident_id", **info)
+    return str(found.host), str(found.check_type), str(getattr(found, "label", "") or "")
 
 
 HANDLERS: dict[str, Handler] = {

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import math
 import re
 import uuid
@@ -27,7 +26,7 @@ import msgspec
 
 from agent.crypto.keys import verify_ed25519
 from agent.orders.registry import REGISTRY, is_watchdog_type
-from agent.protocol.codec import unsafe_value
+from agent.protocol.codec import strict_json
 from agent.protocol.errors import ProtocolError
 from agent.protocol.orders import Order, check_order_id
 from agent.protocol.timefmt import parse_timestamp
@@ -159,37 +158,7 @@ class _Reject(Exception):
         self.detail = detail
 
 
-# --- strict JSON (orders.md §4 step 6) ------------------------------------------------------
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is out of range")
-    return value
-
-
-def strict_json(text: str) -> Any:
-    """RFC 8259 JSON: duplicate keys, NaN/Infinity, numbers out of range (``1e400``) and
-    unpaired surrogates rejected (ValueError)."""
-    value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
-                       parse_float=_finite)
-    problem = unsafe_value(value)
-    if problem is not None:
-        raise ValueError(problem)
-    return value
+# --- strict JSON (orders.md §4 step 6): agent.protocol.codec.strict_json ---------------------------
 
 
 def json_equal(a: Any, b: Any) -> bool:

@@ -29,6 +29,7 @@ from agent.log import get_logger
 from agent.orders.handlers import HANDLERS, Handler, HandlerContext, HandlerError, Hooks
 from agent.orders.inbox import Inbox, order_key, record_key
 from agent.orders.outbox import Item, Outbox, Poster
+from agent.orders.refusals import AnsweredRefusals, refusal_key
 from agent.orders.registry import REGISTRY, TypeInfo
 from agent.orders.store import INTERRUPTED, MAX_RESUMES, OrderRecords, Record
 from agent.orders.verify import SECURITY_REASONS, Context, Verdict, as_object, verify
@@ -120,6 +121,7 @@ class OrderWorker:
         self.records = OrderRecords(state_dir, clock=clock, established=established,
                                     reserve=reserve)
         self.inbox = Inbox(state_dir, reserve)
+        self.refusals = AnsweredRefusals(state_dir, clock=clock)
         self.outbox = Outbox(state_dir, clock=clock, on_settled=self._settled, reserve=reserve)
         #: While an order at the head of the queue could not be admitted (a full disk, a full
         #: nonce store), the queue waits until this monotonic instant, then tries it again.
@@ -410,22 +412,27 @@ class OrderWorker:
         self._event("rejected", verdict)
         quiet_key = (verdict.order_id or "", reason)
         now = self.clock()
-        if now - self._quiet.get(quiet_key, -REJECT_QUIET_S) < REJECT_QUIET_S:
-            return  # re-delivered: re-checked, not re-logged, not re-posted
-        self._quiet[quiet_key] = now
-        if len(self._quiet) > 10_000:
-            self._quiet = {k: t for k, t in self._quiet.items() if now - t < REJECT_QUIET_S}
-        emit = log.error if reason in SECURITY_REASONS else log.warning
-        emit("orders.rejected", f"order rejected: {verdict.error_message}",
-             order_id=verdict.order_id, order_type=verdict.order_type, reason=reason,
-             payload_sha256=(verdict.payload_sha256 or "")[:16])
+        if now - self._quiet.get(quiet_key, -REJECT_QUIET_S) >= REJECT_QUIET_S:
+            self._quiet[quiet_key] = now  # re-delivered within the hour: re-checked, not re-logged
+            if len(self._quiet) > 10_000:
+                self._quiet = {k: t for k, t in self._quiet.items() if now - t < REJECT_QUIET_S}
+            emit = log.error if reason in SECURITY_REASONS else log.warning
+            emit("orders.rejected", f"order rejected: {verdict.error_message}",
+                 order_id=verdict.order_id, order_type=verdict.order_type, reason=reason,
+                 payload_sha256=(verdict.payload_sha256 or "")[:16])
         if verdict.completion == "failure" and verdict.order_id is not None:
+            # answered once per order, across restarts (orders/refusals.py)
+            key = refusal_key(verdict.order_id, verdict.payload_sha256, reason)
+            if self.refusals.answered(key):
+                return
             try:
                 self.outbox.put(verdict.order_id, completion_body(False, error=verdict.error_message),
                                 reason=reason)
             except (OSError, QueueError) as exc:
                 log.error("orders.outbox_failed", f"rejection completion not queued: {exc}",
                           order_id=verdict.order_id)
+                return
+            self.refusals.record(key)
 
     # --- outbox ----------------------------------------------------------------------------
 

@@ -6,8 +6,10 @@ which mirrors the Go daemon's struct order, so the agent's bodies match the samp
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from collections import Counter
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -93,3 +95,35 @@ def decode(buf: bytes | bytearray | memoryview | str, type_: type[T]) -> T:
         dec = _DECODERS[type_] = TypedDecoder(type_, getattr(type_, "__name__", str(type_)))
     result: T = dec(buf)
     return result
+
+
+# --- strict JSON (orders.md §4 step 6; reconcile plans §6) ---------------------------------
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        dup = next(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+        raise ValueError(f"duplicate key {dup!r}")
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def strict_json(text: str) -> Any:
+    """RFC 8259 JSON: duplicate keys, NaN/Infinity, numbers out of range (``1e400``) and
+    unpaired surrogates rejected (ValueError)."""
+    value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                       parse_float=_finite)
+    problem = unsafe_value(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -28,6 +29,15 @@ ALIASES: Final = {
     "cleanup_disk_space": ("run_linux_runbook", "LIN-DISK-001"),
 }
 ACTIONS: Final = frozenset({*RUNBOOK_ACTIONS, "escalate", *ALIASES})
+#: Parameterised actions of the server's rules (``<action>:<argument>``, main.py
+#: ``agent_sync_rules``), each with a strict grammar for its argument; anything else is refused.
+#: ``restart_service:<unit>`` restarts one systemd unit through LIN-SVC-001 (a bare name is a
+#: ``.service``); consecutive ones in an ``actions`` list restart their units together.
+_UNIT_ARG: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9@_.:-]{0,99}", re.ASCII)
+_UNIT_SUFFIXES: Final = (".service", ".socket", ".timer", ".mount", ".path")
+_RUNBOOK_ARG: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,63}", re.ASCII)
+_ALERT_ARG: Final = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+RESTART_SERVICE_RUNBOOK: Final = "LIN-SVC-001"
 PHASES: Final = ("detect", "remediate", "verify")
 RESERVED_PARAMS: Final = frozenset({"runbook_id", "phases", "reason", "allow_disruptive"})
 
@@ -129,13 +139,30 @@ def _int(value: object, default: int) -> int:
     return default
 
 
-def _effective_action(raw: Mapping[str, Any], source: str, warnings: list[str]) -> str:
+def service_unit(arg: str) -> str | None:
+    """The systemd unit a ``restart_service:`` argument names, or None when it is not one."""
+    if not _UNIT_ARG.fullmatch(arg) or ".." in arg:
+        return None
+    return arg if arg.endswith(_UNIT_SUFFIXES) else f"{arg}.service"
+
+
+def _effective_action(raw: Mapping[str, Any], source: str, warnings: list[str],
+                      more_units: list[str] | None = None) -> str:
+    """The rule's action; ``more_units`` receives the arguments of the ``restart_service:``
+    actions that directly follow a first one (they restart together)."""
     if source == "synced" and "actions" in raw:
         acts = raw.get("actions")
         if isinstance(acts, list) and acts and isinstance(acts[0], str) and acts[0]:
-            if len(acts) > 1:
-                warnings.append(f"extra actions ignored: {acts[1:]!r}")
-            return acts[0]
+            first = acts[0]
+            extra = acts[1:]
+            if first.startswith("restart_service:") and more_units is not None:
+                while extra and isinstance(extra[0], str) and \
+                        extra[0].startswith("restart_service:"):
+                    more_units.append(extra[0].partition(":")[2])
+                    extra = extra[1:]
+            if extra:
+                warnings.append(f"extra actions ignored: {extra!r}")
+            return first
         action = raw.get("action")
         return action if isinstance(action, str) and action else "alert:unknown"
     action = raw.get("action")
@@ -186,17 +213,30 @@ def parse_rule(
 
     params_raw = raw.get("action_params")
     action_params: dict[str, Any] = dict(params_raw) if isinstance(params_raw, Mapping) else {}
-    action = _effective_action(raw, source, warnings)
+    more_units: list[str] = []
+    action = _effective_action(raw, source, warnings, more_units)
     if not action:
         raise RuleError(f"{rid}: empty action")
     if ":" in action:
         base, _, arg = action.partition(":")
         if base in RUNBOOK_ACTIONS:
+            if not _RUNBOOK_ARG.fullmatch(arg):
+                raise RuleError(f"{rid}: action {base} needs a runbook id argument")
             action_params.setdefault("runbook_id", arg)
             action = base
         elif base == "alert":
+            if not _ALERT_ARG.fullmatch(arg):
+                raise RuleError(f"{rid}: action alert needs a reason of 1-200 characters")
             action_params.setdefault("reason", arg)
             action = "escalate"
+        elif base == "restart_service":
+            units = [service_unit(a) for a in (arg, *more_units)]
+            if not all(units):
+                raise RuleError(f"{rid}: action restart_service needs a systemd unit name "
+                                "([A-Za-z0-9@_.:-], no path)")
+            action_params["runbook_id"] = RESTART_SERVICE_RUNBOOK
+            action_params["units"] = units
+            action = "run_linux_runbook"
         else:
             raise RuleError(f"{rid}: unknown action {action!r}")
     if action not in ACTIONS:

@@ -633,6 +633,8 @@ class NetworkScanner:
         self.clock = clock
         self.seen = SeenMacs(state_dir / MACS_FILE if state_dir is not None else None, clock)
         self.bindings = IpBindings(state_dir / BINDINGS_FILE if state_dir is not None else None, clock)
+        #: The ARP neighbours of the last scan that could read the table.
+        self.neighbours: list[Neighbour] = []
 
     async def _listeners(self) -> list[Listener] | None:
         out: list[Listener] = []
@@ -677,6 +679,7 @@ class NetworkScanner:
             neigh = parse_proc_arp(await asyncio.to_thread(_read, s.proc_arp))
         except OSError:
             return []
+        self.neighbours = neigh  # the device inventory (scan/inventory.py)
         out = [mismatch_finding(m, now) for m in self.bindings.check(s.credential_targets, neigh)]
         rogue = self.seen.new_devices(neigh)
         if s.reverse_dns:

@@ -28,6 +28,9 @@ log = get_logger("site")
 
 SEALED_NAME = "credentials.sealed"
 ASSIGNMENT_FRESH_S = 15 * 60
+#: billing_status values with full service (the server's billing guard: active, trialing, none;
+#: unknown when its own check failed open); "" when the server sent none.
+SUBSCRIPTION_ACTIVE = frozenset({"", "active", "trialing", "none", "unknown"})
 
 
 @dataclass
@@ -44,6 +47,17 @@ class Directives:
     assignment: TargetAssignments | None = None
     assignment_received: float | None = None
     mesh_peers: list[str] = field(default_factory=list)
+
+    def subscription_ok(self) -> bool:
+        """The subscription gate (healing.md §4.3) with Central Command's semantics
+        (docs/server-compat.md): ``none`` (a site without a partner: free tier), ``unknown`` (the
+        server's billing check failed open) and ``past_due`` inside the server's grace period
+        (then ``billing_hold`` is false) all get full service, like ``active`` and ``trialing``;
+        ``canceled``, ``canceling`` and any other value do not."""
+        st = (self.billing_status or "").strip().lower()
+        if st == "past_due":
+            return not self.billing_hold
+        return st in SUBSCRIPTION_ACTIVE
 
     def healing_paused(self, now: datetime) -> str | None:
         if self.billing_hold:

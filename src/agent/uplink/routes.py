@@ -28,6 +28,7 @@ from agent.protocol.provision import (
     ClaimV2Request,
     ProvisionClaimRequest,
 )
+from agent.protocol.reconcile import ReconcileAck
 from agent.protocol.rekey import REKEY_PATH, RekeyRequest
 from agent.protocol.security_events import SecurityEventsArchive
 from agent.protocol.telemetry import ExecutionReport
@@ -76,11 +77,13 @@ SECURITY_EVENTS: Final = Route("security_events", "POST", "/api/security-events/
                                ep.SYNC, SecurityEventsArchive)
 L2_PLAN: Final = Route("l2_plan", "POST", "/api/agent/l2/plan", ep.L2_PLAN, L2PlanRequest)
 RULES: Final = Route("rules", "GET", "/agent/sync", ep.RULES, None)
-# Not sent by this build yet (no device inventory or mesh senders); declared so that when they
-# come they go out the same way.
+# The device inventory and the mesh ack (scan/inventory.py), the reconcile ack
+# (checkin/reconcile.py).
 DEVICES_SYNC: Final = Route("devices_sync", "POST", "/api/devices/sync", ep.SYNC, DeviceSync)
 MESH_ACK: Final = Route("mesh_ack", "POST", "/api/appliances/mesh/ack", ep.ACKS, MeshAck)
+RECONCILE_ACK: Final = Route("reconcile_ack", "POST", "/api/appliances/reconcile/ack", ep.ACKS,
+                             ReconcileAck)
 
 ALL: Final = (CHECKIN, REKEY, PROVISION_CLAIM_V2, PROVISION_CLAIM, PROVISION_MAC, ORDER_COMPLETE,
               EVIDENCE_SUBMIT, EVIDENCE_VERIFY, EXECUTIONS, INCIDENTS, RESOLVE, LOGS, SECURITY_EVENTS,
-              L2_PLAN, RULES, DEVICES_SYNC, MESH_ACK)
+              L2_PLAN, RULES, DEVICES_SYNC, MESH_ACK, RECONCILE_ACK)
