@@ -52,6 +52,7 @@ from agent.outbox.reports import ReportQueues
 from agent.rules.builtin import builtin_rules
 from agent.rules.service import RuleService, RuleSyncError
 from agent.runbooks.registry import RunbookRegistry, default_registry
+from agent.runtime.control import ControlSocket
 from agent.scan.catalog import CATALOG
 from agent.scan.component import ScanComponent
 from agent.scan.events import HealFinished, HealQueued, HostScanned, IncidentsFound
@@ -294,8 +295,12 @@ def _order_hooks(scan: ScanComponent, healing: HealingComponent, rules: RuleServ
 
 def daemon(config: Config, config_path: Path, keys: Keys, *,
            restart: Callable[[], None]) -> Wired:
-    """The daemon's agent (``python -m agent run``)."""
-    return build(config, config_path, keys, Options(restart=restart))
+    """The daemon's agent (``python -m agent run``), with its local control socket (read-only
+    questions from the operator's commands: ``preview``)."""
+    wired = build(config, config_path, keys, Options(restart=restart))
+    wired.extra.append(ControlSocket(Path(config.state_dir),
+                                     {"preview_checkin": wired.checkin.preview}))
+    return wired
 
 
 __all__ = ["Options", "StateFileComponent", "Wired", "build", "daemon"]

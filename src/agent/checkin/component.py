@@ -299,7 +299,17 @@ class CheckinComponent(BaseComponent):
 
     # --- request ----------------------------------------------------------------------
 
-    def build_request(self, facts: sysinfo.SystemFacts) -> CheckinRequest:
+    async def preview(self) -> dict[str, Any]:
+        """What the next checkin would send, after scrubbing; changes nothing (the control
+        socket's ``preview_checkin``)."""
+        from agent.uplink.preview import would_send
+
+        loop = asyncio.get_running_loop()
+        facts = await loop.run_in_executor(None, sysinfo.collect, self.state_dir)
+        return would_send(routes.CHECKIN, self.build_request(facts, preview=True))
+
+    def build_request(self, facts: sysinfo.SystemFacts, *, preview: bool = False) -> CheckinRequest:
+        """The checkin request; ``preview``: without taking the witness batch for sending."""
         cfg = self.config
         evidence_on = cfg.enable_evidence_upload
         hb_sig: Any = msgspec.UNSET
@@ -309,7 +319,9 @@ class CheckinComponent(BaseComponent):
                                              __version__, now=int(self.clock()))
         fig = health.figures()
         d = self.shared.directives
-        self._witness_sent = self.witness.batch() if self.witness is not None else []
+        witness = self.witness.batch() if self.witness is not None else []
+        if not preview:
+            self._witness_sent = witness
         dh = DaemonHealth(
             goroutines=fig["goroutines"], heap_alloc_mb=fig["heap_alloc_mb"],
             heap_sys_mb=fig["heap_sys_mb"], gc_pause_ms=round(self.gc.last_pause_ms, 3),
@@ -336,7 +348,7 @@ class CheckinComponent(BaseComponent):
             boot_counter=facts.boot_counter, generation_uuid=facts.generation_uuid or msgspec.UNSET,
             reconcile_needed=False, reconcile_signals=[],
             deploy_results=list(self.shared.deploy_results),
-            witness_attestations=list(self._witness_sent),
+            witness_attestations=list(witness),
         )
 
     def _extra_health(self, dh: DaemonHealth) -> None:

@@ -1,11 +1,12 @@
 """``preview``: what the next checkin and each outbox would send to Central Command, after the
-same scrubbing the Uplink applies (:func:`agent.phi.egress.egress`). Nothing is sent.
+same scrubbing the Uplink applies (:mod:`agent.uplink.preview`). Nothing is sent.
 
-Built from the state directory: the queued items are read where they lie (no queue is opened, so
-this is safe beside a running daemon); the checkin is built by the checkin component itself over
-a private copy of the state directory's small files (so nothing of the real one is written). The
-running daemon is not asked (there is no local control socket): its in-memory state — directives,
-witness attestations, its own health figures — is not in the preview.
+The next checkin is asked of the running daemon over its local control socket
+(:mod:`agent.runtime.control`): its in-memory state (directives, witness attestations, health
+figures) is in it. When no daemon answers, the checkin is built by the checkin component itself
+over a private copy of the state directory's small files (nothing of the real one is written),
+and the output says so. The queued items are read where they lie either way (no queue is opened,
+so this is safe beside a running daemon).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ if TYPE_CHECKING:
     from agent.config import Config
     from agent.uplink import Route
 
-SOURCE_NOTE = ("built from the state directory (the running daemon is not asked: its in-memory "
-               "directives, witness attestations and health figures are not shown)")
+FROM_DAEMON = "the next checkin asked of the running daemon (control socket)"
+FROM_STATE = ("built from the state directory: no daemon answered on the control socket ({why}), "
+              "so its in-memory directives, witness attestations and health figures are not shown")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -127,21 +129,9 @@ def queues() -> list[Queue]:
             Queue("security events", ARCHIVE_DIR, NsNaming(), _simple("SECURITY_EVENTS"))]
 
 
-def scrubbed(route: Route, payload: Any) -> tuple[Any, bool]:
-    """``(the scrubbed body as JSON data, whether scrubbing changed it)``; raises EgressError
-    exactly when the Uplink would refuse to send it."""
-    import msgspec
-
-    from agent.phi.egress import egress
-
-    clean = egress(payload, kind=route.name)
-    before, after = msgspec.json.encode(payload), msgspec.json.encode(clean)
-    return json.loads(after), before != after
-
-
 def preview_queue(path: Path, q: Queue, limit: int) -> dict[str, Any]:
     from agent.outbox.queue import list_items
-    from agent.phi.egress import EgressError
+    from agent.uplink.preview import would_send
 
     items = list_items(path / q.directory, q.naming)
     shown = []
@@ -155,14 +145,9 @@ def preview_queue(path: Path, q: Queue, limit: int) -> dict[str, Any]:
             entry.update(status="undecodable", detail=f"{type(exc).__name__}: not sent as it is")
             shown.append(entry)
             continue
-        entry.update(method=route.method, path=req_path)
-        try:
-            body, changed = scrubbed(route, payload)
-        except EgressError:
-            entry.update(status="refused", detail="cannot be scrubbed: it stays queued and is "
-                         "dead-lettered after 3 tries")
-        else:
-            entry.update(status="would_send", scrubbed=changed, body=body)
+        entry.update(would_send(route, payload, req_path))
+        if entry["status"] == "refused":
+            entry["detail"] = "cannot be scrubbed: it stays queued and is dead-lettered after 3 tries"
         shown.append(entry)
     return {"queue": q.label, "directory": q.directory, "pending": len(items), "items": shown}
 
@@ -185,10 +170,8 @@ def preview_checkin(config: Config, config_path: Path, path: Path) -> dict[str, 
 
     import msgspec
 
-    from agent.checkin import CheckinComponent, sysinfo
-    from agent.phi.egress import EgressError
+    from agent.checkin import CheckinComponent
     from agent.state import KeyFileError, load_or_create
-    from agent.uplink import routes
 
     with tempfile.TemporaryDirectory(prefix="msp-preview-") as tmp:
         copy = Path(tmp) / "state"
@@ -200,17 +183,14 @@ def preview_checkin(config: Config, config_path: Path, path: Path) -> dict[str, 
         except KeyFileError as exc:
             return {"status": "unavailable", "detail": f"{exc}"}
         comp = CheckinComponent(cfg, config_path, keys)
-        try:
-            request = comp.build_request(sysinfo.collect(copy))
+
+        async def build() -> dict[str, Any]:
             try:
-                body, changed = scrubbed(routes.CHECKIN, request)
-            except EgressError:
-                return {"status": "refused", "method": "POST", "path": routes.CHECKIN.path,
-                        "detail": "the checkin cannot be scrubbed; it would not be sent"}
-        finally:
-            asyncio.run(comp.close())
-    return {"status": "would_send", "method": "POST", "path": routes.CHECKIN.path,
-            "scrubbed": changed, "body": body}
+                return await comp.preview()
+            finally:
+                await comp.close()
+
+        return asyncio.run(build())
 
 
 def _scrubber_for(args: argparse.Namespace, path: Path) -> Config | None:
@@ -246,13 +226,23 @@ def run(args: argparse.Namespace) -> int:
     path = existing_state_dir(args)
     if args.limit < 0:
         raise CommandError("--limit must be 0 or more", EXIT_USAGE)
+    from agent.runtime.control import ControlUnavailable, ask
+
     cfg = _scrubber_for(args, path)
-    doc: dict[str, Any] = {"source": SOURCE_NOTE, "state_dir": str(path)}
-    if not args.no_checkin:
-        doc["checkin"] = (preview_checkin(cfg, config_path(getattr(args, "config", None)), path)
-                          if cfg is not None else
-                          {"status": "unavailable", "detail": "no config: the checkin needs "
-                           "site_id, api_endpoint and api_key (pass --config)"})
+    doc: dict[str, Any] = {"source": "", "state_dir": str(path)}
+    try:
+        if args.no_checkin:
+            raise ControlUnavailable("not asked: --no-checkin")
+        doc["checkin"] = ask(path, "preview_checkin")
+        doc["source"] = FROM_DAEMON
+    except ControlUnavailable as exc:
+        doc["source"] = FROM_STATE.format(why=exc)
+        if not args.no_checkin:
+            doc["checkin"] = (preview_checkin(cfg, config_path(getattr(args, "config", None)),
+                                              path)
+                              if cfg is not None else
+                              {"status": "unavailable", "detail": "no config: the checkin needs "
+                               "site_id, api_endpoint and api_key (pass --config)"})
     doc["outboxes"] = [preview_queue(path, q, args.limit) for q in queues()]
     refused = [i for q in doc["outboxes"] for i in q["items"] if i["status"] != "would_send"]
     if doc.get("checkin", {}).get("status") == "refused":
