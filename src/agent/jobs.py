@@ -78,6 +78,10 @@ class Component(Protocol):
     def summary(self) -> str:
         """A few words for the one-line ``STATUS=``; empty for none."""
 
+    def idle(self) -> bool:
+        """No queued or in-flight work of its own (``run --once`` waits for every component
+        to be idle before its last round)."""
+
     def reload(self, config: Config) -> None:
         """Apply a new, validated configuration (hot-reloadable keys only)."""
 
@@ -114,6 +118,9 @@ class BaseComponent:
 
     def reload(self, config: Config) -> None:
         pass
+
+    def idle(self) -> bool:
+        return True
 
     def flush(self) -> None:
         pass

@@ -313,6 +313,9 @@ class HealingComponent(BaseComponent):
         self.on_state_changed()
         return res
 
+    def idle(self) -> bool:
+        return not self._busy and len(self.queue) == 0
+
     async def worker(self) -> None:
         await self.replay()
         while True:

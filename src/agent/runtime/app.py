@@ -92,6 +92,7 @@ class Agent:
         self.notifier.ready(self.status_line())
         log.info("agent.ready", "start-up complete", loop=self.loop_name)
         if self.options.once:
+            await self._once_round()
             self.stop_event.set()
             checkin = self.supervisor.jobs.get("checkin")
             if checkin is not None and checkin.last_ok is not True:
@@ -105,6 +106,28 @@ class Agent:
         supervise.cancel()
         stop.cancel()
         return await self._shutdown()
+
+    async def _once_round(self) -> None:
+        """``run --once`` after its checkin: every other enabled job once (the scan round, the
+        order worker, the drains), then wait for every component to be idle (the heal queue
+        drained), then every job once more so that what the heals produced (rescans, reports,
+        evidence) goes out too. Each run is bounded by its job's deadline."""
+        names = [n for n, job in self.supervisor.jobs.items()
+                 if n != "checkin" and job.enabled()]
+        await self._run_jobs(names)
+        limit = max((self.supervisor.jobs[n].deadline for n in names), default=0.0) + 5.0
+        loop = asyncio.get_running_loop()
+        until = loop.time() + limit
+        # The components' own queues have no event to wait on: polled, bounded.
+        while not all(c.idle() for c in self.components) and loop.time() < until:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        await self._run_jobs(names)
+
+    async def _run_jobs(self, names: list[str]) -> None:
+        tasks = [(t, self.supervisor.jobs[n].deadline + 5.0) for n in names
+                 if (t := self.supervisor.run_job_now(n)) is not None]
+        if tasks:
+            await asyncio.wait({t for t, _ in tasks}, timeout=max(d for _, d in tasks))
 
     async def _first_checkin(self) -> None:
         job = self.supervisor.jobs.get("checkin")
