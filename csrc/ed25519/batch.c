@@ -6,7 +6,7 @@
  *   1. the encoding checks are done per key (once per distinct key) and per item; R must also
  *      decode with y < p, since a canonical encoding never equals anything else;
  *   2. an item whose A and R both lie in the prime-order subgroup (tested once per distinct
- *      key and once per R: [L]P = identity) joins the batch. For such an item the difference
+ *      key and once per R, subgroup.c) joins the batch. For such an item the difference
  *      D = [s]B - R - [k]A lies in that subgroup, so libsodium's equation holds iff D = 0, and
  *      sum z_i D_i = 0 with random 128-bit z_i fails to reveal a D_i != 0 with probability at
  *      most 2^-128 (the subgroup has prime order L > 2^252);
@@ -122,7 +122,7 @@ static void prepare_key(key_state *ks, const unsigned char pk[32])
     ks->usable = 1;
     ge_neg(&neg, &a);
     msm_table(ks->neg_table, &neg);
-    ks->prime = ge_in_prime_subgroup(ks->neg_table);
+    ks->prime = ge_is_torsion_free(&a);
 }
 
 /* Checks of item i that need no group equation; 1 when it may still be valid, and then
@@ -145,7 +145,7 @@ static int prepare_item(ctx *c, size_t i, const unsigned char *hash, const unsig
     sc_mul(it->zs, it->z, sig + 32);
     ge_neg(&neg, &r);
     msm_table(it->neg_table, &neg);
-    *prime = ge_in_prime_subgroup(it->neg_table);
+    *prime = ge_is_torsion_free(&r);
     return 1;
 }
 

@@ -6,8 +6,8 @@
  *   ge.c     group: extended twisted Edwards coordinates, encode/decode, libsodium's encoding
  *            rules (canonical y, small-order blocklist)
  *   sc.c     scalars mod L: canonical test, Barrett reduction, products, signed-window recoding
- *   msm.c    multi-scalar multiplication (Straus with width-5 signed windows; Pippenger buckets
- *            for large inputs), prime-order subgroup test
+ *   msm.c    multi-scalar multiplication (Straus with width-5 signed windows)
+ *   subgroup.c  the prime-order subgroup test (one point halving and a quartic character)
  *   batch.c  the batch verifier: per-key and per-item checks, random linear combination,
  *            bisection of a failing batch
  * No global mutable state anywhere: every table is a local or caller-provided buffer.
@@ -36,6 +36,10 @@ void fe_sq(fe *h, const fe *f);
 void fe_invert(fe *h, const fe *z);
 /* z^((p - 5) / 8) */
 void fe_pow_p58(fe *h, const fe *z);
+/* z^((p - 1) / 4), the quartic character of z */
+void fe_pow_quartic(fe *h, const fe *z);
+/* A square root of a into *r and 1, or 0 when a is not a square. */
+int fe_sqrt(fe *r, const fe *a);
 /* The low 255 bits of s (bit 255 is ignored). */
 void fe_frombytes(fe *h, const unsigned char s[32]);
 /* The canonical encoding (value reduced mod p). */
@@ -93,7 +97,13 @@ void msm_table(ge_cached table[MSM_TABLE], const ge_p3 *p);
  * little-endian. `naf` is scratch of n * SC_NAF_LEN bytes. Variable time. */
 void msm_straus(ge_p3 *out, const ge_cached *const *tables, const unsigned char *const *scalars,
                 size_t n, signed char *naf);
-/* 1 when p is in the subgroup of prime order L ([L]p is the identity). */
+/* 1 when p is in the subgroup of prime order L ([L]p is the identity), by scalar
+ * multiplication: the slow reference the tests and the fuzzer compare subgroup.c with. */
 int ge_in_prime_subgroup(const ge_cached table[MSM_TABLE]);
+
+/* ---- subgroup.c ---- */
+/* 1 when p is in the subgroup of prime order L; 0 when it is not, and for the eight points of
+ * small order (callers have refused those already). About five exponentiations. */
+int ge_is_torsion_free(const ge_p3 *p);
 
 #endif

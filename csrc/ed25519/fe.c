@@ -192,6 +192,34 @@ void fe_pow_p58(fe *h, const fe *z)
     fe_mul(h, &t, z);
 }
 
+/* z^((p - 1) / 4) = z^((2^250 - 1) 8 + 3): 1, -1 or a square root of -1 (z != 0) */
+void fe_pow_quartic(fe *h, const fe *z)
+{
+    fe t, z11, z3;
+    pow_2_250_1(&t, &z11, z);
+    fe_sqn(&t, &t, 3);
+    fe_sq(&z3, z);
+    fe_mul(&z3, &z3, z);
+    fe_mul(h, &t, &z3);
+}
+
+int fe_sqrt(fe *r, const fe *a)
+{
+    static const fe sqrtm1 = {{0x61b274a0ea0b0u, 0x0d5a5fc8f189du, 0x7ef5e9cbd0c60u, 0x78595a6804c9eu,
+                               0x2b8324804fc1du}};
+    fe x, check;
+    fe_pow_p58(&x, a);
+    fe_mul(&x, &x, a); /* a^((p + 3) / 8) */
+    fe_sq(&check, &x);
+    if (!fe_equal(&check, a)) {
+        fe_mul(&x, &x, &sqrtm1);
+        fe_sq(&check, &x);
+        if (!fe_equal(&check, a)) return 0;
+    }
+    *r = x;
+    return 1;
+}
+
 static uint64_t load64(const unsigned char *s)
 {
     uint64_t r = 0;

@@ -271,3 +271,21 @@ def _item(draw: st.DrawFn) -> Item:
 @given(st.lists(_item(), max_size=40))
 def test_random_mixes_match_pynacl(items: list[Item]) -> None:
     check(items)
+
+
+def test_the_call_releases_the_gil(tmp_path: Path) -> None:
+    """cffi's out-of-line API mode wraps the C call in Py_BEGIN/END_ALLOW_THREADS."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("ed_native_build", root / "src/agent/_native_build.py")
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    out = tmp_path / "native.c"
+    build.make_builder().emit_c_code(str(out))
+    text = out.read_text()
+    wrapper = text[text.index("_cffi_f_ed25519_verify_batch(PyObject"):]
+    call = wrapper.index("result = ed25519_verify_batch(")
+    assert "Py_BEGIN_ALLOW_THREADS" in wrapper[:call]
+    assert "Py_END_ALLOW_THREADS" in wrapper[call:call + 200]

@@ -14,13 +14,14 @@ curve point; and the canonical encoding of ``[s]B - [k]A`` equals the bytes of `
 encoding rules, per distinct key and per item (an ``R`` that is not canonical or does not decode
 can never equal a canonical encoding, so it is refused). Then:
 
-* items whose ``A`` and ``R`` both lie in the prime-order subgroup (tested as ``[L]P = 0``, once
-  per distinct key and once per ``R``) are checked with one random linear combination
-  ``sum z_i ([s_i]B - R_i - [k_i]A_i) = 0``, the ``z_i`` 128 bits each from ``os.urandom``, fresh
-  for every call; there, each difference lies in a group of prime order ``L > 2^252``, so the
-  combination is zero for a batch holding an item libsodium rejects with probability at most
-  ``2^-128``, and zero whenever libsodium accepts every item (no cofactor is involved, so no
-  torsion component can cancel out);
+* items whose ``A`` and ``R`` both lie in the prime-order subgroup (tested once per distinct key
+  and once per ``R``: one point halving and a quartic character, ``csrc/ed25519/subgroup.c``; a
+  test that cannot conclude answers "not in the subgroup", which only means the exact path below)
+  are checked with one random linear combination ``sum z_i ([s_i]B - R_i - [k_i]A_i) = 0``, the
+  ``z_i`` 128 bits each from ``os.urandom``, fresh for every call. Every point involved is in
+  the subgroup of prime order ``L > 2^252``, so the sum is zero whenever libsodium accepts every
+  item, and for a batch holding an item libsodium rejects it is zero with probability at most
+  ``2^-128`` (no cofactor is multiplied in, and there is no small-order part to cancel out);
 * items whose ``A`` or ``R`` has a small-order component (libsodium may accept those, about one
   in eight, through the exact cofactorless equation) are verified one by one with that exact
   equation, byte-compared like libsodium does;
