@@ -22,97 +22,108 @@ static const fe SQRT_M_AP2 = {{0x604aaff457e06u, 0x2296fa350598du, 0x7f13dfb1687
 static const fe SQRT_AP2 = {{0x248ef9c884415u, 0x0e509526c7d34u, 0x7d29bbd8d6847u,
                              0x157e10fd3bd6bu, 0x6be4f497f9a9cu}}; /* sqrt(A + 2) */
 
-/* u^2 + A u + 1 */
-static void mont_rhs_over_u(fe *r, const fe *u)
+/* a^2 + A a b + b^2 */
+static void mont_quad(fe *r, const fe *a, const fe *b)
 {
-    fe t, one;
-    fe_1(&one);
-    fe_add(&t, u, &MONT_A);
-    fe_mul(&t, &t, u);
-    fe_add(r, &t, &one);
+    fe t, u;
+    fe_mul(&t, &MONT_A, b);
+    fe_add(&t, &t, a);
+    fe_mul(&t, &t, a); /* a^2 + A a b */
+    fe_sq(&u, b);
+    fe_add(r, &t, &u);
 }
 
+/* Every quantity is kept as a fraction over powers of D = Z - Y, so no inversion is needed:
+ * w = u(P) = W / D with W = Z + Y; v(P) = Vn / Vd with Vn = sqrt(-(A+2)) W Z, Vd = D X. */
 int ge_is_torsion_free(const ge_p3 *p)
 {
-    fe zmy, zpy, den, inv, w, v, t, s, m, r, x, one;
-    fe_1(&one);
-    /* Montgomery coordinates of P (one inversion) */
-    fe_sub(&zmy, &p->Z, &p->Y);
-    fe_add(&zpy, &p->Z, &p->Y);
-    fe_mul(&den, &zmy, &p->X);
-    if (fe_iszero(&den)) return 0; /* x = 0 or y = 1: small order */
-    fe_invert(&inv, &den);
-    fe_mul(&w, &zpy, &p->X);
-    fe_mul(&w, &w, &inv);          /* (Z + Y) / (Z - Y) */
-    fe_mul(&v, &zpy, &p->Z);
-    fe_mul(&v, &v, &inv);
-    fe_mul(&v, &v, &SQRT_M_AP2);   /* sqrt(-(A + 2)) (Z + Y) Z / ((Z - Y) X) */
-    if (fe_iszero(&w) || fe_iszero(&v)) return 0;
+    fe W, D, Vn, Vd, t, S, M, R, Xn, G, Rh, lhs, Nn, Ln, E;
+    fe_add(&W, &p->Z, &p->Y);
+    fe_sub(&D, &p->Z, &p->Y);
+    if (fe_iszero(&D) || fe_iszero(&W) || fe_iszero(&p->X)) return 0; /* small order */
+    fe_mul(&Vn, &W, &p->Z);
+    fe_mul(&Vn, &Vn, &SQRT_M_AP2);
+    fe_mul(&Vd, &D, &p->X);
 
-    /* P in 2E: s = sqrt(w^2 + A w + 1) exists */
-    mont_rhs_over_u(&t, &w);
-    if (!fe_sqrt(&s, &t)) return 0;
+    /* P in 2E: S = sqrt(W^2 + A W D + D^2) = D s exists */
+    mont_quad(&t, &W, &D);
+    if (!fe_sqrt(&S, &t)) return 0;
 
-    /* a rational half: u(Q) = m + sqrt(m^2 - 1), m = w + s or w - s */
+    /* a rational half: u(Q) = Xn / D, Xn = M + sqrt(M^2 - D^2), M = W + S or W - S */
+    fe D2;
+    fe_sq(&D2, &D);
     int found = 0;
     for (int sign = 0; sign < 2 && !found; sign++) {
         if (sign == 0)
-            fe_add(&m, &w, &s);
+            fe_add(&M, &W, &S);
         else
-            fe_sub(&m, &w, &s);
-        fe_sq(&t, &m);
-        fe_sub(&t, &t, &one);
-        if (fe_sqrt(&r, &t)) {
-            fe_add(&x, &m, &r);
+            fe_sub(&M, &W, &S);
+        fe_sq(&t, &M);
+        fe_sub(&t, &t, &D2);
+        if (fe_sqrt(&R, &t)) {
+            fe_add(&Xn, &M, &R);
             found = 1;
         }
     }
-    if (!found || fe_iszero(&x)) return 0;
+    if (!found || fe_iszero(&Xn)) return 0;
 
-    /* check: u(2Q) = w, i.e. (x^2 - 1)^2 = 4 w x (x^2 + A x + 1) */
-    fe x2, lhs, rhs, g;
-    fe_sq(&x2, &x);
-    fe_sub(&lhs, &x2, &one);
+    /* check u(2Q) = w: (Xn^2 - D^2)^2 = 4 W Xn (Xn^2 + A Xn D + D^2) = 4 W Rh */
+    fe Xn2;
+    fe_sq(&Xn2, &Xn);
+    fe_sub(&lhs, &Xn2, &D2);
     fe_sq(&lhs, &lhs);
-    mont_rhs_over_u(&g, &x); /* x^2 + A x + 1 */
-    fe_mul(&rhs, &g, &x);    /* x^3 + A x^2 + x = v(Q)^2 */
-    fe_mul(&t, &rhs, &w);
+    mont_quad(&G, &Xn, &D);
+    fe_mul(&Rh, &Xn, &G); /* D^3 (x^3 + A x^2 + x) */
+    fe_mul(&t, &Rh, &W);
     fe_add(&t, &t, &t);
     fe_add(&t, &t, &t);
     if (!fe_equal(&lhs, &t)) return 0;
 
-    /* v(Q) = nq / (2v), nq = (3x^2 + 2Ax + 1)(x - w) - 2(x^3 + A x^2 + x): the half with 2Q = P */
-    fe nq, a3, two_v;
-    fe_add(&a3, &x2, &x2);
-    fe_add(&a3, &a3, &x2);           /* 3x^2 */
-    fe_mul(&t, &MONT_A, &x);
-    fe_add(&t, &t, &t);              /* 2Ax */
+    /* v(Q) = Nn Vd / (2 Vn D^3) with Nn = (3Xn^2 + 2A Xn D + D^2)(Xn - W) - 2 Rh (the half with
+     * 2Q = P); check v(Q)^2 = x^3 + A x^2 + x: Nn^2 Vd^2 = 4 Vn^2 D^3 Rh */
+    fe a3, D3, c1, c2;
+    fe_add(&a3, &Xn2, &Xn2);
+    fe_add(&a3, &a3, &Xn2);
+    fe_mul(&t, &MONT_A, &Xn);
+    fe_mul(&t, &t, &D);
+    fe_add(&t, &t, &t);
     fe_add(&a3, &a3, &t);
-    fe_add(&a3, &a3, &one);          /* 3x^2 + 2Ax + 1 */
-    fe_sub(&t, &x, &w);
-    fe_mul(&nq, &a3, &t);
-    fe_add(&t, &rhs, &rhs);
-    fe_sub(&nq, &nq, &t);
-    fe_add(&two_v, &v, &v);
-    /* check: v(Q)^2 = x^3 + A x^2 + x, i.e. nq^2 = (2v)^2 (x^3 + A x^2 + x) */
-    fe four_v2, c1, c2;
-    fe_sq(&four_v2, &two_v);
-    fe_sq(&c1, &nq);
-    fe_mul(&c2, &four_v2, &rhs);
+    fe_add(&a3, &a3, &D2);
+    fe_sub(&t, &Xn, &W);
+    fe_mul(&Nn, &a3, &t);
+    fe_add(&t, &Rh, &Rh);
+    fe_sub(&Nn, &Nn, &t);
+    fe_mul(&D3, &D2, &D);
+    fe_mul(&c1, &Nn, &Vd);
+    fe_sq(&c1, &c1);
+    fe_sq(&c2, &Vn);
+    fe_mul(&c2, &c2, &D3);
+    fe_mul(&c2, &c2, &Rh);
+    fe_add(&c2, &c2, &c2);
+    fe_add(&c2, &c2, &c2);
     if (!fe_equal(&c1, &c2)) return 0;
 
-    /* Q in 4E: (l^2 / x)^((p-1)/4) = 1 with l = v(Q) - sqrt(A + 2) x = (nq - 2v sqrt(A+2) x) / (2v).
-     * l^2 / x = ln^2 / (4v^2 x) has the quartic character of ln^2 (4v^2 x)^3. */
-    fe ln, e, d3;
-    fe_mul(&t, &two_v, &SQRT_AP2);
-    fe_mul(&t, &t, &x);
-    fe_sub(&ln, &nq, &t);
-    if (fe_iszero(&ln)) return 0;
-    fe_sq(&e, &ln);
-    fe_mul(&d3, &four_v2, &x);
-    fe_sq(&t, &d3);
-    fe_mul(&d3, &d3, &t);
-    fe_mul(&e, &e, &d3);
-    fe_pow_quartic(&t, &e);
+    /* Q in 4E: l = v(Q) - sqrt(A+2) x = Ln / Ld, Ln = Nn Vd - 2 sqrt(A+2) Xn Vn D^2,
+     * Ld = 2 Vn D^3; l^2 x^3 = Ln^2 Xn^3 / (Ld^2 D^3) has the quartic character of
+     * Ln^2 Xn^3 (Ld^2 D^3)^3, that is of Ln^2 Xn^3 Ld^2 D (fourth powers dropped). */
+    fe Ld;
+    fe_mul(&Ln, &Nn, &Vd);
+    fe_mul(&t, &Xn, &Vn);
+    fe_mul(&t, &t, &D2);
+    fe_mul(&t, &t, &SQRT_AP2);
+    fe_add(&t, &t, &t);
+    fe_sub(&Ln, &Ln, &t);
+    if (fe_iszero(&Ln)) return 0;
+    fe_mul(&Ld, &Vn, &D3);
+    fe_add(&Ld, &Ld, &Ld);
+    fe_sq(&E, &Ln);
+    fe_mul(&E, &E, &Xn2);
+    fe_mul(&E, &E, &Xn);
+    fe_sq(&t, &Ld);
+    fe_mul(&E, &E, &t);
+    fe_mul(&E, &E, &D);
+    fe_pow_quartic(&t, &E);
+    fe one;
+    fe_1(&one);
     return fe_equal(&t, &one);
 }
