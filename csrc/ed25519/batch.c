@@ -10,8 +10,9 @@
  *      D = [s]B - R - [k]A lies in that subgroup, so libsodium's equation holds iff D = 0, and
  *      sum z_i D_i = 0 with random 128-bit z_i fails to reveal a D_i != 0 with probability at
  *      most 2^-128 (the subgroup has prime order L > 2^252);
- *   3. every other item (a key or R with a small-order component) is verified alone with
- *      libsodium's exact cofactorless equation, compared byte for byte;
+ *   3. every other item (a key or R with a small-order component, or the only item of a call)
+ *      is verified alone with libsodium's exact cofactorless equation, compared byte for byte
+ *      (R is then not decoded at all, as in libsodium);
  *   4. a batch equation that fails is split in halves until the bad items are found; two or
  *      fewer items are verified alone.
  * Items sharing a key add their z_i k_i into one scalar for that key.
@@ -112,7 +113,7 @@ static void resolve(ctx *c, const size_t *idx, size_t cnt)
     resolve(c, idx + cnt / 2, cnt - cnt / 2);
 }
 
-static void prepare_key(key_state *ks, const unsigned char pk[32])
+static void prepare_key(key_state *ks, const unsigned char pk[32], int test_subgroup)
 {
     ge_p3 a, neg;
     ks->usable = 0;
@@ -122,13 +123,14 @@ static void prepare_key(key_state *ks, const unsigned char pk[32])
     ks->usable = 1;
     ge_neg(&neg, &a);
     msm_table(ks->neg_table, &neg);
-    ks->prime = ge_is_torsion_free(&a);
+    ks->prime = test_subgroup && ge_is_torsion_free(&a);
 }
 
 /* Checks of item i that need no group equation; 1 when it may still be valid, and then
- * whether R is in the prime-order subgroup in *prime. */
+ * whether it may join the batch in *prime (R and A in the prime-order subgroup). Without
+ * `for_batch` only what the exact equation needs is prepared. */
 static int prepare_item(ctx *c, size_t i, const unsigned char *hash, const unsigned char *coeff,
-                        int *prime)
+                        int for_batch, int *prime)
 {
     const unsigned char *sig = c->sigs + 64 * i;
     item_state *it = &c->items[i];
@@ -137,15 +139,17 @@ static int prepare_item(ctx *c, size_t i, const unsigned char *hash, const unsig
     if (!c->keys[c->key_index[i]].usable) return 0;
     if (!sc_is_canonical(sig + 32)) return 0;
     if (ge_has_small_order(sig)) return 0;
-    if (!ge_is_canonical(sig) || ge_frombytes(&r, sig) != 0) return 0;
     sc_reduce64(it->k, hash);
+    if (!for_batch || !c->keys[c->key_index[i]].prime) return 1;
+    if (!ge_is_canonical(sig) || ge_frombytes(&r, sig) != 0) return 0;
+    if (!ge_is_torsion_free(&r)) return 1;
+    *prime = 1;
     memset(it->z, 0, 32);
     memcpy(it->z, coeff, 16);
     sc_mul(it->zk, it->z, it->k);
     sc_mul(it->zs, it->z, sig + 32);
     ge_neg(&neg, &r);
     msm_table(it->neg_table, &neg);
-    *prime = ge_is_torsion_free(&r);
     return 1;
 }
 
@@ -176,13 +180,15 @@ int ed25519_verify_batch(const unsigned char *keys, size_t nkeys, const size_t *
     ge_p3 b;
     ge_basepoint(&b);
     msm_table(c.base_table, &b);
-    for (size_t j = 0; j < nkeys; j++) prepare_key(&c.keys[j], keys + 32 * j);
+    /* A single item is cheaper to verify alone than to test for the batch. */
+    int for_batch = n >= 2;
+    for (size_t j = 0; j < nkeys; j++) prepare_key(&c.keys[j], keys + 32 * j, for_batch);
 
     size_t nbatch = 0;
     for (size_t i = 0; i < n; i++) {
         int r_prime;
-        if (!prepare_item(&c, i, hashes + 64 * i, coeffs + 16 * i, &r_prime)) continue;
-        if (r_prime && c.keys[key_index[i]].prime)
+        if (!prepare_item(&c, i, hashes + 64 * i, coeffs + 16 * i, for_batch, &r_prime)) continue;
+        if (r_prime)
             batch[nbatch++] = i;
         else
             verdicts[i] = (unsigned char)verify_single(&c, i);
