@@ -16,7 +16,6 @@ static inline u128 mul64(uint64_t a, uint64_t b) { return (u128)a * b; }
 static inline u128 add128(u128 x, u128 y) { return x + y; }
 static inline uint64_t lo51(u128 x) { return (uint64_t)x & MASK51; }
 static inline uint64_t shr51(u128 x) { return (uint64_t)(x >> 51); }
-static inline u128 add64(u128 x, uint64_t y) { return x + y; }
 #else
 typedef struct u128 {
     uint64_t lo, hi;
@@ -38,14 +37,6 @@ static inline u128 add128(u128 x, u128 y)
     u128 r;
     r.lo = x.lo + y.lo;
     r.hi = x.hi + y.hi + (r.lo < x.lo);
-    return r;
-}
-
-static inline u128 add64(u128 x, uint64_t y)
-{
-    u128 r;
-    r.lo = x.lo + y;
-    r.hi = x.hi + (r.lo < x.lo);
     return r;
 }
 
@@ -96,19 +87,23 @@ void fe_neg(fe *h, const fe *f)
     fe_sub(h, &zero, f);
 }
 
+/* r0..r4 (below 2^112) to limbs below 2^52: the five carries are split off independently,
+ * then one 64-bit carry pass. */
 static inline void reduce_wide(fe *h, u128 r0, u128 r1, u128 r2, u128 r3, u128 r4)
 {
-    r1 = add64(r1, shr51(r0));
-    r2 = add64(r2, shr51(r1));
-    r3 = add64(r3, shr51(r2));
-    r4 = add64(r4, shr51(r3));
-    uint64_t c = shr51(r4);
-    uint64_t h0 = lo51(r0) + 19 * c;
-    h->v[1] = lo51(r1) + (h0 >> 51);
-    h->v[0] = h0 & MASK51;
-    h->v[2] = lo51(r2);
-    h->v[3] = lo51(r3);
-    h->v[4] = lo51(r4);
+    uint64_t c0 = shr51(r0), c1 = shr51(r1), c2 = shr51(r2), c3 = shr51(r3), c4 = shr51(r4);
+    uint64_t h0 = lo51(r0) + 19 * c4, h1 = lo51(r1) + c0, h2 = lo51(r2) + c1;
+    uint64_t h3 = lo51(r3) + c2, h4 = lo51(r4) + c3;
+    h1 += h0 >> 51; h0 &= MASK51;
+    h2 += h1 >> 51; h1 &= MASK51;
+    h3 += h2 >> 51; h2 &= MASK51;
+    h4 += h3 >> 51; h3 &= MASK51;
+    h0 += 19 * (h4 >> 51); h4 &= MASK51;
+    h->v[0] = h0;
+    h->v[1] = h1;
+    h->v[2] = h2;
+    h->v[3] = h3;
+    h->v[4] = h4;
 }
 
 void fe_mul(fe *h, const fe *f, const fe *g)
