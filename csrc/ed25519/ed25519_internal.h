@@ -40,6 +40,10 @@ void fe_pow_p58(fe *h, const fe *z);
 void fe_pow_quartic(fe *h, const fe *z);
 /* A square root of a into *r and 1, or 0 when a is not a square. */
 int fe_sqrt(fe *r, const fe *a);
+/* Like fe_sqrt from one exponentiation; when a (nonzero) is not a square, *r receives a square
+ * root of a n instead, for a fixed non-square n, given zeta_i^2 = n / i and zeta_mi^2 = n / -i
+ * (i = sqrt(-1)), and 0 is returned. */
+int fe_sqrt_or_twist(fe *r, const fe *a, const fe *zeta_i, const fe *zeta_mi);
 /* The low 255 bits of s (bit 255 is ignored). */
 void fe_frombytes(fe *h, const unsigned char s[32]);
 /* The canonical encoding (value reduced mod p). */

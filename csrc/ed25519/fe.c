@@ -198,21 +198,42 @@ void fe_pow_quartic(fe *h, const fe *z)
     fe_mul(h, &t, &z3);
 }
 
+static const fe FE_SQRTM1 = {{0x61b274a0ea0b0u, 0x0d5a5fc8f189du, 0x7ef5e9cbd0c60u, 0x78595a6804c9eu,
+                              0x2b8324804fc1du}};
+
 int fe_sqrt(fe *r, const fe *a)
 {
-    static const fe sqrtm1 = {{0x61b274a0ea0b0u, 0x0d5a5fc8f189du, 0x7ef5e9cbd0c60u, 0x78595a6804c9eu,
-                               0x2b8324804fc1du}};
     fe x, check;
     fe_pow_p58(&x, a);
     fe_mul(&x, &x, a); /* a^((p + 3) / 8) */
     fe_sq(&check, &x);
     if (!fe_equal(&check, a)) {
-        fe_mul(&x, &x, &sqrtm1);
+        fe_mul(&x, &x, &FE_SQRTM1);
         fe_sq(&check, &x);
         if (!fe_equal(&check, a)) return 0;
     }
     *r = x;
     return 1;
+}
+
+int fe_sqrt_or_twist(fe *r, const fe *a, const fe *zeta_i, const fe *zeta_mi)
+{
+    fe x, check, t;
+    fe_pow_p58(&x, a);
+    fe_mul(&x, &x, a); /* b = a^((p + 3) / 8): b^2 is a, -a, i a or -i a */
+    fe_sq(&check, &x);
+    if (fe_equal(&check, a)) {
+        *r = x;
+        return 1;
+    }
+    fe_neg(&t, a);
+    if (fe_equal(&check, &t)) {
+        fe_mul(r, &x, &FE_SQRTM1);
+        return 1;
+    }
+    fe_mul(&t, a, &FE_SQRTM1);
+    fe_mul(r, &x, fe_equal(&check, &t) ? zeta_i : zeta_mi);
+    return 0;
 }
 
 static uint64_t load64(const unsigned char *s)

@@ -21,6 +21,11 @@ static const fe SQRT_M_AP2 = {{0x604aaff457e06u, 0x2296fa350598du, 0x7f13dfb1687
                                0x35de93d846e01u, 0x0f26edf460a00u}}; /* sqrt(-(A + 2)) */
 static const fe SQRT_AP2 = {{0x248ef9c884415u, 0x0e509526c7d34u, 0x7d29bbd8d6847u,
                              0x157e10fd3bd6bu, 0x6be4f497f9a9cu}}; /* sqrt(A + 2) */
+static const fe N_A24 = {{0x0003724c21c20u, 0, 0, 0, 0}}; /* n = A^2 - 4, not a square */
+static const fe ZETA_I = {{0x71277b3ba5222u, 0x2970a394eb516u, 0x0b29a3e775c7bu, 0x0f75f12ecb490u,
+                           0x219fc5bc27acfu}}; /* sqrt(n / i) */
+static const fe ZETA_MI = {{0x48befa14b6386u, 0x3d8b4d0d98017u, 0x40e99219f1a86u, 0x5f873e60f4e67u,
+                            0x797f018b3b0eeu}}; /* sqrt(n / -i) */
 
 /* a^2 + A a b + b^2 */
 static void mont_quad(fe *r, const fe *a, const fe *b)
@@ -49,23 +54,30 @@ int ge_is_torsion_free(const ge_p3 *p)
     mont_quad(&t, &W, &D);
     if (!fe_sqrt(&S, &t)) return 0;
 
-    /* a rational half: u(Q) = Xn / D, Xn = M + sqrt(M^2 - D^2), M = W + S or W - S */
+    /* a rational half: u(Q) = Xn / D, Xn = M + sqrt(M^2 - D^2) for M = W + S or M = W - S,
+     * whichever makes M^2 - D^2 a square. (M+^2 - D^2)(M-^2 - D^2) = W^2 D^2 n with n = A^2 - 4
+     * not a square, so exactly one does; when it is M-, its root W D n / rho comes from the
+     * same exponentiation (rho = sqrt((M+^2 - D^2) n)), and W, D are scaled by rho so that
+     * w = W / D and x = Xn / D still share their denominator. */
     fe D2;
     fe_sq(&D2, &D);
-    int found = 0;
-    for (int sign = 0; sign < 2 && !found; sign++) {
-        if (sign == 0)
-            fe_add(&M, &W, &S);
-        else
-            fe_sub(&M, &W, &S);
-        fe_sq(&t, &M);
-        fe_sub(&t, &t, &D2);
-        if (fe_sqrt(&R, &t)) {
-            fe_add(&Xn, &M, &R);
-            found = 1;
-        }
+    fe_add(&M, &W, &S);
+    fe_sq(&t, &M);
+    fe_sub(&t, &t, &D2);
+    if (fe_iszero(&t)) return 0;
+    if (fe_sqrt_or_twist(&R, &t, &ZETA_I, &ZETA_MI)) {
+        fe_add(&Xn, &M, &R);
+    } else {
+        fe_sub(&M, &W, &S);
+        fe_mul(&Xn, &M, &R);
+        fe_mul(&t, &W, &D);
+        fe_mul(&t, &t, &N_A24);
+        fe_add(&Xn, &Xn, &t);
+        fe_mul(&W, &W, &R);
+        fe_mul(&D, &D, &R);
+        fe_sq(&D2, &D);
     }
-    if (!found || fe_iszero(&Xn)) return 0;
+    if (fe_iszero(&Xn) || fe_iszero(&D)) return 0;
 
     /* check u(2Q) = w: (Xn^2 - D^2)^2 = 4 W Xn (Xn^2 + A Xn D + D^2) = 4 W Rh */
     fe Xn2;
