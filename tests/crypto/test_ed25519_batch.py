@@ -14,6 +14,7 @@ import json
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import nacl.signing
 import pytest
@@ -211,8 +212,17 @@ def test_wrong_lengths_and_types() -> None:
         (pk, msg, sig + b"\0"), (b"", msg, sig), (pk, msg, b""), (b"", b"", b""),
     ]
     assert check(items) == [True] + [False] * 7
-    assert verify_batch([(bytearray(pk), bytearray(msg), bytearray(sig))]) == [True]
-    assert verify_batch([(memoryview(pk), memoryview(msg), memoryview(sig))]) == [True]  # type: ignore[list-item]
+    # PyNaCl takes the message as bytes(message) but wants keys and signatures of type bytes
+    odd: list[Any] = [
+        (pk, bytearray(msg), sig), (pk, memoryview(msg), sig), (pk, memoryview(msg)[::-1], sig),
+        (bytearray(pk), msg, sig), (pk, msg, bytearray(sig)), (memoryview(pk), msg, sig),
+        (pk, "m", sig), (pk, None, sig), (None, msg, sig), (pk, msg, None), (pk, sig + msg, None),
+        (pk, 1, sig),
+    ]
+    expected = [verify_ed25519(*item) for item in odd]
+    assert expected[:2] == [True, True] and expected[3:5] == [False, False]
+    assert verify_batch(odd) == expected
+    assert verify_batch(odd + items) == expected + [True] + [False] * 7
     assert verify_batch([]) == []
 
 

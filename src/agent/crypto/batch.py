@@ -47,6 +47,9 @@ from agent.crypto.keys import verify_ed25519
 KEY_LEN: Final = 32
 SIG_LEN: Final = 64
 _COEFF_LEN: Final = 16
+# Messages that verify_ed25519 reads as their bytes; any other type of message, and keys or
+# signatures that are not bytes (PyNaCl refuses bytearray there), take the one-by-one path.
+_MESSAGE_TYPES: Final = (bytes, bytearray, memoryview)
 
 Item = tuple[bytes, bytes, bytes]
 
@@ -81,9 +84,13 @@ def verify_batch_with(ffi: Any, lib: Any, items: Sequence[Item]) -> list[bool]:
     sigs: list[bytes] = []
     hashes: list[bytes] = []
     for pos, (pk, msg, sig) in enumerate(items):
-        pk, sig = bytes(pk), bytes(sig)  # bytearray / memoryview work like bytes, as in PyNaCl
+        if not (isinstance(pk, bytes) and isinstance(sig, bytes) and isinstance(msg, _MESSAGE_TYPES)):
+            verdicts[pos] = verify_ed25519(pk, msg, sig)  # odd types: whatever PyNaCl makes of them
+            continue
         if len(pk) != KEY_LEN or len(sig) != SIG_LEN:
             continue  # PyNaCl raises on these lengths: a False verdict
+        if not isinstance(msg, bytes):
+            msg = bytes(msg)
         positions.append(pos)
         index.append(keys.setdefault(pk, len(keys)))
         sigs.append(sig)
