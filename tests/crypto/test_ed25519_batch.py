@@ -299,3 +299,18 @@ def test_the_call_releases_the_gil(tmp_path: Path) -> None:
     call = wrapper.index("result = ed25519_verify_batch(")
     assert "Py_BEGIN_ALLOW_THREADS" in wrapper[:call]
     assert "Py_END_ALLOW_THREADS" in wrapper[call:call + 200]
+
+
+def test_concurrent_calls_from_threads() -> None:
+    """No state is shared between calls: threads verifying at once get their own verdicts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = []
+    for t in range(6):
+        items = [_valid(KEYS[(t + i) % 4], bytes([t, i])) for i in range(24)]
+        items[t] = (items[t][0], items[t][1] + b"?", items[t][2])
+        batches.append(items)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(verify_batch, batches * 3))
+    for t, verdicts in enumerate(results):
+        assert verdicts == [i != t % 6 for i in range(24)]
