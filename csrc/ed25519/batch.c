@@ -10,7 +10,8 @@
  *      D = [s]B - R - [k]A lies in that subgroup, so libsodium's equation holds iff D = 0, and
  *      sum z_i D_i = 0 with random 128-bit z_i fails to reveal a D_i != 0 with probability at
  *      most 2^-128 (the subgroup has prime order L > 2^252);
- *   3. every other item (a key or R with a small-order component, or the only item of a call)
+ *   3. every other item (a key or R with a small-order component, or any item of a call with
+ *      fewer than three)
  *      is verified alone with libsodium's exact cofactorless equation, compared byte for byte
  *      (R is then not decoded at all, as in libsodium);
  *   4. a batch equation that fails is split in halves until the bad items are found; two or
@@ -180,8 +181,9 @@ int ed25519_verify_batch(const unsigned char *keys, size_t nkeys, const size_t *
     ge_p3 b;
     ge_basepoint(&b);
     msm_table(c.base_table, &b);
-    /* A single item is cheaper to verify alone than to test for the batch. */
-    int for_batch = n >= 2;
+    /* One or two items are cheaper to verify alone than to test for the batch (and a batch of
+     * two that fails is resolved one by one anyway). */
+    int for_batch = n >= 3;
     for (size_t j = 0; j < nkeys; j++) prepare_key(&c.keys[j], keys + 32 * j, for_batch);
 
     size_t nbatch = 0;

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from tests.crypto import edmodel as em
 
 from agent.crypto import verify_batch, verify_ed25519
-from agent.crypto.batch import native_in_use, verify_batch_pure
+from agent.crypto.batch import native_in_use, verify_batch_pure, verify_batch_with
 
 DATA = Path(__file__).parent / "data"
 Item = tuple[bytes, bytes, bytes]
@@ -45,10 +45,20 @@ RFC8032 = [
 ]
 
 
+def native_alone(items: list[Item]) -> list[bool]:
+    """The C verifier even for one or two items (verify_batch hands those to PyNaCl)."""
+    from agent import native
+
+    if not native_in_use()[0]:
+        return verify_batch_pure(items)
+    return verify_batch_with(native.ffi(), native.lib(), items, native_from=1)
+
+
 def check(items: list[Item]) -> list[bool]:
     """verify_batch's verdicts, asserted equal to PyNaCl's; also for the items one by one."""
     expected = verify_batch_pure(items)
     assert verify_batch(items) == expected
+    assert native_alone(items) == expected
     return expected
 
 
@@ -76,7 +86,7 @@ def test_rfc8032_vectors() -> None:
         items.append((bytes.fromhex(pk), bytes.fromhex(msg), bytes.fromhex(sig)))
     assert check(items) == [True] * 3
     for item in items:
-        assert verify_batch([item]) == [True]
+        assert native_alone([item]) == [True]
         bad = (item[0], item[1] + b"!", item[2])
         assert check([item, bad]) == [True, False]
 
@@ -92,7 +102,7 @@ def test_taming_the_many_eddsas_cases() -> None:
     assert len(cases) >= 12
     verdicts = check(cases)
     for case, verdict in zip(cases, verdicts, strict=True):
-        assert verify_batch([case]) == [verdict]
+        assert native_alone([case]) == [verdict]
     # mixed into a batch of valid signatures (shared and distinct keys), in both orders
     valid = [_valid(KEYS[i % 3], bytes([i])) for i in range(12)]
     check(valid + cases)
@@ -140,7 +150,7 @@ def test_torsion_keys_and_nonces() -> None:
     verdicts = check(items)
     assert any(verdicts) and not all(verdicts)
     for item, verdict in zip(items, verdicts, strict=True):
-        assert verify_batch([item]) == [verdict]
+        assert native_alone([item]) == [verdict]
     valid = [_valid(KEYS[0], bytes([i])) for i in range(20)]
     mixed = valid + items
     rng.shuffle(mixed)
@@ -202,7 +212,7 @@ def test_non_canonical_encodings() -> None:
     verdicts = check(items)
     assert verdicts[:5] == [True, False, False, False, False]
     for item, verdict in zip(items, verdicts, strict=True):
-        assert verify_batch([item]) == [verdict]
+        assert native_alone([item]) == [verdict]
 
 
 def test_wrong_lengths_and_types() -> None:

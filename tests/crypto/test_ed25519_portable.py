@@ -67,4 +67,4 @@ def test_portable_build_matches_pynacl(portable: Any) -> None:
     expected = verify_batch_pure(items)
     assert verify_batch_with(portable.ffi, portable.lib, items) == expected
     for item, verdict in zip(items[:40], expected[:40], strict=True):
-        assert verify_batch_with(portable.ffi, portable.lib, [item]) == [verdict]
+        assert verify_batch_with(portable.ffi, portable.lib, [item], native_from=1) == [verdict]

@@ -4,7 +4,9 @@
 ``bool`` per item: exactly what :func:`agent.crypto.verify_ed25519` (PyNaCl, that is libsodium's
 ``crypto_sign_verify_detached``) says for that item, for every input. With the native core
 (``csrc/ed25519/``, one C call that runs without the GIL) the items are checked together; without
-it they are checked one by one with PyNaCl.
+it, and for calls with fewer than three well-formed items (libsodium alone is faster there), they
+are checked one by one with PyNaCl. Keys, signatures or messages of types PyNaCl does not read as
+bytes get whatever :func:`verify_ed25519` makes of them.
 
 How identical verdicts are guaranteed. libsodium accepts ``(A, M, R || s)`` exactly when:
 ``len(A) == 32`` and ``len(sig) == 64``; ``s < L``; the 32 bytes of ``R`` are not one of its
@@ -47,6 +49,7 @@ from agent.crypto.keys import verify_ed25519
 KEY_LEN: Final = 32
 SIG_LEN: Final = 64
 _COEFF_LEN: Final = 16
+_BATCH_MIN: Final = 3  # fewer well-formed items go to PyNaCl one by one
 # Messages that verify_ed25519 reads as their bytes; any other type of message, and keys or
 # signatures that are not bytes (PyNaCl refuses bytearray there), take the one-by-one path.
 _MESSAGE_TYPES: Final = (bytes, bytearray, memoryview)
@@ -75,8 +78,11 @@ def verify_batch_pure(items: Sequence[Item]) -> list[bool]:
     return [verify_ed25519(pk, msg, sig) for pk, msg, sig in items]
 
 
-def verify_batch_with(ffi: Any, lib: Any, items: Sequence[Item]) -> list[bool]:
-    """:func:`verify_batch` through a given build of the C verifier (the tests load others)."""
+def verify_batch_with(
+    ffi: Any, lib: Any, items: Sequence[Item], *, native_from: int = _BATCH_MIN
+) -> list[bool]:
+    """:func:`verify_batch` through a given build of the C verifier (the tests load others);
+    with fewer than ``native_from`` well-formed items, PyNaCl verifies them instead."""
     verdicts = [False] * len(items)
     keys: dict[bytes, int] = {}
     index: list[int] = []
@@ -99,7 +105,9 @@ def verify_batch_with(ffi: Any, lib: Any, items: Sequence[Item]) -> list[bool]:
         h.update(msg)
         hashes.append(h.digest())
     n = len(positions)
-    if n == 0:
+    if n < native_from:  # libsodium itself is faster for one or two signatures (same verdicts)
+        for pos in positions:
+            verdicts[pos] = verify_ed25519(*items[pos])
         return verdicts
     out = ffi.new("unsigned char[]", n)
     key_index = ffi.new("size_t[]", index)
