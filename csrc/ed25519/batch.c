@@ -173,7 +173,7 @@ int ed25519_verify_batch(const unsigned char *keys, size_t nkeys, const size_t *
     c.tables = malloc(npoints * sizeof *c.tables);
     c.scalars = malloc(npoints * sizeof *c.scalars);
     c.used_keys = malloc(nkeys * sizeof *c.used_keys);
-    c.naf = malloc(npoints * SC_NAF_LEN);
+    c.naf = malloc((npoints < MSM_CHUNK ? npoints : MSM_CHUNK) * SC_NAF_LEN);
     size_t *batch = malloc(n * sizeof *batch);
     int rc = -2;
     if (!c.keys || !c.items || !c.tables || !c.scalars || !c.used_keys || !c.naf || !batch) goto done;

@@ -95,10 +95,11 @@ int sc_wnaf(signed char naf[SC_NAF_LEN], const unsigned char s[32], int w);
 /* ---- msm.c ---- */
 #define MSM_WINDOW 5
 #define MSM_TABLE (1 << (MSM_WINDOW - 2)) /* odd multiples P, 3P, ..., 15P */
+#define MSM_CHUNK 192                     /* points per pass of msm_straus */
 
 void msm_table(ge_cached table[MSM_TABLE], const ge_p3 *p);
 /* out = sum scalars[i] * P_i where tables[i] is msm_table(P_i); scalars < 2^255, 32 bytes each
- * little-endian. `naf` is scratch of n * SC_NAF_LEN bytes. Variable time. */
+ * little-endian. `naf` is scratch of min(n, MSM_CHUNK) * SC_NAF_LEN bytes. Variable time. */
 void msm_straus(ge_p3 *out, const ge_cached *const *tables, const unsigned char *const *scalars,
                 size_t n, signed char *naf);
 /* 1 when p is in the subgroup of prime order L ([L]p is the identity), by scalar
