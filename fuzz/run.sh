@@ -50,3 +50,13 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 
 # Cross-check native vs reference on everything the fuzzer kept (and any crash inputs).
 cd "$ROOT" && "$PYTHON" fuzz/crosscheck.py "$CORPUS"
+
+# The Ed25519 batch verifier (csrc/ed25519/), differential against libsodium (libsodium-dev):
+# every verdict must equal crypto_sign_verify_detached's. Corpus in build/fuzz/ed25519_corpus.
+"$CC" -g -O1 -std=c11 -Wall -Wextra -Werror \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+    -I"$ROOT/csrc" "$ROOT/fuzz/ed25519_batch_fuzzer.c" "$ROOT"/csrc/ed25519/*.c -lsodium \
+    -o "$OUT/ed25519_batch_fuzzer"
+mkdir -p "$OUT/ed25519_corpus"
+"$OUT/ed25519_batch_fuzzer" -max_total_time="$SECONDS_TO_RUN" -max_len=1024 -timeout=20 \
+    -print_final_stats=1 -artifact_prefix="$OUT/crashes/ed25519-" "$OUT/ed25519_corpus"

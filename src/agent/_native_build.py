@@ -17,14 +17,15 @@ import cffi
 ROOT = Path(__file__).resolve().parents[2]
 CSRC = ROOT / "csrc"
 HEADER = CSRC / "agent_native.h"
+ED25519_HEADER = CSRC / "ed25519" / "ed25519_batch.h"  # the Ed25519 batch verifier (csrc/ed25519/)
 
 STRICT_FLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-fvisibility=hidden"]
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"]
 
 
-def _cdef_text() -> str:
+def _cdef_text(header: Path = HEADER) -> str:
     lines = []
-    for line in HEADER.read_text(encoding="utf-8").splitlines():
+    for line in header.read_text(encoding="utf-8").splitlines():
         if line.lstrip().startswith("#"):
             continue  # include guards and includes are for the C compiler only
         lines.append(line)
@@ -34,7 +35,8 @@ def _cdef_text() -> str:
 def make_builder() -> cffi.FFI:
     ffi = cffi.FFI()
     ffi.cdef(_cdef_text())
-    sources = sorted(str(p.relative_to(ROOT)) for p in CSRC.glob("*.c"))
+    ffi.cdef(_cdef_text(ED25519_HEADER))
+    sources = sorted(str(p.relative_to(ROOT)) for p in [*CSRC.glob("*.c"), *CSRC.glob("ed25519/*.c")])
     cflags = list(STRICT_FLAGS)
     ldflags: list[str] = []
     libraries: list[str] = []
@@ -47,7 +49,7 @@ def make_builder() -> cffi.FFI:
     libraries += [lib for lib in extra_libs.split(",") if lib]
     ffi.set_source(
         "agent._native",
-        '#include "agent_native.h"',
+        '#include "agent_native.h"\n#include "ed25519/ed25519_batch.h"',
         sources=sources,
         include_dirs=[str(CSRC.relative_to(ROOT))],
         extra_compile_args=cflags,

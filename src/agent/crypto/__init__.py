@@ -4,8 +4,11 @@
 * :mod:`.sigauth`: request-signature headers (central-api.md §4.4).
 * :mod:`.heartbeat`: heartbeat signature (central-api.md §4.5).
 * :mod:`.envelope`: credential envelope (orders.md §8).
+* :mod:`.batch`: batch verification of Ed25519 signatures (native, libsodium's verdicts).
 """
 
+from agent.crypto.batch import native_in_use as batch_verifier_status
+from agent.crypto.batch import verify_batch
 from agent.crypto.envelope import (
     EnvelopeError,
     decrypt_credentials,
@@ -33,6 +36,7 @@ __all__ = [
     "EnvelopeError",
     "KeyFormatError",
     "X25519Keypair",
+    "batch_verifier_status",
     "decrypt_credentials",
     "fingerprint",
     "heartbeat_fields",
@@ -44,6 +48,7 @@ __all__ = [
     "sign_heartbeat",
     "sign_request",
     "signed_message",
+    "verify_batch",
     "verify_ed25519",
     "verify_heartbeat",
     "verify_request",

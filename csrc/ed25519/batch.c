@@ -1,0 +1,209 @@
+/*
+ * The batch verifier. For each item, libsodium's crypto_sign_verify_detached accepts exactly
+ * when: s < L; R is not a small-order encoding; A is canonical (y < p), not a small-order
+ * encoding and decodes; and the encoding of [s]B - [k]A equals the 32 bytes of R, with
+ * k = SHA-512(R || A || M) mod L (cofactorless). Here:
+ *   1. the encoding checks are done per key (once per distinct key) and per item; R must also
+ *      decode with y < p, since a canonical encoding never equals anything else;
+ *   2. an item whose A and R both lie in the prime-order subgroup (tested once per distinct
+ *      key and once per R, subgroup.c) joins the batch. For such an item the difference
+ *      D = [s]B - R - [k]A lies in that subgroup, so libsodium's equation holds iff D = 0, and
+ *      sum z_i D_i = 0 with random 128-bit z_i fails to reveal a D_i != 0 with probability at
+ *      most 2^-128 (the subgroup has prime order L > 2^252);
+ *   3. every other item (a key or R with a small-order component, or any item of a call with
+ *      fewer than three)
+ *      is verified alone with libsodium's exact cofactorless equation, compared byte for byte
+ *      (R is then not decoded at all, as in libsodium);
+ *   4. a batch equation that fails is split in halves until the bad items are found; two or
+ *      fewer items are verified alone.
+ * Items sharing a key add their z_i k_i into one scalar for that key.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ed25519_batch.h"
+#include "ed25519_internal.h"
+
+typedef struct key_state {
+    ge_cached neg_table[MSM_TABLE]; /* odd multiples of -A */
+    unsigned char sum[32];          /* sum of z_i k_i over the items of the current subset */
+    int usable;                     /* encoding accepted and decoded */
+    int prime;                      /* A is in the prime-order subgroup */
+    int used;
+} key_state;
+
+typedef struct item_state {
+    ge_cached neg_table[MSM_TABLE]; /* odd multiples of -R */
+    unsigned char k[32];            /* SHA-512 mod L */
+    unsigned char zk[32];           /* z k mod L */
+    unsigned char zs[32];           /* z s mod L */
+    unsigned char z[32];            /* the 128-bit coefficient, zero-extended */
+} item_state;
+
+typedef struct ctx {
+    const unsigned char *sigs;
+    const size_t *key_index;
+    key_state *keys;
+    item_state *items;
+    ge_cached base_table[MSM_TABLE];
+    /* scratch for one multi-scalar multiplication over at most n + nkeys + 1 points */
+    const ge_cached **tables;
+    const unsigned char **scalars;
+    size_t *used_keys;
+    signed char *naf;
+    unsigned char *verdicts;
+} ctx;
+
+/* libsodium's equation for item i alone: encode([s]B + [k](-A)) == R. */
+static int verify_single(ctx *c, size_t i)
+{
+    const unsigned char *sig = c->sigs + 64 * i;
+    const ge_cached *tables[2] = {c->base_table, c->keys[c->key_index[i]].neg_table};
+    const unsigned char *scalars[2] = {sig + 32, c->items[i].k};
+    ge_p3 r;
+    unsigned char enc[32];
+    msm_straus(&r, tables, scalars, 2, c->naf);
+    ge_tobytes(enc, &r);
+    return memcmp(enc, sig, 32) == 0;
+}
+
+/* Whether sum z_i ([s_i]B - R_i - [k_i]A_i) = 0 over the items idx[0..cnt). */
+static int batch_holds(ctx *c, const size_t *idx, size_t cnt)
+{
+    unsigned char bsum[32] = {0};
+    size_t nused = 0, m = 0;
+    for (size_t t = 0; t < cnt; t++) {
+        item_state *it = &c->items[idx[t]];
+        key_state *ks = &c->keys[c->key_index[idx[t]]];
+        sc_add(bsum, bsum, it->zs);
+        if (!ks->used) {
+            ks->used = 1;
+            memset(ks->sum, 0, 32);
+            c->used_keys[nused++] = c->key_index[idx[t]];
+        }
+        sc_add(ks->sum, ks->sum, it->zk);
+    }
+    c->tables[m] = c->base_table;
+    c->scalars[m++] = bsum;
+    for (size_t u = 0; u < nused; u++) {
+        key_state *ks = &c->keys[c->used_keys[u]];
+        ks->used = 0;
+        c->tables[m] = ks->neg_table;
+        c->scalars[m++] = ks->sum;
+    }
+    for (size_t t = 0; t < cnt; t++) {
+        c->tables[m] = c->items[idx[t]].neg_table;
+        c->scalars[m++] = c->items[idx[t]].z;
+    }
+    ge_p3 r;
+    msm_straus(&r, c->tables, c->scalars, m, c->naf);
+    return ge_is_identity(&r);
+}
+
+static void resolve(ctx *c, const size_t *idx, size_t cnt)
+{
+    if (cnt <= 2) {
+        for (size_t t = 0; t < cnt; t++) c->verdicts[idx[t]] = (unsigned char)verify_single(c, idx[t]);
+        return;
+    }
+    if (batch_holds(c, idx, cnt)) {
+        for (size_t t = 0; t < cnt; t++) c->verdicts[idx[t]] = 1;
+        return;
+    }
+    resolve(c, idx, cnt / 2);
+    resolve(c, idx + cnt / 2, cnt - cnt / 2);
+}
+
+static void prepare_key(key_state *ks, const unsigned char pk[32], int test_subgroup)
+{
+    ge_p3 a, neg;
+    ks->usable = 0;
+    ks->prime = 0;
+    ks->used = 0;
+    if (!ge_is_canonical(pk) || ge_has_small_order(pk) || ge_frombytes(&a, pk) != 0) return;
+    ks->usable = 1;
+    ge_neg(&neg, &a);
+    msm_table(ks->neg_table, &neg);
+    ks->prime = test_subgroup && ge_is_torsion_free(&a);
+}
+
+/* Checks of item i that need no group equation; 1 when it may still be valid, and then
+ * whether it may join the batch in *prime (R and A in the prime-order subgroup). Without
+ * `for_batch` only what the exact equation needs is prepared. */
+static int prepare_item(ctx *c, size_t i, const unsigned char *hash, const unsigned char *coeff,
+                        int for_batch, int *prime)
+{
+    const unsigned char *sig = c->sigs + 64 * i;
+    item_state *it = &c->items[i];
+    ge_p3 r, neg;
+    *prime = 0;
+    if (!c->keys[c->key_index[i]].usable) return 0;
+    if (!sc_is_canonical(sig + 32)) return 0;
+    if (ge_has_small_order(sig)) return 0;
+    sc_reduce64(it->k, hash);
+    if (!for_batch || !c->keys[c->key_index[i]].prime) return 1;
+    if (!ge_is_canonical(sig) || ge_frombytes(&r, sig) != 0) return 0;
+    if (!ge_is_torsion_free(&r)) return 1;
+    *prime = 1;
+    memset(it->z, 0, 32);
+    memcpy(it->z, coeff, 16);
+    sc_mul(it->zk, it->z, it->k);
+    sc_mul(it->zs, it->z, sig + 32);
+    ge_neg(&neg, &r);
+    msm_table(it->neg_table, &neg);
+    return 1;
+}
+
+int ed25519_verify_batch(const unsigned char *keys, size_t nkeys, const size_t *key_index,
+                         const unsigned char *sigs, const unsigned char *hashes,
+                         const unsigned char *coeffs, size_t n, unsigned char *verdicts)
+{
+    for (size_t i = 0; i < n; i++)
+        if (key_index[i] >= nkeys) return -1;
+    memset(verdicts, 0, n);
+    if (n == 0) return 0;
+    size_t npoints = n + nkeys + 1;
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.sigs = sigs;
+    c.key_index = key_index;
+    c.verdicts = verdicts;
+    c.keys = malloc(nkeys * sizeof *c.keys);
+    c.items = malloc(n * sizeof *c.items);
+    c.tables = malloc(npoints * sizeof *c.tables);
+    c.scalars = malloc(npoints * sizeof *c.scalars);
+    c.used_keys = malloc(nkeys * sizeof *c.used_keys);
+    c.naf = malloc((npoints < MSM_CHUNK ? npoints : MSM_CHUNK) * SC_NAF_LEN);
+    size_t *batch = malloc(n * sizeof *batch);
+    int rc = -2;
+    if (!c.keys || !c.items || !c.tables || !c.scalars || !c.used_keys || !c.naf || !batch) goto done;
+
+    ge_p3 b;
+    ge_basepoint(&b);
+    msm_table(c.base_table, &b);
+    /* One or two items are cheaper to verify alone than to test for the batch (and a batch of
+     * two that fails is resolved one by one anyway). */
+    int for_batch = n >= 3;
+    for (size_t j = 0; j < nkeys; j++) prepare_key(&c.keys[j], keys + 32 * j, for_batch);
+
+    size_t nbatch = 0;
+    for (size_t i = 0; i < n; i++) {
+        int r_prime;
+        if (!prepare_item(&c, i, hashes + 64 * i, coeffs + 16 * i, for_batch, &r_prime)) continue;
+        if (r_prime)
+            batch[nbatch++] = i;
+        else
+            verdicts[i] = (unsigned char)verify_single(&c, i);
+    }
+    resolve(&c, batch, nbatch);
+    rc = 0;
+done:
+    free(batch);
+    free(c.naf);
+    free(c.used_keys);
+    free(c.scalars);
+    free(c.tables);
+    free(c.items);
+    free(c.keys);
+    return rc;
+}
