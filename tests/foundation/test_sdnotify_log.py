@@ -152,3 +152,16 @@ def test_version_reports_native_core() -> None:
     env = dict(os.environ, MSP_AGENT_PURE_PYTHON="1")
     pure = json.loads(run_agent("version", "--json", env=env).stdout)
     assert pure["native_core"] is False and "MSP_AGENT_PURE_PYTHON" in pure["native_reason"]
+
+
+def test_version_reports_the_ed25519_batch_verifier() -> None:
+    from agent.crypto import batch_verifier_status
+
+    in_use, _ = batch_verifier_status()
+    doc = json.loads(run_agent("version", "--json").stdout)
+    assert doc["ed25519_batch_verifier"]["in_use"] is in_use
+    text = run_agent("version").stdout
+    assert ("ed25519 batch verifier: native" in text) is in_use
+    env = dict(os.environ, MSP_AGENT_PURE_PYTHON="1")
+    pure = run_agent("version", env=env).stdout
+    assert "ed25519 batch verifier: PyNaCl one by one (disabled by MSP_AGENT_PURE_PYTHON=1)" in pure

@@ -39,6 +39,10 @@ def info() -> dict[str, object]:
         phi = None
     if phi is not None:
         doc["phi_scrubber"] = getattr(phi, "IMPLEMENTATION", "unknown")
+    from agent.crypto import batch_verifier_status
+
+    in_use, why = batch_verifier_status()
+    doc["ed25519_batch_verifier"] = {"in_use": in_use, "reason": why}
     return doc
 
 
@@ -53,4 +57,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"native core: {native_text}")
     if "phi_scrubber" in doc:
         print(f"phi scrubber: {doc['phi_scrubber']}")
+    ed = doc["ed25519_batch_verifier"]
+    assert isinstance(ed, dict)
+    print(f"ed25519 batch verifier: {'native' if ed['in_use'] else 'PyNaCl one by one'} "
+          f"({ed['reason']})")
     return 0
