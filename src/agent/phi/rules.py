@@ -127,3 +127,50 @@ SECRET_KEY_SUFFIXES: Final = (
     "password", "passwd", "secret", "token", "api_key", "apikey", "private_key", "credential",
     "credentials", "ssh_key",
 )
+
+# Structured data (issue 17): a key that names a PHI or secret category redacts its value
+# whatever it holds. The list is closed; keys are compared without case and without the
+# separators of PHI_KEY_SEPARATORS (``firstName``, ``First-Name`` and ``first_name`` are one key).
+# The native scanner reads the same list for JSON-like ``"key": value`` pairs in text
+# (csrc/phi_tables.h, generated from this table by tools/gen_phi_tables.py).
+PHI_KEYS: Final[dict[str, str]] = {
+    "ssn": "SSN",
+    "social_security_number": "SSN",
+    "dob": "DOB",
+    "date_of_birth": "DOB",
+    "birth_date": "DOB",
+    "first_name": "NAME",
+    "middle_name": "NAME",
+    "last_name": "NAME",
+    "full_name": "NAME",
+    "patient_name": "NAME",
+    "patient": "NAME",
+    "mrn": "MRN",
+    "medical_record_number": "MRN",
+    "phone": "PHONE",
+    "phone_number": "PHONE",
+    "email": "EMAIL",
+    "address": "ADDRESS",
+    "street": "ADDRESS",
+    "zip": "ZIP",
+    "postal_code": "ZIP",
+    "insurance_id": "INSURANCE",
+    "member_id": "INSURANCE",
+    "medicare_id": "MEDICARE",
+    "password": "SECRET",
+    "secret": "SECRET",
+    "token": "SECRET",
+    "api_key": "SECRET",
+}
+PHI_KEY_SEPARATORS: Final = "_- ."
+
+
+def normalise_key(key: str) -> str:
+    """A structured key as compared with :data:`PHI_KEYS` (lowercase, no separators)."""
+    out = key.lower()
+    for ch in PHI_KEY_SEPARATORS:
+        out = out.replace(ch, "")
+    return out
+
+
+PHI_KEY_TAGS: Final[dict[str, str]] = {normalise_key(k): tag for k, tag in PHI_KEYS.items()}
