@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "agent_native.h"
+#include "phi_tables.h"
 
 /* The window filter uses SSE2 (every x86-64) unless PHI_SCALAR is defined, which builds the
  * portable byte-by-byte filter only (what other CPUs run; the tests build and check both). */
@@ -168,7 +169,7 @@ static size_t label_sep(const text_t *t, size_t i)
 /* ------------------------------------------------------------------------- tables */
 
 static const char *const SSN_LABELS[] = {"social security", "ssn", "ss#", NULL};
-static const char *const MRN_LABELS[] = {"medical record", "mrn", "chart", NULL};
+static const char *const MRN_LABELS[] = {"medical record", "mrn", "chart", "mr #", NULL};
 static const char *const PATIENT_ID_LABELS[] = {"patient id", "pt id", NULL};
 static const char *const ACCOUNT_LABELS[] = {"account", "acct", NULL};
 static const char *const INSURANCE_LABELS[] = {
@@ -377,6 +378,53 @@ static int r_secret_kv(text_t *t, size_t p, hit_t *h)
     return secret_value(t, skip_set(t, j + 1, " \t"), h);
 }
 
+/* A quoted key of PHI_KEYS and its value (reference JsonKeyRule): {"ssn":"123456789"}. */
+static int is_key_ch(int c) { return is_alnum(c) || c == '_' || c == ' ' || c == '-'; }
+
+static int json_literal(const unsigned char *v, size_t n)
+{
+    return (n == 4 && (memcmp(v, "null", 4) == 0 || memcmp(v, "true", 4) == 0)) ||
+           (n == 5 && memcmp(v, "false", 5) == 0);
+}
+
+static int r_json_key(text_t *t, size_t p, hit_t *h)
+{
+    int q = before(t, p);
+    if (q != '"' && q != '\'') return 0;
+    size_t e = p;
+    while (e < t->n && e - p < 64 && is_key_ch(t->s[e])) e++;
+    if (e == p || at(t, e) != q) return 0;
+    int tag = -1;
+    for (size_t k = 0; PHI_KEYS[k].key && tag < 0; k++)
+        if (label_chars(t, p, PHI_KEYS[k].key) == e) tag = PHI_KEYS[k].tag;
+    if (tag < 0) return 0;
+    size_t k = skip_set(t, e + 1, " \t");
+    if (at(t, k) != ':') return 0;
+    k = skip_set(t, k + 1, " \t");
+    int c = at(t, k);
+    size_t a = k, b = k, end;
+    if (c == '"' || c == '\'') {
+        a = b = k + 1;
+        for (;;) {
+            int x = at(t, b);
+            if (x == c) break;
+            if (x < 0 || x == '\r' || x == '\n') return 0;
+            if (x == '\\') {
+                if (b + 1 >= t->n || t->s[b + 1] == '\n') return 0;
+                b += 2;
+            } else {
+                b++;
+            }
+        }
+        end = b + 1;
+    } else {
+        while (b < t->n && !is_space(t->s[b]) && !in_set(t->s[b], ",;}]\"'{[")) b++;
+        end = b;
+    }
+    if (b == a || json_literal(t->s + a, b - a)) return 0;
+    return one(h, (unsigned)tag, a, b, end);
+}
+
 static int r_hl7(text_t *t, size_t p, hit_t *h)
 {
     if (!al(t, p) || !case_word_at(t, p, "PID|")) return 0;
@@ -455,22 +503,35 @@ static int ssn_ok(const text_t *t, size_t a, size_t b, int strict)
     return 1;
 }
 
+/* The separator of an SSN at k (reference (?P<s>[ ]-[ ]|[- .]), optional when labelled): its
+ * length, or NOPE. */
+static size_t ssn_sep(const text_t *t, size_t k, int optional)
+{
+    if (at(t, k) == ' ' && at(t, k + 1) == '-' && at(t, k + 2) == ' ') return 3;
+    if (in_set(at(t, k), "- .")) return 1;
+    return optional ? 0 : NOPE;
+}
+
+/* The rest of an SSN after its first three digits at k: separator, 2 digits, the same separator,
+ * 4 digits, a numeric right boundary; its end or NOPE. */
+static size_t ssn_body(const text_t *t, size_t k, int optional)
+{
+    size_t sl = ssn_sep(t, k, optional);
+    if (sl == NOPE || !k_digits(t, k + sl, 2)) return NOPE;
+    size_t q = k + sl + 2;
+    for (size_t i = 0; i < sl; i++)
+        if (at(t, q + i) != t->s[k + i]) return NOPE;
+    q += sl;
+    if (!k_digits(t, q, 4) || !nr(t, q + 4)) return NOPE;
+    return q + 4;
+}
+
 static size_t v_ssn_labelled(text_t *t, size_t j, size_t p)
 {
     (void)p;
     if (!k_digits(t, j, 3)) return NOPE;
-    size_t k = j + 3;
-    int sep = at(t, k);
-    if (sep == '-' || sep == ' ') k++;
-    else sep = 0;
-    if (!k_digits(t, k, 2)) return NOPE;
-    k += 2;
-    if (sep) {
-        if (at(t, k) != sep) return NOPE;
-        k++;
-    }
-    if (!k_digits(t, k, 4) || !nr(t, k + 4)) return NOPE;
-    return ssn_ok(t, j, k + 4, 0) ? k + 4 : NOPE;
+    size_t e = ssn_body(t, j + 3, 1);
+    return (e != NOPE && ssn_ok(t, j, e, 0)) ? e : NOPE;
 }
 
 static size_t v_mrn(text_t *t, size_t j, size_t p)
@@ -551,6 +612,18 @@ static size_t date_md_y(const text_t *t, size_t k)
     return NOPE;
 }
 
+/* "March, 1980" of "5 March, 1980" at m0: its end, or NOPE. */
+static size_t month_year(const text_t *t, size_t m0)
+{
+    size_t k = month_at(t, m0);
+    if (k == NOPE) return NOPE;
+    if (at(t, k) == '.') k++;
+    if (at(t, k) == ',') k++;
+    size_t y = skip_set(t, k, " ");
+    if (y == k) return NOPE;
+    return (k_digits(t, y, 4) && nr(t, y + 4)) ? y + 4 : NOPE;
+}
+
 static size_t v_date(text_t *t, size_t j, size_t p)
 {
     (void)p;
@@ -574,26 +647,35 @@ static size_t v_date(text_t *t, size_t j, size_t p)
     }
     if ((d1 == 1 || d1 == 2) && (sep == '-' || sep == '/' || sep == '.')) {   /* m/d/yy */
         size_t k = j + d1 + 1, d2 = digits_at(t, k);
-        if (d2 < 1 || d2 > 2 || at(t, k + d2) != sep) return NOPE;
-        k += d2 + 1;
-        size_t d3 = digits_at(t, k);
-        return ((d3 == 4 || d3 == 2) && nr(t, k + d3)) ? k + d3 : NOPE;
+        if (d2 >= 1 && d2 <= 2 && at(t, k + d2) == sep) {
+            k += d2 + 1;
+            size_t d3 = digits_at(t, k);
+            return ((d3 == 4 || d3 == 2) && nr(t, k + d3)) ? k + d3 : NOPE;
+        }
+        if (sep == '.') return NOPE;
+        k = month_at(t, j + d1 + 1);                                  /* 3-Mar-1980 */
+        if (k == NOPE || at(t, k) != sep) return NOPE;
+        size_t d3 = digits_at(t, k + 1);
+        return ((d3 == 4 || d3 == 2) && nr(t, k + 1 + d3)) ? k + 1 + d3 : NOPE;
     }
     if (d1 == 8) return nr(t, j + 8) ? j + 8 : NOPE;      /* yyyymmdd */
-    if (d1 == 1 || d1 == 2) {                            /* 5 January 1980 */
+    if (d1 == 1 || d1 == 2) {                            /* 5 January 1980, 3rd of March 1980 */
         size_t q = j + d1, s = day_suffix(t, q);
-        for (int pass = 0; pass < 2; pass++) {
-            size_t r = pass == 0 ? s : q;
-            if (pass == 1 && s == q) break;
-            size_t m0 = skip_set(t, r, " ");
-            if (m0 == r) continue;
-            size_t k = month_at(t, m0);
-            if (k == NOPE) continue;
-            if (at(t, k) == '.') k++;
-            if (at(t, k) == ',') k++;
-            size_t y = skip_set(t, k, " ");
-            if (y == k) continue;
-            if (k_digits(t, y, 4) && nr(t, y + 4)) return y + 4;
+        for (int of = 0; of < 2; of++) {
+            for (int pass = 0; pass < 2; pass++) {
+                size_t r = pass == 0 ? s : q;
+                if (pass == 1 && s == q) break;
+                size_t m0 = skip_set(t, r, " ");
+                if (m0 == r) continue;
+                if (of) {
+                    if (lower(at(t, m0)) != 'o' || lower(at(t, m0 + 1)) != 'f') continue;
+                    size_t m1 = skip_set(t, m0 + 2, " ");
+                    if (m1 == m0 + 2) continue;
+                    m0 = m1;
+                }
+                size_t y = month_year(t, m0);
+                if (y != NOPE) return y;
+            }
         }
     }
     return NOPE;
@@ -613,6 +695,33 @@ static size_t v_phone_bare(text_t *t, size_t j, size_t p)
     return NOPE;
 }
 
+/* A NANP-shaped number with separators, any digits (labelled: the label says it is a phone):
+ * (ddd) ddd-dddd or ddd-ddd-dddd, separators any of "-. ". Its end or NOPE. */
+static size_t nanp_any(const text_t *t, size_t q)
+{
+    size_t k;
+    if (at(t, q) == '(') {
+        if (!k_digits(t, q + 1, 3) || at(t, q + 4) != ')') return NOPE;
+        k = q + 5;
+        if (at(t, k) == ' ') k++;
+    } else {
+        if (!k_digits(t, q, 3) || !in_set(at(t, q + 3), "-. ")) return NOPE;
+        k = q + 4;
+    }
+    if (!k_digits(t, k, 3) || !in_set(at(t, k + 3), "-. ") || !k_digits(t, k + 4, 4) || !nr(t, k + 8))
+        return NOPE;
+    return k + 8;
+}
+
+static size_t v_phone_labelled(text_t *t, size_t j, size_t p)
+{
+    size_t e = v_phone_bare(t, j, p);
+    if (e != NOPE) return e;
+    if (at(t, j) == '+' && at(t, j + 1) == '1' && in_set(at(t, j + 2), "-. ")) e = nanp_any(t, j + 3);
+    else if (at(t, j) == '1' && in_set(at(t, j + 1), "-. ")) e = nanp_any(t, j + 2);
+    return e != NOPE ? e : nanp_any(t, j);
+}
+
 static size_t v_zip(text_t *t, size_t j, size_t p)
 {
     (void)p;
@@ -623,12 +732,20 @@ static size_t v_zip(text_t *t, size_t j, size_t p)
 }
 
 static int r_ssn_labelled(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, SSN_LABELS, T_SSN, v_ssn_labelled); }
-static int r_mrn(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, MRN_LABELS, T_MRN, v_mrn); }
+static int r_mrn(text_t *t, size_t p, hit_t *h)
+{
+    if (labelled(t, p, h, MRN_LABELS, T_MRN, v_mrn)) return 1;
+    /* MRN12345678: the digits glued to the label */
+    if (!al(t, p) || label_chars(t, p, "mrn") == NOPE) return 0;
+    size_t d = digits_at(t, p + 3);
+    if (d < 4 || d > 12 || !ar(t, p + 3 + d)) return 0;
+    return one(h, T_MRN, p + 3, p + 3 + d, p + 3 + d);
+}
 static int r_patient_id(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, PATIENT_ID_LABELS, T_PATIENT_ID, v_patient_id); }
 static int r_account(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, ACCOUNT_LABELS, T_ACCOUNT, v_account); }
 static int r_insurance(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, INSURANCE_LABELS, T_INSURANCE, v_insurance); }
 static int r_dob(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, DOB_LABELS, T_DOB, v_date); }
-static int r_phone_labelled(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, PHONE_LABELS, T_PHONE, v_phone_bare); }
+static int r_phone_labelled(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, PHONE_LABELS, T_PHONE, v_phone_labelled); }
 static int r_zip_labelled(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, ZIP_LABELS, T_ZIP, v_zip); }
 
 static int r_zip_state(text_t *t, size_t p, hit_t *h)
@@ -680,7 +797,7 @@ static int r_email(text_t *t, size_t p, hit_t *h)
     return one(h, T_EMAIL, p, k, k);
 }
 
-static int mbi_a(int c) { return is_upper(c) && !in_set(c, "SLOIBZ"); }
+static int mbi_a(int c) { return is_alpha(c) && !in_set(c, "SLOIBZsloibz"); }
 static int mbi_an(int c) { return mbi_a(c) || is_digit(c); }
 
 static int r_medicare(text_t *t, size_t p, hit_t *h)
@@ -701,8 +818,14 @@ static int r_medicare(text_t *t, size_t p, hit_t *h)
             if (at(t, q) != '-') continue;
             q++;
         }
-        if (mbi_a(at(t, q)) && mbi_a(at(t, q + 1)) && is_digit(at(t, q + 2)) && is_digit(at(t, q + 3)) && ar(t, q + 4))
-            return one(h, T_MEDICARE, p, q + 4, q + 4);
+        if (mbi_a(at(t, q)) && mbi_a(at(t, q + 1)) && is_digit(at(t, q + 2)) && is_digit(at(t, q + 3)) && ar(t, q + 4)) {
+            int up = 0, lo = 0;  /* one case (reference _check_one_case) */
+            for (size_t i = p; i < q + 4; i++) {
+                up |= is_upper(t->s[i]);
+                lo |= is_lower(t->s[i]);
+            }
+            return (up && lo) ? 0 : one(h, T_MEDICARE, p, q + 4, q + 4);
+        }
     }
     return 0;
 }
@@ -710,11 +833,9 @@ static int r_medicare(text_t *t, size_t p, hit_t *h)
 static int r_ssn(text_t *t, size_t p, hit_t *h)
 {
     if (!nl(t, p) || !k_digits(t, p, 3)) return 0;
-    int sep = at(t, p + 3);
-    if (sep != '-' && sep != ' ') return 0;
-    if (!k_digits(t, p + 4, 2) || at(t, p + 6) != sep || !k_digits(t, p + 7, 4) || !nr(t, p + 11)) return 0;
-    if (!ssn_ok(t, p, p + 11, 1)) return 0;
-    return one(h, T_SSN, p, p + 11, p + 11);
+    size_t e = ssn_body(t, p + 3, 0);
+    if (e == NOPE || !ssn_ok(t, p, e, 1)) return 0;
+    return one(h, T_SSN, p, e, e);
 }
 
 static int luhn_ok(const char *d, size_t n)
@@ -775,7 +896,7 @@ static int r_cc(text_t *t, size_t p, hit_t *h)
     size_t e = NOPE;
     size_t d0 = digits_at(t, p);
     int g = at(t, p + 4);
-    if (d0 == 4 && (g == ' ' || g == '-')) {
+    if (d0 == 4 && (g == ' ' || g == '-' || g == '.')) {
         size_t ends[4];
         size_t k = 0, q = p + 4;
         while (k < 4 && at(t, q) == g) {
@@ -865,6 +986,7 @@ static size_t street_word(const text_t *t, size_t i)
         else {
             size_t u = run(t, i, is_upper);
             if (at(t, u) == ' ') e = u;
+            else if (at(t, i + 1) == '.' && at(t, i + 2) == ' ') e = i + 2;  /* N. Main Street */
         }
     } else if (is_digit(c)) {
         size_t d = digits_at(t, i);
@@ -924,6 +1046,26 @@ static int r_address(text_t *t, size_t p, hit_t *h)
     return 0;
 }
 
+/* PO Box 1234, P.O. Box 77 (reference po_box): the whole of it is the address. */
+static int r_po_box(text_t *t, size_t p, hit_t *h)
+{
+    if (!al(t, p) || lower(at(t, p)) != 'p') return 0;
+    size_t k = p + 1;
+    if (at(t, k) == '.') k++;
+    if (at(t, k) == ' ') k++;
+    if (lower(at(t, k)) != 'o') return 0;
+    k++;
+    if (at(t, k) == '.') k++;
+    k = skip_set(t, k, " ");
+    if (lower(at(t, k)) != 'b' || lower(at(t, k + 1)) != 'o' || lower(at(t, k + 2)) != 'x') return 0;
+    k = skip_set(t, k + 3, " ");
+    if (at(t, k) == '#') k++;
+    k = skip_set(t, k, " ");
+    size_t d = digits_at(t, k);
+    if (d < 1 || d > 6 || !ar(t, k + d)) return 0;
+    return one(h, T_ADDRESS, p, k + d, k + d);
+}
+
 static int iso_duration(const text_t *t, size_t a, size_t b)
 {
     if (b - a < 2 || lower(t->s[a]) != 'p' || lower(t->s[a + 1]) != 't') return 0;
@@ -964,10 +1106,20 @@ static int r_hostname(text_t *t, size_t p, hit_t *h)
     return one(h, T_HOSTNAME, p, e, e);
 }
 
+/* A word of NAME_STOP_WORDS at i (any case, not followed by a letter): it ends a name. */
+static int name_stop(const text_t *t, size_t i)
+{
+    for (const char *const *w = NAME_STOP_WORDS; *w; w++) {
+        size_t j = label_chars(t, i, *w);
+        if (j != NOPE && !is_alpha(at(t, j))) return 1;
+    }
+    return 0;
+}
+
 /* A name word (reference _NAME_WORD): Title-Case with ' - and inner capitals, or NOPE. */
 static size_t name_word(const text_t *t, size_t i)
 {
-    if (!is_upper(at(t, i))) return NOPE;
+    if (!is_upper(at(t, i)) || name_stop(t, i)) return NOPE;
     size_t j = run(t, i + 1, is_lower);
     for (;;) {
         int c = at(t, j);
@@ -980,17 +1132,62 @@ static size_t name_word(const text_t *t, size_t i)
     return j;
 }
 
-static size_t v_name(text_t *t, size_t j, size_t p)
+typedef size_t (*word_fn)(const text_t *t, size_t i);
+
+/* Up to three name words with a middle initial between them: Title-Case words one space apart
+ * (reference _NAME_VALUE), or, `any`, words of any case after "," or spaces (_ANY_NAME). */
+static size_t name_words(const text_t *t, size_t j, word_fn word, int any)
 {
-    (void)p;
-    size_t e = name_word(t, j);
+    size_t e = word(t, j);
     if (e == NOPE) return NOPE;
-    for (int k = 0; k < 2 && at(t, e) == ' '; k++) {
-        size_t f = name_word(t, e + 1);
+    for (int k = 0; k < 2; k++) {
+        size_t q;
+        if (any && at(t, e) == ',') q = skip_set(t, e + 1, " ");
+        else if (at(t, e) == ' ') q = any ? skip_set(t, e, " ") : e + 1;
+        else break;
+        int initial = any ? is_alpha(at(t, q)) : is_upper(at(t, q));
+        if (initial && at(t, q + 1) == '.' && at(t, q + 2) == ' ') {  /* Jane Q. Doe */
+            size_t f = word(t, any ? skip_set(t, q + 2, " ") : q + 3);
+            if (f != NOPE) {
+                e = f;
+                continue;
+            }
+        }
+        size_t f = word(t, q);
         if (f == NOPE) break;
         e = f;
     }
     return e;
+}
+
+static size_t v_name(text_t *t, size_t j, size_t p)
+{
+    (void)p;
+    return name_words(t, j, name_word, 0);
+}
+
+/* A word of any case after a strong label (reference _ANY_WORD), or NOPE. */
+static size_t name_any(const text_t *t, size_t i)
+{
+    if (!is_alpha(at(t, i)) || name_stop(t, i)) return NOPE;
+    size_t j = run(t, i, is_alpha);
+    while ((at(t, j) == '\'' || at(t, j) == '-') && is_alpha(at(t, j + 1))) j = run(t, j + 1, is_alpha);
+    int c = at(t, j);
+    return (is_alnum(c) || c == '_') ? NOPE : j;
+}
+
+/* A strong separator after the NAME label p..j (reference _STRONG_SEP, _PT_DOT_SEP): where the
+ * value starts, or NOPE. */
+static size_t strong_sep(const text_t *t, size_t p, size_t j)
+{
+    if (j - p == 2 && at(t, j) == '.') {  /* Pt. */
+        size_t q = skip_set(t, j + 1, " \t");
+        if (at(t, q) == ':' || at(t, q) == '=') return skip_set(t, q + 1, " \t");
+        return q > j + 1 ? q : NOPE;
+    }
+    size_t q = skip_set(t, j, " \t");
+    if (at(t, q) == ':' || at(t, q) == '=') return skip_set(t, q + 1, " \t");
+    return NOPE;
 }
 
 static size_t name_context(text_t *t)
@@ -1009,16 +1206,29 @@ static size_t name_context(text_t *t)
     return t->ctx;
 }
 
-static size_t v_name_context(text_t *t, size_t j, size_t p)
+/* A NAME label: after a strong separator, words of any case; else Title-Case words. */
+static int name_rule(text_t *t, size_t p, hit_t *h, const char *const *labels, int context)
 {
-    size_t e = v_name(t, j, p);
-    if (e == NOPE) return NOPE;
-    size_t c = name_context(t);
-    return (c != NOPE && c < p) ? e : NOPE;
+    if (!al(t, p)) return 0;
+    size_t j = first_label(t, p, labels);
+    if (j == NOPE) return 0;
+    if (context) {
+        size_t c = name_context(t);
+        if (c == NOPE || c >= p) return 0;
+    }
+    size_t s = strong_sep(t, p, j);
+    if (s != NOPE) {
+        size_t e = name_words(t, s, name_any, 1);
+        if (e != NOPE) return one(h, T_NAME, s, e, e);
+    }
+    size_t k = label_sep(t, j);
+    size_t e = v_name(t, k, p);
+    if (e == NOPE) return 0;
+    return one(h, T_NAME, k, e, e);
 }
 
-static int r_name_labelled(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, NAME_LABELS, T_NAME, v_name); }
-static int r_name_context(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, NAME_CONTEXT_LABELS, T_NAME, v_name_context); }
+static int r_name_labelled(text_t *t, size_t p, hit_t *h) { return name_rule(t, p, h, NAME_LABELS, 0); }
+static int r_name_context(text_t *t, size_t p, hit_t *h) { return name_rule(t, p, h, NAME_CONTEXT_LABELS, 1); }
 
 static int r_name_title(text_t *t, size_t p, hit_t *h)
 {
@@ -1046,6 +1256,7 @@ typedef int (*rule_fn)(text_t *t, size_t p, hit_t *h);
 static const char *const AUTH_WORDS[] = {"authorization", NULL};
 static const char *const SECURESTRING_WORDS[] = {"convertto-securestring", NULL};
 static const char *const HL7_WORDS[] = {"pid|", NULL};
+static const char *const PO_BOX_WORDS[] = {"po box", "po.", "p.o", "p. o", "p o", NULL};
 static const char *const TITLE_WORDS[] = {"miss", "mrs", "mr", "ms", "mx", "dr", NULL};
 
 /*
@@ -1070,6 +1281,7 @@ static const struct rule {
     {r_ps_password, "-", NULL, 0, A_NONE},
     {r_ps_securestring, NULL, SECURESTRING_WORDS, 1, A_NONE},
     {r_secret_kv, NULL, SECRET_LABELS, 1, A_NONE},
+    {r_json_key, NULL, PHI_KEY_WORDS, 0, A_NONE},
     {r_hl7, NULL, HL7_WORDS, 0, A_NONE},
     {r_path, NULL, CLINICAL_DIRS, 0, A_NONE},
     {r_ssn_labelled, NULL, SSN_LABELS, 0, A_NONE},
@@ -1088,6 +1300,7 @@ static const struct rule {
     {r_phone, DIGITS "(+", NULL, 0, A_NONE},
     {r_zip4, DIGITS, NULL, 0, A_NONE},
     {r_address, DIGITS, NULL, 0, A_NONE},
+    {r_po_box, NULL, PO_BOX_WORDS, 0, A_NONE},
     {r_hostname, NULL, HOSTNAME_PREFIXES, 0, A_NONE},
     {r_name_labelled, NULL, NAME_LABELS, 0, A_NONE},
     {r_name_context, NULL, NAME_CONTEXT_LABELS, 0, A_NONE},
@@ -1179,8 +1392,9 @@ static void fast_init(dispatch_t *d)
                 if (f == 2) k |= 1u << 3;
             }
             if (c == '-') k |= (1u << 3) | (1u << 4) | (1u << 5);  /* r_ssn, r_cc, r_zip4 */
+            if (c == '.') k |= (1u << 3) | (1u << 4);             /* r_ssn, r_cc */
             if (c == ' ') k |= 0x7eu;                   /* r_ssn, r_cc, 1..6 digits: r_address */
-            if (is_upper((int)c)) k |= 1u << 1;          /* r_medicare */
+            if (is_alpha((int)c)) k |= 1u << 1;          /* r_medicare */
             d->digit_keep[f][c] = k;
         }
     }
@@ -1281,8 +1495,8 @@ static uint32_t prefilter(const dispatch_t *d, const text_t *t, size_t p, uint32
         int nx = at(t, e);
         uint32_t keep = 0;
         if (dn == 1 && mbi_a(nx)) keep |= d->b_medicare;
-        if (dn == 3 && (nx == '-' || nx == ' ')) keep |= d->b_ssn;
-        if ((dn == 4 && (nx == ' ' || nx == '-')) || (dn >= 13 && dn <= 19)) keep |= d->b_cc;
+        if (dn == 3 && (nx == '-' || nx == ' ' || nx == '.')) keep |= d->b_ssn;
+        if ((dn == 4 && (nx == ' ' || nx == '-' || nx == '.')) || (dn >= 13 && dn <= 19)) keep |= d->b_cc;
         if (((dn == 3 && d29(c)) || (dn == 1 && c == '1')) && (nx == '-' || nx == '.' || nx == ' '))
             keep |= d->b_phone;
         if (dn == 5 && nx == '-') keep |= d->b_zip4;

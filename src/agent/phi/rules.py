@@ -36,7 +36,7 @@ TAG_INDEX: Final[dict[str, int]] = {t: i for i, t in enumerate(TAGS)}
 NUMERIC_TAGS: Final[frozenset[str]] = frozenset({"SSN", "PHONE", "CC", "MRN", "ACCOUNT", "ZIP"})
 
 SSN_LABELS: Final = ("social security", "ssn", "ss#")
-MRN_LABELS: Final = ("medical record", "mrn", "chart")
+MRN_LABELS: Final = ("medical record", "mrn", "chart", "mr #")
 PATIENT_ID_LABELS: Final = ("patient id", "pt id")
 ACCOUNT_LABELS: Final = ("account", "acct")
 INSURANCE_LABELS: Final = (
@@ -55,6 +55,17 @@ NAME_LABELS: Final = ("patient name", "patient", "pt name", "pt")
 # "name" counts as a NAME label only after a patient word earlier in the same text.
 NAME_CONTEXT_LABEL: Final = "name"
 CONTEXT_WORDS: Final = ("patient", "pt")
+# Words that end a name value (and that a name never starts with): the label nouns that follow a
+# patient word (``Patient Phone:``, ``patient MRN``) and the words that follow a name in prose.
+NAME_STOP_WORDS: Final = (
+    "phone", "address", "name", "id", "dob", "ssn", "mrn", "email", "number", "record", "records",
+    "chart", "account", "acct", "insurance", "policy", "member", "zip", "tel", "cell", "mobile",
+    "fax", "date", "birth", "born", "age", "sex", "gender", "room", "bed", "portal", "status",
+    "was", "is", "has", "had", "and", "or", "the", "in", "at", "on", "to", "from", "for",
+    "with", "by", "of", "admitted", "discharged", "not", "via", "seen", "called", "checked",
+    "arrived", "scheduled", "transferred", "registered", "updated", "created", "deleted",
+    "logged", "signed", "will", "can", "did", "does",
+)
 # Titles are case-sensitive; the title stays, the name after it is redacted.
 TITLES: Final = ("Miss", "Mrs", "Mr", "Ms", "Mx", "Dr")
 # Optional word between a label and its value.
@@ -174,3 +185,5 @@ def normalise_key(key: str) -> str:
 
 
 PHI_KEY_TAGS: Final[dict[str, str]] = {normalise_key(k): tag for k, tag in PHI_KEYS.items()}
+# The keys as words (``_`` as an optional joiner): where the native scanner tries the key rule.
+PHI_KEY_WORDS: Final = tuple(k.replace("_", " ") for k in PHI_KEYS)

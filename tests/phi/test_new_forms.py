@@ -1,0 +1,83 @@
+"""Issue 17: PHI in forms the first corpus did not have, for both implementations."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.phi.scrubber import Scrubber
+
+# (text, values that must disappear, text that must stay)
+LEAKS = [
+    # names
+    ("Patient: DOE, JANE admitted", ["DOE", "JANE"], ["Patient: ", " admitted"]),
+    ("patient: jane doe was seen", ["jane", "doe"], ["patient: ", " was seen"]),
+    ("Patient Jane Q. Example MRN 1234567", ["Jane", "Example", "1234567"], ["Patient ", " MRN "]),
+    ("Dr. Jane Q. Example signed", ["Jane", "Example"], ["Dr. ", " signed"]),
+    ("Pt. john smith checked in", ["john", "smith"], ["Pt. ", " checked in"]),
+    ("Pt.: SMITH, JOHN", ["SMITH", "JOHN"], ["Pt.: "]),
+    ("patient x; Name: mary jones", ["mary", "jones"], ["Name: "]),
+    ("Patient Name=jane doe (ADT^A08)", ["jane", "doe"], ["Patient Name=", " (ADT^A08)"]),
+    # identifiers
+    ("SSN 123.45.6789", ["123.45.6789"], ["SSN "]),
+    ("ssn: 123 - 45 - 6789", ["6789"], ["ssn: "]),
+    ("found 123.45.6789 in export", ["123.45.6789"], ["found ", " in export"]),
+    ("found 123 - 45 - 6789 in export", ["6789"], ["found ", " in export"]),
+    ("MR# 12345678", ["12345678"], ["MR# "]),
+    ("MRN12345678 updated", ["12345678"], ["MRN", " updated"]),
+    ("mbi 1eg4-te5-mk73", ["1eg4-te5-mk73"], ["mbi "]),
+    ("card 4111.1111.1111.1111 declined", ["4111.1111.1111.1111"], [" declined"]),
+    ("Phone: 555-123-4567", ["555-123-4567"], ["Phone: "]),
+    ("Patient Phone: (555) 123-4567", ["123-4567"], ["Patient Phone: "]),
+    ("callback 1-555-123-4567", ["555-123-4567"], ["callback "]),
+    # dates
+    ("DOB: 3rd of March 1980", ["1980", "March"], ["DOB: "]),
+    ("DOB 3-Mar-1980", ["3-Mar-1980"], ["DOB "]),
+    ("born 12/Mar/80", ["12/Mar/80"], ["born "]),
+    # JSON-like keys in text
+    ('{"ssn":"123456789"}', ["123456789"], ['{"ssn":"']),
+    ('{"dob": "1980-03-03", "n": 1}', ["1980-03-03"], ['"n": 1']),
+    ("{'first_name': 'jane', 'lastName': 'DOE'}", ["jane", "DOE"], ["'first_name': '"]),
+    ('{"First-Name":"x9", "patient": "Q"}', ['"x9"', '"Q"'], ['"First-Name":"']),
+    ('{"zip": 18503}', ["18503"], ['{"zip": ']),
+    # addresses
+    ("mail to PO Box 1234", ["1234"], ["mail to "]),
+    ("mail to P.O. Box 5678", ["5678"], ["mail to "]),
+    ("lives at 12 N. Main Street", ["12 N. Main Street"], ["lives at "]),
+]
+
+
+@pytest.mark.parametrize(("text", "gone", "kept"), LEAKS, ids=[t for t, _, _ in LEAKS])
+def test_new_forms_redacted(scrubber: Scrubber, text: str, gone: list[str], kept: list[str]) -> None:
+    out = scrubber.scrub(text)
+    for value in gone:
+        assert value not in out, out
+    for value in kept:
+        assert value in out, out
+
+
+BENIGN = [
+    "Patient Phone: not on file",
+    "Patient Address: unknown",
+    "patient portal service restarted",
+    "Patient SSN field is empty",
+    "Patients list exported",
+    "pt.log rotated",
+    "Account Name: svc_backup",
+    "version 10.123.45.6789 installed",
+    "Port 5432 open on 10.0.0.5",
+    "Box 12 of 40 shipped",
+    "policy 1EG4-te5-MK73 mixed case token",
+    '{"ssn_check": "ok", "hostname": "DC01", "name": "svc", "os_name": "Windows"}',
+    '{"dob": null, "email": ""}',
+]
+
+
+@pytest.mark.parametrize("text", BENIGN)
+def test_benign_unchanged(scrubber: Scrubber, text: str) -> None:
+    assert scrubber.scrub(text) == text
+
+
+@pytest.mark.parametrize("text", ["Patient Phone: 555-123-4567", "Patient Address: 12 Main St"])
+def test_label_words_never_replaced(scrubber: Scrubber, text: str) -> None:
+    out = scrubber.scrub(text)
+    assert out.startswith(text.split(":")[0] + ": [")
