@@ -378,6 +378,46 @@ static int r_secret_kv(text_t *t, size_t p, hit_t *h)
     return secret_value(t, skip_set(t, j + 1, " \t"), h);
 }
 
+/* Passwords in commands and prose (reference SecretCmdRule): sshpass -p VALUE; net use ...
+ * /user:NAME VALUE on the same line; password VALUE where the value holds a digit or a symbol. */
+static int r_secret_cmd(text_t *t, size_t p, hit_t *h)
+{
+    if (!al(t, p)) return 0;
+    size_t j;
+    if ((j = label_at(t, p, "sshpass")) != NOPE) {
+        size_t k = skip_set(t, j, " \t");
+        if (k == j || at(t, k) != '-' || at(t, k + 1) != 'p') return 0;
+        return secret_value(t, skip_set(t, k + 2, " \t"), h);
+    }
+    if ((j = label_at(t, p, "net use")) != NOPE) {
+        for (size_t u = j; u < t->n && t->s[u] != '\r' && t->s[u] != '\n'; u++) {
+            if (t->s[u] != '/') continue;
+            size_t k = label_chars(t, u + 1, "user");
+            if (k == NOPE || at(t, k) != ':') k = label_chars(t, u + 1, "u");
+            if (k == NOPE || at(t, k) != ':') continue;
+            size_t e = k + 1;
+            while (e < t->n && !is_space(t->s[e])) e++;
+            size_t v = skip_set(t, e, " \t");
+            if (e == k + 1 || v == e || at(t, v) == '/' || at(t, v) == '*') return 0;
+            return secret_value(t, v, h);
+        }
+        return 0;
+    }
+    if ((j = label_at(t, p, "password")) == NOPE) return 0;
+    size_t k = skip_set(t, j, " \t");
+    if (k == j) return 0;
+    size_t w = label_at(t, k, "is");
+    if (w != NOPE && (at(t, w) == ' ' || at(t, w) == '\t')) k = skip_set(t, w, " \t");
+    size_t e = k;
+    int symbol = 0;
+    while (e < t->n && !is_space(t->s[e]) && !in_set(t->s[e], "\"'(),;&")) {
+        symbol |= in_set(t->s[e], "0123456789!@#$%^*?~+");
+        e++;
+    }
+    if (e - k < 4 || !symbol) return 0;
+    return one(h, T_SECRET, k, e, e);
+}
+
 /* A quoted key of PHI_KEYS and its value (reference JsonKeyRule): {"ssn":"123456789"}. */
 static int is_key_ch(int c) { return is_alnum(c) || c == '_' || c == ' ' || c == '-'; }
 
@@ -458,15 +498,28 @@ static int r_hl7(text_t *t, size_t p, hit_t *h)
 
 static int is_path_ch(int c) { return c >= 0 && !is_space(c) && !in_set(c, "/\\\":|<>*?"); }
 
+static int is_id_ch(int c) { return is_alnum(c) || c == '-'; }
+
+/* FHIR: Patient/123456 outside a path (reference fhir, the rule after path). */
+static int fhir(text_t *t, size_t p, hit_t *h)
+{
+    int b = before(t, p);
+    if (is_alnum(b) || is_pathsep(b) || label_chars(t, p, "patient") != p + 7 || at(t, p + 7) != '/') return 0;
+    size_t a = p + 8, e = a;
+    while (e < t->n && e - a < 64 && is_id_ch(t->s[e])) e++;
+    if (e == a || !ar(t, e) || count_digits(t, a, e) == 0) return 0;
+    return one(h, T_PATIENT_ID, a, e, e);
+}
+
 static int r_path(text_t *t, size_t p, hit_t *h)
 {
-    if (!is_pathsep(before(t, p))) return 0;
+    if (!is_pathsep(before(t, p))) return fhir(t, p, h);
     size_t j = NOPE;
     for (const char *const *d = CLINICAL_DIRS; *d; d++) {
         size_t k = label_chars(t, p, *d);
         if (k != NOPE && is_pathsep(at(t, k))) { j = k; break; }
     }
-    if (j == NOPE) return 0;
+    if (j == NOPE) return fhir(t, p, h);
     j = run(t, j, is_pathsep);
     size_t first = run(t, j, is_path_ch);
     if (first == j) return 0;
@@ -543,8 +596,6 @@ static size_t v_mrn(text_t *t, size_t j, size_t p)
     if (d == len) return (d >= 4 && d <= 12) ? e : NOPE;
     return (d >= 4 && len <= 20) ? e : NOPE;
 }
-
-static int is_id_ch(int c) { return is_alnum(c) || c == '-'; }
 
 static size_t v_patient_id(text_t *t, size_t j, size_t p)
 {
@@ -1256,6 +1307,7 @@ typedef int (*rule_fn)(text_t *t, size_t p, hit_t *h);
 static const char *const AUTH_WORDS[] = {"authorization", NULL};
 static const char *const SECURESTRING_WORDS[] = {"convertto-securestring", NULL};
 static const char *const HL7_WORDS[] = {"pid|", NULL};
+static const char *const SECRET_CMD_WORDS[] = {"sshpass", "net use", "password", NULL};
 static const char *const PO_BOX_WORDS[] = {"po box", "po.", "p.o", "p. o", "p o", NULL};
 static const char *const TITLE_WORDS[] = {"miss", "mrs", "mr", "ms", "mx", "dr", NULL};
 
@@ -1281,6 +1333,7 @@ static const struct rule {
     {r_ps_password, "-", NULL, 0, A_NONE},
     {r_ps_securestring, NULL, SECURESTRING_WORDS, 1, A_NONE},
     {r_secret_kv, NULL, SECRET_LABELS, 1, A_NONE},
+    {r_secret_cmd, NULL, SECRET_CMD_WORDS, 0, A_NONE},
     {r_json_key, NULL, PHI_KEY_WORDS, 0, A_NONE},
     {r_hl7, NULL, HL7_WORDS, 0, A_NONE},
     {r_path, NULL, CLINICAL_DIRS, 0, A_NONE},

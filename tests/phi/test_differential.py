@@ -48,6 +48,8 @@ FRAGMENTS = [
     "1eg4te5mk73", "Phone:", "555-123-4567", "(555) 123-4567", "1-555-123-4567",
     "{", "}", "\":", "': ", "\"ssn\"", "'dob'", "\"firstName\"", "First-Name", "last_name",
     "\"patient\":\"", "null", "true", "\\\"", "\"token\": ", "member_id", "zip\":",
+    "sshpass", "-p", "-p'", "net use", "netuse", "/user:", "/u:", "CLINIC\\bob", "*", "hunter2",
+    "s3cret!", "Patient/", "Patient/123456", "/fhir/",
 ]
 
 soup = st.lists(st.sampled_from(FRAGMENTS), max_size=24).map("".join)

@@ -33,6 +33,15 @@ LEAKS = [
     ("DOB: 3rd of March 1980", ["1980", "March"], ["DOB: "]),
     ("DOB 3-Mar-1980", ["3-Mar-1980"], ["DOB "]),
     ("born 12/Mar/80", ["12/Mar/80"], ["born "]),
+    # secrets
+    ("password hunter2", ["hunter2"], ["password "]),
+    ("the password is s3cret! now", ["s3cret!"], ["the password is ", " now"]),
+    ("sshpass -p Secr3t ssh admin@host", ["Secr3t"], ["sshpass -p ", " ssh"]),
+    ("sshpass -p'Tr0ub4dor' rsync", ["Tr0ub4dor"], ["sshpass -p'"]),
+    (r"net use Z: \\srv\scans /user:CLINIC\bob Winter2024 /persistent:yes", ["Winter2024"],
+     ["/user:CLINIC\\bob ", " /persistent:yes"]),
+    # FHIR
+    ("GET Patient/123456 200", ["123456"], ["GET Patient/", " 200"]),
     # JSON-like keys in text
     ('{"ssn":"123456789"}', ["123456789"], ['{"ssn":"']),
     ('{"dob": "1980-03-03", "n": 1}', ["1980-03-03"], ['"n": 1']),
@@ -69,6 +78,10 @@ BENIGN = [
     "policy 1EG4-te5-MK73 mixed case token",
     '{"ssn_check": "ok", "hostname": "DC01", "name": "svc", "os_name": "Windows"}',
     '{"dob": null, "email": ""}',
+    "password expired for user1",
+    "password change required",
+    r"net use Z: \\srv\scans /user:CLINIC\bob *",
+    "see Patient/abc",
 ]
 
 

@@ -178,6 +178,10 @@ def _check_account(m: re.Match[str], _text: str) -> bool:
     return _digits(m.group("v")) >= 4
 
 
+def _check_has_digit(m: re.Match[str], _text: str) -> bool:
+    return _digits(m.group("v")) > 0
+
+
 def _check_one_case(m: re.Match[str], _text: str) -> bool:
     v = m.group("v")
     return v.upper() == v or v.lower() == v
@@ -296,6 +300,43 @@ class SecretRule(Rule):
         for g in ("v", "v2", "v3"):
             if m.start(g) >= 0:
                 return [(self.tag, m.start(g), m.end(g))], m.end()
+        return None  # pragma: no cover - one group always matched
+
+
+class SecretCmdRule(Rule):
+    """Passwords in commands and prose: ``sshpass -p VALUE``; ``net use … /user:NAME VALUE``
+    (same line); ``password VALUE`` where the value holds a digit or a symbol (``hunter2``)."""
+
+    SSHPASS = re.compile(r"[ \t]+-p[ \t]*" + _SECRET_VALUE, re.ASCII)
+    USER_SWITCH = re.compile(r"/(?i:user|u):", re.ASCII)
+    USER = re.compile(r"/(?i:user|u):[^\s]+[ \t]+(?![/*])" + _SECRET_VALUE, re.ASCII)
+    BARE = re.compile(r"[ \t]+(?:(?i:is)[ \t]+)?(?P<v>[^\s\"'(),;&]{4,}+)", re.ASCII)
+    SYMBOLS = frozenset("0123456789!@#$%^*?~+")
+
+    def apply(self, text: str, pos: int) -> Match | None:
+        m = self.rx.match(text, pos)
+        if m is None:
+            return None
+        word = m.group(0)[0].lower()
+        if word == "s":
+            v = self.SSHPASS.match(text, m.end())
+        elif word == "n":
+            line_end = len(text)
+            for stop in ("\r", "\n"):
+                i = text.find(stop, m.end(), line_end)
+                if i >= 0:
+                    line_end = i
+            user = self.USER_SWITCH.search(text, m.end(), line_end)
+            v = None if user is None else self.USER.match(text, user.start())
+        else:
+            v = self.BARE.match(text, m.end())
+            if v is not None and not self.SYMBOLS.intersection(v.group("v")):
+                return None
+        if v is None:
+            return None
+        for g in ("v", "v2", "v3"):
+            if g in v.re.groupindex and v.start(g) >= 0:
+                return [(self.tag, v.start(g), v.end(g))], v.end()
         return None  # pragma: no cover - one group always matched
 
 
@@ -425,6 +466,7 @@ RULES: Final[tuple[Rule, ...]] = (
                "(?>(?i:" + "|".join(_label(w).removesuffix(AR) for w in R.SECRET_LABELS) + "))"
                r"[\"']?[ \t]*[=:][ \t]*" + _SECRET_VALUE,
                _firsts(R.SECRET_LABELS)),
+    SecretCmdRule("secret_cmd", "SECRET", AL + r"(?i:sshpass|net[ _-]?use|password)" + AR, "snpSNP"),
     JsonKeyRule("json_key", "SECRET",
                 r"(?P<k>[A-Za-z0-9_ -]{1,64}+)(?P<q>[\"'])[ \t]*:[ \t]*"
                 r"(?:\"(?P<v>(?:[^\"\\\r\n]|\\.)*+)\"|'(?P<v2>(?:[^'\\\r\n]|\\.)*+)'"
@@ -437,6 +479,8 @@ RULES: Final[tuple[Rule, ...]] = (
          + r"))[/\\]++(?P<v>" + _PATH_CH + r"++(?:[ ]" + _PATH_CH + r"++)*+(?=[/\\])|"
          + _PATH_CH + r"++)",
          _firsts(R.CLINICAL_DIRS)),
+    Rule("fhir", "PATIENT-ID",
+         r"(?<![A-Za-z0-9/\\])(?i:patient)/(?P<v>[A-Za-z0-9-]{1,64}+)" + AR, "pP", _check_has_digit),
     _labelled("ssn_labelled", "SSN", R.SSN_LABELS,
               r"[0-9]{3}(?P<s>[ ]-[ ]|[- .]?)[0-9]{2}(?P=s)[0-9]{4}" + NR, _check_ssn_labelled),
     MrnRule("mrn", "MRN", AL + labels(R.MRN_LABELS) + LSEP + r"(?P<v>[A-Za-z0-9]++)",
@@ -559,9 +603,10 @@ _LABELLED_WORDS: Final = (
 # ones come last, so that the rules tried after them are few.
 _AFTER_BOUNDARY_ENTRIES: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
     (("ps_password",), "-(?i:password)" + AR),
+    (("secret_cmd",), "(?:" + _trie(("sshpass", "net use", "password")) + ")"),
     (("json_key",), "(?<=[\"'])(?:" + _trie(R.PHI_KEY_WORDS, bounded=False) + ")"),
     (("hl7_pid",), r"PID\|"),
-    (("path",), "(?:" + _trie(R.CLINICAL_DIRS, bounded=False) + r")[/\\]"),
+    (("path", "fhir"), "(?:" + _trie(R.CLINICAL_DIRS, bounded=False) + r")[/\\]"),
     (("zip_state",), "[A-Z]{2}[ ]+[0-9]"),
     (("email",), r"[A-Za-z0-9._%+-]{1,64}+@"),
     (("medicare",), "[1-9]" + _A + _AN + "[0-9]"),
