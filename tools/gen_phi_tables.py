@@ -16,6 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from _generated import write_or_check  # noqa: E402 - tools/ is on the path when run
+
 from agent.phi import rules as R  # noqa: E402 - after the path is set
 
 HEADER = ROOT / "csrc" / "phi_tables.h"
@@ -67,15 +69,7 @@ def generate() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = generate()
-    if "--check" in argv:
-        if not HEADER.is_file() or HEADER.read_text(encoding="utf-8") != text:
-            sys.stderr.write(f"{HEADER} is out of date: run tools/gen_phi_tables.py\n")
-            return 1
-        return 0
-    HEADER.write_text(text, encoding="utf-8")
-    return 0
-
+    return write_or_check(HEADER, generate(), argv, "tools/gen_phi_tables.py")
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
