@@ -28,7 +28,7 @@
 
 #define NOPE ((size_t)-1)
 #define PHI_H8 8             /* hex characters of a token hash */
-#define MAX_HITS 16
+#define MAX_HITS 32
 #define EMAIL_LOCAL_MAX 64  /* longest local part (RFC 5321) */
 #define SCHEME_MAX 32       /* longest URL scheme considered */
 
@@ -46,6 +46,8 @@ typedef struct {
     size_t next_at_from;
     size_t next_url; /* cache: first "://" at or after next_url_from, NOPE if none */
     size_t next_url_from;
+    size_t msh_upto; /* cache: MSH segments looked for before msh_upto, the last at msh_last */
+    size_t msh_last;
 } text_t;
 
 typedef struct {
@@ -208,13 +210,6 @@ static const char *const MONTHS[] = {
     "january", "february", "march", "april", "may", "june", "july", "august", "september",
     "october", "november", "december",
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sept", "sep", "oct", "nov", "dec", NULL};
-
-/* HL7 PID fields: tag + 1, and whether the whole field (1) or its first component (0). */
-static const struct { unsigned char field, tag, whole; } HL7_FIELDS[] = {
-    {2, T_MRN, 0}, {3, T_MRN, 0}, {4, T_MRN, 0}, {5, T_NAME, 1}, {6, T_NAME, 1},
-    {7, T_DOB, 1}, {9, T_NAME, 1}, {11, T_ADDRESS, 0}, {13, T_PHONE, 1}, {14, T_PHONE, 1},
-    {18, T_ACCOUNT, 0}, {19, T_SSN, 1}};
-#define HL7_LAST_FIELD 19
 
 static const struct { const char *low, *high; } CARD_PREFIXES[] = {
     {"4", "4"}, {"51", "55"}, {"2221", "2720"}, {"34", "34"}, {"37", "37"}, {"6011", "6011"},
@@ -465,27 +460,90 @@ static int r_json_key(text_t *t, size_t p, hit_t *h)
     return one(h, (unsigned)tag, a, b, end);
 }
 
+_Static_assert(HL7_MAX_SPANS <= MAX_HITS, "an HL7 segment's spans fit in one hit");
+
+static int is_hl7_sep(int c) { return c >= '!' && c <= '~' && !is_alnum(c); }
+
+/* A segment can start at i: at a boundary, or after the literal \r or \n of a logged message. */
+static int hl7_seg_start(const text_t *t, size_t i)
+{
+    return al(t, i) || (i >= 2 && t->s[i - 2] == '\\' && (t->s[i - 1] == 'r' || t->s[i - 1] == 'n'));
+}
+
+/* Separators of the segment at seg (reference hl7_separators): MSH-1 and MSH-2 of the last MSH
+ * segment before it, else | ^ ~. */
+static void hl7_separators(text_t *t, size_t seg, int *fs, int *comp, int *rep)
+{
+    if (seg < t->msh_upto) {
+        t->msh_upto = 0;
+        t->msh_last = NOPE;
+    }
+    size_t i = t->msh_upto;
+    for (; i + 3 < seg; i++)
+        if (lower(t->s[i]) == 'm' && lower(t->s[i + 1]) == 's' && lower(t->s[i + 2]) == 'h' &&
+            is_hl7_sep(t->s[i + 3]) && hl7_seg_start(t, i))
+            t->msh_last = i;
+    t->msh_upto = i;
+    *fs = '|';
+    *comp = '^';
+    *rep = '~';
+    if (t->msh_last == NOPE) return;
+    size_t m = t->msh_last;
+    *fs = t->s[m + 3];
+    int c = at(t, m + 4), r = at(t, m + 5);
+    if (!is_hl7_sep(c) || c == *fs) return;
+    *comp = c;
+    if (is_hl7_sep(r) && r != *fs && r != c) *rep = r;
+}
+
+static void hl7_add(hit_t *h, unsigned tag, size_t a, size_t b)
+{
+    if (b <= a || h->count >= HL7_MAX_SPANS) return;
+    h->spans[h->count].tag = tag;
+    h->spans[h->count].start = a;
+    h->spans[h->count].end = b;
+    h->count++;
+}
+
+static size_t find_ch(const text_t *t, int c, size_t a, size_t b)
+{
+    const unsigned char *q = a < b ? memchr(t->s + a, c, b - a) : NULL;
+    return q ? (size_t)(q - t->s) : b;
+}
+
+/* An HL7 segment of HL7_SEGMENT_NAMES (reference HL7Rule): its PHI fields become spans. */
 static int r_hl7(text_t *t, size_t p, hit_t *h)
 {
-    if (!al(t, p) || !case_word_at(t, p, "PID|")) return 0;
-    size_t seg_end = p + 4;
-    while (seg_end < t->n && t->s[seg_end] != '\r' && t->s[seg_end] != '\n') seg_end++;
-    size_t start = p + 4;
+    size_t seg;
+    if (at(t, p) == '\\' && (at(t, p + 1) == 'r' || at(t, p + 1) == 'n')) seg = p + 2;
+    else if (al(t, p)) seg = p;
+    else return 0;
+    int k = -1;
+    for (int i = 0; HL7_SEGMENT_NAMES[i] && k < 0; i++)
+        if (label_chars(t, seg, HL7_SEGMENT_NAMES[i]) == seg + 3) k = i;
+    if (k < 0) return 0;
+    int fs, comp, rep;
+    hl7_separators(t, seg, &fs, &comp, &rep);
+    if (at(t, seg + 3) != fs) return 0;
+    size_t seg_end = seg + 4;
+    while (seg_end < t->n && t->s[seg_end] != '\r' && t->s[seg_end] != '\n' &&
+           !(t->s[seg_end] == '\\' && seg_end + 1 < t->n && (t->s[seg_end + 1] == 'r' || t->s[seg_end + 1] == 'n')))
+        seg_end++;
     h->count = 0;
-    for (unsigned field = 1; field <= HL7_LAST_FIELD; field++) {
-        size_t end = start;
-        while (end < seg_end && t->s[end] != '|') end++;
+    size_t start = seg + 4;
+    for (unsigned field = 1; field <= HL7_LAST_FIELD && h->count < HL7_MAX_SPANS; field++) {
+        size_t end = find_ch(t, fs, start, seg_end);
         for (size_t f = 0; f < sizeof HL7_FIELDS / sizeof HL7_FIELDS[0]; f++) {
-            if (HL7_FIELDS[f].field != field) continue;
-            size_t stop = end;
-            if (!HL7_FIELDS[f].whole) {
-                for (stop = start; stop < end && t->s[stop] != '^' && t->s[stop] != '~'; stop++) {}
+            if (HL7_FIELDS[f].seg != k || HL7_FIELDS[f].field != field) continue;
+            if (HL7_FIELDS[f].whole) {
+                hl7_add(h, HL7_FIELDS[f].tag, start, end);
+                continue;
             }
-            if (stop > start && h->count < MAX_HITS) {
-                h->spans[h->count].tag = HL7_FIELDS[f].tag;
-                h->spans[h->count].start = start;
-                h->spans[h->count].end = stop;
-                h->count++;
+            for (size_t r = start;;) {  /* the first component of each repetition */
+                size_t r_end = find_ch(t, rep, r, end);
+                hl7_add(h, HL7_FIELDS[f].tag, r, find_ch(t, comp, r, r_end));
+                if (r_end >= end) break;
+                r = r_end + 1;
             }
         }
         if (end >= seg_end) break;
@@ -1306,7 +1364,6 @@ typedef int (*rule_fn)(text_t *t, size_t p, hit_t *h);
 
 static const char *const AUTH_WORDS[] = {"authorization", NULL};
 static const char *const SECURESTRING_WORDS[] = {"convertto-securestring", NULL};
-static const char *const HL7_WORDS[] = {"pid|", NULL};
 static const char *const SECRET_CMD_WORDS[] = {"sshpass", "net use", "password", NULL};
 static const char *const PO_BOX_WORDS[] = {"po box", "po.", "p.o", "p. o", "p o", NULL};
 static const char *const TITLE_WORDS[] = {"miss", "mrs", "mr", "ms", "mx", "dr", NULL};
@@ -1335,7 +1392,7 @@ static const struct rule {
     {r_secret_kv, NULL, SECRET_LABELS, 1, A_NONE},
     {r_secret_cmd, NULL, SECRET_CMD_WORDS, 0, A_NONE},
     {r_json_key, NULL, PHI_KEY_WORDS, 0, A_NONE},
-    {r_hl7, NULL, HL7_WORDS, 0, A_NONE},
+    {r_hl7, "\\", HL7_SEGMENT_NAMES, 0, A_NONE},
     {r_path, NULL, CLINICAL_DIRS, 0, A_NONE},
     {r_ssn_labelled, NULL, SSN_LABELS, 0, A_NONE},
     {r_mrn, NULL, MRN_LABELS, 0, A_NONE},
@@ -1399,7 +1456,7 @@ typedef struct {
     unsigned char skip2[NCLS][NCLS]; /* a letter or digit whose class and the next one's start
                                         no inword word */
     unsigned char cls[257];       /* cls2 of each byte; [256] is the class of "no byte" */
-    uint32_t b_url, b_email, b_pem, b_ps, b_zip_state, b_medicare, b_ssn, b_cc, b_phone, b_zip4,
+    uint32_t b_url, b_hl7, b_email, b_pem, b_ps, b_zip_state, b_medicare, b_ssn, b_cc, b_phone, b_zip4,
         b_address, digit_rules;
     unsigned char start[256];     /* a byte that is not a letter or digit where a rule can start */
     /* The window filter (window_candidates): valid only when the tables keep to its assumptions
@@ -1437,6 +1494,7 @@ static void fast_init(dispatch_t *d)
         else if (is_upper((int)c)) allowed = d->b_zip_state;
         else if (c == '-') allowed = d->b_pem | d->b_ps;
         else if (c == '(' || c == '+') allowed = d->b_phone;
+        else if (c == '\\') allowed = d->b_hl7;
         if ((d->first[c] & ~allowed) || (d->wordfirst[c] && !is_alpha((int)c))) return;
         for (unsigned f = 0; f < 3; f++) {
             uint64_t k = ((uint64_t)1 << 20) - ((uint64_t)1 << 13);  /* 13..19 digits: r_cc */
@@ -1497,6 +1555,7 @@ static void dispatch_init(dispatch_t *d)
     }
     d->cls[256] = (unsigned char)cls2(-1);
     d->b_url = bit_of(r_url_userinfo);
+    d->b_hl7 = bit_of(r_hl7);
     d->b_email = bit_of(r_email);
     d->b_pem = bit_of(r_pem);
     d->b_ps = bit_of(r_ps_password);
@@ -1570,6 +1629,9 @@ static uint32_t prefilter(const dispatch_t *d, const text_t *t, size_t p, uint32
         break;
     case '+':
         if (c1 != '1') m &= ~d->b_phone;
+        break;
+    case '\\':
+        if (c1 != 'r' && c1 != 'n') m &= ~d->b_hl7;
         break;
     default:
         if (!is_upper(c1) || at(t, p + 2) != ' ') m &= ~d->b_zip_state;
@@ -1660,7 +1722,8 @@ static inline __m128i eq(__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_
 static inline __m128i load16(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
 
 /* Masks of a window s[w..w+64) (bit i: w + i): letters and digits, digits, the non-letter bytes
- * that prefilter() keeps ('-' before '-' or 'p'/'P', '(' before a digit, '+' before '1'), and the
+ * that prefilter() keeps ('-' before '-' or 'p'/'P', '(' before a digit, '+' before '1', '\\'
+ * before 'r' or 'n'), and the
  * letter pairs that can start an inword rule. SSE2 version, 16 bytes at a time. */
 static void window_masks(const dispatch_t *d, const unsigned char *s, size_t w, uint64_t *al,
                          uint64_t *dg, uint64_t *sp, uint64_t *pr)
@@ -1681,6 +1744,7 @@ static void window_masks(const dispatch_t *d, const unsigned char *s, size_t w, 
         __m128i spc = _mm_and_si128(eq(v, '-'), _mm_or_si128(eq(vn, '-'), eq(lcn, 'p')));
         spc = _mm_or_si128(spc, _mm_and_si128(eq(v, '('), in_range(vn, '0', 9)));
         spc = _mm_or_si128(spc, _mm_and_si128(eq(v, '+'), eq(vn, '1')));
+        spc = _mm_or_si128(spc, _mm_and_si128(eq(v, '\\'), _mm_or_si128(eq(vn, 'r'), eq(vn, 'n'))));
         a |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(digit, letter)) << k;
         g |= (uint64_t)(unsigned)_mm_movemask_epi8(digit) << k;
         x |= (uint64_t)(unsigned)_mm_movemask_epi8(spc) << k;
@@ -1791,7 +1855,7 @@ static inline size_t next_candidate(const dispatch_t *d, window_t *win, const un
 static size_t scan(const dispatch_t *d, const unsigned char *s, size_t n, size_t from, size_t stop,
                    phi_span *out, size_t cap, size_t *next)
 {
-    text_t t = {s, n, NOPE, 0, NOPE, NOPE, NOPE, NOPE};
+    text_t t = {s, n, NOPE, 0, NOPE, NOPE, NOPE, NOPE, 0, NOPE};
     hit_t h;
     size_t count = 0, p = from;
     anchor_t em = email_anchor(s, n, from), url = url_anchor(s, n, from);

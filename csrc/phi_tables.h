@@ -50,4 +50,40 @@ static const struct { const char *key; unsigned char tag; } PHI_KEYS[] = {
     {"api key", 15},  /* SECRET */
     {NULL, 0}};
 
+/* HL7 segments with PHI (rules.HL7_SEGMENTS) and their fields, by segment index: the
+ * tag, and whether the whole field (1) or each repetition's first component (0). */
+static const char *const HL7_SEGMENT_NAMES[] = {
+    "pid", "nk1", "gt1", "in1", NULL};
+static const struct { unsigned char seg, field, tag, whole; } HL7_FIELDS[] = {
+    {0, 2, 1, 0},  /* pid MRN */
+    {0, 3, 1, 0},  /* pid MRN */
+    {0, 4, 1, 0},  /* pid MRN */
+    {0, 5, 14, 1},  /* pid NAME */
+    {0, 6, 14, 1},  /* pid NAME */
+    {0, 7, 6, 1},  /* pid DOB */
+    {0, 9, 14, 1},  /* pid NAME */
+    {0, 11, 7, 0},  /* pid ADDRESS */
+    {0, 13, 3, 1},  /* pid PHONE */
+    {0, 14, 3, 1},  /* pid PHONE */
+    {0, 18, 9, 0},  /* pid ACCOUNT */
+    {0, 19, 0, 1},  /* pid SSN */
+    {1, 2, 14, 1},  /* nk1 NAME */
+    {1, 4, 7, 0},  /* nk1 ADDRESS */
+    {1, 5, 3, 1},  /* nk1 PHONE */
+    {1, 6, 3, 1},  /* nk1 PHONE */
+    {2, 2, 1, 0},  /* gt1 MRN */
+    {2, 3, 14, 1},  /* gt1 NAME */
+    {2, 5, 7, 0},  /* gt1 ADDRESS */
+    {2, 6, 3, 1},  /* gt1 PHONE */
+    {2, 7, 3, 1},  /* gt1 PHONE */
+    {2, 8, 6, 1},  /* gt1 DOB */
+    {2, 12, 0, 1},  /* gt1 SSN */
+    {3, 16, 14, 1},  /* in1 NAME */
+    {3, 18, 6, 1},  /* in1 DOB */
+    {3, 19, 7, 0},  /* in1 ADDRESS */
+    {3, 36, 10, 0},  /* in1 INSURANCE */
+};
+#define HL7_LAST_FIELD 36
+#define HL7_MAX_SPANS 32
+
 #endif

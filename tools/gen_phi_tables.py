@@ -64,6 +64,19 @@ def generate() -> str:
         word = key.replace("_", " ")
         out.append(f"    {{{_c_string(word)}, {R.TAG_INDEX[tag]}}},  /* {tag} */")
     out.append("    {NULL, 0}};")
+    out.append("")
+    out.append("/* HL7 segments with PHI (rules.HL7_SEGMENTS) and their fields, by segment index: the")
+    out.append(" * tag, and whether the whole field (1) or each repetition's first component (0). */")
+    segs = list(R.HL7_SEGMENTS)
+    out += _string_list("HL7_SEGMENT_NAMES", tuple(segs))
+    out.append("static const struct { unsigned char seg, field, tag, whole; } HL7_FIELDS[] = {")
+    for k, seg in enumerate(segs):
+        for field, (tag, whole) in R.HL7_SEGMENTS[seg].items():
+            out.append(f"    {{{k}, {field}, {R.TAG_INDEX[tag]}, {int(whole)}}},  /* {seg} {tag} */")
+    out.append("};")
+    last = max(f for fields in R.HL7_SEGMENTS.values() for f in fields)
+    out.append(f"#define HL7_LAST_FIELD {last}")
+    out.append(f"#define HL7_MAX_SPANS {R.HL7_MAX_SPANS}")
     out += ["", "#endif", ""]
     return "\n".join(out)
 

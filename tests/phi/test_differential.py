@@ -50,6 +50,8 @@ FRAGMENTS = [
     "\"patient\":\"", "null", "true", "\\\"", "\"token\": ", "member_id", "zip\":",
     "sshpass", "-p", "-p'", "net use", "netuse", "/user:", "/u:", "CLINIC\\bob", "*", "hunter2",
     "s3cret!", "Patient/", "Patient/123456", "/fhir/",
+    "pid|", "NK1|", "GT1|", "IN1|", "nk1#", "MSH#*!\\&", "msh|", "\\r", "\\n", "\\rPID|", "*", "!",
+    "DOE^JANE", "1^^^MRN~2^^^ALT", "||", "#",
 ]
 
 soup = st.lists(st.sampled_from(FRAGMENTS), max_size=24).map("".join)

@@ -34,6 +34,18 @@ LEAKS = [
     ("DOB: 3rd of March 1980", ["1980", "March"], ["DOB: "]),
     ("DOB 3-Mar-1980", ["3-Mar-1980"], ["DOB "]),
     ("born 12/Mar/80", ["12/Mar/80"], ["born "]),
+    # HL7 v2
+    (r"MSH|^~\&|LAB|C|||2024||ADT^A08|1|P|2.5\rPID|1||123456^^^MRN~654321^^^ALT||DOE^JANE",
+     ["123456", "654321", "DOE", "JANE"], ["^^^MRN~", "^^^ALT||"]),
+    ("msh|^~\\&|x\rpid|1||99887766||roe^richard", ["99887766", "roe", "richard"], ["msh|"]),
+    ("MSH#*!\\&|x\nPID#1##A123456*X!B7654321##SMITH*JOHN", ["A123456", "B7654321", "SMITH"],
+     ["*X!"]),
+    ("NK1|1|DOE^JOHN|SPO|12 Main St^^Town|(555)123-4567", ["DOE", "JOHN", "12 Main", "123-4567"],
+     ["|SPO|"]),
+    ("GT1|1|G12345|GUAR^ANNA||1 Elm St^^C|5551234567||19700101||||123-45-6789",
+     ["G12345", "GUAR", "ANNA", "1 Elm", "5551234567", "19700101", "6789"], []),
+    ("IN1|1|PLAN" + "|" * 14 + "INSURED^IVY||19750505|9 Oak Ave^^C", ["INSURED", "IVY", "19750505",
+                                                                       "9 Oak"], ["PLAN"]),
     # secrets
     ("password hunter2", ["hunter2"], ["password "]),
     ("the password is s3cret! now", ["s3cret!"], ["the password is ", " now"]),

@@ -91,34 +91,78 @@ class Rule:
         return [(self.tag, m.start("v"), m.end("v"))], m.end()
 
 
+_SEP_CH: Final = r"[!-/:-@\[-`{-~]"  # printable ASCII, not a letter or digit
+_MSH: Final = re.compile(r"(?:(?<![A-Za-z0-9])|(?<=\\[rn]))(?i:msh)(?=" + _SEP_CH + ")", re.ASCII)
+_TERMINATORS: Final = ("\r", "\n", "\\r", "\\n")  # and the literal \r, \n of logs
+
+
+def _is_sep(c: str) -> bool:
+    return len(c) == 1 and "!" <= c <= "~" and not c.isalnum()
+
+
+def hl7_separators(text: str, seg: int) -> tuple[str, str, str]:
+    """(field, component, repetition) separators of the segment at ``seg``: MSH-1 and MSH-2 of
+    the last MSH segment before it, else ``|``, ``^``, ``~``."""
+    last = None
+    for last in _MSH.finditer(text, 0, seg):  # noqa: B007 - the last one is wanted
+        pass
+    if last is None:
+        return "|", "^", "~"
+    i = last.start()
+    fs, comp, rep = text[i + 3], text[i + 4 : i + 5], text[i + 5 : i + 6]
+    if not _is_sep(comp) or comp == fs:
+        return fs, "^", "~"
+    if not _is_sep(rep) or rep in (fs, comp):
+        rep = "~"
+    return fs, comp, rep
+
+
 class HL7Rule(Rule):
-    """``PID|`` segment: fields of :data:`rules.HL7_PID_FIELDS` become spans."""
+    """An HL7 v2 segment of :data:`rules.HL7_SEGMENTS` (any case), at a boundary or after the
+    literal ``\\r``/``\\n`` of a logged message: its PHI fields become spans. Separators come
+    from the last MSH segment before it; the segment ends at a CR, LF, or a literal ``\\r``,
+    ``\\n``. At most :data:`rules.HL7_MAX_SPANS` spans; scanning resumes after the last."""
 
     def apply(self, text: str, pos: int) -> Match | None:
-        m = self.rx.match(text, pos)
-        if m is None:
+        if text.startswith(("\\r", "\\n"), pos):
+            seg = pos + 2
+        elif pos == 0 or not _is_alnum(text[pos - 1]):
+            seg = pos
+        else:
+            return None
+        fields = R.HL7_SEGMENTS.get(text[seg : seg + 3].lower())
+        if fields is None or not text[seg : seg + 3].isascii():
+            return None
+        fs, comp, rep = hl7_separators(text, seg)
+        if text[seg + 3 : seg + 4] != fs:
             return None
         seg_end = len(text)
-        for stop in ("\r", "\n"):
-            i = text.find(stop, m.end(), seg_end)
+        for stop in _TERMINATORS:
+            i = text.find(stop, seg + 4, seg_end)
             if i >= 0:
                 seg_end = i
         spans: list[Span] = []
-        field, start = 1, m.end()
-        while start <= seg_end:
-            bar = text.find("|", start, seg_end)
+        field, start = 1, seg + 4
+        while field <= max(fields) and len(spans) < R.HL7_MAX_SPANS:
+            bar = text.find(fs, start, seg_end)
             end = seg_end if bar < 0 else bar
-            spec = R.HL7_PID_FIELDS.get(field)
+            spec = fields.get(field)
             if spec is not None:
                 tag, whole = spec
-                stop_at = end
-                if not whole:
-                    for sep in ("^", "~"):
-                        i = text.find(sep, start, stop_at)
-                        if i >= 0:
-                            stop_at = i
-                if stop_at > start:
-                    spans.append((_tag(tag), start, stop_at))
+                parts = [(start, end)]
+                if not whole:  # the first component of each repetition
+                    parts, r = [], start
+                    while True:
+                        r_end = text.find(rep, r, end)
+                        r_end = end if r_end < 0 else r_end
+                        c = text.find(comp, r, r_end)
+                        parts.append((r, r_end if c < 0 else c))
+                        if r_end == end:
+                            break
+                        r = r_end + 1
+                for a, b in parts:
+                    if b > a and len(spans) < R.HL7_MAX_SPANS:
+                        spans.append((_tag(tag), a, b))
             if bar < 0:
                 break
             field, start = field + 1, bar + 1
@@ -472,7 +516,7 @@ RULES: Final[tuple[Rule, ...]] = (
                 r"(?:\"(?P<v>(?:[^\"\\\r\n]|\\.)*+)\"|'(?P<v2>(?:[^'\\\r\n]|\\.)*+)'"
                 r"|(?P<v3>[^\s,;}\]\"'{\[]++))",
                 _firsts(R.PHI_KEY_WORDS)),
-    HL7Rule("hl7_pid", "MRN", AL + r"PID\|", "P"),
+    HL7Rule("hl7_pid", "MRN", "", "pPnNgGiI\\"),
     Rule("path", "PATH",
          r"(?<=[/\\])(?>(?i:"
          + "|".join(_label(d).removesuffix(AR) + r"(?=[/\\])" for d in R.CLINICAL_DIRS)
@@ -605,7 +649,7 @@ _AFTER_BOUNDARY_ENTRIES: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
     (("ps_password",), "-(?i:password)" + AR),
     (("secret_cmd",), "(?:" + _trie(("sshpass", "net use", "password")) + ")"),
     (("json_key",), "(?<=[\"'])(?:" + _trie(R.PHI_KEY_WORDS, bounded=False) + ")"),
-    (("hl7_pid",), r"PID\|"),
+    (("hl7_pid",), "(?:" + _trie(tuple(R.HL7_SEGMENTS), bounded=False) + ")" + _SEP_CH),
     (("path", "fhir"), "(?:" + _trie(R.CLINICAL_DIRS, bounded=False) + r")[/\\]"),
     (("zip_state",), "[A-Z]{2}[ ]+[0-9]"),
     (("email",), r"[A-Za-z0-9._%+-]{1,64}+@"),
@@ -638,6 +682,7 @@ _AFTER_BOUNDARY_ENTRIES: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
     ),
 )  # fmt: skip
 _ANYWHERE_ENTRIES: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
+    (("hl7_pid",), r"\\[rn](?:" + _trie(tuple(R.HL7_SEGMENTS), bounded=False) + ")" + _SEP_CH),
     (("pem",), "-(?=----BEGIN)"),
     (
         ("authorization", "ps_securestring", "secret_kv"),

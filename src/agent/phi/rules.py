@@ -111,7 +111,8 @@ MONTHS: Final = (
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sept", "sep", "oct", "nov", "dec",
 )
 
-# HL7 v2 PID fields: field number -> (tag, whole field (True) or first component (False)).
+# HL7 v2 segments with PHI: segment -> field number -> (tag, whole field (True) or the first
+# component of each repetition (False)). Separators come from the message's MSH segment.
 HL7_PID_FIELDS: Final[dict[int, tuple[str, bool]]] = {
     2: ("MRN", False),
     3: ("MRN", False),
@@ -126,6 +127,15 @@ HL7_PID_FIELDS: Final[dict[int, tuple[str, bool]]] = {
     18: ("ACCOUNT", False),
     19: ("SSN", True),
 }
+HL7_SEGMENTS: Final[dict[str, dict[int, tuple[str, bool]]]] = {
+    "pid": HL7_PID_FIELDS,
+    "nk1": {2: ("NAME", True), 4: ("ADDRESS", False), 5: ("PHONE", True), 6: ("PHONE", True)},
+    "gt1": {2: ("MRN", False), 3: ("NAME", True), 5: ("ADDRESS", False), 6: ("PHONE", True),
+            7: ("PHONE", True), 8: ("DOB", True), 12: ("SSN", True)},
+    "in1": {16: ("NAME", True), 18: ("DOB", True), 19: ("ADDRESS", False),
+            36: ("INSURANCE", False)},
+}
+HL7_MAX_SPANS: Final = 32  # spans of one segment; the rest of it is scanned as text
 
 # Card prefixes (phi.md §3, CC): (low, high) ranges over the first len(low) digits.
 CARD_PREFIXES: Final = (
