@@ -48,6 +48,8 @@ typedef struct {
     size_t next_url_from;
     size_t msh_upto; /* cache: MSH segments looked for before msh_upto, the last at msh_last */
     size_t msh_last;
+    const struct dispatch *d;  /* for the scan of decoded base64 */
+    int depth;                 /* 1 inside decoded base64 */
 } text_t;
 
 typedef struct {
@@ -259,6 +261,57 @@ static int secret_value(const text_t *t, size_t j, hit_t *h)
 
 /* -------------------------------------------------------------------------- rules */
 
+struct dispatch;
+static size_t scan_at_depth(const struct dispatch *d, const unsigned char *s, size_t n, size_t from,
+                            size_t stop, phi_span *out, size_t cap, size_t *next, int depth);
+
+static inline int is_b64(int c) { return is_alnum(c) || c == '+' || c == '/'; }
+
+/* A base64 run can start at p (reference Base64Rule): not after a base64 character, and
+ * at least B64_MIN base64 characters. */
+static inline int b64_start(const text_t *t, size_t p)
+{
+    if (is_b64(before(t, p))) return 0;
+    for (size_t i = 0; i < B64_MIN; i++)
+        if (!is_b64(at(t, p + i))) return 0;
+    return 1;
+}
+
+static int b64_value(int c)
+{
+    if (is_upper(c)) return c - 'A';
+    if (is_lower(c)) return c - 'a' + 26;
+    if (is_digit(c)) return c - '0' + 52;
+    return c == '+' ? 62 : 63;
+}
+
+/* A base64 run that decodes to printable ASCII holding PHI: the whole run, the first span's tag. */
+static int r_base64(text_t *t, size_t p, hit_t *h)
+{
+    if (t->depth || !b64_start(t, p)) return 0;
+    size_t e = run(t, p, is_b64), pad = 0;
+    while (pad < 2 && at(t, e + pad) == '=') pad++;
+    size_t end = e + pad, size = end - p;
+    if (size > B64_MAX || size % 4 || is_b64(at(t, end)) || at(t, end) == '=') return 0;
+    unsigned char raw[B64_MAX / 4 * 3];
+    size_t nr = 0;
+    for (size_t i = p; i < end; i += 4) {
+        uint32_t v = 0;
+        int k = 0;
+        for (; k < 4 && t->s[i + k] != '='; k++) v |= (uint32_t)b64_value(t->s[i + k]) << (18 - 6 * k);
+        for (int j = 0; j < k - 1; j++) {
+            unsigned char c = (unsigned char)(v >> (16 - 8 * j));
+            if (!((c >= 0x20 && c < 0x7f) || c == '\t' || c == '\n' || c == '\r')) return 0;
+            raw[nr++] = c;
+        }
+    }
+    if (nr == 0) return 0;
+    phi_span inner[MAX_HITS];
+    size_t next;
+    if (scan_at_depth(t->d, raw, nr, 0, nr, inner, MAX_HITS, &next, 1) == 0) return 0;
+    return one(h, (unsigned)inner[0].tag, p, end, end);
+}
+
 static size_t pem_marker(const text_t *t, size_t i, const char *head)
 {
     if (!case_word_at(t, i, head)) return NOPE;
@@ -422,19 +475,19 @@ static int json_literal(const unsigned char *v, size_t n)
            (n == 5 && memcmp(v, "false", 5) == 0);
 }
 
-static int r_json_key(text_t *t, size_t p, hit_t *h)
+static int r_json_key(text_t *t, size_t quote, hit_t *h)
 {
-    int q = before(t, p);
+    int q = at(t, quote);
     if (q != '"' && q != '\'') return 0;
-    size_t e = p;
+    size_t p = quote + 1, e = p;
     while (e < t->n && e - p < 64 && is_key_ch(t->s[e])) e++;
     if (e == p || at(t, e) != q) return 0;
-    int tag = -1;
-    for (size_t k = 0; PHI_KEYS[k].key && tag < 0; k++)
-        if (label_chars(t, p, PHI_KEYS[k].key) == e) tag = PHI_KEYS[k].tag;
-    if (tag < 0) return 0;
     size_t k = skip_set(t, e + 1, " \t");
     if (at(t, k) != ':') return 0;
+    int tag = -1;
+    for (size_t w = 0; PHI_KEYS[w].key && tag < 0; w++)
+        if (PHI_KEYS[w].key[0] == lower(t->s[p]) && label_chars(t, p, PHI_KEYS[w].key) == e) tag = PHI_KEYS[w].tag;
+    if (tag < 0) return 0;
     k = skip_set(t, k + 1, " \t");
     int c = at(t, k);
     size_t a = k, b = k, end;
@@ -478,12 +531,18 @@ static void hl7_separators(text_t *t, size_t seg, int *fs, int *comp, int *rep)
         t->msh_upto = 0;
         t->msh_last = NOPE;
     }
-    size_t i = t->msh_upto;
-    for (; i + 3 < seg; i++)
-        if (lower(t->s[i]) == 'm' && lower(t->s[i + 1]) == 's' && lower(t->s[i + 2]) == 'h' &&
-            is_hl7_sep(t->s[i + 3]) && hl7_seg_start(t, i))
-            t->msh_last = i;
-    t->msh_upto = i;
+    /* each "MSH" at i in [msh_upto, seg - 3), found by its 'M' (memchr for both cases) */
+    for (size_t i = t->msh_upto; i + 3 < seg;) {
+        const unsigned char *a = memchr(t->s + i, 'm', seg - 3 - i);
+        const unsigned char *b = memchr(t->s + i, 'M', (a ? (size_t)(a - t->s) : seg - 3) - i);
+        if (a == NULL && b == NULL) break;
+        size_t m = (size_t)((b != NULL ? b : a) - t->s);
+        if (lower(t->s[m + 1]) == 's' && lower(t->s[m + 2]) == 'h' && is_hl7_sep(t->s[m + 3]) &&
+            hl7_seg_start(t, m))
+            t->msh_last = m;
+        i = m + 1;
+    }
+    if (seg >= 3 && seg - 3 > t->msh_upto) t->msh_upto = seg - 3;
     *fs = '|';
     *comp = '^';
     *rep = '~';
@@ -1218,7 +1277,9 @@ static int r_hostname(text_t *t, size_t p, hit_t *h)
 /* A word of NAME_STOP_WORDS at i (any case, not followed by a letter): it ends a name. */
 static int name_stop(const text_t *t, size_t i)
 {
+    int c = lower(at(t, i));
     for (const char *const *w = NAME_STOP_WORDS; *w; w++) {
+        if ((*w)[0] != c) continue;
         size_t j = label_chars(t, i, *w);
         if (j != NOPE && !is_alpha(at(t, j))) return 1;
     }
@@ -1384,6 +1445,7 @@ static const struct rule {
     int inword;                      /* can match inside a word (no left boundary) */
     int anchor;
 } RULES[] = {
+    {r_base64, NULL, NULL, 0, A_NONE},  /* tried where b64_start() holds (scan, window_b64) */
     {r_pem, "-", NULL, 0, A_NONE},
     {r_url_userinfo, NULL, NULL, 0, A_URL},
     {r_authorization, NULL, AUTH_WORDS, 1, A_NONE},
@@ -1391,7 +1453,7 @@ static const struct rule {
     {r_ps_securestring, NULL, SECURESTRING_WORDS, 1, A_NONE},
     {r_secret_kv, NULL, SECRET_LABELS, 1, A_NONE},
     {r_secret_cmd, NULL, SECRET_CMD_WORDS, 0, A_NONE},
-    {r_json_key, NULL, PHI_KEY_WORDS, 0, A_NONE},
+    {r_json_key, "\"'", NULL, 0, A_NONE},
     {r_hl7, "\\", HL7_SEGMENT_NAMES, 0, A_NONE},
     {r_path, NULL, CLINICAL_DIRS, 0, A_NONE},
     {r_ssn_labelled, NULL, SSN_LABELS, 0, A_NONE},
@@ -1445,7 +1507,7 @@ static unsigned cls2(int c)
 
 #define ANY3 ((uint64_t)(((uint64_t)1 << NCLS) - 1))
 
-typedef struct {
+typedef struct dispatch {
     uint32_t first[256];          /* rules by first byte alone */
     uint32_t pair[NCLS][NCLS];    /* word rules by (first, second) character class */
     uint64_t tri[NCLS][NCLS];     /* classes of a third character that can follow a word pair */
@@ -1456,7 +1518,7 @@ typedef struct {
     unsigned char skip2[NCLS][NCLS]; /* a letter or digit whose class and the next one's start
                                         no inword word */
     unsigned char cls[257];       /* cls2 of each byte; [256] is the class of "no byte" */
-    uint32_t b_url, b_hl7, b_email, b_pem, b_ps, b_zip_state, b_medicare, b_ssn, b_cc, b_phone, b_zip4,
+    uint32_t b_url, b_hl7, b_b64, b_json, b_email, b_pem, b_ps, b_zip_state, b_medicare, b_ssn, b_cc, b_phone, b_zip4,
         b_address, digit_rules;
     unsigned char start[256];     /* a byte that is not a letter or digit where a rule can start */
     /* The window filter (window_candidates): valid only when the tables keep to its assumptions
@@ -1487,7 +1549,8 @@ static void fast_init(dispatch_t *d)
 {
     d->fast = 0;
     for (unsigned c = 0; c < 256; c++) {
-        d->start[c] = (unsigned char)(!d->alnum[c] && (d->first[c] || d->wordfirst[c]));
+        /* '/' (and '+'): where a base64 run may start (r_base64) */
+        d->start[c] = (unsigned char)(!d->alnum[c] && (d->first[c] || d->wordfirst[c] || c == '/' || c == '+'));
         d->zipfirst[c] = (unsigned char)((d->first[c] & d->b_zip_state) != 0);
         uint32_t allowed = 0;
         if (is_digit((int)c)) allowed = d->digit_rules;
@@ -1495,6 +1558,7 @@ static void fast_init(dispatch_t *d)
         else if (c == '-') allowed = d->b_pem | d->b_ps;
         else if (c == '(' || c == '+') allowed = d->b_phone;
         else if (c == '\\') allowed = d->b_hl7;
+        else if (c == '"' || c == '\'') allowed = d->b_json;
         if ((d->first[c] & ~allowed) || (d->wordfirst[c] && !is_alpha((int)c))) return;
         for (unsigned f = 0; f < 3; f++) {
             uint64_t k = ((uint64_t)1 << 20) - ((uint64_t)1 << 13);  /* 13..19 digits: r_cc */
@@ -1556,6 +1620,8 @@ static void dispatch_init(dispatch_t *d)
     d->cls[256] = (unsigned char)cls2(-1);
     d->b_url = bit_of(r_url_userinfo);
     d->b_hl7 = bit_of(r_hl7);
+    d->b_b64 = bit_of(r_base64);
+    d->b_json = bit_of(r_json_key);
     d->b_email = bit_of(r_email);
     d->b_pem = bit_of(r_pem);
     d->b_ps = bit_of(r_ps_password);
@@ -1632,6 +1698,10 @@ static uint32_t prefilter(const dispatch_t *d, const text_t *t, size_t p, uint32
         break;
     case '\\':
         if (c1 != 'r' && c1 != 'n') m &= ~d->b_hl7;
+        break;
+    case '"':
+    case '\'':
+        if (!is_alpha(c1)) m &= ~d->b_json;
         break;
     default:
         if (!is_upper(c1) || at(t, p + 2) != ' ') m &= ~d->b_zip_state;
@@ -1726,10 +1796,10 @@ static inline __m128i load16(const void *p) { return _mm_loadu_si128((const __m1
  * before 'r' or 'n'), and the
  * letter pairs that can start an inword rule. SSE2 version, 16 bytes at a time. */
 static void window_masks(const dispatch_t *d, const unsigned char *s, size_t w, uint64_t *al,
-                         uint64_t *dg, uint64_t *sp, uint64_t *pr)
+                         uint64_t *dg, uint64_t *sp, uint64_t *pr, uint64_t *ps)
 {
     (void)d;  /* the pairs are INWORD_PAIRS here */
-    uint64_t a = 0, g = 0, x = 0, r = 0;
+    uint64_t a = 0, g = 0, x = 0, r = 0, b = 0;
     const __m128i bit5 = _mm_set1_epi8(0x20);
     for (unsigned k = 0; k < WIN; k += 16) {
         __m128i v = load16(s + w + k), vn = load16(s + w + k + 1);
@@ -1745,11 +1815,14 @@ static void window_masks(const dispatch_t *d, const unsigned char *s, size_t w, 
         spc = _mm_or_si128(spc, _mm_and_si128(eq(v, '('), in_range(vn, '0', 9)));
         spc = _mm_or_si128(spc, _mm_and_si128(eq(v, '+'), eq(vn, '1')));
         spc = _mm_or_si128(spc, _mm_and_si128(eq(v, '\\'), _mm_or_si128(eq(vn, 'r'), eq(vn, 'n'))));
+        spc = _mm_or_si128(spc, _mm_and_si128(_mm_or_si128(eq(v, '"'), eq(v, '\'')), in_range(lcn, 'a', 25)));
         a |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(digit, letter)) << k;
         g |= (uint64_t)(unsigned)_mm_movemask_epi8(digit) << k;
         x |= (uint64_t)(unsigned)_mm_movemask_epi8(spc) << k;
         r |= (uint64_t)(unsigned)_mm_movemask_epi8(pm) << k;
+        b |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(eq(v, '+'), eq(v, '/'))) << k;
     }
+    *ps = b;
     *al = a;
     *dg = g;
     *sp = x;
@@ -1764,10 +1837,11 @@ static void window_masks(const dispatch_t *d, const unsigned char *s, size_t w, 
  * starts are filtered without a branch per position, as prefilter() and words_at() would (see
  * fast_init); a run of digits that reaches the end of the window is kept.
  */
-static uint64_t window_candidates(const dispatch_t *d, const unsigned char *q, unsigned prev_alnum)
+static uint64_t window_candidates(const dispatch_t *d, const unsigned char *q, unsigned prev_alnum,
+                                  unsigned prev_b64, uint64_t *b64_starts)
 {
-    uint64_t al, dg, sp, pr;
-    window_masks(d, q, 0, &al, &dg, &sp, &pr);
+    uint64_t al, dg, sp, pr, ps;
+    window_masks(d, q, 0, &al, &dg, &sp, &pr, &ps);
     uint64_t prev = (al << 1) | prev_alnum;
     uint64_t ws = al & ~prev;
     uint64_t keep = sp | (al & prev & pr);
@@ -1789,20 +1863,32 @@ static uint64_t window_candidates(const dispatch_t *d, const unsigned char *q, u
         ok |= (uint64_t)(d->zipfirst[c[0]] & is_upper(c[1]) & (c[2] == ' '));
         keep |= ok << i;
     }
-    return keep;
+    /* base64 runs (b64_start): a start of B64_MIN base64 characters, or of a run that reaches the
+     * end of the window */
+    uint64_t b64 = al | ps, r = b64;
+    uint64_t starts = b64 & ~((b64 << 1) | prev_b64);
+    r &= r >> 1;
+    r &= r >> 2;
+    r &= r >> 4;
+    r &= r >> 8;
+    _Static_assert(B64_MIN == 16, "the run test above is for 16 characters");
+    uint64_t reach = ~b64 == 0 ? ~(uint64_t)0 : (uint64_t)(~(uint64_t)0 << (63 - __builtin_clzll(~b64))) << 1;
+    *b64_starts = starts & (r | reach);
+    return keep | *b64_starts;
 }
 
 /* Candidates of the window at s[w..] of a text of n bytes (w < n); near the end, from a copy
  * padded with NULs, without the positions past the end. */
-static uint64_t window_at(const dispatch_t *d, const unsigned char *s, size_t n, size_t w)
+static uint64_t window_at(const dispatch_t *d, const unsigned char *s, size_t n, size_t w, uint64_t *b64)
 {
     unsigned prev = w > 0 && d->alnum[s[w - 1]];
-    if (n - w >= WIN + 2) return window_candidates(d, s + w, prev);
+    unsigned prev_b64 = w > 0 && is_b64(s[w - 1]);
+    if (n - w >= WIN + 2) return window_candidates(d, s + w, prev, prev_b64, b64);
     unsigned char pad[WIN + 2];
     size_t len = n - w;
     memset(pad, 0, sizeof pad);
     memcpy(pad, s + w, len);
-    uint64_t mask = window_candidates(d, pad, prev);
+    uint64_t mask = window_candidates(d, pad, prev, prev_b64, b64);
     return len >= WIN ? mask : mask & (((uint64_t)1 << len) - 1);
 }
 
@@ -1810,8 +1896,16 @@ static uint64_t window_at(const dispatch_t *d, const unsigned char *s, size_t n,
 typedef struct {
     size_t base;    /* first position of the window; NOPE before the first */
     uint64_t mask;  /* bit i: base + i is a candidate */
+    uint64_t b64;   /* bit i: base + i may start a base64 run (a superset of b64_start) */
 } window_t;
-#define WINDOW_NONE {NOPE, 0}
+#define WINDOW_NONE {NOPE, 0, 0}
+
+/* Whether r_base64 may start at p, as far as the window of p tells (1 when it does not cover p). */
+static inline int window_b64(const window_t *win, size_t p)
+{
+    if (win->base == NOPE || p < win->base || p - win->base >= WIN) return 1;
+    return (int)((win->b64 >> (p - win->base)) & 1);
+}
 
 /* The first candidate in [p, lim) (lim <= n), or lim: by windows, or byte by byte when the
  * tables do not allow windows. */
@@ -1827,7 +1921,7 @@ static inline size_t next_candidate(const dispatch_t *d, window_t *win, const un
             continue;
         }
         win->base = p;
-        win->mask = window_at(d, s, n, p);
+        win->mask = window_at(d, s, n, p, &win->b64);
     }
     return lim;
 }
@@ -1837,6 +1931,13 @@ typedef struct {
     int unused;
 } window_t;
 #define WINDOW_NONE {0}
+
+static inline int window_b64(const window_t *win, size_t p)
+{
+    (void)win;
+    (void)p;
+    return 1;
+}
 
 static inline size_t next_candidate(const dispatch_t *d, window_t *win, const unsigned char *s,
                                     size_t n, size_t p, size_t lim)
@@ -1852,10 +1953,10 @@ static inline size_t next_candidate(const dispatch_t *d, window_t *win, const un
  * of the position only (every cache and anchor is recomputed from it), so scanning from any
  * position that a scan from 0 stands on continues exactly like that scan.
  */
-static size_t scan(const dispatch_t *d, const unsigned char *s, size_t n, size_t from, size_t stop,
-                   phi_span *out, size_t cap, size_t *next)
+static size_t scan_at_depth(const dispatch_t *d, const unsigned char *s, size_t n, size_t from,
+                            size_t stop, phi_span *out, size_t cap, size_t *next, int depth)
 {
-    text_t t = {s, n, NOPE, 0, NOPE, NOPE, NOPE, NOPE, 0, NOPE};
+    text_t t = {s, n, NOPE, 0, NOPE, NOPE, NOPE, NOPE, 0, NOPE, d, depth};
     hit_t h;
     size_t count = 0, p = from;
     anchor_t em = email_anchor(s, n, from), url = url_anchor(s, n, from);
@@ -1891,6 +1992,7 @@ static size_t scan(const dispatch_t *d, const unsigned char *s, size_t n, size_t
                            min2(em.q, url.q) + 1);
             }
             if (m) m = prefilter(d, &t, p, m);
+            if ((!d->fast || window_b64(&win, p)) && b64_start(&t, p)) m |= d->b_b64;
             if (!m) {
                 p++;
                 continue;
@@ -1909,6 +2011,12 @@ static size_t scan(const dispatch_t *d, const unsigned char *s, size_t n, size_t
     }
     *next = p < n ? p : n;
     return count;
+}
+
+static size_t scan(const dispatch_t *d, const unsigned char *s, size_t n, size_t from, size_t stop,
+                   phi_span *out, size_t cap, size_t *next)
+{
+    return scan_at_depth(d, s, n, from, stop, out, cap, next, 0);
 }
 
 /* ----------------------------------------------------------------------- public API */

@@ -11,13 +11,6 @@ static const char *const NAME_STOP_WORDS[] = {
     "scheduled", "transferred", "registered", "updated", "created", "deleted", "logged", "signed",
     "will", "can", "did", "does", NULL};
 
-static const char *const PHI_KEY_WORDS[] = {
-    "ssn", "social security number", "dob", "date of birth", "birth date", "first name",
-    "middle name", "last name", "full name", "patient name", "patient", "mrn",
-    "medical record number", "phone", "phone number", "email", "address", "street", "zip",
-    "postal code", "insurance id", "member id", "medicare id", "password", "secret", "token",
-    "api key", NULL};
-
 /* Keys that name a PHI or secret category (rules.PHI_KEYS): the key as a label
  * (' ' an optional joiner), its tag (an index of rules.TAGS). */
 static const struct { const char *key; unsigned char tag; } PHI_KEYS[] = {
@@ -85,5 +78,7 @@ static const struct { unsigned char seg, field, tag, whole; } HL7_FIELDS[] = {
 };
 #define HL7_LAST_FIELD 36
 #define HL7_MAX_SPANS 32
+#define B64_MIN 16
+#define B64_MAX 4096
 
 #endif

@@ -25,7 +25,6 @@ HEADER = ROOT / "csrc" / "phi_tables.h"
 # C name -> the Python list it is generated from
 LISTS: dict[str, tuple[str, ...]] = {
     "NAME_STOP_WORDS": tuple(R.NAME_STOP_WORDS),
-    "PHI_KEY_WORDS": tuple(R.PHI_KEY_WORDS),
 }
 
 
@@ -77,6 +76,8 @@ def generate() -> str:
     last = max(f for fields in R.HL7_SEGMENTS.values() for f in fields)
     out.append(f"#define HL7_LAST_FIELD {last}")
     out.append(f"#define HL7_MAX_SPANS {R.HL7_MAX_SPANS}")
+    out.append(f"#define B64_MIN {R.B64_MIN}")
+    out.append(f"#define B64_MAX {R.B64_MAX}")
     out += ["", "#endif", ""]
     return "\n".join(out)
 

@@ -52,6 +52,8 @@ FRAGMENTS = [
     "s3cret!", "Patient/", "Patient/123456", "/fhir/",
     "pid|", "NK1|", "GT1|", "IN1|", "nk1#", "MSH#*!\\&", "msh|", "\\r", "\\n", "\\rPID|", "*", "!",
     "DOE^JANE", "1^^^MRN~2^^^ALT", "||", "#",
+    "UGF0aWVudDogSmFuZSBEb2UgU1NOIDEyMy00NS02Nzg5", "aGVsbG8gd29ybGQsIG5vdGhpbmcgaGVyZSBhdCBhbGw=",
+    "TVJOIDEyMzQ1Njc4IG9r", "=", "==", "+/", "AAAAAAAAAAAAAAAA",
 ]
 
 soup = st.lists(st.sampled_from(FRAGMENTS), max_size=24).map("".join)

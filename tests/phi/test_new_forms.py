@@ -46,6 +46,10 @@ LEAKS = [
      ["G12345", "GUAR", "ANNA", "1 Elm", "5551234567", "19700101", "6789"], []),
     ("IN1|1|PLAN" + "|" * 14 + "INSURED^IVY||19750505|9 Oak Ave^^C", ["INSURED", "IVY", "19750505",
                                                                        "9 Oak"], ["PLAN"]),
+    # base64 of PHI: the whole run
+    ("payload UGF0aWVudDogSmFuZSBEb2UgU1NOIDEyMy00NS02Nzg5 end",
+     ["UGF0aWVudDogSmFuZSBEb2UgU1NOIDEyMy00NS02Nzg5"], ["payload ", " end"]),
+    ("blob=TVJOIDEyMzQ1Njc4IG9r;", ["TVJOIDEyMzQ1Njc4IG9r"], ["blob=", ";"]),
     # secrets
     ("password hunter2", ["hunter2"], ["password "]),
     ("the password is s3cret! now", ["s3cret!"], ["the password is ", " now"]),
@@ -92,6 +96,8 @@ BENIGN = [
     "password change required",
     r"net use Z: \\srv\scans /user:CLINIC\bob *",
     "see Patient/abc",
+    "payload aGVsbG8gd29ybGQsIG5vdGhpbmcgaGVyZSBhdCBhbGw= end",
+    "sha256 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
 ]
 
 

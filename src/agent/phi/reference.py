@@ -22,7 +22,9 @@ tried there only. That changes nothing in the result.
 
 from __future__ import annotations
 
+import base64
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import Final
 
@@ -169,6 +171,44 @@ class HL7Rule(Rule):
         if not spans:
             return None
         return spans, spans[-1][2]
+
+
+_B64_CH: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+_PRINTABLE: Final = frozenset(range(0x20, 0x7F)) | {9, 10, 13}
+_NESTED = threading.local()
+
+
+class Base64Rule(Rule):
+    """A base64 run (not preceded by a base64 character): from :data:`rules.B64_MIN` to
+    :data:`rules.B64_MAX` characters with its ``=`` padding, a multiple of 4, not followed by a
+    base64 character or ``=``. If it decodes to printable ASCII in which a scan (without this
+    rule) finds a span, the whole run becomes one span of the first span's tag."""
+
+    def apply(self, text: str, pos: int) -> Match | None:
+        if getattr(_NESTED, "depth", 0) or (pos > 0 and text[pos - 1] in _B64_CH):
+            return None
+        e = pos
+        while e < len(text) and text[e] in _B64_CH:
+            e += 1
+        pad = 0
+        while pad < 2 and e + pad < len(text) and text[e + pad] == "=":
+            pad += 1
+        end = e + pad
+        size = end - pos
+        if (e - pos < R.B64_MIN or size > R.B64_MAX or size % 4
+                or (end < len(text) and (text[end] in _B64_CH or text[end] == "="))):
+            return None
+        raw = base64.b64decode(text[pos:end])
+        if not raw or any(b not in _PRINTABLE for b in raw):
+            return None
+        _NESTED.depth = 1
+        try:
+            inner = find_spans(raw.decode("ascii"))
+        finally:
+            _NESTED.depth = 0
+        if not inner:
+            return None
+        return [(inner[0][0], pos, end)], end
 
 
 class PemRule(Rule):
@@ -399,10 +439,11 @@ class JsonKeyRule(Rule):
     looks like."""
 
     def apply(self, text: str, pos: int) -> Match | None:
-        if pos == 0 or text[pos - 1] not in "\"'":
+        q = text[pos : pos + 1]
+        if q not in ("\"", "'"):
             return None
-        m = self.rx.match(text, pos)
-        if m is None or m.group("q") != text[pos - 1]:
+        m = self.rx.match(text, pos + 1)
+        if m is None or m.group("q") != q:
             return None
         key = m.group("k")
         tag = next((t for rx, t in _KEY_WORDS if rx.fullmatch(key)), None)
@@ -494,6 +535,7 @@ _PATH_CH: Final = r"[^\t\n\x0b\x0c\r /\\\":|<>*?]"
 _ZIP_VALUE: Final = r"[0-9]{5}(?:-[0-9]{4})?" + NR
 
 RULES: Final[tuple[Rule, ...]] = (
+    Base64Rule("base64", "SECRET", "", _LETTERS + _DIGITS + "+/"),
     PemRule("pem", "SECRET", r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----", "-"),
     Rule("url_userinfo", "SECRET",
          r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}+://[^\s/:@]*+:(?P<v>[^\s/@]++)@",
@@ -515,7 +557,7 @@ RULES: Final[tuple[Rule, ...]] = (
                 r"(?P<k>[A-Za-z0-9_ -]{1,64}+)(?P<q>[\"'])[ \t]*:[ \t]*"
                 r"(?:\"(?P<v>(?:[^\"\\\r\n]|\\.)*+)\"|'(?P<v2>(?:[^'\\\r\n]|\\.)*+)'"
                 r"|(?P<v3>[^\s,;}\]\"'{\[]++))",
-                _firsts(R.PHI_KEY_WORDS)),
+                "\"'"),
     HL7Rule("hl7_pid", "MRN", "", "pPnNgGiI\\"),
     Rule("path", "PATH",
          r"(?<=[/\\])(?>(?i:"
@@ -646,9 +688,9 @@ _LABELLED_WORDS: Final = (
 # (rules, necessary condition at their start), in the order ``re`` tries them. The frequent
 # ones come last, so that the rules tried after them are few.
 _AFTER_BOUNDARY_ENTRIES: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
+    (("base64",), f"[A-Za-z0-9+/]{{{R.B64_MIN}}}"),
     (("ps_password",), "-(?i:password)" + AR),
     (("secret_cmd",), "(?:" + _trie(("sshpass", "net use", "password")) + ")"),
-    (("json_key",), "(?<=[\"'])(?:" + _trie(R.PHI_KEY_WORDS, bounded=False) + ")"),
     (("hl7_pid",), "(?:" + _trie(tuple(R.HL7_SEGMENTS), bounded=False) + ")" + _SEP_CH),
     (("path", "fhir"), "(?:" + _trie(R.CLINICAL_DIRS, bounded=False) + r")[/\\]"),
     (("zip_state",), "[A-Z]{2}[ ]+[0-9]"),
@@ -682,6 +724,7 @@ _AFTER_BOUNDARY_ENTRIES: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
     ),
 )  # fmt: skip
 _ANYWHERE_ENTRIES: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
+    (("json_key",), "[\"'](?:" + _trie(R.PHI_KEY_WORDS, bounded=False) + ")"),
     (("hl7_pid",), r"\\[rn](?:" + _trie(tuple(R.HL7_SEGMENTS), bounded=False) + ")" + _SEP_CH),
     (("pem",), "-(?=----BEGIN)"),
     (

@@ -197,3 +197,8 @@ def normalise_key(key: str) -> str:
 PHI_KEY_TAGS: Final[dict[str, str]] = {normalise_key(k): tag for k, tag in PHI_KEYS.items()}
 # The keys as words (``_`` as an optional joiner): where the native scanner tries the key rule.
 PHI_KEY_WORDS: Final = tuple(k.replace("_", " ") for k in PHI_KEYS)
+
+# Base64 (issue 17): a run of at least B64_MIN characters (padding included, length a multiple of
+# 4, at most B64_MAX) that decodes to printable ASCII text holding PHI is redacted whole.
+B64_MIN: Final = 16
+B64_MAX: Final = 4096
