@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "agent_native.h"
+#include "phi_internal.h"
 #include "phi_tables.h"
 
 /* The window filter uses SSE2 (every x86-64) unless PHI_SCALAR is defined, which builds the
@@ -26,16 +26,10 @@
 #define PHI_SSE2 0
 #endif
 
-#define NOPE ((size_t)-1)
-#define PHI_H8 8             /* hex characters of a token hash */
 #define MAX_HITS 32
 #define EMAIL_LOCAL_MAX 64  /* longest local part (RFC 5321) */
 #define SCHEME_MAX 32       /* longest URL scheme considered */
 
-enum {
-    T_SSN, T_MRN, T_PATIENT_ID, T_PHONE, T_EMAIL, T_CC, T_DOB, T_ADDRESS, T_ZIP, T_ACCOUNT,
-    T_INSURANCE, T_MEDICARE, T_PATH, T_HOSTNAME, T_NAME, T_SECRET
-};
 
 typedef struct {
     const unsigned char *s;
@@ -2076,17 +2070,6 @@ size_t phi_split(const unsigned char *buf, size_t len, size_t *offsets, size_t n
     return i;
 }
 
-/* End of text i: before the separator that follows it, if any. */
-static inline size_t text_end(const size_t *offsets, size_t i, size_t sep) { return offsets[i + 1] - sep; }
-
-static int offsets_ok(const size_t *offsets, size_t first, size_t n, size_t sep)
-{
-    if (sep > 1) return 0;
-    for (size_t i = first; i < n; i++)
-        if (offsets[i + 1] < offsets[i] || offsets[i + 1] - offsets[i] < sep) return 0;
-    return 1;
-}
-
 size_t phi_scan_batch(const unsigned char *buf, const size_t *offsets, size_t n, size_t sep, size_t first,
                       phi_span *out, size_t *lines, size_t cap, size_t *count)
 {
@@ -2110,141 +2093,4 @@ size_t phi_scan_batch(const unsigned char *buf, const size_t *offsets, size_t n,
     }
     *count = used;
     return i;
-}
-
-static const char *const TAG_NAMES[] = {
-    "SSN", "MRN", "PATIENT-ID", "PHONE", "EMAIL", "CC", "DOB", "ADDRESS", "ZIP", "ACCOUNT",
-    "INSURANCE", "MEDICARE", "PATH", "HOSTNAME", "NAME", "SECRET"};
-_Static_assert(sizeof TAG_NAMES / sizeof TAG_NAMES[0] == T_SECRET + 1, "one name per tag");
-
-#define REDACTED "-REDACTED-"
-#define SECRET_TOKEN "[SECRET-REDACTED]"
-
-static size_t token_len(size_t tag)
-{
-    if (tag == T_SECRET) return sizeof SECRET_TOKEN - 1;
-    return 1 + strlen(TAG_NAMES[tag]) + (sizeof REDACTED - 1) + PHI_H8 + 1;
-}
-
-size_t phi_render(const unsigned char *buf, const size_t *offsets, size_t n, size_t sep, const phi_span *spans,
-                  const size_t *lines, size_t nspans, const unsigned char *h8, unsigned char *out,
-                  size_t out_cap, size_t *changed, size_t *out_offsets, size_t *nchanged)
-{
-    return phi_render_ids(buf, offsets, n, sep, spans, lines, nspans, NULL, nspans, h8, out, out_cap,
-                          changed, out_offsets, nchanged);
-}
-
-size_t phi_render_ids(const unsigned char *buf, const size_t *offsets, size_t n, size_t sep,
-                      const phi_span *spans, const size_t *lines, size_t nspans, const size_t *ids,
-                      size_t nh8, const unsigned char *h8, unsigned char *out, size_t out_cap,
-                      size_t *changed, size_t *out_offsets, size_t *nchanged)
-{
-    if (nchanged) *nchanged = 0;
-    if (buf == NULL || offsets == NULL || (nspans && (spans == NULL || lines == NULL || h8 == NULL)))
-        return NOPE;
-    for (size_t k = 0; k < nspans; k++)
-        if ((ids ? ids[k] : k) >= nh8) return NOPE;
-    if (!offsets_ok(offsets, 0, n, sep)) return NOPE;
-    /* Validate and size: spans ascending, inside their text, texts ascending. */
-    size_t size = 0, texts = 0;
-    for (size_t k = 0; k < nspans; k++) {
-        size_t L = lines[k];
-        const phi_span *sp = &spans[k];
-        if (L >= n || sp->tag > T_SECRET) return NOPE;
-        if (sp->start >= sp->end || sp->start < offsets[L] || sp->end > text_end(offsets, L, sep)) return NOPE;
-        if (k > 0 && (L < lines[k - 1] || (L == lines[k - 1] && sp->start < spans[k - 1].end)))
-            return NOPE;
-        if (k == 0 || L != lines[k - 1]) {
-            size += text_end(offsets, L, sep) - offsets[L];
-            texts++;
-        }
-        size += token_len(sp->tag);
-        size -= sp->end - sp->start;  /* no wrap: the span lies inside its text, counted above */
-    }
-    if (out == NULL) return size;
-    if (out_cap < size || changed == NULL || out_offsets == NULL || nchanged == NULL) return NOPE;
-    size_t pos = 0, j = 0, k = 0;
-    while (k < nspans) {
-        size_t L = lines[k], last = offsets[L];
-        changed[j] = L;
-        out_offsets[j] = pos;
-        for (; k < nspans && lines[k] == L; k++) {
-            const phi_span *sp = &spans[k];
-            memcpy(out + pos, buf + last, sp->start - last);
-            pos += sp->start - last;
-            if (sp->tag == T_SECRET) {
-                memcpy(out + pos, SECRET_TOKEN, sizeof SECRET_TOKEN - 1);
-                pos += sizeof SECRET_TOKEN - 1;
-            } else {
-                size_t tl = strlen(TAG_NAMES[sp->tag]);
-                out[pos++] = '[';
-                memcpy(out + pos, TAG_NAMES[sp->tag], tl);
-                pos += tl;
-                memcpy(out + pos, REDACTED, sizeof REDACTED - 1);
-                pos += sizeof REDACTED - 1;
-                memcpy(out + pos, h8 + PHI_H8 * (ids ? ids[k] : k), PHI_H8);
-                pos += PHI_H8;
-                out[pos++] = ']';
-            }
-            last = sp->end;
-        }
-        memcpy(out + pos, buf + last, text_end(offsets, L, sep) - last);
-        pos += text_end(offsets, L, sep) - last;
-        j++;
-    }
-    out_offsets[j] = pos;
-    *nchanged = texts;
-    return pos;
-}
-
-static uint64_t span_hash(const unsigned char *b, size_t len, size_t tag)
-{
-    uint64_t h = 0xcbf29ce484222325u ^ (uint64_t)tag;  /* FNV-1a */
-    for (size_t i = 0; i < len; i++) h = (h ^ b[i]) * 0x100000001b3u;
-    return h ^ (h >> 29);
-}
-
-size_t phi_dedupe(const unsigned char *buf, size_t len, const phi_span *spans, size_t nspans, size_t *ids,
-                  phi_span *uniq, size_t *table, size_t tcap)
-{
-    if (buf == NULL || (nspans && (spans == NULL || ids == NULL || uniq == NULL || table == NULL)))
-        return NOPE;
-    if (nspans && (tcap < 2 || (tcap & (tcap - 1)) != 0)) return NOPE;
-    for (size_t i = 0; i < tcap && nspans; i++) table[i] = NOPE;
-    size_t nu = 0, stored = 0;
-    for (size_t k = 0; k < nspans; k++) {
-        const phi_span *sp = &spans[k];
-        if (sp->start > sp->end || sp->end > len) return NOPE;
-        size_t L = sp->end - sp->start;
-        size_t slot = (size_t)span_hash(buf + sp->start, L, sp->tag) & (tcap - 1);
-        for (;;) {
-            size_t u = table[slot];
-            if (u == NOPE) {  /* a new value: remembered while the table is at most half full */
-                if (stored < tcap / 2) {
-                    table[slot] = nu;
-                    stored++;
-                }
-                uniq[nu] = *sp;
-                ids[k] = nu++;
-                break;
-            }
-            const phi_span *o = &uniq[u];
-            if (o->tag == sp->tag && o->end - o->start == L && memcmp(buf + o->start, buf + sp->start, L) == 0) {
-                ids[k] = u;
-                break;
-            }
-            slot = (slot + 1) & (tcap - 1);
-        }
-    }
-    return nu;
-}
-
-const char *phi_tag_name(unsigned int tag)
-{
-    return tag <= T_SECRET ? TAG_NAMES[tag] : NULL;
-}
-
-unsigned int phi_tag_count(void)
-{
-    return T_SECRET + 1;
 }
