@@ -10,18 +10,13 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "agent_native.h"
+#include "phi_internal.h"
 
-#define NOPE ((size_t)-1)
-#define TAG_SECRET 15 /* agent.phi.rules.TAGS.index("SECRET") */
-#define H8 8
-
-_Static_assert(sizeof(((phi_h8_entry *)0)->h8) == H8, "8 hex characters per hash");
+_Static_assert(sizeof(((phi_h8_entry *)0)->h8) == PHI_H8, "8 hex characters per hash");
 
 static uint64_t value_hash(const unsigned char *b, size_t len, size_t tag)
 {
-    uint64_t h = 0x9e3779b97f4a7c15u ^ (uint64_t)tag;  /* FNV-1a over the bytes */
-    for (size_t i = 0; i < len; i++) h = (h ^ b[i]) * 0x100000001b3u;
+    uint64_t h = phi_fnv1a(b, len, 0x9e3779b97f4a7c15u ^ (uint64_t)tag);
     h ^= h >> 31;
     return h | 1;  /* 0 marks an empty entry */
 }
@@ -57,8 +52,8 @@ size_t phi_h8_get(const phi_h8_entry *table, size_t cap, const unsigned char *bu
         const phi_span *sp = &spans[k];
         if (!span_ok(sp, len)) return NOPE;
         size_t vn = sp->end - sp->start;
-        if (sp->tag == TAG_SECRET) {
-            memset(h8 + H8 * k, '0', H8);
+        if (sp->tag == T_SECRET) {
+            memset(h8 + PHI_H8 * k, '0', PHI_H8);
             continue;
         }
         size_t slot = NOPE;
@@ -67,7 +62,7 @@ size_t phi_h8_get(const phi_h8_entry *table, size_t cap, const unsigned char *bu
             slot = probe(table, cap, value_hash(v, vn, sp->tag), sp->tag, v, vn);
         }
         if (slot != NOPE && table[slot].hash != 0) {
-            memcpy(h8 + H8 * k, table[slot].h8, H8);
+            memcpy(h8 + PHI_H8 * k, table[slot].h8, PHI_H8);
         } else {
             missing[m++] = k;
         }
@@ -87,9 +82,9 @@ size_t phi_h8_put(phi_h8_entry *table, size_t cap, size_t *used, const unsigned 
     size_t stored = 0;
     for (size_t j = 0; j < m; j++) {
         const phi_span *sp = &spans[missing[j]];
-        memcpy(h8 + H8 * missing[j], found + H8 * j, H8);
+        memcpy(h8 + PHI_H8 * missing[j], found + PHI_H8 * j, PHI_H8);
         size_t vn = sp->end - sp->start;
-        if (sp->tag == TAG_SECRET || vn > sizeof table->value) continue;
+        if (sp->tag == T_SECRET || vn > sizeof table->value) continue;
         if (*used >= cap - cap / 4) {  /* three quarters full: start again */
             memset(table, 0, cap * sizeof *table);
             *used = 0;
@@ -103,7 +98,7 @@ size_t phi_h8_put(phi_h8_entry *table, size_t cap, size_t *used, const unsigned 
         e->tag = (unsigned int)sp->tag;
         e->len = (unsigned int)vn;
         memcpy(e->value, v, vn);
-        memcpy(e->h8, found + H8 * j, H8);
+        memcpy(e->h8, found + PHI_H8 * j, PHI_H8);
         (*used)++;
         stored++;
     }

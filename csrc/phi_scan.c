@@ -14,7 +14,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "agent_native.h"
+#include "phi_internal.h"
+#include "phi_tables.h"
 
 /* The window filter uses SSE2 (every x86-64) unless PHI_SCALAR is defined, which builds the
  * portable byte-by-byte filter only (what other CPUs run; the tests build and check both). */
@@ -25,16 +26,10 @@
 #define PHI_SSE2 0
 #endif
 
-#define NOPE ((size_t)-1)
-#define PHI_H8 8             /* hex characters of a token hash */
-#define MAX_HITS 16
+#define MAX_HITS 32
 #define EMAIL_LOCAL_MAX 64  /* longest local part (RFC 5321) */
 #define SCHEME_MAX 32       /* longest URL scheme considered */
 
-enum {
-    T_SSN, T_MRN, T_PATIENT_ID, T_PHONE, T_EMAIL, T_CC, T_DOB, T_ADDRESS, T_ZIP, T_ACCOUNT,
-    T_INSURANCE, T_MEDICARE, T_PATH, T_HOSTNAME, T_NAME, T_SECRET
-};
 
 typedef struct {
     const unsigned char *s;
@@ -45,6 +40,10 @@ typedef struct {
     size_t next_at_from;
     size_t next_url; /* cache: first "://" at or after next_url_from, NOPE if none */
     size_t next_url_from;
+    size_t msh_upto; /* cache: MSH segments looked for before msh_upto, the last at msh_last */
+    size_t msh_last;
+    const struct dispatch *d;  /* for the scan of decoded base64 */
+    int depth;                 /* 1 inside decoded base64 */
 } text_t;
 
 typedef struct {
@@ -168,7 +167,7 @@ static size_t label_sep(const text_t *t, size_t i)
 /* ------------------------------------------------------------------------- tables */
 
 static const char *const SSN_LABELS[] = {"social security", "ssn", "ss#", NULL};
-static const char *const MRN_LABELS[] = {"medical record", "mrn", "chart", NULL};
+static const char *const MRN_LABELS[] = {"medical record", "mrn", "chart", "mr #", NULL};
 static const char *const PATIENT_ID_LABELS[] = {"patient id", "pt id", NULL};
 static const char *const ACCOUNT_LABELS[] = {"account", "acct", NULL};
 static const char *const INSURANCE_LABELS[] = {
@@ -207,13 +206,6 @@ static const char *const MONTHS[] = {
     "january", "february", "march", "april", "may", "june", "july", "august", "september",
     "october", "november", "december",
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sept", "sep", "oct", "nov", "dec", NULL};
-
-/* HL7 PID fields: tag + 1, and whether the whole field (1) or its first component (0). */
-static const struct { unsigned char field, tag, whole; } HL7_FIELDS[] = {
-    {2, T_MRN, 0}, {3, T_MRN, 0}, {4, T_MRN, 0}, {5, T_NAME, 1}, {6, T_NAME, 1},
-    {7, T_DOB, 1}, {9, T_NAME, 1}, {11, T_ADDRESS, 0}, {13, T_PHONE, 1}, {14, T_PHONE, 1},
-    {18, T_ACCOUNT, 0}, {19, T_SSN, 1}};
-#define HL7_LAST_FIELD 19
 
 static const struct { const char *low, *high; } CARD_PREFIXES[] = {
     {"4", "4"}, {"51", "55"}, {"2221", "2720"}, {"34", "34"}, {"37", "37"}, {"6011", "6011"},
@@ -262,6 +254,57 @@ static int secret_value(const text_t *t, size_t j, hit_t *h)
 }
 
 /* -------------------------------------------------------------------------- rules */
+
+struct dispatch;
+static size_t scan_at_depth(const struct dispatch *d, const unsigned char *s, size_t n, size_t from,
+                            size_t stop, phi_span *out, size_t cap, size_t *next, int depth);
+
+static inline int is_b64(int c) { return is_alnum(c) || c == '+' || c == '/'; }
+
+/* A base64 run can start at p (reference Base64Rule): not after a base64 character, and
+ * at least B64_MIN base64 characters. */
+static inline int b64_start(const text_t *t, size_t p)
+{
+    if (is_b64(before(t, p))) return 0;
+    for (size_t i = 0; i < B64_MIN; i++)
+        if (!is_b64(at(t, p + i))) return 0;
+    return 1;
+}
+
+static int b64_value(int c)
+{
+    if (is_upper(c)) return c - 'A';
+    if (is_lower(c)) return c - 'a' + 26;
+    if (is_digit(c)) return c - '0' + 52;
+    return c == '+' ? 62 : 63;
+}
+
+/* A base64 run that decodes to printable ASCII holding PHI: the whole run, the first span's tag. */
+static int r_base64(text_t *t, size_t p, hit_t *h)
+{
+    if (t->depth || !b64_start(t, p)) return 0;
+    size_t e = run(t, p, is_b64), pad = 0;
+    while (pad < 2 && at(t, e + pad) == '=') pad++;
+    size_t end = e + pad, size = end - p;
+    if (size > B64_MAX || size % 4 || is_b64(at(t, end)) || at(t, end) == '=') return 0;
+    unsigned char raw[B64_MAX / 4 * 3];
+    size_t nr = 0;
+    for (size_t i = p; i < end; i += 4) {
+        uint32_t v = 0;
+        int k = 0;
+        for (; k < 4 && t->s[i + k] != '='; k++) v |= (uint32_t)b64_value(t->s[i + k]) << (18 - 6 * k);
+        for (int j = 0; j < k - 1; j++) {
+            unsigned char c = (unsigned char)(v >> (16 - 8 * j));
+            if (!((c >= 0x20 && c < 0x7f) || c == '\t' || c == '\n' || c == '\r')) return 0;
+            raw[nr++] = c;
+        }
+    }
+    if (nr == 0) return 0;
+    phi_span inner[MAX_HITS];
+    size_t next;
+    if (scan_at_depth(t->d, raw, nr, 0, nr, inner, MAX_HITS, &next, 1) == 0) return 0;
+    return one(h, (unsigned)inner[0].tag, p, end, end);
+}
 
 static size_t pem_marker(const text_t *t, size_t i, const char *head)
 {
@@ -377,27 +420,183 @@ static int r_secret_kv(text_t *t, size_t p, hit_t *h)
     return secret_value(t, skip_set(t, j + 1, " \t"), h);
 }
 
+/* Passwords in commands and prose (reference SecretCmdRule): sshpass -p VALUE; net use ...
+ * /user:NAME VALUE on the same line; password VALUE where the value holds a digit or a symbol. */
+static int r_secret_cmd(text_t *t, size_t p, hit_t *h)
+{
+    if (!al(t, p)) return 0;
+    size_t j;
+    if ((j = label_at(t, p, "sshpass")) != NOPE) {
+        size_t k = skip_set(t, j, " \t");
+        if (k == j || at(t, k) != '-' || at(t, k + 1) != 'p') return 0;
+        return secret_value(t, skip_set(t, k + 2, " \t"), h);
+    }
+    if ((j = label_at(t, p, "net use")) != NOPE) {
+        for (size_t u = j; u < t->n && t->s[u] != '\r' && t->s[u] != '\n'; u++) {
+            if (t->s[u] != '/') continue;
+            size_t k = label_chars(t, u + 1, "user");
+            if (k == NOPE || at(t, k) != ':') k = label_chars(t, u + 1, "u");
+            if (k == NOPE || at(t, k) != ':') continue;
+            size_t e = k + 1;
+            while (e < t->n && !is_space(t->s[e])) e++;
+            size_t v = skip_set(t, e, " \t");
+            if (e == k + 1 || v == e || at(t, v) == '/' || at(t, v) == '*') return 0;
+            return secret_value(t, v, h);
+        }
+        return 0;
+    }
+    if ((j = label_at(t, p, "password")) == NOPE) return 0;
+    size_t k = skip_set(t, j, " \t");
+    if (k == j) return 0;
+    size_t w = label_at(t, k, "is");
+    if (w != NOPE && (at(t, w) == ' ' || at(t, w) == '\t')) k = skip_set(t, w, " \t");
+    size_t e = k;
+    int symbol = 0;
+    while (e < t->n && !is_space(t->s[e]) && !in_set(t->s[e], "\"'(),;&")) {
+        symbol |= in_set(t->s[e], "0123456789!@#$%^*?~+");
+        e++;
+    }
+    if (e - k < 4 || !symbol) return 0;
+    return one(h, T_SECRET, k, e, e);
+}
+
+/* A quoted key of PHI_KEYS and its value (reference JsonKeyRule): {"ssn":"123456789"}. */
+static int is_key_ch(int c) { return is_alnum(c) || c == '_' || c == ' ' || c == '-'; }
+
+static int json_literal(const unsigned char *v, size_t n)
+{
+    return (n == 4 && (memcmp(v, "null", 4) == 0 || memcmp(v, "true", 4) == 0)) ||
+           (n == 5 && memcmp(v, "false", 5) == 0);
+}
+
+static int r_json_key(text_t *t, size_t quote, hit_t *h)
+{
+    int q = at(t, quote);
+    if (q != '"' && q != '\'') return 0;
+    size_t p = quote + 1, e = p;
+    while (e < t->n && e - p < 64 && is_key_ch(t->s[e])) e++;
+    if (e == p || at(t, e) != q) return 0;
+    size_t k = skip_set(t, e + 1, " \t");
+    if (at(t, k) != ':') return 0;
+    int tag = -1;
+    for (size_t w = 0; PHI_KEYS[w].key && tag < 0; w++)
+        if (PHI_KEYS[w].key[0] == lower(t->s[p]) && label_chars(t, p, PHI_KEYS[w].key) == e) tag = PHI_KEYS[w].tag;
+    if (tag < 0) return 0;
+    k = skip_set(t, k + 1, " \t");
+    int c = at(t, k);
+    size_t a = k, b = k, end;
+    if (c == '"' || c == '\'') {
+        a = b = k + 1;
+        for (;;) {
+            int x = at(t, b);
+            if (x == c) break;
+            if (x < 0 || x == '\r' || x == '\n') return 0;
+            if (x == '\\') {
+                if (b + 1 >= t->n || t->s[b + 1] == '\n') return 0;
+                b += 2;
+            } else {
+                b++;
+            }
+        }
+        end = b + 1;
+    } else {
+        while (b < t->n && !is_space(t->s[b]) && !in_set(t->s[b], ",;}]\"'{[")) b++;
+        end = b;
+    }
+    if (b == a || json_literal(t->s + a, b - a)) return 0;
+    return one(h, (unsigned)tag, a, b, end);
+}
+
+_Static_assert(HL7_MAX_SPANS <= MAX_HITS, "an HL7 segment's spans fit in one hit");
+
+static int is_hl7_sep(int c) { return c >= '!' && c <= '~' && !is_alnum(c); }
+
+/* A segment can start at i: at a boundary, or after the literal \r or \n of a logged message. */
+static int hl7_seg_start(const text_t *t, size_t i)
+{
+    return al(t, i) || (i >= 2 && t->s[i - 2] == '\\' && (t->s[i - 1] == 'r' || t->s[i - 1] == 'n'));
+}
+
+/* Separators of the segment at seg (reference hl7_separators): MSH-1 and MSH-2 of the last MSH
+ * segment before it, else | ^ ~. */
+static void hl7_separators(text_t *t, size_t seg, int *fs, int *comp, int *rep)
+{
+    if (seg < t->msh_upto) {
+        t->msh_upto = 0;
+        t->msh_last = NOPE;
+    }
+    /* each "MSH" at i in [msh_upto, seg - 3), found by its 'M' (memchr for both cases) */
+    for (size_t i = t->msh_upto; i + 3 < seg;) {
+        const unsigned char *a = memchr(t->s + i, 'm', seg - 3 - i);
+        const unsigned char *b = memchr(t->s + i, 'M', (a ? (size_t)(a - t->s) : seg - 3) - i);
+        if (a == NULL && b == NULL) break;
+        size_t m = (size_t)((b != NULL ? b : a) - t->s);
+        if (lower(t->s[m + 1]) == 's' && lower(t->s[m + 2]) == 'h' && is_hl7_sep(t->s[m + 3]) &&
+            hl7_seg_start(t, m))
+            t->msh_last = m;
+        i = m + 1;
+    }
+    if (seg >= 3 && seg - 3 > t->msh_upto) t->msh_upto = seg - 3;
+    *fs = '|';
+    *comp = '^';
+    *rep = '~';
+    if (t->msh_last == NOPE) return;
+    size_t m = t->msh_last;
+    *fs = t->s[m + 3];
+    int c = at(t, m + 4), r = at(t, m + 5);
+    if (!is_hl7_sep(c) || c == *fs) return;
+    *comp = c;
+    if (is_hl7_sep(r) && r != *fs && r != c) *rep = r;
+}
+
+static void hl7_add(hit_t *h, unsigned tag, size_t a, size_t b)
+{
+    if (b <= a || h->count >= HL7_MAX_SPANS) return;
+    h->spans[h->count].tag = tag;
+    h->spans[h->count].start = a;
+    h->spans[h->count].end = b;
+    h->count++;
+}
+
+static size_t find_ch(const text_t *t, int c, size_t a, size_t b)
+{
+    const unsigned char *q = a < b ? memchr(t->s + a, c, b - a) : NULL;
+    return q ? (size_t)(q - t->s) : b;
+}
+
+/* An HL7 segment of HL7_SEGMENT_NAMES (reference HL7Rule): its PHI fields become spans. */
 static int r_hl7(text_t *t, size_t p, hit_t *h)
 {
-    if (!al(t, p) || !case_word_at(t, p, "PID|")) return 0;
-    size_t seg_end = p + 4;
-    while (seg_end < t->n && t->s[seg_end] != '\r' && t->s[seg_end] != '\n') seg_end++;
-    size_t start = p + 4;
+    size_t seg;
+    if (at(t, p) == '\\' && (at(t, p + 1) == 'r' || at(t, p + 1) == 'n')) seg = p + 2;
+    else if (al(t, p)) seg = p;
+    else return 0;
+    int k = -1;
+    for (int i = 0; HL7_SEGMENT_NAMES[i] && k < 0; i++)
+        if (label_chars(t, seg, HL7_SEGMENT_NAMES[i]) == seg + 3) k = i;
+    if (k < 0) return 0;
+    int fs, comp, rep;
+    hl7_separators(t, seg, &fs, &comp, &rep);
+    if (at(t, seg + 3) != fs) return 0;
+    size_t seg_end = seg + 4;
+    while (seg_end < t->n && t->s[seg_end] != '\r' && t->s[seg_end] != '\n' &&
+           !(t->s[seg_end] == '\\' && seg_end + 1 < t->n && (t->s[seg_end + 1] == 'r' || t->s[seg_end + 1] == 'n')))
+        seg_end++;
     h->count = 0;
-    for (unsigned field = 1; field <= HL7_LAST_FIELD; field++) {
-        size_t end = start;
-        while (end < seg_end && t->s[end] != '|') end++;
+    size_t start = seg + 4;
+    for (unsigned field = 1; field <= HL7_LAST_FIELD && h->count < HL7_MAX_SPANS; field++) {
+        size_t end = find_ch(t, fs, start, seg_end);
         for (size_t f = 0; f < sizeof HL7_FIELDS / sizeof HL7_FIELDS[0]; f++) {
-            if (HL7_FIELDS[f].field != field) continue;
-            size_t stop = end;
-            if (!HL7_FIELDS[f].whole) {
-                for (stop = start; stop < end && t->s[stop] != '^' && t->s[stop] != '~'; stop++) {}
+            if (HL7_FIELDS[f].seg != k || HL7_FIELDS[f].field != field) continue;
+            if (HL7_FIELDS[f].whole) {
+                hl7_add(h, HL7_FIELDS[f].tag, start, end);
+                continue;
             }
-            if (stop > start && h->count < MAX_HITS) {
-                h->spans[h->count].tag = HL7_FIELDS[f].tag;
-                h->spans[h->count].start = start;
-                h->spans[h->count].end = stop;
-                h->count++;
+            for (size_t r = start;;) {  /* the first component of each repetition */
+                size_t r_end = find_ch(t, rep, r, end);
+                hl7_add(h, HL7_FIELDS[f].tag, r, find_ch(t, comp, r, r_end));
+                if (r_end >= end) break;
+                r = r_end + 1;
             }
         }
         if (end >= seg_end) break;
@@ -410,15 +609,28 @@ static int r_hl7(text_t *t, size_t p, hit_t *h)
 
 static int is_path_ch(int c) { return c >= 0 && !is_space(c) && !in_set(c, "/\\\":|<>*?"); }
 
+static int is_id_ch(int c) { return is_alnum(c) || c == '-'; }
+
+/* FHIR: Patient/123456 outside a path (reference fhir, the rule after path). */
+static int fhir(text_t *t, size_t p, hit_t *h)
+{
+    int b = before(t, p);
+    if (is_alnum(b) || is_pathsep(b) || label_chars(t, p, "patient") != p + 7 || at(t, p + 7) != '/') return 0;
+    size_t a = p + 8, e = a;
+    while (e < t->n && e - a < 64 && is_id_ch(t->s[e])) e++;
+    if (e == a || !ar(t, e) || count_digits(t, a, e) == 0) return 0;
+    return one(h, T_PATIENT_ID, a, e, e);
+}
+
 static int r_path(text_t *t, size_t p, hit_t *h)
 {
-    if (!is_pathsep(before(t, p))) return 0;
+    if (!is_pathsep(before(t, p))) return fhir(t, p, h);
     size_t j = NOPE;
     for (const char *const *d = CLINICAL_DIRS; *d; d++) {
         size_t k = label_chars(t, p, *d);
         if (k != NOPE && is_pathsep(at(t, k))) { j = k; break; }
     }
-    if (j == NOPE) return 0;
+    if (j == NOPE) return fhir(t, p, h);
     j = run(t, j, is_pathsep);
     size_t first = run(t, j, is_path_ch);
     if (first == j) return 0;
@@ -455,22 +667,35 @@ static int ssn_ok(const text_t *t, size_t a, size_t b, int strict)
     return 1;
 }
 
+/* The separator of an SSN at k (reference (?P<s>[ ]-[ ]|[- .]), optional when labelled): its
+ * length, or NOPE. */
+static size_t ssn_sep(const text_t *t, size_t k, int optional)
+{
+    if (at(t, k) == ' ' && at(t, k + 1) == '-' && at(t, k + 2) == ' ') return 3;
+    if (in_set(at(t, k), "- .")) return 1;
+    return optional ? 0 : NOPE;
+}
+
+/* The rest of an SSN after its first three digits at k: separator, 2 digits, the same separator,
+ * 4 digits, a numeric right boundary; its end or NOPE. */
+static size_t ssn_body(const text_t *t, size_t k, int optional)
+{
+    size_t sl = ssn_sep(t, k, optional);
+    if (sl == NOPE || !k_digits(t, k + sl, 2)) return NOPE;
+    size_t q = k + sl + 2;
+    for (size_t i = 0; i < sl; i++)
+        if (at(t, q + i) != t->s[k + i]) return NOPE;
+    q += sl;
+    if (!k_digits(t, q, 4) || !nr(t, q + 4)) return NOPE;
+    return q + 4;
+}
+
 static size_t v_ssn_labelled(text_t *t, size_t j, size_t p)
 {
     (void)p;
     if (!k_digits(t, j, 3)) return NOPE;
-    size_t k = j + 3;
-    int sep = at(t, k);
-    if (sep == '-' || sep == ' ') k++;
-    else sep = 0;
-    if (!k_digits(t, k, 2)) return NOPE;
-    k += 2;
-    if (sep) {
-        if (at(t, k) != sep) return NOPE;
-        k++;
-    }
-    if (!k_digits(t, k, 4) || !nr(t, k + 4)) return NOPE;
-    return ssn_ok(t, j, k + 4, 0) ? k + 4 : NOPE;
+    size_t e = ssn_body(t, j + 3, 1);
+    return (e != NOPE && ssn_ok(t, j, e, 0)) ? e : NOPE;
 }
 
 static size_t v_mrn(text_t *t, size_t j, size_t p)
@@ -482,8 +707,6 @@ static size_t v_mrn(text_t *t, size_t j, size_t p)
     if (d == len) return (d >= 4 && d <= 12) ? e : NOPE;
     return (d >= 4 && len <= 20) ? e : NOPE;
 }
-
-static int is_id_ch(int c) { return is_alnum(c) || c == '-'; }
 
 static size_t v_patient_id(text_t *t, size_t j, size_t p)
 {
@@ -551,6 +774,18 @@ static size_t date_md_y(const text_t *t, size_t k)
     return NOPE;
 }
 
+/* "March, 1980" of "5 March, 1980" at m0: its end, or NOPE. */
+static size_t month_year(const text_t *t, size_t m0)
+{
+    size_t k = month_at(t, m0);
+    if (k == NOPE) return NOPE;
+    if (at(t, k) == '.') k++;
+    if (at(t, k) == ',') k++;
+    size_t y = skip_set(t, k, " ");
+    if (y == k) return NOPE;
+    return (k_digits(t, y, 4) && nr(t, y + 4)) ? y + 4 : NOPE;
+}
+
 static size_t v_date(text_t *t, size_t j, size_t p)
 {
     (void)p;
@@ -574,26 +809,35 @@ static size_t v_date(text_t *t, size_t j, size_t p)
     }
     if ((d1 == 1 || d1 == 2) && (sep == '-' || sep == '/' || sep == '.')) {   /* m/d/yy */
         size_t k = j + d1 + 1, d2 = digits_at(t, k);
-        if (d2 < 1 || d2 > 2 || at(t, k + d2) != sep) return NOPE;
-        k += d2 + 1;
-        size_t d3 = digits_at(t, k);
-        return ((d3 == 4 || d3 == 2) && nr(t, k + d3)) ? k + d3 : NOPE;
+        if (d2 >= 1 && d2 <= 2 && at(t, k + d2) == sep) {
+            k += d2 + 1;
+            size_t d3 = digits_at(t, k);
+            return ((d3 == 4 || d3 == 2) && nr(t, k + d3)) ? k + d3 : NOPE;
+        }
+        if (sep == '.') return NOPE;
+        k = month_at(t, j + d1 + 1);                                  /* 3-Mar-1980 */
+        if (k == NOPE || at(t, k) != sep) return NOPE;
+        size_t d3 = digits_at(t, k + 1);
+        return ((d3 == 4 || d3 == 2) && nr(t, k + 1 + d3)) ? k + 1 + d3 : NOPE;
     }
     if (d1 == 8) return nr(t, j + 8) ? j + 8 : NOPE;      /* yyyymmdd */
-    if (d1 == 1 || d1 == 2) {                            /* 5 January 1980 */
+    if (d1 == 1 || d1 == 2) {                            /* 5 January 1980, 3rd of March 1980 */
         size_t q = j + d1, s = day_suffix(t, q);
-        for (int pass = 0; pass < 2; pass++) {
-            size_t r = pass == 0 ? s : q;
-            if (pass == 1 && s == q) break;
-            size_t m0 = skip_set(t, r, " ");
-            if (m0 == r) continue;
-            size_t k = month_at(t, m0);
-            if (k == NOPE) continue;
-            if (at(t, k) == '.') k++;
-            if (at(t, k) == ',') k++;
-            size_t y = skip_set(t, k, " ");
-            if (y == k) continue;
-            if (k_digits(t, y, 4) && nr(t, y + 4)) return y + 4;
+        for (int of = 0; of < 2; of++) {
+            for (int pass = 0; pass < 2; pass++) {
+                size_t r = pass == 0 ? s : q;
+                if (pass == 1 && s == q) break;
+                size_t m0 = skip_set(t, r, " ");
+                if (m0 == r) continue;
+                if (of) {
+                    if (lower(at(t, m0)) != 'o' || lower(at(t, m0 + 1)) != 'f') continue;
+                    size_t m1 = skip_set(t, m0 + 2, " ");
+                    if (m1 == m0 + 2) continue;
+                    m0 = m1;
+                }
+                size_t y = month_year(t, m0);
+                if (y != NOPE) return y;
+            }
         }
     }
     return NOPE;
@@ -613,6 +857,33 @@ static size_t v_phone_bare(text_t *t, size_t j, size_t p)
     return NOPE;
 }
 
+/* A NANP-shaped number with separators, any digits (labelled: the label says it is a phone):
+ * (ddd) ddd-dddd or ddd-ddd-dddd, separators any of "-. ". Its end or NOPE. */
+static size_t nanp_any(const text_t *t, size_t q)
+{
+    size_t k;
+    if (at(t, q) == '(') {
+        if (!k_digits(t, q + 1, 3) || at(t, q + 4) != ')') return NOPE;
+        k = q + 5;
+        if (at(t, k) == ' ') k++;
+    } else {
+        if (!k_digits(t, q, 3) || !in_set(at(t, q + 3), "-. ")) return NOPE;
+        k = q + 4;
+    }
+    if (!k_digits(t, k, 3) || !in_set(at(t, k + 3), "-. ") || !k_digits(t, k + 4, 4) || !nr(t, k + 8))
+        return NOPE;
+    return k + 8;
+}
+
+static size_t v_phone_labelled(text_t *t, size_t j, size_t p)
+{
+    size_t e = v_phone_bare(t, j, p);
+    if (e != NOPE) return e;
+    if (at(t, j) == '+' && at(t, j + 1) == '1' && in_set(at(t, j + 2), "-. ")) e = nanp_any(t, j + 3);
+    else if (at(t, j) == '1' && in_set(at(t, j + 1), "-. ")) e = nanp_any(t, j + 2);
+    return e != NOPE ? e : nanp_any(t, j);
+}
+
 static size_t v_zip(text_t *t, size_t j, size_t p)
 {
     (void)p;
@@ -623,12 +894,20 @@ static size_t v_zip(text_t *t, size_t j, size_t p)
 }
 
 static int r_ssn_labelled(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, SSN_LABELS, T_SSN, v_ssn_labelled); }
-static int r_mrn(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, MRN_LABELS, T_MRN, v_mrn); }
+static int r_mrn(text_t *t, size_t p, hit_t *h)
+{
+    if (labelled(t, p, h, MRN_LABELS, T_MRN, v_mrn)) return 1;
+    /* MRN12345678: the digits glued to the label */
+    if (!al(t, p) || label_chars(t, p, "mrn") == NOPE) return 0;
+    size_t d = digits_at(t, p + 3);
+    if (d < 4 || d > 12 || !ar(t, p + 3 + d)) return 0;
+    return one(h, T_MRN, p + 3, p + 3 + d, p + 3 + d);
+}
 static int r_patient_id(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, PATIENT_ID_LABELS, T_PATIENT_ID, v_patient_id); }
 static int r_account(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, ACCOUNT_LABELS, T_ACCOUNT, v_account); }
 static int r_insurance(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, INSURANCE_LABELS, T_INSURANCE, v_insurance); }
 static int r_dob(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, DOB_LABELS, T_DOB, v_date); }
-static int r_phone_labelled(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, PHONE_LABELS, T_PHONE, v_phone_bare); }
+static int r_phone_labelled(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, PHONE_LABELS, T_PHONE, v_phone_labelled); }
 static int r_zip_labelled(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, ZIP_LABELS, T_ZIP, v_zip); }
 
 static int r_zip_state(text_t *t, size_t p, hit_t *h)
@@ -680,7 +959,7 @@ static int r_email(text_t *t, size_t p, hit_t *h)
     return one(h, T_EMAIL, p, k, k);
 }
 
-static int mbi_a(int c) { return is_upper(c) && !in_set(c, "SLOIBZ"); }
+static int mbi_a(int c) { return is_alpha(c) && !in_set(c, "SLOIBZsloibz"); }
 static int mbi_an(int c) { return mbi_a(c) || is_digit(c); }
 
 static int r_medicare(text_t *t, size_t p, hit_t *h)
@@ -701,8 +980,14 @@ static int r_medicare(text_t *t, size_t p, hit_t *h)
             if (at(t, q) != '-') continue;
             q++;
         }
-        if (mbi_a(at(t, q)) && mbi_a(at(t, q + 1)) && is_digit(at(t, q + 2)) && is_digit(at(t, q + 3)) && ar(t, q + 4))
-            return one(h, T_MEDICARE, p, q + 4, q + 4);
+        if (mbi_a(at(t, q)) && mbi_a(at(t, q + 1)) && is_digit(at(t, q + 2)) && is_digit(at(t, q + 3)) && ar(t, q + 4)) {
+            int up = 0, lo = 0;  /* one case (reference _check_one_case) */
+            for (size_t i = p; i < q + 4; i++) {
+                up |= is_upper(t->s[i]);
+                lo |= is_lower(t->s[i]);
+            }
+            return (up && lo) ? 0 : one(h, T_MEDICARE, p, q + 4, q + 4);
+        }
     }
     return 0;
 }
@@ -710,11 +995,9 @@ static int r_medicare(text_t *t, size_t p, hit_t *h)
 static int r_ssn(text_t *t, size_t p, hit_t *h)
 {
     if (!nl(t, p) || !k_digits(t, p, 3)) return 0;
-    int sep = at(t, p + 3);
-    if (sep != '-' && sep != ' ') return 0;
-    if (!k_digits(t, p + 4, 2) || at(t, p + 6) != sep || !k_digits(t, p + 7, 4) || !nr(t, p + 11)) return 0;
-    if (!ssn_ok(t, p, p + 11, 1)) return 0;
-    return one(h, T_SSN, p, p + 11, p + 11);
+    size_t e = ssn_body(t, p + 3, 0);
+    if (e == NOPE || !ssn_ok(t, p, e, 1)) return 0;
+    return one(h, T_SSN, p, e, e);
 }
 
 static int luhn_ok(const char *d, size_t n)
@@ -775,7 +1058,7 @@ static int r_cc(text_t *t, size_t p, hit_t *h)
     size_t e = NOPE;
     size_t d0 = digits_at(t, p);
     int g = at(t, p + 4);
-    if (d0 == 4 && (g == ' ' || g == '-')) {
+    if (d0 == 4 && (g == ' ' || g == '-' || g == '.')) {
         size_t ends[4];
         size_t k = 0, q = p + 4;
         while (k < 4 && at(t, q) == g) {
@@ -865,6 +1148,7 @@ static size_t street_word(const text_t *t, size_t i)
         else {
             size_t u = run(t, i, is_upper);
             if (at(t, u) == ' ') e = u;
+            else if (at(t, i + 1) == '.' && at(t, i + 2) == ' ') e = i + 2;  /* N. Main Street */
         }
     } else if (is_digit(c)) {
         size_t d = digits_at(t, i);
@@ -924,6 +1208,26 @@ static int r_address(text_t *t, size_t p, hit_t *h)
     return 0;
 }
 
+/* PO Box 1234, P.O. Box 77 (reference po_box): the whole of it is the address. */
+static int r_po_box(text_t *t, size_t p, hit_t *h)
+{
+    if (!al(t, p) || lower(at(t, p)) != 'p') return 0;
+    size_t k = p + 1;
+    if (at(t, k) == '.') k++;
+    if (at(t, k) == ' ') k++;
+    if (lower(at(t, k)) != 'o') return 0;
+    k++;
+    if (at(t, k) == '.') k++;
+    k = skip_set(t, k, " ");
+    if (lower(at(t, k)) != 'b' || lower(at(t, k + 1)) != 'o' || lower(at(t, k + 2)) != 'x') return 0;
+    k = skip_set(t, k + 3, " ");
+    if (at(t, k) == '#') k++;
+    k = skip_set(t, k, " ");
+    size_t d = digits_at(t, k);
+    if (d < 1 || d > 6 || !ar(t, k + d)) return 0;
+    return one(h, T_ADDRESS, p, k + d, k + d);
+}
+
 static int iso_duration(const text_t *t, size_t a, size_t b)
 {
     if (b - a < 2 || lower(t->s[a]) != 'p' || lower(t->s[a + 1]) != 't') return 0;
@@ -964,10 +1268,22 @@ static int r_hostname(text_t *t, size_t p, hit_t *h)
     return one(h, T_HOSTNAME, p, e, e);
 }
 
+/* A word of NAME_STOP_WORDS at i (any case, not followed by a letter): it ends a name. */
+static int name_stop(const text_t *t, size_t i)
+{
+    int c = lower(at(t, i));
+    for (const char *const *w = NAME_STOP_WORDS; *w; w++) {
+        if ((*w)[0] != c) continue;
+        size_t j = label_chars(t, i, *w);
+        if (j != NOPE && !is_alpha(at(t, j))) return 1;
+    }
+    return 0;
+}
+
 /* A name word (reference _NAME_WORD): Title-Case with ' - and inner capitals, or NOPE. */
 static size_t name_word(const text_t *t, size_t i)
 {
-    if (!is_upper(at(t, i))) return NOPE;
+    if (!is_upper(at(t, i)) || name_stop(t, i)) return NOPE;
     size_t j = run(t, i + 1, is_lower);
     for (;;) {
         int c = at(t, j);
@@ -980,17 +1296,62 @@ static size_t name_word(const text_t *t, size_t i)
     return j;
 }
 
-static size_t v_name(text_t *t, size_t j, size_t p)
+typedef size_t (*word_fn)(const text_t *t, size_t i);
+
+/* Up to three name words with a middle initial between them: Title-Case words one space apart
+ * (reference _NAME_VALUE), or, `any`, words of any case after "," or spaces (_ANY_NAME). */
+static size_t name_words(const text_t *t, size_t j, word_fn word, int any)
 {
-    (void)p;
-    size_t e = name_word(t, j);
+    size_t e = word(t, j);
     if (e == NOPE) return NOPE;
-    for (int k = 0; k < 2 && at(t, e) == ' '; k++) {
-        size_t f = name_word(t, e + 1);
+    for (int k = 0; k < 2; k++) {
+        size_t q;
+        if (any && at(t, e) == ',') q = skip_set(t, e + 1, " ");
+        else if (at(t, e) == ' ') q = any ? skip_set(t, e, " ") : e + 1;
+        else break;
+        int initial = any ? is_alpha(at(t, q)) : is_upper(at(t, q));
+        if (initial && at(t, q + 1) == '.' && at(t, q + 2) == ' ') {  /* Jane Q. Doe */
+            size_t f = word(t, any ? skip_set(t, q + 2, " ") : q + 3);
+            if (f != NOPE) {
+                e = f;
+                continue;
+            }
+        }
+        size_t f = word(t, q);
         if (f == NOPE) break;
         e = f;
     }
     return e;
+}
+
+static size_t v_name(text_t *t, size_t j, size_t p)
+{
+    (void)p;
+    return name_words(t, j, name_word, 0);
+}
+
+/* A word of any case after a strong label (reference _ANY_WORD), or NOPE. */
+static size_t name_any(const text_t *t, size_t i)
+{
+    if (!is_alpha(at(t, i)) || name_stop(t, i)) return NOPE;
+    size_t j = run(t, i, is_alpha);
+    while ((at(t, j) == '\'' || at(t, j) == '-') && is_alpha(at(t, j + 1))) j = run(t, j + 1, is_alpha);
+    int c = at(t, j);
+    return (is_alnum(c) || c == '_') ? NOPE : j;
+}
+
+/* A strong separator after the NAME label p..j (reference _STRONG_SEP, _PT_DOT_SEP): where the
+ * value starts, or NOPE. */
+static size_t strong_sep(const text_t *t, size_t p, size_t j)
+{
+    if (j - p == 2 && at(t, j) == '.') {  /* Pt. */
+        size_t q = skip_set(t, j + 1, " \t");
+        if (at(t, q) == ':' || at(t, q) == '=') return skip_set(t, q + 1, " \t");
+        return q > j + 1 ? q : NOPE;
+    }
+    size_t q = skip_set(t, j, " \t");
+    if (at(t, q) == ':' || at(t, q) == '=') return skip_set(t, q + 1, " \t");
+    return NOPE;
 }
 
 static size_t name_context(text_t *t)
@@ -1009,16 +1370,29 @@ static size_t name_context(text_t *t)
     return t->ctx;
 }
 
-static size_t v_name_context(text_t *t, size_t j, size_t p)
+/* A NAME label: after a strong separator, words of any case; else Title-Case words. */
+static int name_rule(text_t *t, size_t p, hit_t *h, const char *const *labels, int context)
 {
-    size_t e = v_name(t, j, p);
-    if (e == NOPE) return NOPE;
-    size_t c = name_context(t);
-    return (c != NOPE && c < p) ? e : NOPE;
+    if (!al(t, p)) return 0;
+    size_t j = first_label(t, p, labels);
+    if (j == NOPE) return 0;
+    if (context) {
+        size_t c = name_context(t);
+        if (c == NOPE || c >= p) return 0;
+    }
+    size_t s = strong_sep(t, p, j);
+    if (s != NOPE) {
+        size_t e = name_words(t, s, name_any, 1);
+        if (e != NOPE) return one(h, T_NAME, s, e, e);
+    }
+    size_t k = label_sep(t, j);
+    size_t e = v_name(t, k, p);
+    if (e == NOPE) return 0;
+    return one(h, T_NAME, k, e, e);
 }
 
-static int r_name_labelled(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, NAME_LABELS, T_NAME, v_name); }
-static int r_name_context(text_t *t, size_t p, hit_t *h) { return labelled(t, p, h, NAME_CONTEXT_LABELS, T_NAME, v_name_context); }
+static int r_name_labelled(text_t *t, size_t p, hit_t *h) { return name_rule(t, p, h, NAME_LABELS, 0); }
+static int r_name_context(text_t *t, size_t p, hit_t *h) { return name_rule(t, p, h, NAME_CONTEXT_LABELS, 1); }
 
 static int r_name_title(text_t *t, size_t p, hit_t *h)
 {
@@ -1045,7 +1419,8 @@ typedef int (*rule_fn)(text_t *t, size_t p, hit_t *h);
 
 static const char *const AUTH_WORDS[] = {"authorization", NULL};
 static const char *const SECURESTRING_WORDS[] = {"convertto-securestring", NULL};
-static const char *const HL7_WORDS[] = {"pid|", NULL};
+static const char *const SECRET_CMD_WORDS[] = {"sshpass", "net use", "password", NULL};
+static const char *const PO_BOX_WORDS[] = {"po box", "po.", "p.o", "p. o", "p o", NULL};
 static const char *const TITLE_WORDS[] = {"miss", "mrs", "mr", "ms", "mx", "dr", NULL};
 
 /*
@@ -1064,13 +1439,16 @@ static const struct rule {
     int inword;                      /* can match inside a word (no left boundary) */
     int anchor;
 } RULES[] = {
+    {r_base64, NULL, NULL, 0, A_NONE},  /* tried where b64_start() holds (scan, window_b64) */
     {r_pem, "-", NULL, 0, A_NONE},
     {r_url_userinfo, NULL, NULL, 0, A_URL},
     {r_authorization, NULL, AUTH_WORDS, 1, A_NONE},
     {r_ps_password, "-", NULL, 0, A_NONE},
     {r_ps_securestring, NULL, SECURESTRING_WORDS, 1, A_NONE},
     {r_secret_kv, NULL, SECRET_LABELS, 1, A_NONE},
-    {r_hl7, NULL, HL7_WORDS, 0, A_NONE},
+    {r_secret_cmd, NULL, SECRET_CMD_WORDS, 0, A_NONE},
+    {r_json_key, "\"'", NULL, 0, A_NONE},
+    {r_hl7, "\\", HL7_SEGMENT_NAMES, 0, A_NONE},
     {r_path, NULL, CLINICAL_DIRS, 0, A_NONE},
     {r_ssn_labelled, NULL, SSN_LABELS, 0, A_NONE},
     {r_mrn, NULL, MRN_LABELS, 0, A_NONE},
@@ -1088,6 +1466,7 @@ static const struct rule {
     {r_phone, DIGITS "(+", NULL, 0, A_NONE},
     {r_zip4, DIGITS, NULL, 0, A_NONE},
     {r_address, DIGITS, NULL, 0, A_NONE},
+    {r_po_box, NULL, PO_BOX_WORDS, 0, A_NONE},
     {r_hostname, NULL, HOSTNAME_PREFIXES, 0, A_NONE},
     {r_name_labelled, NULL, NAME_LABELS, 0, A_NONE},
     {r_name_context, NULL, NAME_CONTEXT_LABELS, 0, A_NONE},
@@ -1122,7 +1501,7 @@ static unsigned cls2(int c)
 
 #define ANY3 ((uint64_t)(((uint64_t)1 << NCLS) - 1))
 
-typedef struct {
+typedef struct dispatch {
     uint32_t first[256];          /* rules by first byte alone */
     uint32_t pair[NCLS][NCLS];    /* word rules by (first, second) character class */
     uint64_t tri[NCLS][NCLS];     /* classes of a third character that can follow a word pair */
@@ -1133,7 +1512,7 @@ typedef struct {
     unsigned char skip2[NCLS][NCLS]; /* a letter or digit whose class and the next one's start
                                         no inword word */
     unsigned char cls[257];       /* cls2 of each byte; [256] is the class of "no byte" */
-    uint32_t b_url, b_email, b_pem, b_ps, b_zip_state, b_medicare, b_ssn, b_cc, b_phone, b_zip4,
+    uint32_t b_url, b_hl7, b_b64, b_json, b_email, b_pem, b_ps, b_zip_state, b_medicare, b_ssn, b_cc, b_phone, b_zip4,
         b_address, digit_rules;
     unsigned char start[256];     /* a byte that is not a letter or digit where a rule can start */
     /* The window filter (window_candidates): valid only when the tables keep to its assumptions
@@ -1164,13 +1543,16 @@ static void fast_init(dispatch_t *d)
 {
     d->fast = 0;
     for (unsigned c = 0; c < 256; c++) {
-        d->start[c] = (unsigned char)(!d->alnum[c] && (d->first[c] || d->wordfirst[c]));
+        /* '/' (and '+'): where a base64 run may start (r_base64) */
+        d->start[c] = (unsigned char)(!d->alnum[c] && (d->first[c] || d->wordfirst[c] || c == '/' || c == '+'));
         d->zipfirst[c] = (unsigned char)((d->first[c] & d->b_zip_state) != 0);
         uint32_t allowed = 0;
         if (is_digit((int)c)) allowed = d->digit_rules;
         else if (is_upper((int)c)) allowed = d->b_zip_state;
         else if (c == '-') allowed = d->b_pem | d->b_ps;
         else if (c == '(' || c == '+') allowed = d->b_phone;
+        else if (c == '\\') allowed = d->b_hl7;
+        else if (c == '"' || c == '\'') allowed = d->b_json;
         if ((d->first[c] & ~allowed) || (d->wordfirst[c] && !is_alpha((int)c))) return;
         for (unsigned f = 0; f < 3; f++) {
             uint64_t k = ((uint64_t)1 << 20) - ((uint64_t)1 << 13);  /* 13..19 digits: r_cc */
@@ -1179,8 +1561,9 @@ static void fast_init(dispatch_t *d)
                 if (f == 2) k |= 1u << 3;
             }
             if (c == '-') k |= (1u << 3) | (1u << 4) | (1u << 5);  /* r_ssn, r_cc, r_zip4 */
+            if (c == '.') k |= (1u << 3) | (1u << 4);             /* r_ssn, r_cc */
             if (c == ' ') k |= 0x7eu;                   /* r_ssn, r_cc, 1..6 digits: r_address */
-            if (is_upper((int)c)) k |= 1u << 1;          /* r_medicare */
+            if (is_alpha((int)c)) k |= 1u << 1;          /* r_medicare */
             d->digit_keep[f][c] = k;
         }
     }
@@ -1230,6 +1613,9 @@ static void dispatch_init(dispatch_t *d)
     }
     d->cls[256] = (unsigned char)cls2(-1);
     d->b_url = bit_of(r_url_userinfo);
+    d->b_hl7 = bit_of(r_hl7);
+    d->b_b64 = bit_of(r_base64);
+    d->b_json = bit_of(r_json_key);
     d->b_email = bit_of(r_email);
     d->b_pem = bit_of(r_pem);
     d->b_ps = bit_of(r_ps_password);
@@ -1281,8 +1667,8 @@ static uint32_t prefilter(const dispatch_t *d, const text_t *t, size_t p, uint32
         int nx = at(t, e);
         uint32_t keep = 0;
         if (dn == 1 && mbi_a(nx)) keep |= d->b_medicare;
-        if (dn == 3 && (nx == '-' || nx == ' ')) keep |= d->b_ssn;
-        if ((dn == 4 && (nx == ' ' || nx == '-')) || (dn >= 13 && dn <= 19)) keep |= d->b_cc;
+        if (dn == 3 && (nx == '-' || nx == ' ' || nx == '.')) keep |= d->b_ssn;
+        if ((dn == 4 && (nx == ' ' || nx == '-' || nx == '.')) || (dn >= 13 && dn <= 19)) keep |= d->b_cc;
         if (((dn == 3 && d29(c)) || (dn == 1 && c == '1')) && (nx == '-' || nx == '.' || nx == ' '))
             keep |= d->b_phone;
         if (dn == 5 && nx == '-') keep |= d->b_zip4;
@@ -1303,6 +1689,13 @@ static uint32_t prefilter(const dispatch_t *d, const text_t *t, size_t p, uint32
         break;
     case '+':
         if (c1 != '1') m &= ~d->b_phone;
+        break;
+    case '\\':
+        if (c1 != 'r' && c1 != 'n') m &= ~d->b_hl7;
+        break;
+    case '"':
+    case '\'':
+        if (!is_alpha(c1)) m &= ~d->b_json;
         break;
     default:
         if (!is_upper(c1) || at(t, p + 2) != ' ') m &= ~d->b_zip_state;
@@ -1393,13 +1786,14 @@ static inline __m128i eq(__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_
 static inline __m128i load16(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
 
 /* Masks of a window s[w..w+64) (bit i: w + i): letters and digits, digits, the non-letter bytes
- * that prefilter() keeps ('-' before '-' or 'p'/'P', '(' before a digit, '+' before '1'), and the
+ * that prefilter() keeps ('-' before '-' or 'p'/'P', '(' before a digit, '+' before '1', '\\'
+ * before 'r' or 'n'), and the
  * letter pairs that can start an inword rule. SSE2 version, 16 bytes at a time. */
 static void window_masks(const dispatch_t *d, const unsigned char *s, size_t w, uint64_t *al,
-                         uint64_t *dg, uint64_t *sp, uint64_t *pr)
+                         uint64_t *dg, uint64_t *sp, uint64_t *pr, uint64_t *ps)
 {
     (void)d;  /* the pairs are INWORD_PAIRS here */
-    uint64_t a = 0, g = 0, x = 0, r = 0;
+    uint64_t a = 0, g = 0, x = 0, r = 0, b = 0;
     const __m128i bit5 = _mm_set1_epi8(0x20);
     for (unsigned k = 0; k < WIN; k += 16) {
         __m128i v = load16(s + w + k), vn = load16(s + w + k + 1);
@@ -1414,11 +1808,15 @@ static void window_masks(const dispatch_t *d, const unsigned char *s, size_t w, 
         __m128i spc = _mm_and_si128(eq(v, '-'), _mm_or_si128(eq(vn, '-'), eq(lcn, 'p')));
         spc = _mm_or_si128(spc, _mm_and_si128(eq(v, '('), in_range(vn, '0', 9)));
         spc = _mm_or_si128(spc, _mm_and_si128(eq(v, '+'), eq(vn, '1')));
+        spc = _mm_or_si128(spc, _mm_and_si128(eq(v, '\\'), _mm_or_si128(eq(vn, 'r'), eq(vn, 'n'))));
+        spc = _mm_or_si128(spc, _mm_and_si128(_mm_or_si128(eq(v, '"'), eq(v, '\'')), in_range(lcn, 'a', 25)));
         a |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(digit, letter)) << k;
         g |= (uint64_t)(unsigned)_mm_movemask_epi8(digit) << k;
         x |= (uint64_t)(unsigned)_mm_movemask_epi8(spc) << k;
         r |= (uint64_t)(unsigned)_mm_movemask_epi8(pm) << k;
+        b |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(eq(v, '+'), eq(v, '/'))) << k;
     }
+    *ps = b;
     *al = a;
     *dg = g;
     *sp = x;
@@ -1433,10 +1831,11 @@ static void window_masks(const dispatch_t *d, const unsigned char *s, size_t w, 
  * starts are filtered without a branch per position, as prefilter() and words_at() would (see
  * fast_init); a run of digits that reaches the end of the window is kept.
  */
-static uint64_t window_candidates(const dispatch_t *d, const unsigned char *q, unsigned prev_alnum)
+static uint64_t window_candidates(const dispatch_t *d, const unsigned char *q, unsigned prev_alnum,
+                                  unsigned prev_b64, uint64_t *b64_starts)
 {
-    uint64_t al, dg, sp, pr;
-    window_masks(d, q, 0, &al, &dg, &sp, &pr);
+    uint64_t al, dg, sp, pr, ps;
+    window_masks(d, q, 0, &al, &dg, &sp, &pr, &ps);
     uint64_t prev = (al << 1) | prev_alnum;
     uint64_t ws = al & ~prev;
     uint64_t keep = sp | (al & prev & pr);
@@ -1458,20 +1857,32 @@ static uint64_t window_candidates(const dispatch_t *d, const unsigned char *q, u
         ok |= (uint64_t)(d->zipfirst[c[0]] & is_upper(c[1]) & (c[2] == ' '));
         keep |= ok << i;
     }
-    return keep;
+    /* base64 runs (b64_start): a start of B64_MIN base64 characters, or of a run that reaches the
+     * end of the window */
+    uint64_t b64 = al | ps, r = b64;
+    uint64_t starts = b64 & ~((b64 << 1) | prev_b64);
+    r &= r >> 1;
+    r &= r >> 2;
+    r &= r >> 4;
+    r &= r >> 8;
+    _Static_assert(B64_MIN == 16, "the run test above is for 16 characters");
+    uint64_t reach = ~b64 == 0 ? ~(uint64_t)0 : (uint64_t)(~(uint64_t)0 << (63 - __builtin_clzll(~b64))) << 1;
+    *b64_starts = starts & (r | reach);
+    return keep | *b64_starts;
 }
 
 /* Candidates of the window at s[w..] of a text of n bytes (w < n); near the end, from a copy
  * padded with NULs, without the positions past the end. */
-static uint64_t window_at(const dispatch_t *d, const unsigned char *s, size_t n, size_t w)
+static uint64_t window_at(const dispatch_t *d, const unsigned char *s, size_t n, size_t w, uint64_t *b64)
 {
     unsigned prev = w > 0 && d->alnum[s[w - 1]];
-    if (n - w >= WIN + 2) return window_candidates(d, s + w, prev);
+    unsigned prev_b64 = w > 0 && is_b64(s[w - 1]);
+    if (n - w >= WIN + 2) return window_candidates(d, s + w, prev, prev_b64, b64);
     unsigned char pad[WIN + 2];
     size_t len = n - w;
     memset(pad, 0, sizeof pad);
     memcpy(pad, s + w, len);
-    uint64_t mask = window_candidates(d, pad, prev);
+    uint64_t mask = window_candidates(d, pad, prev, prev_b64, b64);
     return len >= WIN ? mask : mask & (((uint64_t)1 << len) - 1);
 }
 
@@ -1479,8 +1890,16 @@ static uint64_t window_at(const dispatch_t *d, const unsigned char *s, size_t n,
 typedef struct {
     size_t base;    /* first position of the window; NOPE before the first */
     uint64_t mask;  /* bit i: base + i is a candidate */
+    uint64_t b64;   /* bit i: base + i may start a base64 run (a superset of b64_start) */
 } window_t;
-#define WINDOW_NONE {NOPE, 0}
+#define WINDOW_NONE {NOPE, 0, 0}
+
+/* Whether r_base64 may start at p, as far as the window of p tells (1 when it does not cover p). */
+static inline int window_b64(const window_t *win, size_t p)
+{
+    if (win->base == NOPE || p < win->base || p - win->base >= WIN) return 1;
+    return (int)((win->b64 >> (p - win->base)) & 1);
+}
 
 /* The first candidate in [p, lim) (lim <= n), or lim: by windows, or byte by byte when the
  * tables do not allow windows. */
@@ -1496,7 +1915,7 @@ static inline size_t next_candidate(const dispatch_t *d, window_t *win, const un
             continue;
         }
         win->base = p;
-        win->mask = window_at(d, s, n, p);
+        win->mask = window_at(d, s, n, p, &win->b64);
     }
     return lim;
 }
@@ -1506,6 +1925,13 @@ typedef struct {
     int unused;
 } window_t;
 #define WINDOW_NONE {0}
+
+static inline int window_b64(const window_t *win, size_t p)
+{
+    (void)win;
+    (void)p;
+    return 1;
+}
 
 static inline size_t next_candidate(const dispatch_t *d, window_t *win, const unsigned char *s,
                                     size_t n, size_t p, size_t lim)
@@ -1521,10 +1947,10 @@ static inline size_t next_candidate(const dispatch_t *d, window_t *win, const un
  * of the position only (every cache and anchor is recomputed from it), so scanning from any
  * position that a scan from 0 stands on continues exactly like that scan.
  */
-static size_t scan(const dispatch_t *d, const unsigned char *s, size_t n, size_t from, size_t stop,
-                   phi_span *out, size_t cap, size_t *next)
+static size_t scan_at_depth(const dispatch_t *d, const unsigned char *s, size_t n, size_t from,
+                            size_t stop, phi_span *out, size_t cap, size_t *next, int depth)
 {
-    text_t t = {s, n, NOPE, 0, NOPE, NOPE, NOPE, NOPE};
+    text_t t = {s, n, NOPE, 0, NOPE, NOPE, NOPE, NOPE, 0, NOPE, d, depth};
     hit_t h;
     size_t count = 0, p = from;
     anchor_t em = email_anchor(s, n, from), url = url_anchor(s, n, from);
@@ -1560,6 +1986,7 @@ static size_t scan(const dispatch_t *d, const unsigned char *s, size_t n, size_t
                            min2(em.q, url.q) + 1);
             }
             if (m) m = prefilter(d, &t, p, m);
+            if ((!d->fast || window_b64(&win, p)) && b64_start(&t, p)) m |= d->b_b64;
             if (!m) {
                 p++;
                 continue;
@@ -1578,6 +2005,12 @@ static size_t scan(const dispatch_t *d, const unsigned char *s, size_t n, size_t
     }
     *next = p < n ? p : n;
     return count;
+}
+
+static size_t scan(const dispatch_t *d, const unsigned char *s, size_t n, size_t from, size_t stop,
+                   phi_span *out, size_t cap, size_t *next)
+{
+    return scan_at_depth(d, s, n, from, stop, out, cap, next, 0);
 }
 
 /* ----------------------------------------------------------------------- public API */
@@ -1637,17 +2070,6 @@ size_t phi_split(const unsigned char *buf, size_t len, size_t *offsets, size_t n
     return i;
 }
 
-/* End of text i: before the separator that follows it, if any. */
-static inline size_t text_end(const size_t *offsets, size_t i, size_t sep) { return offsets[i + 1] - sep; }
-
-static int offsets_ok(const size_t *offsets, size_t first, size_t n, size_t sep)
-{
-    if (sep > 1) return 0;
-    for (size_t i = first; i < n; i++)
-        if (offsets[i + 1] < offsets[i] || offsets[i + 1] - offsets[i] < sep) return 0;
-    return 1;
-}
-
 size_t phi_scan_batch(const unsigned char *buf, const size_t *offsets, size_t n, size_t sep, size_t first,
                       phi_span *out, size_t *lines, size_t cap, size_t *count)
 {
@@ -1671,141 +2093,4 @@ size_t phi_scan_batch(const unsigned char *buf, const size_t *offsets, size_t n,
     }
     *count = used;
     return i;
-}
-
-static const char *const TAG_NAMES[] = {
-    "SSN", "MRN", "PATIENT-ID", "PHONE", "EMAIL", "CC", "DOB", "ADDRESS", "ZIP", "ACCOUNT",
-    "INSURANCE", "MEDICARE", "PATH", "HOSTNAME", "NAME", "SECRET"};
-_Static_assert(sizeof TAG_NAMES / sizeof TAG_NAMES[0] == T_SECRET + 1, "one name per tag");
-
-#define REDACTED "-REDACTED-"
-#define SECRET_TOKEN "[SECRET-REDACTED]"
-
-static size_t token_len(size_t tag)
-{
-    if (tag == T_SECRET) return sizeof SECRET_TOKEN - 1;
-    return 1 + strlen(TAG_NAMES[tag]) + (sizeof REDACTED - 1) + PHI_H8 + 1;
-}
-
-size_t phi_render(const unsigned char *buf, const size_t *offsets, size_t n, size_t sep, const phi_span *spans,
-                  const size_t *lines, size_t nspans, const unsigned char *h8, unsigned char *out,
-                  size_t out_cap, size_t *changed, size_t *out_offsets, size_t *nchanged)
-{
-    return phi_render_ids(buf, offsets, n, sep, spans, lines, nspans, NULL, nspans, h8, out, out_cap,
-                          changed, out_offsets, nchanged);
-}
-
-size_t phi_render_ids(const unsigned char *buf, const size_t *offsets, size_t n, size_t sep,
-                      const phi_span *spans, const size_t *lines, size_t nspans, const size_t *ids,
-                      size_t nh8, const unsigned char *h8, unsigned char *out, size_t out_cap,
-                      size_t *changed, size_t *out_offsets, size_t *nchanged)
-{
-    if (nchanged) *nchanged = 0;
-    if (buf == NULL || offsets == NULL || (nspans && (spans == NULL || lines == NULL || h8 == NULL)))
-        return NOPE;
-    for (size_t k = 0; k < nspans; k++)
-        if ((ids ? ids[k] : k) >= nh8) return NOPE;
-    if (!offsets_ok(offsets, 0, n, sep)) return NOPE;
-    /* Validate and size: spans ascending, inside their text, texts ascending. */
-    size_t size = 0, texts = 0;
-    for (size_t k = 0; k < nspans; k++) {
-        size_t L = lines[k];
-        const phi_span *sp = &spans[k];
-        if (L >= n || sp->tag > T_SECRET) return NOPE;
-        if (sp->start >= sp->end || sp->start < offsets[L] || sp->end > text_end(offsets, L, sep)) return NOPE;
-        if (k > 0 && (L < lines[k - 1] || (L == lines[k - 1] && sp->start < spans[k - 1].end)))
-            return NOPE;
-        if (k == 0 || L != lines[k - 1]) {
-            size += text_end(offsets, L, sep) - offsets[L];
-            texts++;
-        }
-        size += token_len(sp->tag);
-        size -= sp->end - sp->start;  /* no wrap: the span lies inside its text, counted above */
-    }
-    if (out == NULL) return size;
-    if (out_cap < size || changed == NULL || out_offsets == NULL || nchanged == NULL) return NOPE;
-    size_t pos = 0, j = 0, k = 0;
-    while (k < nspans) {
-        size_t L = lines[k], last = offsets[L];
-        changed[j] = L;
-        out_offsets[j] = pos;
-        for (; k < nspans && lines[k] == L; k++) {
-            const phi_span *sp = &spans[k];
-            memcpy(out + pos, buf + last, sp->start - last);
-            pos += sp->start - last;
-            if (sp->tag == T_SECRET) {
-                memcpy(out + pos, SECRET_TOKEN, sizeof SECRET_TOKEN - 1);
-                pos += sizeof SECRET_TOKEN - 1;
-            } else {
-                size_t tl = strlen(TAG_NAMES[sp->tag]);
-                out[pos++] = '[';
-                memcpy(out + pos, TAG_NAMES[sp->tag], tl);
-                pos += tl;
-                memcpy(out + pos, REDACTED, sizeof REDACTED - 1);
-                pos += sizeof REDACTED - 1;
-                memcpy(out + pos, h8 + PHI_H8 * (ids ? ids[k] : k), PHI_H8);
-                pos += PHI_H8;
-                out[pos++] = ']';
-            }
-            last = sp->end;
-        }
-        memcpy(out + pos, buf + last, text_end(offsets, L, sep) - last);
-        pos += text_end(offsets, L, sep) - last;
-        j++;
-    }
-    out_offsets[j] = pos;
-    *nchanged = texts;
-    return pos;
-}
-
-static uint64_t span_hash(const unsigned char *b, size_t len, size_t tag)
-{
-    uint64_t h = 0xcbf29ce484222325u ^ (uint64_t)tag;  /* FNV-1a */
-    for (size_t i = 0; i < len; i++) h = (h ^ b[i]) * 0x100000001b3u;
-    return h ^ (h >> 29);
-}
-
-size_t phi_dedupe(const unsigned char *buf, size_t len, const phi_span *spans, size_t nspans, size_t *ids,
-                  phi_span *uniq, size_t *table, size_t tcap)
-{
-    if (buf == NULL || (nspans && (spans == NULL || ids == NULL || uniq == NULL || table == NULL)))
-        return NOPE;
-    if (nspans && (tcap < 2 || (tcap & (tcap - 1)) != 0)) return NOPE;
-    for (size_t i = 0; i < tcap && nspans; i++) table[i] = NOPE;
-    size_t nu = 0, stored = 0;
-    for (size_t k = 0; k < nspans; k++) {
-        const phi_span *sp = &spans[k];
-        if (sp->start > sp->end || sp->end > len) return NOPE;
-        size_t L = sp->end - sp->start;
-        size_t slot = (size_t)span_hash(buf + sp->start, L, sp->tag) & (tcap - 1);
-        for (;;) {
-            size_t u = table[slot];
-            if (u == NOPE) {  /* a new value: remembered while the table is at most half full */
-                if (stored < tcap / 2) {
-                    table[slot] = nu;
-                    stored++;
-                }
-                uniq[nu] = *sp;
-                ids[k] = nu++;
-                break;
-            }
-            const phi_span *o = &uniq[u];
-            if (o->tag == sp->tag && o->end - o->start == L && memcmp(buf + o->start, buf + sp->start, L) == 0) {
-                ids[k] = u;
-                break;
-            }
-            slot = (slot + 1) & (tcap - 1);
-        }
-    }
-    return nu;
-}
-
-const char *phi_tag_name(unsigned int tag)
-{
-    return tag <= T_SECRET ? TAG_NAMES[tag] : NULL;
-}
-
-unsigned int phi_tag_count(void)
-{
-    return T_SECRET + 1;
 }

@@ -39,6 +39,17 @@ if src.is_file():
         (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
 PY
 fi
+# And the issue 17 families (tools/gen_phi_corpus.py), added to a corpus kept from older runs.
+"$PYTHON" - "$ROOT/tools" "$CORPUS" <<'PY'
+import hashlib, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import gen_phi_corpus
+out = Path(sys.argv[2])
+for rec in gen_phi_corpus.records(17, 300):
+    data = str(rec["text"]).encode()
+    (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
+PY
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"

@@ -54,3 +54,11 @@ def scrubber(request: pytest.FixtureRequest) -> Scrubber:
     if request.param == "native":
         return Scrubber(native_scanner(), make_scrubber(key=KEY).tokenizer)
     return make_scrubber(key=KEY, pure=True)
+
+
+def assert_scrubbed(out: str, gone: list[str], kept: list[str]) -> None:
+    """Every value of ``gone`` is gone from ``out``, every piece of ``kept`` is still there."""
+    for value in gone:
+        assert value not in out, out
+    for value in kept:
+        assert value in out, out

@@ -191,6 +191,6 @@ def test_non_ascii_passes_through(scrubber: Scrubber) -> None:
     text = "Ümlaut café — SSN 832-15-9624 日本 patient name: Zoë"
     out = scrubber.scrub(text)
     assert out.startswith("Ümlaut café — SSN [SSN-REDACTED-")
-    # classes are ASCII: the name's ASCII letters are redacted, the non-ASCII ones pass through
-    assert " 日本 patient name: [NAME-REDACTED-" in out and out.endswith("]ë")
+    # other text passes through; the name is matched on its folded form (agent.phi.fold), whole
+    assert " 日本 patient name: [NAME-REDACTED-" in out and out.endswith("]")
     assert scrubber.find(text)[0][1:] == (text.index("832"), text.index("832") + 11)

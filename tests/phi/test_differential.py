@@ -41,6 +41,19 @@ FRAGMENTS = [
     "is", "number", "no", "no.", ":", "=", "#", "-", "\"", "'", " ", "  ", "\t", "\n", "\r",
     ".", ",", ";", "&", "(", ")", "/", "\\", "_", "0", "1", "42", "1234", "98765", "é", "ü",
     "日本", "\u212a", "\ud800", "\x00", "A", "z",
+    # issue 17 forms
+    "Pt.", "Pt.:", "MR#", "MRN1234567", "DOE, JANE", "jane doe", "Q.", "q. ", "Patient:",
+    "Name=", "was", "3rd of March 1980", "3-Mar-1980", "12/Mar/80", "of", "PO Box", "P.O. Box",
+    "p o box #", "N.", "123.45.6789", "123 - 45 - 6789", "4111.1111.1111.1111", "1eg4-te5-mk73",
+    "1eg4te5mk73", "Phone:", "555-123-4567", "(555) 123-4567", "1-555-123-4567",
+    "{", "}", "\":", "': ", "\"ssn\"", "'dob'", "\"firstName\"", "First-Name", "last_name",
+    "\"patient\":\"", "null", "true", "\\\"", "\"token\": ", "member_id", "zip\":",
+    "sshpass", "-p", "-p'", "net use", "netuse", "/user:", "/u:", "CLINIC\\bob", "*", "hunter2",
+    "s3cret!", "Patient/", "Patient/123456", "/fhir/",
+    "pid|", "NK1|", "GT1|", "IN1|", "nk1#", "MSH#*!\\&", "msh|", "\\r", "\\n", "\\rPID|", "*", "!",
+    "DOE^JANE", "1^^^MRN~2^^^ALT", "||", "#",
+    "UGF0aWVudDogSmFuZSBEb2UgU1NOIDEyMy00NS02Nzg5", "aGVsbG8gd29ybGQsIG5vdGhpbmcgaGVyZSBhdCBhbGw=",
+    "TVJOIDEyMzQ1Njc4IG9r", "=", "==", "+/", "AAAAAAAAAAAAAAAA",
 ]
 
 soup = st.lists(st.sampled_from(FRAGMENTS), max_size=24).map("".join)

@@ -1,9 +1,9 @@
-"""ASCII text is scanned in place and the scrubbed text rendered straight into a new ``str``.
+"""ASCII text is scanned in place; the scrubbed text is rendered into a buffer, then decoded.
 
-The native scrubber reads the characters of an ASCII ``str`` where CPython keeps them and writes
-its output into a fresh string (``agent.phi.native_scan._ascii_chars``/``_new_ascii``). Inputs
-must stay untouched, outputs must be ordinary strings, and the copying path (another Python, a
-``str`` subclass, non-ASCII text) must give the same output.
+The native scrubber reads the characters of an ASCII ``str`` where CPython keeps them
+(``agent.phi.native_scan._ascii_chars``) and never writes into a Python object. Inputs must stay
+untouched, outputs must be ordinary strings, and the copying path (another Python, a ``str``
+subclass, non-ASCII text) must give the same output.
 """
 
 from __future__ import annotations
@@ -66,7 +66,12 @@ def test_copying_path_same_output(pair: tuple[Scrubber, Scrubber], monkeypatch: 
     assert [nat.scrub(t) for t in TEXTS] == want
     assert [list(s) for s in nat.scanner.find_spans_many(TEXTS)] == spans
     assert native_scan._ascii_chars(native.ffi(), "abc") is None
-    assert native_scan._new_ascii(native.ffi(), 3) is None
+
+
+
+def test_nothing_written_into_python_objects() -> None:
+    assert not hasattr(native_scan, "_new_ascii")
+    assert "PyUnicode_New" not in native_scan.__loader__.get_source(native_scan.__name__)  # type: ignore[union-attr]
 
 
 def test_subclass_and_non_ascii(pair: tuple[Scrubber, Scrubber]) -> None:

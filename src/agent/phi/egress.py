@@ -14,6 +14,11 @@ Usage (checkin client, outboxes, log shipper, evidence upload, ...)::
   schema, not data.
 * A value whose key or field name is or ends with a secret name (``password``, ``token``,
   ``api_key``, ...; case, ``_`` and ``-`` ignored) becomes ``[SECRET-REDACTED]``, whatever it holds.
+* A value whose key or field name names a PHI category (the closed list
+  :data:`agent.phi.rules.PHI_KEYS`: ``ssn``, ``dob``, ``first_name``, ``phone``, ...; case and
+  separators ignored, so ``firstName`` and ``First-Name`` too) becomes that category's token
+  (``[SSN-REDACTED-h8]``), whatever it holds: a string, a number, or a container (hashed as its
+  JSON). ``None`` and booleans stay (they hold no value).
 * Scrubbing is idempotent: redaction tokens already in a string (``[TAG-REDACTED-h8]``) are kept as
   they are and only the text around them is scanned, so a payload scrubbed where it was built (and
   queued) comes out of the send-time pass unchanged.
@@ -38,7 +43,7 @@ from typing import Any, Final, TypeVar
 import msgspec
 
 from agent.log import get_logger, has_secrets, redact
-from agent.phi.rules import SECRET_KEY_SUFFIXES
+from agent.phi.rules import PHI_KEY_TAGS, SECRET_KEY_SUFFIXES, TAG_INDEX, normalise_key
 from agent.phi.scrubber import Scrubber
 from agent.phi.tokens import SECRET_TOKEN
 
@@ -75,6 +80,34 @@ def is_secret_key(key: object) -> bool:
     return norm.endswith(_SECRET_SUFFIXES)
 
 
+def phi_key_tag(key: object) -> str | None:
+    """The category (tag) that a map key or field name names (:data:`PHI_KEYS`), or None.
+    ``SECRET`` for the secret names of that list and for every :func:`is_secret_key`."""
+    if not isinstance(key, str):
+        return None
+    if is_secret_key(key):
+        return "SECRET"
+    return PHI_KEY_TAGS.get(normalise_key(key))
+
+
+def _keyed_value(value: object, tag: str, scrubber: Scrubber) -> object:
+    """The value of a key that names ``tag``: its token whatever it holds (None, booleans and
+    tokens already there stay; a secret key's value is always ``[SECRET-REDACTED]``)."""
+    if tag == "SECRET":
+        return SECRET_TOKEN
+    if value is None or isinstance(value, bool | msgspec.UnsetType):
+        return value
+    if isinstance(value, str):
+        if _TOKEN.fullmatch(value):
+            return value
+        text = value
+    elif isinstance(value, int | float):
+        text = repr(value)
+    else:
+        text = msgspec.json.encode(value).decode("utf-8", "surrogatepass")
+    return scrubber.tokenizer.token(TAG_INDEX[tag], text)
+
+
 _TOKEN: Final = re.compile(r"\[[A-Z][A-Z-]{1,20}-REDACTED(?:-[0-9a-f]{8})?\]")
 _TOKEN_MARK: Final = "-REDACTED"  # noqa: S105 - the redaction marker, not a password
 
@@ -104,11 +137,11 @@ def _collect(obj: object, out: list[str], depth: int) -> None:
         out.append(obj)
     elif isinstance(obj, msgspec.Struct):
         for attr, wire in _fields(obj):
-            if not is_secret_key(wire):
+            if phi_key_tag(wire) is None:
                 _collect(getattr(obj, attr), out, depth + 1)
     elif isinstance(obj, dict):
         for key, value in obj.items():
-            if not is_secret_key(key):
+            if phi_key_tag(key) is None:
                 _collect(value, out, depth + 1)
     elif isinstance(obj, list | tuple):
         for item in obj:
@@ -117,7 +150,7 @@ def _collect(obj: object, out: list[str], depth: int) -> None:
         raise TypeError(f"cannot scrub a {type(obj).__name__}")
 
 
-def _rebuild(obj: Any, scrubbed: Iterator[str], kind: str) -> Any:
+def _rebuild(obj: Any, scrubbed: Iterator[str], kind: str, scrubber: Scrubber) -> Any:
     if isinstance(obj, str):
         return next(scrubbed)
     if isinstance(obj, msgspec.Struct):
@@ -125,27 +158,33 @@ def _rebuild(obj: Any, scrubbed: Iterator[str], kind: str) -> Any:
         changes: dict[str, Any] = {}
         for attr, wire in _fields(obj):
             value = getattr(obj, attr)
-            if is_secret_key(wire):
-                if isinstance(value, str) and value != SECRET_TOKEN:
+            tag = phi_key_tag(wire)
+            if tag is not None:
+                if tag == "SECRET" and not isinstance(value, str):
+                    continue  # a typed field keeps its type: only strings can carry a secret
+                keyed = _keyed_value(value, tag, scrubber)
+                if keyed != value:
                     if attr in verbatim:
                         raise VerbatimChanged(kind, attr)
-                    changes[attr] = SECRET_TOKEN
+                    changes[attr] = keyed
                 continue
-            new = _rebuild(value, scrubbed, kind)
+            new = _rebuild(value, scrubbed, kind, scrubber)
             if new is not value and new != value:
                 if attr in verbatim:
                     raise VerbatimChanged(kind, attr)
                 changes[attr] = new
         return msgspec.structs.replace(obj, **changes) if changes else obj
     if isinstance(obj, dict):
-        return {
-            key: SECRET_TOKEN if is_secret_key(key) else _rebuild(value, scrubbed, kind)
-            for key, value in obj.items()
-        }
+        out: dict[Any, Any] = {}
+        for key, value in obj.items():
+            tag = phi_key_tag(key)
+            out[key] = (_rebuild(value, scrubbed, kind, scrubber) if tag is None
+                        else _keyed_value(value, tag, scrubber))
+        return out
     if isinstance(obj, list):
-        return [_rebuild(item, scrubbed, kind) for item in obj]
+        return [_rebuild(item, scrubbed, kind, scrubber) for item in obj]
     if isinstance(obj, tuple):
-        return tuple(_rebuild(item, scrubbed, kind) for item in obj)
+        return tuple(_rebuild(item, scrubbed, kind, scrubber) for item in obj)
     return obj
 
 
@@ -189,7 +228,7 @@ def scrub_payload(payload: T, scrubber: Scrubber, *, kind: str = "payload") -> T
     strings: list[str] = []
     _collect(payload, strings, 0)
     clean = _without_known_secrets(scrub_strings(strings, scrubber))
-    result: T = _rebuild(payload, iter(clean), kind)
+    result: T = _rebuild(payload, iter(clean), kind, scrubber)
     return result
 
 

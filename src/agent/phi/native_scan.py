@@ -1,11 +1,12 @@
 """Binding of the native PHI scanner (``csrc/phi_scan.c``) through :mod:`agent.native`.
 
 Texts are concatenated and scanned in one native call per batch (the call releases the GIL):
-ASCII text in place, through CPython's own one-byte-per-character storage (no encoded copy),
-other text encoded to UTF-8 once. The scanner reports byte offsets; they are turned into
+ASCII text in place, read through CPython's own one-byte-per-character storage (no encoded copy;
+never written), other text encoded to UTF-8 once. The scanner reports byte offsets; they are turned into
 character offsets for texts that are not pure ASCII (span edges always fall on ASCII characters
-or the end of the text, so they are character boundaries). The scrubbed text is rendered in C,
-straight into the new ``str`` when it is ASCII; token hashes of values seen before come from a
+or the end of the text, so they are character boundaries). The scrubbed text is rendered in C
+into a buffer of this module and decoded from there (nothing is written into a Python object);
+token hashes of values seen before come from a
 table kept in C (``csrc/phi_h8cache.c``), the others from the tokenizer.
 """
 
@@ -78,20 +79,17 @@ def _size_t_code(ffi: Any) -> _Code:
 
 
 def _load_capi() -> Any:
-    """CPython's ``PyUnicode_AsUTF8AndSize`` and ``PyUnicode_New`` (through :mod:`ctypes`),
-    or None (another Python, or no ``ctypes``)."""
+    """CPython's ``PyUnicode_AsUTF8AndSize`` (through :mod:`ctypes`, to read an ASCII ``str``
+    in place), or None (another Python, or no ``ctypes``)."""
     try:
         import ctypes
 
         as_utf8 = ctypes.pythonapi.PyUnicode_AsUTF8AndSize
-        new = ctypes.pythonapi.PyUnicode_New
     except (ImportError, AttributeError, OSError):  # pragma: no cover - not CPython
         return None
     as_utf8.restype = ctypes.c_void_p
     as_utf8.argtypes = [ctypes.py_object, ctypes.POINTER(ctypes.c_ssize_t)]
-    new.restype = ctypes.py_object  # a new reference, which ctypes takes over
-    new.argtypes = [ctypes.c_ssize_t, ctypes.c_uint32]
-    return as_utf8, new, ctypes.c_ssize_t, ctypes.byref
+    return as_utf8, ctypes.c_ssize_t, ctypes.byref
 
 
 _CAPI: Final = _load_capi()
@@ -108,26 +106,12 @@ def _ascii_chars(ffi: Any, text: str) -> Any:
     # attach a UTF-8 copy to the string, kept as long as the string lives.
     if _CAPI is None or type(text) is not str or not text.isascii():
         return None
-    as_utf8, _, ssize_t, byref = _CAPI
+    as_utf8, ssize_t, byref = _CAPI
     size = ssize_t()
     addr = as_utf8(text, byref(size))
     if not addr or size.value != len(text):  # pragma: no cover - not a compact ASCII str
         return None
     return ffi.cast("const unsigned char *", addr)
-
-
-def _new_ascii(ffi: Any, size: int) -> tuple[str, Any] | None:
-    """A new ``str`` of ``size`` ASCII characters (size > 0) still to be written, and a pointer
-    to them; or None. The C API's way to build a string (``PyUnicode_New``, then fill it in
-    before anything else sees it): the renderer writes the output text straight into it, with
-    no intermediate buffer and no decoding copy."""
-    if _CAPI is None or size <= 0:
-        return None
-    text = _CAPI[1](size, 127)
-    if type(text) is not str or len(text) != size:  # pragma: no cover - defensive
-        return None
-    ptr = _ascii_chars(ffi, text)
-    return None if ptr is None else (text, ptr)
 
 
 def _char_spans(text: str, data: bytes, flat: Sequence[int], start: int, count: int) -> list[Span]:
@@ -242,17 +226,15 @@ class NativeScanner:
             raise RuntimeError("native PHI renderer rejected the spans")
         changed = self._raw("size_t[]", count)
         out_offsets = self._raw("size_t[]", count + 1)
-        # ASCII output (the input was ASCII, tokens are) is written straight into a new str
-        made = _new_ascii(ffi, out_size) if ascii_text else None
-        whole, out = made if made is not None else (None, self._raw("unsigned char[]", max(1, out_size)))
+        # rendered into a buffer of ours, then decoded: nothing is written into a Python object
+        out = self._raw("unsigned char[]", max(1, out_size))
         if render(*args, out, out_size, changed, out_offsets, nchanged) != out_size:
             raise RuntimeError("native PHI renderer failed")
         del keep, args  # the input is no longer read
         k = nchanged[0]
         if n == 1:
-            return [whole if whole is not None else str(ffi.buffer(out, out_size), _ENC, _ERRORS)]
-        if whole is None and ascii_text:
-            whole = str(ffi.buffer(out, out_size), "ascii")
+            return [str(ffi.buffer(out, out_size), "ascii" if ascii_text else _ENC, _ERRORS)]
+        whole = str(ffi.buffer(out, out_size), "ascii") if ascii_text else None
         bounds = ffi.unpack(out_offsets, k + 1)
         result = list(texts)
         if whole is not None:  # ASCII

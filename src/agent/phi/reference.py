@@ -22,7 +22,9 @@ tried there only. That changes nothing in the result.
 
 from __future__ import annotations
 
+import base64
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import Final
 
@@ -91,40 +93,122 @@ class Rule:
         return [(self.tag, m.start("v"), m.end("v"))], m.end()
 
 
+_SEP_CH: Final = r"[!-/:-@\[-`{-~]"  # printable ASCII, not a letter or digit
+_MSH: Final = re.compile(r"(?:(?<![A-Za-z0-9])|(?<=\\[rn]))(?i:msh)(?=" + _SEP_CH + ")", re.ASCII)
+_TERMINATORS: Final = ("\r", "\n", "\\r", "\\n")  # and the literal \r, \n of logs
+
+
+def _is_sep(c: str) -> bool:
+    return len(c) == 1 and "!" <= c <= "~" and not c.isalnum()
+
+
+def hl7_separators(text: str, seg: int) -> tuple[str, str, str]:
+    """(field, component, repetition) separators of the segment at ``seg``: MSH-1 and MSH-2 of
+    the last MSH segment before it, else ``|``, ``^``, ``~``."""
+    last = None
+    for last in _MSH.finditer(text, 0, seg):  # noqa: B007 - the last one is wanted
+        pass
+    if last is None:
+        return "|", "^", "~"
+    i = last.start()
+    fs, comp, rep = text[i + 3], text[i + 4 : i + 5], text[i + 5 : i + 6]
+    if not _is_sep(comp) or comp == fs:
+        return fs, "^", "~"
+    if not _is_sep(rep) or rep in (fs, comp):
+        rep = "~"
+    return fs, comp, rep
+
+
 class HL7Rule(Rule):
-    """``PID|`` segment: fields of :data:`rules.HL7_PID_FIELDS` become spans."""
+    """An HL7 v2 segment of :data:`rules.HL7_SEGMENTS` (any case), at a boundary or after the
+    literal ``\\r``/``\\n`` of a logged message: its PHI fields become spans. Separators come
+    from the last MSH segment before it; the segment ends at a CR, LF, or a literal ``\\r``,
+    ``\\n``. At most :data:`rules.HL7_MAX_SPANS` spans; scanning resumes after the last."""
 
     def apply(self, text: str, pos: int) -> Match | None:
-        m = self.rx.match(text, pos)
-        if m is None:
+        if text.startswith(("\\r", "\\n"), pos):
+            seg = pos + 2
+        elif pos == 0 or not _is_alnum(text[pos - 1]):
+            seg = pos
+        else:
+            return None
+        fields = R.HL7_SEGMENTS.get(text[seg : seg + 3].lower())
+        if fields is None or not text[seg : seg + 3].isascii():
+            return None
+        fs, comp, rep = hl7_separators(text, seg)
+        if text[seg + 3 : seg + 4] != fs:
             return None
         seg_end = len(text)
-        for stop in ("\r", "\n"):
-            i = text.find(stop, m.end(), seg_end)
+        for stop in _TERMINATORS:
+            i = text.find(stop, seg + 4, seg_end)
             if i >= 0:
                 seg_end = i
         spans: list[Span] = []
-        field, start = 1, m.end()
-        while start <= seg_end:
-            bar = text.find("|", start, seg_end)
+        field, start = 1, seg + 4
+        while field <= max(fields) and len(spans) < R.HL7_MAX_SPANS:
+            bar = text.find(fs, start, seg_end)
             end = seg_end if bar < 0 else bar
-            spec = R.HL7_PID_FIELDS.get(field)
+            spec = fields.get(field)
             if spec is not None:
                 tag, whole = spec
-                stop_at = end
-                if not whole:
-                    for sep in ("^", "~"):
-                        i = text.find(sep, start, stop_at)
-                        if i >= 0:
-                            stop_at = i
-                if stop_at > start:
-                    spans.append((_tag(tag), start, stop_at))
+                parts = [(start, end)]
+                if not whole:  # the first component of each repetition
+                    parts, r = [], start
+                    while True:
+                        r_end = text.find(rep, r, end)
+                        r_end = end if r_end < 0 else r_end
+                        c = text.find(comp, r, r_end)
+                        parts.append((r, r_end if c < 0 else c))
+                        if r_end == end:
+                            break
+                        r = r_end + 1
+                for a, b in parts:
+                    if b > a and len(spans) < R.HL7_MAX_SPANS:
+                        spans.append((_tag(tag), a, b))
             if bar < 0:
                 break
             field, start = field + 1, bar + 1
         if not spans:
             return None
         return spans, spans[-1][2]
+
+
+_B64_CH: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+_PRINTABLE: Final = frozenset(range(0x20, 0x7F)) | {9, 10, 13}
+_NESTED = threading.local()
+
+
+class Base64Rule(Rule):
+    """A base64 run (not preceded by a base64 character): from :data:`rules.B64_MIN` to
+    :data:`rules.B64_MAX` characters with its ``=`` padding, a multiple of 4, not followed by a
+    base64 character or ``=``. If it decodes to printable ASCII in which a scan (without this
+    rule) finds a span, the whole run becomes one span of the first span's tag."""
+
+    def apply(self, text: str, pos: int) -> Match | None:
+        if getattr(_NESTED, "depth", 0) or (pos > 0 and text[pos - 1] in _B64_CH):
+            return None
+        e = pos
+        while e < len(text) and text[e] in _B64_CH:
+            e += 1
+        pad = 0
+        while pad < 2 and e + pad < len(text) and text[e + pad] == "=":
+            pad += 1
+        end = e + pad
+        size = end - pos
+        if (e - pos < R.B64_MIN or size > R.B64_MAX or size % 4
+                or (end < len(text) and (text[end] in _B64_CH or text[end] == "="))):
+            return None
+        raw = base64.b64decode(text[pos:end])
+        if not raw or any(b not in _PRINTABLE for b in raw):
+            return None
+        _NESTED.depth = 1
+        try:
+            inner = find_spans(raw.decode("ascii"))
+        finally:
+            _NESTED.depth = 0
+        if not inner:
+            return None
+        return [(inner[0][0], pos, end)], end
 
 
 class PemRule(Rule):
@@ -176,6 +260,15 @@ def _check_insurance(m: re.Match[str], _text: str) -> bool:
 
 def _check_account(m: re.Match[str], _text: str) -> bool:
     return _digits(m.group("v")) >= 4
+
+
+def _check_has_digit(m: re.Match[str], _text: str) -> bool:
+    return _digits(m.group("v")) > 0
+
+
+def _check_one_case(m: re.Match[str], _text: str) -> bool:
+    v = m.group("v")
+    return v.upper() == v or v.lower() == v
 
 
 def _check_email(m: re.Match[str], _text: str) -> bool:
@@ -249,11 +342,6 @@ def _check_cc(m: re.Match[str], text: str) -> bool:
 _CONTEXT: Final = re.compile(AL + "(?i:" + "|".join(R.CONTEXT_WORDS) + ")" + AR, re.ASCII)
 
 
-def _check_name_context(m: re.Match[str], text: str) -> bool:
-    c = _CONTEXT.search(text)
-    return c is not None and c.start() < m.start()
-
-
 def _check_ambiguous_state(m: re.Match[str], text: str) -> bool:
     if m.group("st") not in R.AMBIGUOUS_STATES:
         return True
@@ -299,8 +387,130 @@ class SecretRule(Rule):
         return None  # pragma: no cover - one group always matched
 
 
-_NAME_WORD: Final = r"(?>[A-Z][a-z]*(?:(?:['-][A-Z]?|[A-Z])[a-z]+)*)(?<![A-Z])" + AR
-_NAME_VALUE: Final = _NAME_WORD + r"(?:[ ]" + _NAME_WORD + r"){0,2}"
+class SecretCmdRule(Rule):
+    """Passwords in commands and prose: ``sshpass -p VALUE``; ``net use … /user:NAME VALUE``
+    (same line); ``password VALUE`` where the value holds a digit or a symbol (``hunter2``)."""
+
+    SSHPASS = re.compile(r"[ \t]+-p[ \t]*" + _SECRET_VALUE, re.ASCII)
+    USER_SWITCH = re.compile(r"/(?i:user|u):", re.ASCII)
+    USER = re.compile(r"/(?i:user|u):[^\s]+[ \t]+(?![/*])" + _SECRET_VALUE, re.ASCII)
+    BARE = re.compile(r"[ \t]+(?:(?i:is)[ \t]+)?(?P<v>[^\s\"'(),;&]{4,}+)", re.ASCII)
+    SYMBOLS = frozenset("0123456789!@#$%^*?~+")
+
+    def apply(self, text: str, pos: int) -> Match | None:
+        m = self.rx.match(text, pos)
+        if m is None:
+            return None
+        word = m.group(0)[0].lower()
+        if word == "s":
+            v = self.SSHPASS.match(text, m.end())
+        elif word == "n":
+            line_end = len(text)
+            for stop in ("\r", "\n"):
+                i = text.find(stop, m.end(), line_end)
+                if i >= 0:
+                    line_end = i
+            user = self.USER_SWITCH.search(text, m.end(), line_end)
+            v = None if user is None else self.USER.match(text, user.start())
+        else:
+            v = self.BARE.match(text, m.end())
+            if v is not None and not self.SYMBOLS.intersection(v.group("v")):
+                return None
+        if v is None:
+            return None
+        for g in ("v", "v2", "v3"):
+            if g in v.re.groupindex and v.start(g) >= 0:
+                return [(self.tag, v.start(g), v.end(g))], v.end()
+        return None  # pragma: no cover - one group always matched
+
+
+# The keys of rules.PHI_KEYS as labels: "first_name" also matches firstName and First-Name.
+_KEY_WORDS: Final = tuple(
+    (re.compile("(?i:" + "".join("[ _-]?" if ch == "_" else re.escape(ch) for ch in key) + ")",
+                re.ASCII), tag)
+    for key, tag in R.PHI_KEYS.items()
+)
+
+
+class JsonKeyRule(Rule):
+    """A quoted key that names a PHI or secret category (:data:`rules.PHI_KEYS`, as in
+    structured egress) and its value: ``{"ssn":"123456789"}``, ``'first_name': 'Jane'``. The
+    value (a quoted string, or a bare one other than null/true/false) is redacted whatever it
+    looks like."""
+
+    def apply(self, text: str, pos: int) -> Match | None:
+        q = text[pos : pos + 1]
+        if q not in ("\"", "'"):
+            return None
+        m = self.rx.match(text, pos + 1)
+        if m is None or m.group("q") != q:
+            return None
+        key = m.group("k")
+        tag = next((t for rx, t in _KEY_WORDS if rx.fullmatch(key)), None)
+        if tag is None:
+            return None
+        for g in ("v", "v2", "v3"):
+            if m.start(g) >= 0:
+                if m.start(g) == m.end(g) or m.group(g) in ("null", "true", "false"):
+                    return None
+                return [(_tag(tag), m.start(g), m.end(g))], m.end()
+        return None  # pragma: no cover - one group always matched
+
+
+class MrnRule(Rule):
+    """Labelled MRN, or the digits glued to the label (``MRN12345678``)."""
+
+    GLUED = re.compile(AL + r"(?i:mrn)(?P<v>[0-9]{4,12})" + AR, re.ASCII)
+
+    def apply(self, text: str, pos: int) -> Match | None:
+        found = super().apply(text, pos)
+        if found is not None:
+            return found
+        m = self.GLUED.match(text, pos)
+        return None if m is None else ([(self.tag, m.start("v"), m.end("v"))], m.end())
+
+
+_NAME_STOP: Final = "(?!(?i:(?:" + "|".join(R.NAME_STOP_WORDS) + ")(?![A-Za-z])))"
+_NAME_WORD: Final = (_NAME_STOP + r"(?>[A-Z][a-z]*(?:(?:['-][A-Z]?|[A-Z])[a-z]+)*)(?<![A-Z])"
+                     + AR)
+# Title-Case words, a middle initial allowed between them (``Jane Q. Example``).
+_NAME_VALUE: Final = _NAME_WORD + r"(?:[ ](?:[A-Z]\.[ ])?" + _NAME_WORD + r"){0,2}"
+# After a strong label (``Patient:``, ``Name=``, ``Pt.``): words of any case, ``DOE, JANE``.
+_ANY_WORD: Final = _NAME_STOP + r"(?>[A-Za-z]+(?:['-][A-Za-z]+)*)(?![A-Za-z0-9_])"
+_ANY_NAME: Final = re.compile(
+    _ANY_WORD + r"(?:(?:,[ ]*|[ ]+)(?:[A-Za-z]\.[ ]+)?" + _ANY_WORD + r"){0,2}", re.ASCII)
+_STRONG_SEP: Final = re.compile(r"[ \t]*[:=][ \t]*", re.ASCII)
+_PT_DOT_SEP: Final = re.compile(r"\.(?:[ \t]*[:=]|[ \t])[ \t]*", re.ASCII)
+_NAME_REST: Final = re.compile(LSEP + "(" + _NAME_VALUE + ")", re.ASCII)
+
+
+class NameRule(Rule):
+    """A NAME label: after a strong separator (``:`` or ``=``; ``Pt.``) the value is words of any
+    case (``Patient: DOE, JANE``); otherwise, after any label separator, Title-Case words."""
+
+    def __init__(self, name: str, words: Sequence[str], context: bool) -> None:
+        super().__init__(name, "NAME", AL + labels(words), _firsts(words))
+        self.context = context
+
+    def apply(self, text: str, pos: int) -> Match | None:
+        m = self.rx.match(text, pos)
+        if m is None:
+            return None
+        j = m.end()
+        if self.context:
+            c = _CONTEXT.search(text)
+            if c is None or c.start() >= pos:
+                return None
+        sep = (_PT_DOT_SEP if j - pos == 2 and text[j : j + 1] == "." else _STRONG_SEP).match(text, j)
+        if sep is not None:
+            v = _ANY_NAME.match(text, sep.end())
+            if v is not None:
+                return [(self.tag, v.start(), v.end())], v.end()
+        v = _NAME_REST.match(text, j)
+        if v is None:
+            return None
+        return [(self.tag, v.start(1), v.end())], v.end()
+
 
 _MONTHS: Final = "(?>(?i:" + "|".join(m + AR for m in R.MONTHS) + "))"
 _DATE: Final = (
@@ -308,12 +518,14 @@ _DATE: Final = (
     r"|[0-9]{1,2}(?P<d2>[-/.])[0-9]{1,2}(?P=d2)(?:[0-9]{4}|[0-9]{2})"
     r"|[0-9]{8}"
     rf"|{_MONTHS}\.?[ ]+[0-9]{{1,2}}(?:st|nd|rd|th)?(?:,[ ]*|[ ]+)[0-9]{{4}}"
-    rf"|[0-9]{{1,2}}(?:st|nd|rd|th)?[ ]+{_MONTHS}\.?,?[ ]+[0-9]{{4}})" + NR
+    rf"|[0-9]{{1,2}}(?:st|nd|rd|th)?[ ]+{_MONTHS}\.?,?[ ]+[0-9]{{4}}"
+    rf"|[0-9]{{1,2}}(?:st|nd|rd|th)?[ ]+(?i:of)[ ]+{_MONTHS}\.?,?[ ]+[0-9]{{4}}"
+    rf"|[0-9]{{1,2}}(?P<d3>[-/]){_MONTHS}(?P=d3)(?:[0-9]{{4}}|[0-9]{{2}}))" + NR
 )
 
-_A: Final = "[AC-HJKMNP-RT-Y]"  # MBI letters: no S, L, O, I, B, Z
-_AN: Final = "[AC-HJKMNP-RT-Y0-9]"
-_STREET_WORD: Final = r"(?:[A-Z][a-z]+|[A-Z]+|[0-9]{1,3}(?:st|nd|rd|th))[ ]+"
+_A: Final = "[AC-HJKMNP-RT-Yac-hjkmnp-rt-y]"  # MBI letters: no S, L, O, I, B, Z (one case)
+_AN: Final = "[AC-HJKMNP-RT-Yac-hjkmnp-rt-y0-9]"
+_STREET_WORD: Final = r"(?:[A-Z][a-z]+|[A-Z]+|[A-Z]\.|[0-9]{1,3}(?:st|nd|rd|th))[ ]+"
 _SUFFIX: Final = "(?>(?i:" + "|".join(s + AR for s in R.STREET_SUFFIXES) + "))"
 _UNIT: Final = (
     r"(?>(?:,?[ ]*(?:(?i:" + "|".join(R.UNIT_WORDS) + r")(?![A-Za-z])\.?[ ]*#?|#)[ ]*"
@@ -323,6 +535,7 @@ _PATH_CH: Final = r"[^\t\n\x0b\x0c\r /\\\":|<>*?]"
 _ZIP_VALUE: Final = r"[0-9]{5}(?:-[0-9]{4})?" + NR
 
 RULES: Final[tuple[Rule, ...]] = (
+    Base64Rule("base64", "SECRET", "", _LETTERS + _DIGITS + "+/"),
     PemRule("pem", "SECRET", r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----", "-"),
     Rule("url_userinfo", "SECRET",
          r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}+://[^\s/:@]*+:(?P<v>[^\s/@]++)@",
@@ -339,16 +552,25 @@ RULES: Final[tuple[Rule, ...]] = (
                "(?>(?i:" + "|".join(_label(w).removesuffix(AR) for w in R.SECRET_LABELS) + "))"
                r"[\"']?[ \t]*[=:][ \t]*" + _SECRET_VALUE,
                _firsts(R.SECRET_LABELS)),
-    HL7Rule("hl7_pid", "MRN", AL + r"PID\|", "P"),
+    SecretCmdRule("secret_cmd", "SECRET", AL + r"(?i:sshpass|net[ _-]?use|password)" + AR, "snpSNP"),
+    JsonKeyRule("json_key", "SECRET",
+                r"(?P<k>[A-Za-z0-9_ -]{1,64}+)(?P<q>[\"'])[ \t]*:[ \t]*"
+                r"(?:\"(?P<v>(?:[^\"\\\r\n]|\\.)*+)\"|'(?P<v2>(?:[^'\\\r\n]|\\.)*+)'"
+                r"|(?P<v3>[^\s,;}\]\"'{\[]++))",
+                "\"'"),
+    HL7Rule("hl7_pid", "MRN", "", "pPnNgGiI\\"),
     Rule("path", "PATH",
          r"(?<=[/\\])(?>(?i:"
          + "|".join(_label(d).removesuffix(AR) + r"(?=[/\\])" for d in R.CLINICAL_DIRS)
          + r"))[/\\]++(?P<v>" + _PATH_CH + r"++(?:[ ]" + _PATH_CH + r"++)*+(?=[/\\])|"
          + _PATH_CH + r"++)",
          _firsts(R.CLINICAL_DIRS)),
+    Rule("fhir", "PATIENT-ID",
+         r"(?<![A-Za-z0-9/\\])(?i:patient)/(?P<v>[A-Za-z0-9-]{1,64}+)" + AR, "pP", _check_has_digit),
     _labelled("ssn_labelled", "SSN", R.SSN_LABELS,
-              r"[0-9]{3}(?P<s>[- ]?)[0-9]{2}(?P=s)[0-9]{4}" + NR, _check_ssn_labelled),
-    _labelled("mrn", "MRN", R.MRN_LABELS, r"[A-Za-z0-9]++", _check_mrn),
+              r"[0-9]{3}(?P<s>[ ]-[ ]|[- .]?)[0-9]{2}(?P=s)[0-9]{4}" + NR, _check_ssn_labelled),
+    MrnRule("mrn", "MRN", AL + labels(R.MRN_LABELS) + LSEP + r"(?P<v>[A-Za-z0-9]++)",
+            _firsts(R.MRN_LABELS), _check_mrn),
     _labelled("patient_id", "PATIENT-ID", R.PATIENT_ID_LABELS, r"[A-Za-z0-9-]++",
               _check_patient_id),
     _labelled("account", "ACCOUNT", R.ACCOUNT_LABELS, r"[0-9]++(?:-[0-9]++)*+" + AR,
@@ -356,7 +578,9 @@ RULES: Final[tuple[Rule, ...]] = (
     _labelled("insurance", "INSURANCE", R.INSURANCE_LABELS, r"[A-Za-z0-9-]++",
               _check_insurance),
     _labelled("dob", "DOB", R.DOB_LABELS, _DATE),
-    _labelled("phone_labelled", "PHONE", R.PHONE_LABELS, r"(?:\+?1)?[0-9]{10}" + NR),
+    _labelled("phone_labelled", "PHONE", R.PHONE_LABELS,
+              r"(?:(?:\+?1)?[0-9]{10}|(?:\+?1[-. ])?(?:\([0-9]{3}\)[ ]?|[0-9]{3}[-. ])[0-9]{3}[-. ][0-9]{4})"
+              + NR),
     _labelled("zip_labelled", "ZIP", R.ZIP_LABELS, _ZIP_VALUE),
     Rule("zip_state", "ZIP",
          AL + "(?P<st>" + "|".join(R.US_STATES) + ")[ ]+(?P<v>" + _ZIP_VALUE + ")",
@@ -366,11 +590,11 @@ RULES: Final[tuple[Rule, ...]] = (
          _LOCAL, _check_email),
     Rule("medicare", "MEDICARE",
          AL + rf"(?P<v>[1-9]{_A}{_AN}[0-9](?P<m>-?){_A}{_AN}[0-9](?P=m){_A}{_A}[0-9]{{2}})"
-         + AR, "123456789"),
-    Rule("ssn", "SSN", NL + r"(?P<v>[0-9]{3}(?P<s>[- ])[0-9]{2}(?P=s)[0-9]{4})" + NR, _DIGITS,
+         + AR, "123456789", _check_one_case),
+    Rule("ssn", "SSN", NL + r"(?P<v>[0-9]{3}(?P<s>[ ]-[ ]|[- .])[0-9]{2}(?P=s)[0-9]{4})" + NR, _DIGITS,
          _check_ssn),
     Rule("cc", "CC",
-         NL + r"(?P<v>[0-9]{4}(?P<g>[ -])[0-9]{3,6}(?:(?P=g)[0-9]{3,6}){1,3}|[0-9]{13,19})"
+         NL + r"(?P<v>[0-9]{4}(?P<g>[ .-])[0-9]{3,6}(?:(?P=g)[0-9]{3,6}){1,3}|[0-9]{13,19})"
          + NR, _DIGITS, _check_cc),
     Rule("phone", "PHONE",
          NL + r"(?P<v>(?:\+?1[-. ])?(?:\([2-9][0-9]{2}\)[ ]?[2-9][0-9]{2}[-. ]"
@@ -382,12 +606,14 @@ RULES: Final[tuple[Rule, ...]] = (
          NL + r"(?P<v>[0-9]{1,6}[ ]+(?:" + _STREET_WORD + "){1,4}" + _SUFFIX + r"\.?" + _UNIT
          + ")",
          _DIGITS),
+    Rule("po_box", "ADDRESS",
+         AL + r"(?P<v>(?i:p\.?[ ]?o\.?[ ]*box)[ ]*#?[ ]*[0-9]{1,6})" + AR, "pP"),
     Rule("hostname", "HOSTNAME",
          r"(?<![A-Za-z0-9_.-])(?P<v>(?i:" + "|".join(R.HOSTNAME_PREFIXES) + r")[-_0-9]"
          r"(?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)",
          _firsts(R.HOSTNAME_PREFIXES), _check_hostname),
-    _labelled("name_labelled", "NAME", R.NAME_LABELS, _NAME_VALUE),
-    _labelled("name_context", "NAME", (R.NAME_CONTEXT_LABEL,), _NAME_VALUE, _check_name_context),
+    NameRule("name_labelled", R.NAME_LABELS, context=False),
+    NameRule("name_context", (R.NAME_CONTEXT_LABEL,), context=True),
     Rule("name_title", "NAME",
          AL + "(?>" + "|".join(t + AR for t in R.TITLES) + r")\.?[ ]+(?P<v>" + _NAME_VALUE + ")",
          "DM"),
@@ -462,12 +688,19 @@ _LABELLED_WORDS: Final = (
 # (rules, necessary condition at their start), in the order ``re`` tries them. The frequent
 # ones come last, so that the rules tried after them are few.
 _AFTER_BOUNDARY_ENTRIES: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
+    (("base64",), f"[A-Za-z0-9+/]{{{R.B64_MIN}}}"),
     (("ps_password",), "-(?i:password)" + AR),
-    (("hl7_pid",), r"PID\|"),
-    (("path",), "(?:" + _trie(R.CLINICAL_DIRS, bounded=False) + r")[/\\]"),
+    (("secret_cmd",), "(?:" + _trie(("sshpass", "net use", "password")) + ")"),
+    (("hl7_pid",), "(?:" + _trie(tuple(R.HL7_SEGMENTS), bounded=False) + ")" + _SEP_CH),
+    (("path", "fhir"), "(?:" + _trie(R.CLINICAL_DIRS, bounded=False) + r")[/\\]"),
     (("zip_state",), "[A-Z]{2}[ ]+[0-9]"),
     (("email",), r"[A-Za-z0-9._%+-]{1,64}+@"),
     (("medicare",), "[1-9]" + _A + _AN + "[0-9]"),
+    (("po_box",), r"[Pp]\.?[ ]?[Oo]\.?[ ]*[Bb][Oo][Xx]"),
+    (("mrn",), "[Mm][Rr][Nn][0-9]"),
+    (("name_labelled",), r"[Pp][Tt]\."),
+    (("name_labelled", "name_context"),
+     "(?:" + _trie((*R.NAME_LABELS, R.NAME_CONTEXT_LABEL)) + r")[ \t]*[:=][ \t]*[A-Za-z]"),
     (("phone",), r"\+1[-. ]?[(2-9]|\([2-9][0-9]{2}\)"),
     (("hostname",), "(?:" + _trie(R.HOSTNAME_PREFIXES, bounded=False) + ")[-_0-9]"),
     (("name_title",), "(?:" + "|".join(R.TITLES) + r")\.?[ ]+[A-Z]"),
@@ -476,14 +709,14 @@ _AFTER_BOUNDARY_ENTRIES: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
         ("ssn_labelled", "mrn", "patient_id", "account", "insurance", "dob", "phone_labelled",
          "zip_labelled", "name_labelled", "name_context"),
         # A value never starts with a separator: LSEP (atomic) takes them all.
-        "(?:" + _trie(_LABELLED_WORDS) + ")" + LSEP + "[A-Za-z0-9+]",
+        "(?:" + _trie(_LABELLED_WORDS) + ")" + LSEP + "[A-Za-z0-9+(]",
     ),
     (
         ("ssn", "cc", "phone", "zip4", "address"),
         # NL, then by what follows the first digit
         r"[0-9](?<![0-9][.-][0-9])(?:"
-        r"[0-9]{2}[- ][0-9]{2}[- ][0-9]{4}"  # ssn
-        r"|[0-9]{3}[ -][0-9]{3}|[0-9]{12}"  # cc
+        r"[0-9]{2}[- .]"  # ssn
+        r"|[0-9]{3}[ .-][0-9]{3}|[0-9]{12}"  # cc
         r"|(?<=1)[-. ][(2-9]|[0-9]{2}[-. ][2-9][0-9]{2}[-. ][0-9]{4}"  # phone
         r"|[0-9]{4}-[0-9]{4}"  # zip4
         r"|[0-9]{0,5}[ ]+(?:" + _STREET_WORD + "){1,4}" + _SUFFIX  # address
@@ -491,6 +724,8 @@ _AFTER_BOUNDARY_ENTRIES: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
     ),
 )  # fmt: skip
 _ANYWHERE_ENTRIES: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
+    (("json_key",), "[\"'](?:" + _trie(R.PHI_KEY_WORDS, bounded=False) + ")"),
+    (("hl7_pid",), r"\\[rn](?:" + _trie(tuple(R.HL7_SEGMENTS), bounded=False) + ")" + _SEP_CH),
     (("pem",), "-(?=----BEGIN)"),
     (
         ("authorization", "ps_securestring", "secret_kv"),

@@ -36,7 +36,7 @@ TAG_INDEX: Final[dict[str, int]] = {t: i for i, t in enumerate(TAGS)}
 NUMERIC_TAGS: Final[frozenset[str]] = frozenset({"SSN", "PHONE", "CC", "MRN", "ACCOUNT", "ZIP"})
 
 SSN_LABELS: Final = ("social security", "ssn", "ss#")
-MRN_LABELS: Final = ("medical record", "mrn", "chart")
+MRN_LABELS: Final = ("medical record", "mrn", "chart", "mr #")
 PATIENT_ID_LABELS: Final = ("patient id", "pt id")
 ACCOUNT_LABELS: Final = ("account", "acct")
 INSURANCE_LABELS: Final = (
@@ -55,6 +55,17 @@ NAME_LABELS: Final = ("patient name", "patient", "pt name", "pt")
 # "name" counts as a NAME label only after a patient word earlier in the same text.
 NAME_CONTEXT_LABEL: Final = "name"
 CONTEXT_WORDS: Final = ("patient", "pt")
+# Words that end a name value (and that a name never starts with): the label nouns that follow a
+# patient word (``Patient Phone:``, ``patient MRN``) and the words that follow a name in prose.
+NAME_STOP_WORDS: Final = (
+    "phone", "address", "name", "id", "dob", "ssn", "mrn", "email", "number", "record", "records",
+    "chart", "account", "acct", "insurance", "policy", "member", "zip", "tel", "cell", "mobile",
+    "fax", "date", "birth", "born", "age", "sex", "gender", "room", "bed", "portal", "status",
+    "was", "is", "has", "had", "and", "or", "the", "in", "at", "on", "to", "from", "for",
+    "with", "by", "of", "admitted", "discharged", "not", "via", "seen", "called", "checked",
+    "arrived", "scheduled", "transferred", "registered", "updated", "created", "deleted",
+    "logged", "signed", "will", "can", "did", "does",
+)
 # Titles are case-sensitive; the title stays, the name after it is redacted.
 TITLES: Final = ("Miss", "Mrs", "Mr", "Ms", "Mx", "Dr")
 # Optional word between a label and its value.
@@ -100,7 +111,8 @@ MONTHS: Final = (
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sept", "sep", "oct", "nov", "dec",
 )
 
-# HL7 v2 PID fields: field number -> (tag, whole field (True) or first component (False)).
+# HL7 v2 segments with PHI: segment -> field number -> (tag, whole field (True) or the first
+# component of each repetition (False)). Separators come from the message's MSH segment.
 HL7_PID_FIELDS: Final[dict[int, tuple[str, bool]]] = {
     2: ("MRN", False),
     3: ("MRN", False),
@@ -115,6 +127,15 @@ HL7_PID_FIELDS: Final[dict[int, tuple[str, bool]]] = {
     18: ("ACCOUNT", False),
     19: ("SSN", True),
 }
+HL7_SEGMENTS: Final[dict[str, dict[int, tuple[str, bool]]]] = {
+    "pid": HL7_PID_FIELDS,
+    "nk1": {2: ("NAME", True), 4: ("ADDRESS", False), 5: ("PHONE", True), 6: ("PHONE", True)},
+    "gt1": {2: ("MRN", False), 3: ("NAME", True), 5: ("ADDRESS", False), 6: ("PHONE", True),
+            7: ("PHONE", True), 8: ("DOB", True), 12: ("SSN", True)},
+    "in1": {16: ("NAME", True), 18: ("DOB", True), 19: ("ADDRESS", False),
+            36: ("INSURANCE", False)},
+}
+HL7_MAX_SPANS: Final = 32  # spans of one segment; the rest of it is scanned as text
 
 # Card prefixes (phi.md §3, CC): (low, high) ranges over the first len(low) digits.
 CARD_PREFIXES: Final = (
@@ -127,3 +148,57 @@ SECRET_KEY_SUFFIXES: Final = (
     "password", "passwd", "secret", "token", "api_key", "apikey", "private_key", "credential",
     "credentials", "ssh_key",
 )
+
+# Structured data (issue 17): a key that names a PHI or secret category redacts its value
+# whatever it holds. The list is closed; keys are compared without case and without the
+# separators of PHI_KEY_SEPARATORS (``firstName``, ``First-Name`` and ``first_name`` are one key).
+# The native scanner reads the same list for JSON-like ``"key": value`` pairs in text
+# (csrc/phi_tables.h, generated from this table by tools/gen_phi_tables.py).
+PHI_KEYS: Final[dict[str, str]] = {
+    "ssn": "SSN",
+    "social_security_number": "SSN",
+    "dob": "DOB",
+    "date_of_birth": "DOB",
+    "birth_date": "DOB",
+    "first_name": "NAME",
+    "middle_name": "NAME",
+    "last_name": "NAME",
+    "full_name": "NAME",
+    "patient_name": "NAME",
+    "patient": "NAME",
+    "mrn": "MRN",
+    "medical_record_number": "MRN",
+    "phone": "PHONE",
+    "phone_number": "PHONE",
+    "email": "EMAIL",
+    "address": "ADDRESS",
+    "street": "ADDRESS",
+    "zip": "ZIP",
+    "postal_code": "ZIP",
+    "insurance_id": "INSURANCE",
+    "member_id": "INSURANCE",
+    "medicare_id": "MEDICARE",
+    "password": "SECRET",
+    "secret": "SECRET",
+    "token": "SECRET",
+    "api_key": "SECRET",
+}
+PHI_KEY_SEPARATORS: Final = "_- ."
+
+
+def normalise_key(key: str) -> str:
+    """A structured key as compared with :data:`PHI_KEYS` (lowercase, no separators)."""
+    out = key.lower()
+    for ch in PHI_KEY_SEPARATORS:
+        out = out.replace(ch, "")
+    return out
+
+
+PHI_KEY_TAGS: Final[dict[str, str]] = {normalise_key(k): tag for k, tag in PHI_KEYS.items()}
+# The keys as words (``_`` as an optional joiner): where the native scanner tries the key rule.
+PHI_KEY_WORDS: Final = tuple(k.replace("_", " ") for k in PHI_KEYS)
+
+# Base64 (issue 17): a run of at least B64_MIN characters (padding included, length a multiple of
+# 4, at most B64_MAX) that decodes to printable ASCII text holding PHI is redacted whole.
+B64_MIN: Final = 16
+B64_MAX: Final = 4096

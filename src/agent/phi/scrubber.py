@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from agent.phi import reference
+from agent.phi.fold import fold, unfold_spans
 from agent.phi.reference import Span
 from agent.phi.rules import TAGS
 from agent.phi.tokens import Tokenizer
@@ -52,11 +53,27 @@ class Scrubber:
         return self.scanner.name
 
     def scrub(self, text: str) -> str:
-        if self._render_many is not None:
-            return self._render_many((text,), self.tokenizer)[0]
-        return self.tokenizer.render(text, self.scanner.find_spans(text))
+        return self.scrub_many((text,))[0]
 
     def scrub_many(self, texts: Sequence[str]) -> list[str]:
+        # Texts that Unicode folding changes (agent.phi.fold) are scanned folded, whatever the
+        # scanner, and rendered here; the others go the scanner's own way.
+        folded = [(i, *fold(t)) for i, t in enumerate(texts) if not t.isascii()]
+        folded = [(i, f, origin) for i, f, origin in folded if f != texts[i]]
+        if folded:
+            out = self._scrub_plain(texts)
+            render = self.tokenizer.render
+            found = self.scanner.find_spans_many([f for _, f, _ in folded])
+            for (i, _, origin), spans in zip(folded, found, strict=True):
+                if spans:
+                    text = texts[i]
+                    out[i] = render(text, unfold_spans(spans, origin, len(text)))
+                else:
+                    out[i] = texts[i]
+            return out
+        return self._scrub_plain(texts)
+
+    def _scrub_plain(self, texts: Sequence[str]) -> list[str]:
         if self._render_many is not None:
             return self._render_many(texts, self.tokenizer)
         render = self.tokenizer.render
@@ -65,8 +82,13 @@ class Scrubber:
             for t, s in zip(texts, self.scanner.find_spans_many(texts), strict=True)
         ]
 
+    def spans(self, text: str) -> list[Span]:
+        """The spans of ``text`` (character offsets), found on its folded form."""
+        folded, origin = fold(text)
+        return unfold_spans(self.scanner.find_spans(folded), origin, len(text))
+
     def find(self, text: str) -> list[tuple[str, int, int]]:
-        return [(TAGS[tag], start, end) for tag, start, end in self.scanner.find_spans(text)]
+        return [(TAGS[tag], start, end) for tag, start, end in self.spans(text)]
 
     def contains_phi(self, text: str) -> bool:
-        return bool(self.scanner.find_spans(text))
+        return bool(self.spans(text))

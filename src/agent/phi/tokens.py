@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Final, Literal
 
+from agent.phi.fold import fold_value
 from agent.phi.rules import NUMERIC_TAGS, TAGS
 
 HashMode = Literal["hmac", "sha256"]
@@ -25,9 +26,10 @@ _NO_H8: Final = b"00000000"
 
 
 def normalise(tag: str, value: str) -> str:
-    """The value as hashed in ``hmac`` mode: digits only for numeric tags, email lowercased."""
+    """The value as hashed in ``hmac`` mode: digits only for numeric tags (of any script, as
+    folded: ``１２３`` is ``123``), email lowercased."""
     if tag in NUMERIC_TAGS:
-        return _NON_DIGITS.sub("", value)
+        return _NON_DIGITS.sub("", fold_value(value))
     if tag == "EMAIL":
         return value.lower()
     return value

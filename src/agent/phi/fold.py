@@ -1,0 +1,69 @@
+"""Unicode folding ahead of both scanners (issue 17): the scanners match ASCII rules on the
+folded text, and the spans are mapped back to the original text.
+
+A text that is not ASCII is folded character by character with the generated table
+:mod:`agent.phi._fold_table` (pinned to one Unicode version; the running interpreter's
+``unicodedata`` is never read): digits of any script become ASCII digits (``１２３`` is ``123``),
+space separators a space (NBSP), dashes ``-`` (en dash), format characters and combining marks
+are removed (zero-width spaces), letters with an ASCII base become that letter (``José`` is
+``Jose``), and other letters ``x``/``X`` (so words of any script stay words). Both scanners scan
+the same folded text, so they find the same spans; a span covers the original characters
+(including the removed ones it ends before), so ``Patient: José Núñez`` becomes
+``Patient: [NAME-REDACTED-…]``.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+from typing import Final
+
+from agent.phi._fold_table import RANGES
+
+Span = tuple[int, int, int]
+
+_FIRSTS: Final = [a for a, _, _ in RANGES]
+
+
+class _Table(dict[int, "str | None"]):
+    """``str.translate`` table: the fold of a code point, looked up in RANGES once."""
+
+    def __missing__(self, cp: int) -> str | None:
+        i = bisect_right(_FIRSTS, cp) - 1
+        if i >= 0 and cp <= RANGES[i][1]:
+            f = RANGES[i][2]
+            value: str | None = f if f else None  # None: removed
+        else:
+            value = chr(cp)
+        self[cp] = value
+        return value
+
+
+_TABLE: Final = _Table()
+
+
+def fold(text: str) -> tuple[str, list[int] | None]:
+    """``text`` folded, and where each folded character comes from (None: the same offsets);
+    ASCII text is returned as it is."""
+    if text.isascii():
+        return text, None
+    folded = text.translate(_TABLE)
+    if len(folded) == len(text):
+        return folded, None
+    table = _TABLE
+    origin = [i for i, ch in enumerate(text) if ch.isascii() or table[ord(ch)] is not None]
+    return folded, origin
+
+
+def fold_value(value: str) -> str:
+    """``value`` folded (for hashing numeric values: ``１２３`` hashes as ``123``)."""
+    return value if value.isascii() else value.translate(_TABLE)
+
+
+def unfold_spans(spans: Sequence[Span], origin: list[int] | None, size: int) -> list[Span]:
+    """Spans of the folded text as spans of the original text of ``size`` characters: from the
+    first character's origin to the next kept character's (or the end)."""
+    if origin is None:
+        return list(spans)
+    n = len(origin)
+    return [(tag, origin[a], origin[b] if b < n else size) for tag, a, b in spans]
