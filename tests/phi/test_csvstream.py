@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from tests.conftest import run_agent
+
 from agent.phi.csvstream import CsvStream, fields
 from agent.phi.scrubber import Scrubber
 
@@ -35,3 +39,29 @@ def test_semicolon_and_tab_headers(scrubber: Scrubber) -> None:
 def test_fields() -> None:
     assert fields('a,"b,c",d', ",") == [(0, 1), (3, 6), (8, 9)]
     assert fields("", ",") == [(0, 0)]
+
+
+def test_the_scrub_command_keeps_the_header_for_its_whole_input(tmp_path: Path) -> None:
+    rows = ["visit_id,first_name,dob,clinic"] + [f"{n},zed{n}x,0{n % 9 + 1}/0{n % 9 + 1}/1970,north"
+                                                 for n in range(3000)]  # several batches
+    src = tmp_path / "export.csv"
+    src.write_text("\n".join(rows) + "\n")
+    for pure in ((), ("--pure",)):
+        r = run_agent("scrub", str(src), *pure)
+        assert r.returncode == 0, r.stderr
+        out = r.stdout.splitlines()
+        assert out[0] == rows[0] and len(out) == len(rows)
+        assert all(line.endswith(",north") for line in out[1:])
+        assert not any(f"zed{n}x" in r.stdout for n in range(3000))
+
+
+def test_the_log_shipper_batch_redacts_csv_columns(scrubber: Scrubber) -> None:
+    from agent.logship.batch import build
+
+    entries = [{"__REALTIME_TIMESTAMP": str(1_700_000_000_000_000 + n), "MESSAGE": m,
+                "_SYSTEMD_UNIT": "export.service"}
+               for n, m in enumerate(["patient_name;phone;room", "zed quux;n/a;12"])]
+    built = build(entries, site_id="clinic", hostname="appliance", scrubber=scrubber)
+    header, row = (e.msg for e in built.ingest.batch)
+    assert header == "patient_name;phone;room"
+    assert "zed quux" not in row and "n/a" not in row and row.endswith(";12")

@@ -24,6 +24,7 @@ from typing import IO, Final
 
 from agent.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_global
 from agent.phi import make_scrubber
+from agent.phi.csvstream import CsvStream
 from agent.phi.egress import scrub_payload
 from agent.phi.scrubber import Scrubber
 from agent.phi.tokens import HASH_MODES, SECRET_TOKEN, HashMode, parse_hex_key
@@ -135,10 +136,12 @@ class _Pem:
             self.open = True
 
 
-def _scrub_text(scrubber: Scrubber, batch: list[tuple[str, str]], pem: _Pem) -> list[str]:
+def _scrub_text(stream: CsvStream, batch: list[tuple[str, str]], pem: _Pem) -> list[str]:
+    """One batch of one input; ``stream`` remembers a CSV header across its batches."""
     bodies = [b for b, _ in batch]
-    out = scrubber.scrub_many(bodies)
-    return [pem.apply(scrubber, b, o) + eol for (b, eol), o in zip(batch, out, strict=True)]
+    out = stream.scrub_many(bodies)
+    return [pem.apply(stream.scrubber, b, o) + eol
+            for (b, eol), o in zip(batch, out, strict=True)]
 
 
 def _scrub_json(scrubber: Scrubber, batch: list[tuple[str, str]], errors: list[int]) -> list[str]:
@@ -196,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
     errors: list[int] = []
     pem = _Pem()
+    stream = CsvStream(scrubber)  # a CSV header naming PHI columns holds for this whole input
     try:
         with source:
             for batch in _batches(source):
@@ -204,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
                 elif args.json:
                     lines = _scrub_json(scrubber, batch, errors)
                 else:
-                    lines = _scrub_text(scrubber, batch, pem)
+                    lines = _scrub_text(stream, batch, pem)
                 out.write("".join(lines).encode(_ENC, _ERRORS))
         out.flush()
     except OSError as exc:

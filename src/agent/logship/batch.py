@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agent.phi.csvstream import CsvStream
 from agent.phi.egress import egress
 from agent.phi.scrubber import Scrubber
 from agent.protocol.logs import LogEntry, LogIngest
@@ -84,6 +85,8 @@ def build(entries: Sequence[dict[str, Any]], *, site_id: str, hostname: str,
         keep.append((ts, str(unit)[:MAX_UNIT], priority(e.get("PRIORITY")),
                      str(boot)[:MAX_BOOT] if isinstance(boot, str) and boot else None))
         texts.append(msg[:PRE_SCRUB_CHARS])
+    # A CSV header naming PHI columns holds for the rows that follow it in this batch.
+    texts = CsvStream(scrubber).stage(texts)
     texts.append(hostname)
     scrubbed = egress(texts, kind="logs", scrubber=scrubber)  # one native call per batch
     batch = [LogEntry(ts=ts, unit=unit, pri=pri, msg=cut_bytes(m), boot=boot)

@@ -93,7 +93,9 @@ class CsvStream:
             last = b
         return "".join([*parts, line[last:]])
 
-    def scrub_many(self, lines: Sequence[str]) -> list[str]:
+    def stage(self, lines: Sequence[str]) -> list[str]:
+        """The lines with the PHI columns of CSV rows already tokenised, not scrubbed yet (for a
+        caller whose own scrub follows: the log batch's egress keeps these tokens)."""
         staged = []
         for line in lines:
             if self._header(line):
@@ -102,4 +104,7 @@ class CsvStream:
                 staged.append(self._row(line))
             else:
                 staged.append(line)
-        return scrub_strings(staged, self.scrubber)
+        return staged
+
+    def scrub_many(self, lines: Sequence[str]) -> list[str]:
+        return scrub_strings(self.stage(lines), self.scrubber)
