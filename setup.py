@@ -1,8 +1,12 @@
-"""Build hook: compile the optional native core (``csrc/`` via cffi) when a compiler works.
+"""Build hook: compile the native core (``csrc/`` via cffi) into a platform wheel.
 
-The native extension ``agent._native`` is optional. If no C compiler is available, or the
-build fails, or ``MSP_AGENT_NO_NATIVE=1`` is set, the package installs without it and the
-pure-Python twins of every native function are used at run time.
+Two builds, each chosen on purpose, never one silently becoming the other:
+
+* **platform** (the default): ``agent._native`` is compiled against the limited API and the wheel
+  is tagged ``cp311-abi3-<platform>`` (one wheel for every CPython >= 3.11); the extension is
+  stripped. A failed compile is an **error** that says how to build the pure wheel instead.
+* **pure** (``MSP_AGENT_NO_NATIVE=1``): no extension, a ``py3-none-any`` wheel; the pure-Python
+  twin of every native function is used at run time.
 """
 
 from __future__ import annotations
@@ -13,31 +17,29 @@ import sys
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
+PURE = os.environ.get("MSP_AGENT_NO_NATIVE", "") in ("1", "true", "yes")
 
-class OptionalBuildExt(build_ext):
-    """``build_ext`` that turns a failed native build into a warning."""
 
-    def run(self) -> None:
-        try:
-            super().run()
-        except Exception as exc:  # noqa: BLE001  # any failure leaves the fallback
-            _warn(exc)
+class NativeBuildExt(build_ext):
+    """``build_ext`` that names the way out when the compile fails (and never reuses a stale
+    object from an earlier ``build/``: every build compiles afresh)."""
 
     def build_extension(self, ext):  # type: ignore[no-untyped-def]
+        self.force = True  # an up-to-date check against build/ would skip a broken compiler
         try:
             super().build_extension(ext)
-        except Exception as exc:  # noqa: BLE001
-            _warn(exc)
+        except Exception as exc:
+            sys.stderr.write(
+                f"msp-agent: the native core did not compile ({exc}).\n"
+                "msp-agent: install a C compiler and the Python headers, or build the pure-Python "
+                "wheel on purpose with MSP_AGENT_NO_NATIVE=1.\n")
+            raise
 
 
-def _warn(exc: BaseException) -> None:
-    sys.stderr.write(
-        f"msp-agent: native core not built ({exc}); the pure-Python implementation will be used\n"
-    )
-
-
-kwargs: dict[str, object] = {"cmdclass": {"build_ext": OptionalBuildExt}}
-if os.environ.get("MSP_AGENT_NO_NATIVE", "") not in ("1", "true", "yes"):
+kwargs: dict[str, object] = {}
+if not PURE:
+    kwargs["cmdclass"] = {"build_ext": NativeBuildExt}
     kwargs["cffi_modules"] = ["src/agent/_native_build.py:ffibuilder"]
+    kwargs["options"] = {"bdist_wheel": {"py_limited_api": "cp311"}}
 
 setup(**kwargs)  # type: ignore[arg-type]

@@ -43,6 +43,8 @@ def make_builder() -> cffi.FFI:
     if os.environ.get("MSP_AGENT_SANITIZE") == "1":
         cflags = [f for f in cflags if f != "-O2"] + ["-O1", *SANITIZE_FLAGS]
         ldflags += SANITIZE_FLAGS
+    else:
+        ldflags.append("-s")  # the shipped extension is stripped (no symbols or debug info)
     if os.environ.get("MSP_AGENT_NATIVE_SCALAR") == "1":
         cflags.append("-DPHI_SCALAR")
     extra_libs = os.environ.get("MSP_AGENT_NATIVE_LIBS", "")
