@@ -201,3 +201,21 @@ def test_nothing_to_verify_and_unusable_input_exit_2(tmp_path: Path) -> None:
     not_evidence.write_text('{"hello": 1}\n')
     code, out, _ = verify(str(not_evidence), "--state-dir", str(tmp_path / "nowhere"))
     assert code == 2 and "nothing to verify" in out
+
+
+def test_signature_batch_gives_the_single_verdicts() -> None:
+    """The chain's signatures go through the batch verifier: same verdict as one by one, for a
+    chain of one key with one forged and one truncated signature among many."""
+    import os
+
+    from agent.crypto import Ed25519Key, verify_ed25519
+    from agent.evidence.verify import verify_signatures
+
+    key = Ed25519Key(os.urandom(32))
+    batch = [(key.public_key, b"bundle %d" % i, key.sign(b"bundle %d" % i)) for i in range(40)]
+    pk, msg, sig = batch[7]
+    batch[7] = (pk, msg, sig[:63] + bytes([sig[63] ^ 1]))
+    batch[20] = (batch[20][0], batch[20][1], batch[20][2][:40])
+    got = verify_signatures(batch)
+    assert got == [verify_ed25519(*item) for item in batch]
+    assert got.count(False) == 2 and not got[7] and not got[20]

@@ -1,7 +1,8 @@
 """Offline chain verification (evidence.md §7) — ``python -m agent evidence verify DIR``.
 
 All signatures of a run are checked by **one** call to :func:`verify_signatures`, which takes the
-whole batch (public key, message, signature) at once: the native batch verifier slots in there.
+whole batch (public key, message, signature) at once: the native batch verifier
+(:func:`agent.crypto.verify_batch`) when it is in use.
 Bundles may come from any mix of sources (spool, dead-letter folder, exports as JSON Lines,
 Central Command's stored copies); keys come from the journal (``created`` / ``key_changed``),
 from the caller, or — as a last resort — from each bundle's own ``agent_public_key``.
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from agent.crypto import verify_ed25519
+from agent.crypto import verify_batch
 from agent.evidence.bundle import FORMAT, ZERO_HASH
 from agent.evidence.head import QUARANTINE_DIR, check_restart
 from agent.evidence.journal import read_lines
@@ -35,9 +36,11 @@ Signed = tuple[bytes, bytes, bytes]  # (public key, message, signature)
 
 
 def verify_signatures(batch: Sequence[Signed]) -> list[bool]:
-    """Verify many Ed25519 signatures; one verdict per entry, in order."""
-    return [len(pk) == 32 and len(sig) == 64 and verify_ed25519(pk, msg, sig)
-            for pk, msg, sig in batch]
+    """Verify many Ed25519 signatures; one verdict per entry, in order: the native batch
+    verifier when it is in use (:func:`agent.crypto.verify_batch`, verdicts identical to
+    libsodium's for every input; a chain's bundles share one key, its best case), else PyNaCl
+    one by one."""
+    return verify_batch(batch)
 
 
 @dataclass(frozen=True, slots=True)
