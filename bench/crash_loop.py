@@ -182,9 +182,9 @@ class Loop:
         acked = sum(1 for line in lines
                     if '"event":"checkin.ok"' in line or '"event":"checkin.recovered"' in line)
         self.acked_rounds += acked > 0
-        answers = [c for c in self.cc.checkins(SITE)[self.seen_checkins:]
-                   if c.get("http_status") == 200]
-        self.seen_checkins = len(self.cc.checkins(SITE))
+        checkins = self.cc.checkins(SITE)
+        answers = [c for c in checkins[self.seen_checkins:] if c.get("http_status") == 200]
+        self.seen_checkins = len(checkins)
         recorded = _recorded_ids(self.state)
         for answer in answers[acked:]:
             for wire_id in answer.get("orders_delivered") or []:
