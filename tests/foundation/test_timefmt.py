@@ -96,3 +96,26 @@ def test_lenient_parse_of_go_state() -> None:
     for bad in ("", "2026-11-23", "2026-13-01T00:00:00Z", "2026-11-23T17:19:21+24:00", 17, None):
         with pytest.raises(TimeFormatError):
             parse_rfc3339_ns(bad)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-05-20T14:55:00Z", datetime(2026, 5, 20, 14, 55, tzinfo=UTC)),
+    ("2026-05-20T14:55:00.1+00:00", datetime(2026, 5, 20, 14, 55, 0, 100000, tzinfo=UTC)),
+    ("2026-05-20T14:55:00.12345-01:30",
+     datetime(2026, 5, 20, 16, 25, 0, 123450, tzinfo=UTC)),
+    ("2026-05-20T14:55:00+23:59", datetime(2026, 5, 19, 14, 56, tzinfo=UTC)),
+    ("2026-05-20T14:55:00+05:75", datetime(2026, 5, 20, 8, 40, tzinfo=UTC)),  # minutes carry
+])
+def test_parse_rfc3339_instants(text: str, expected: datetime) -> None:
+    got = parse_rfc3339(text)
+    assert got == expected and got.utcoffset() is not None
+
+
+@pytest.mark.parametrize("text", [
+    "2026-05-20T14:55:00", "2026-05-20t14:55:00Z", "2026-05-20 14:55:00Z", "2026-05-20T14:55:00z",
+    "2026-05-20T14:55:00.1234567Z", "2026-05-20T14:55:00+24:00", "2026-02-30T14:55:00Z",
+    "2026-05-20T24:00:00Z", "2026-05-20T14:55:60Z", "２０２６-05-20T14:55:00Z", "",
+])
+def test_parse_rfc3339_refuses(text: str) -> None:
+    with pytest.raises(TimeFormatError):
+        parse_rfc3339(text)

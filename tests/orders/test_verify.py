@@ -104,3 +104,52 @@ def test_non_finite_numeric_string_is_a_parameter_error() -> None:
     for text in ("1e400", "inf", "nan"):
         with pytest.raises(HandlerError, match="whole number"):
             _int({"n": text}, "n", 1, 1, 10, numeric_strings=True)
+
+
+def _vector_steps() -> list[tuple[Any, Context]]:
+    from pathlib import Path
+
+    from agent.orders.vectors import _context
+
+    doc = json.loads((Path(__file__).parents[2] / ".." / "shared" / "vectors" / "orders.json")
+                     .read_text())
+    steps = []
+    for case in doc["cases"]:
+        for step in case["steps"]:
+            ctx = _context({**doc["context"], **(case.get("context") or {}),
+                            **(step.get("context") or {})}, case["name"])
+            steps.append((step["order"], ctx))
+    return steps
+
+
+def test_presigned_signatures_give_the_same_verdicts_as_verifying_alone() -> None:
+    """Batching moves only step 5's computation: every vector order (all forms, every reject
+    reason, trusted and untrusted keys) gets the same verdict, reason and completion."""
+    from agent.orders.verify import presign
+
+    steps = _vector_steps()
+    assert len(steps) > 30
+    for order, ctx in steps:
+        sigs = presign([o for o, _ in steps], ctx)  # all of them in one batch, as one checkin
+        alone, batched = verify(order, ctx), verify(order, ctx, None, sigs)
+        assert (batched.text, batched.reason, batched.detail, batched.completion) == \
+            (alone.text, alone.reason, alone.detail, alone.completion), order.get("order_id")
+
+
+def test_presigned_answers_under_other_keys_are_never_used() -> None:
+    from dataclasses import replace
+
+    from agent.orders.verify import presign
+
+    good = signer.admin("diagnostic", {"command": "uptime"})
+    other = signer.admin("diagnostic", {"command": "uptime"}, key=signer.OTHER_KEY)
+    sigs = presign([good, other], CTX)
+    assert sigs.verdicts and sorted(sigs.verdicts.values()) == [False, True]
+    # Trust moved to the other key: the answers computed under the old key are not read.
+    moved = replace(CTX, trusted_keys=(signer.OTHER_KEY.public_key,))
+    assert verify(good, moved, None, sigs).text == "reject:bad_signature"
+    assert verify(other, moved, None, sigs).text == "accept"
+    # No trusted key at all: step 4 refuses before any signature is looked at.
+    empty = presign([good], replace(CTX, trusted_keys=()))
+    assert verify(good, replace(CTX, trusted_keys=()), None, empty).text == \
+        "reject:no_trusted_key"

@@ -351,3 +351,28 @@ async def test_lost_records_never_rerun_an_executed_order(tmp_path: Path) -> Non
     assert effects == [o["nonce"]] and w.stats.rejected == {"before_epoch": 1}
     assert w.records.summary()["epoch"] is not None
     assert server.bodies(o["order_id"])[-1]["error_message"].startswith("before_epoch: ")
+
+
+async def test_one_checkin_s_orders_are_verified_in_one_signature_batch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.orders.verify as verify_mod
+
+    calls: list[int] = []
+    real = verify_mod.verify_any_key
+
+    def counting(signed: Any, keys: Any) -> Any:
+        calls.append(len(signed))
+        return real(signed, keys)
+
+    monkeypatch.setattr(verify_mod, "verify_any_key", counting)
+    single: list[Any] = []
+    monkeypatch.setattr(verify_mod, "verify_ed25519", lambda *a: single.append(a) or False)
+    server = Server()
+    w = make(tmp_path, server)
+    good = [signer.admin("disable_healing", {"reason": f"r{i}"}) for i in range(4)]
+    forged = signer.admin("nix_gc", key=signer.OTHER_KEY)
+    await run(w, good[0], forged, *good[1:])
+    assert calls == [5] and single == []  # one batch for the five; none verified alone
+    assert w.stats.executed == 4 and w.stats.rejected == {"bad_signature": 1}
+    assert [b["error_message"].split(":")[0] for b in server.bodies(forged["order_id"])] == [
+        "bad_signature"]

@@ -114,7 +114,7 @@ def _recipient(order: Any, args: argparse.Namespace) -> tuple[str, str | None, l
 
 
 def run_order(args: argparse.Namespace) -> int:
-    from agent.orders.verify import Context, verify
+    from agent.orders.verify import Context, presign, verify
     from agent.timefmt import parse_rfc3339
 
     orders = _orders_in(_read_json(args.file), args.file)
@@ -134,9 +134,10 @@ def run_order(args: argparse.Namespace) -> int:
     except ValueError:
         raise CommandError(f"--at {args.at!r}: not an RFC 3339 time", EXIT_USAGE) from None
     results = []
+    sigs = presign(orders, Context.build("", None, now, keys))  # every signature in one batch
     for order in orders:
         appliance, site, unchecked = _recipient(order, args)
-        v = verify(order, Context.build(appliance, site, now, keys))
+        v = verify(order, Context.build(appliance, site, now, keys), None, sigs)
         results.append({"order_id": v.order_id, "order_type": v.order_type, "verdict": v.text,
                         "reason": v.reason or None, "detail": v.detail or None,
                         "completion": v.completion, "payload_sha256": v.payload_sha256,

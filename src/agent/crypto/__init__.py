@@ -8,7 +8,7 @@
 """
 
 from agent.crypto.batch import native_in_use as batch_verifier_status
-from agent.crypto.batch import verify_batch
+from agent.crypto.batch import verify_any_key, verify_batch
 from agent.crypto.envelope import (
     EnvelopeError,
     decrypt_credentials,
@@ -48,6 +48,7 @@ __all__ = [
     "sign_heartbeat",
     "sign_request",
     "signed_message",
+    "verify_any_key",
     "verify_batch",
     "verify_ed25519",
     "verify_heartbeat",

@@ -73,6 +73,28 @@ def verify_batch(items: Sequence[Item]) -> list[bool]:
     return verify_batch_pure(items)
 
 
+def verify_any_key(signed: Sequence[tuple[bytes, bytes]], keys: Sequence[bytes]) -> list[bytes | None]:
+    """For each ``(message, signature)``, the first of ``keys`` (in their order) under which it
+    verifies, or ``None``; what trying the keys in turn with :func:`verify_ed25519` gives.
+
+    The keys are tried in rounds: every item against the first key in one :func:`verify_batch`
+    call, the items left against the second key in the next, and so on. Items signed with the
+    first key (the current server key: the common case) thus form one batch that passes as a
+    whole, instead of a batch in which half the items fail for the wrong key.
+    """
+    found: list[bytes | None] = [None] * len(signed)
+    left = list(range(len(signed)))
+    for key in keys:
+        if not left:
+            break
+        verdicts = verify_batch([(key, signed[i][0], signed[i][1]) for i in left])
+        for i, ok in zip(left, verdicts, strict=True):
+            if ok:
+                found[i] = key
+        left = [i for i, ok in zip(left, verdicts, strict=True) if not ok]
+    return found
+
+
 def verify_batch_pure(items: Sequence[Item]) -> list[bool]:
     """The pure-Python path: PyNaCl one item at a time."""
     return [verify_ed25519(pk, msg, sig) for pk, msg, sig in items]

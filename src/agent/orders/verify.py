@@ -8,6 +8,12 @@ built **only from the signed payload** — the only thing a handler ever sees.
 
 Step 13 (nonce store) is delegated to a :class:`ReplayGuard` (:class:`agent.orders.store.
 OrderRecords`); without one, verification stops after step 12 with ``accept``.
+
+Several orders (all those of one checkin) have their signatures checked together: :func:`presign`
+runs step 5 for all of them in one batch (:func:`agent.crypto.verify_any_key`: the native batch
+verifier, libsodium's verdicts) and :func:`verify` then reads the answer instead of verifying
+alone. Only step 5's computation moves: the steps still run in orders.md's order and report the
+same reason, and an answer computed under another trusted key set is never used.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
+from agent.crypto.batch import verify_any_key
 from agent.crypto.keys import verify_ed25519
 from agent.orders.registry import REGISTRY, is_watchdog_type
 from agent.protocol.codec import strict_json
@@ -151,6 +158,51 @@ class ReplayGuard(Protocol):
     def admit(self, order: VerifiedOrder, now: datetime) -> Admission: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Signatures:
+    """Step 5 answered in advance for some orders (:func:`presign`), under ``keys``."""
+
+    keys: tuple[bytes, ...]
+    verdicts: Mapping[tuple[bytes, bytes], bool]
+
+    def lookup(self, keys: tuple[bytes, ...], payload: bytes, signature: bytes) -> bool | None:
+        """Whether ``signature`` of ``payload`` verifies under one of ``keys``; ``None`` when
+        not computed (another order, or another trusted key set)."""
+        if keys != self.keys:
+            return None
+        return self.verdicts.get((payload, signature))
+
+
+def presign(orders: Iterable[Any], ctx: Context) -> Signatures:
+    """Step 5 for every order whose signature step would be reached, in one batch."""
+    signed: dict[tuple[bytes, bytes], None] = {}
+    for order in orders:
+        pair = _signature_input(as_object(order))
+        if pair is not None:
+            signed[pair] = None
+    pairs = list(signed)
+    found = verify_any_key(pairs, ctx.trusted_keys) if ctx.trusted_keys else [None] * len(pairs)
+    return Signatures(ctx.trusted_keys, {p: k is not None for p, k in zip(pairs, found, strict=True)})
+
+
+def _signature_input(obj: Any) -> tuple[bytes, bytes] | None:
+    """``(payload bytes, signature bytes)`` of an order that passes steps 2-3's checks on them."""
+    if not isinstance(obj, Mapping):
+        return None
+    signature = obj.get("signature")
+    signed_payload = obj.get("signed_payload")
+    if not isinstance(signature, str) or not isinstance(signed_payload, str) \
+            or not _SIG.fullmatch(signature):
+        return None
+    try:
+        payload = signed_payload.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    if len(payload) > MAX_SIGNED_PAYLOAD:
+        return None
+    return payload, bytes.fromhex(signature)
+
+
 class _Reject(Exception):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(reason)
@@ -202,8 +254,12 @@ def as_object(order: Any) -> Any:
     return order
 
 
-def verify(order: Any, ctx: Context, guard: ReplayGuard | None = None) -> Verdict:
+def verify(order: Any, ctx: Context, guard: ReplayGuard | None = None,
+           signatures: Signatures | None = None) -> Verdict:
     """Run orders.md §4 steps 1-13 on one delivered order; never raises for bad input.
+
+    ``signatures`` (from :func:`presign`) answers step 5 when it holds this order under the
+    context's trusted keys; otherwise step 5 verifies here.
 
     ``guard.admit`` may raise ``OSError`` when the durable nonce record cannot be written: the
     order must then not run and nothing is posted (§4.4).
@@ -222,7 +278,7 @@ def verify(order: Any, ctx: Context, guard: ReplayGuard | None = None) -> Verdic
     raw_type = obj.get("order_type")
     shown_type = raw_type if isinstance(raw_type, str) else None
     try:
-        vo = _check(obj, order_id, ctx)
+        vo = _check(obj, order_id, ctx, signatures)
     except _Reject as rej:
         sha = None
         sp = obj.get("signed_payload")
@@ -249,7 +305,8 @@ def verify(order: Any, ctx: Context, guard: ReplayGuard | None = None) -> Verdic
                    order_id, vo.order_type, vo.payload_sha256)
 
 
-def _check(obj: Mapping[str, Any], order_id: str, ctx: Context) -> VerifiedOrder:
+def _check(obj: Mapping[str, Any], order_id: str, ctx: Context,
+           signatures: Signatures | None) -> VerifiedOrder:
     # Step 2: types.
     order_type = obj.get("order_type")
     signature = obj.get("signature")
@@ -274,7 +331,10 @@ def _check(obj: Mapping[str, Any], order_id: str, ctx: Context) -> VerifiedOrder
         raise _Reject("no_trusted_key", ctx.untrusted or "no trusted server key yet")
     # Step 5: the exact bytes received.
     sig = bytes.fromhex(signature)
-    if not any(verify_ed25519(key, payload_bytes, sig) for key in ctx.trusted_keys):
+    ok = None if signatures is None else signatures.lookup(ctx.trusted_keys, payload_bytes, sig)
+    if ok is None:
+        ok = any(verify_ed25519(key, payload_bytes, sig) for key in ctx.trusted_keys)
+    if not ok:
         raise _Reject("bad_signature", "signature does not verify with a trusted server key")
     # Step 6: strict parse, one of two forms.
     try:
@@ -439,12 +499,15 @@ def _compare(obj: Mapping[str, Any], signed: dict[str, Any], form: str, fleet: b
             raise _mismatch("parameters")
     if _present(obj, "nonce") and obj["nonce"] != signed["nonce"]:
         raise _mismatch("nonce")
-    if _present(obj, "expires_at"):
+    # The same text as the signed value (the usual case) is the same instant: no second parse.
+    if _present(obj, "expires_at") and obj["expires_at"] != signed["expires_at"]:
         top_exp = _ts(obj["expires_at"])
         s_exp = _ts(signed["expires_at"])
         if top_exp is None or s_exp is None or top_exp != s_exp:
             raise _mismatch("expires_at")
-    if not (form == "order" and fleet) and _present(obj, "created_at"):
+    created_text = signed["created_at" if form == "order" else "issued_at"]
+    if not (form == "order" and fleet) and _present(obj, "created_at") \
+            and obj["created_at"] != created_text:
         top_created = _ts(obj["created_at"])
         if top_created is None or top_created != created:
             raise _mismatch("created_at")

@@ -32,7 +32,15 @@ from agent.orders.outbox import Item, Outbox, Poster
 from agent.orders.refusals import AnsweredRefusals, refusal_key
 from agent.orders.registry import REGISTRY, TypeInfo
 from agent.orders.store import INTERRUPTED, MAX_RESUMES, OrderRecords, Record
-from agent.orders.verify import SECURITY_REASONS, Context, Verdict, as_object, verify
+from agent.orders.verify import (
+    SECURITY_REASONS,
+    Context,
+    Signatures,
+    Verdict,
+    as_object,
+    presign,
+    verify,
+)
 from agent.outbox.queue import QueueError
 from agent.protocol.orders import MalformedOrder
 from agent.site import DirectivesView, IdentityView
@@ -254,15 +262,19 @@ class OrderWorker:
         handled = 0
         if not self._retry_writes():
             return 0  # the disk still refuses what recovery must write first
+        sigs: Signatures | None = None
         while self.queue and not self.paused():
             ctx = self.context()
             if ctx is None:
                 break
+            if sigs is None:  # every queued order's signature in one batch (step 5 only)
+                sigs = presign((i.order if isinstance(i, _Resume) else i for i in self.queue), ctx)
             item = self.queue[0]
             if isinstance(item, _Resume):
-                ok, key = await self._resume(item, ctx), item.inbox_key
+                ok, key = await self._resume(item, ctx, sigs), item.inbox_key
             else:
-                ok, key = await self.process(item, ctx) is not None, order_key(as_object(item))
+                ok, key = await self.process(item, ctx, sigs) is not None, \
+                    order_key(as_object(item))
             if not ok:  # not admitted or not started (nothing ran): it waits at the head
                 self._pause(key)
                 break
@@ -288,9 +300,10 @@ class OrderWorker:
                 self.queue[0] = _Resume(rec, as_object(head), key)
                 return
 
-    async def process(self, order: Any, ctx: Context) -> Verdict | None:
+    async def process(self, order: Any, ctx: Context,
+                      signatures: Signatures | None = None) -> Verdict | None:
         try:
-            verdict = verify(order, ctx, self.records)
+            verdict = verify(order, ctx, self.records, signatures)
         except OSError as exc:
             self.stats.refused += 1
             log.error("orders.record_failed", f"the nonce record could not be written ({exc}); "
@@ -314,9 +327,10 @@ class OrderWorker:
                  order_type=verdict.order_type, retry=verdict.retry)
         return verdict if await self._execute(verdict, ctx) else None
 
-    async def _resume(self, item: _Resume, ctx: Context) -> bool:
+    async def _resume(self, item: _Resume, ctx: Context,
+                      signatures: Signatures | None = None) -> bool:
         rec = item.record
-        verdict = verify(item.order, ctx)  # steps 1-12 again: it must still be valid now
+        verdict = verify(item.order, ctx, None, signatures)  # steps 1-12 again: still valid now?
         if verdict.verdict != "accept" or verdict.order is None \
                 or verdict.order.nonce != rec.nonce:
             self._interrupted(rec)

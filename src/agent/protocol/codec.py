@@ -52,6 +52,9 @@ def decode_any(buf: bytes | bytearray | memoryview | str, what: str = "body") ->
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: A JSON escape of a surrogate code point (also matches text after an escaped backslash: that
+#: only sends the value through the full check).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def unsafe_value(value: Any, path: str = "$") -> str | None:
@@ -118,11 +121,17 @@ def _finite(text: str) -> float:
     return value
 
 
+#: One decoder (``json.loads`` with hooks builds a new one per call); it holds no parse state.
+_STRICT_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates,
+                                   parse_constant=_no_constant, parse_float=_finite)
+
+
 def strict_json(text: str) -> Any:
     """RFC 8259 JSON: duplicate keys, NaN/Infinity, numbers out of range (``1e400``) and
     unpaired surrogates rejected (ValueError)."""
-    value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
-                       parse_float=_finite)
+    value = _STRICT_DECODER.decode(text)
+    if _SURROGATE.search(text) is None and _SURROGATE_ESCAPE.search(text) is None:
+        return value  # a decoded string holds a surrogate only from one of these two forms
     problem = unsafe_value(value)
     if problem is not None:
         raise ValueError(problem)

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nacl.exceptions import BadSignatureError
-from nacl.signing import VerifyKey
-
+from agent.crypto.batch import verify_any_key
 from agent.log import get_logger
 from agent.rules.model import CheckCatalog, Rule, RuleError, RunbookLookup, parse_rule
 from agent.rules.yaml12 import load_yaml12
@@ -26,6 +25,7 @@ from agent.timefmt import format_rfc3339
 log = get_logger("rules")
 
 MAX_FILE = 1024 * 1024
+_HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
 SYNCED_NAME = "synced_rules.json"
 
 
@@ -64,14 +64,10 @@ def verify_bundle(bundle: Mapping[str, Any], trusted_keys: Iterable[str]) -> lis
     if len(sig) != 128 or any(c not in "0123456789abcdef" for c in sig):
         raise BundleError("malformed signature")
     message = canonical_rules_text(rules).encode("utf-8")
-    raw_sig = bytes.fromhex(sig)
-    for key in keys:
-        try:
-            VerifyKey(bytes.fromhex(key)).verify(message, raw_sig)
-            return rules
-        except (BadSignatureError, ValueError):
-            continue
-    raise BundleError("signature does not verify with any trusted server key")
+    candidates = [bytes.fromhex(k) for k in keys if _HEX64.fullmatch(k)]
+    if verify_any_key([(message, bytes.fromhex(sig))], candidates)[0] is None:
+        raise BundleError("signature does not verify with any trusted server key")
+    return rules
 
 
 @dataclass
