@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.commands.common import EXIT_FAILURE, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, add_global, error
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from agent.evidence.verify import Body
 
 STATE_SUBDIRS = ("evidence_cache", "evidence_dead_letter", "evidence_chain")
 
@@ -144,10 +149,16 @@ def _is_state_dir(path: Path) -> bool:
 
 def run_verify(args: argparse.Namespace) -> int:
     """``evidence verify [PATH]``: the journal's chain, then every body found against it."""
+    import itertools
     import json
 
     from agent.evidence.head import HEAD_FILE, parse_head
-    from agent.evidence.verify import Body, load_bodies, read_journal, verify_evidence
+    from agent.evidence.journal import read_lines
+    from agent.evidence.verify import (
+        iter_bodies,
+        journal_under,
+        verify_evidence,
+    )
 
     for key in args.pubkey:
         if len(key) != 64:
@@ -173,34 +184,36 @@ def run_verify(args: argparse.Namespace) -> int:
             extra = arg  # an export or a directory of bundles (e.g. Central Command's copies)
             if state is not None and not _is_state_dir(state):
                 state = None  # verifying elsewhere: no local evidence
-    bodies: list[Body] = []
+    # Bodies are read lazily, one file at a time, as verify_evidence consumes them.
+    sources: list[Iterable[Body]] = []
     unreadable: list[str] = []
-    journal: list[dict[str, object]] | None = None
+    journal: Iterable[dict[str, object]] | None = None
     head_record = None
-    lost_lines = 0
+    bad_lines: list[str] = []
     if state is not None:
         for sub, kind in (("evidence_cache", "spool"), ("evidence_dead_letter", "dead_letter")):
             if (state / sub).is_dir():
-                found, _, bad = load_bodies(state / sub, kind)
-                bodies += found
-                unreadable += bad
+                sources.append(iter_bodies(state / sub, kind, unreadable))
         chain_dir = state / "evidence_chain"
         if chain_dir.is_dir():
-            journal, lost_lines = read_journal(chain_dir)
+            # Read as it is checked (a year of lines is hundreds of MB as objects): [] when empty.
+            lines = read_lines(chain_dir, unreadable=bad_lines)
+            first = next(lines, None)
+            journal = [] if first is None else itertools.chain([first], lines)
             try:
                 head_record = parse_head((chain_dir / HEAD_FILE).read_bytes())
             except OSError:
                 head_record = None
     if extra is not None:
-        found, copied, bad = load_bodies(extra, "export" if extra.is_file() else "path")
-        bodies += found
-        unreadable += bad
-        if not journal and copied is not None:
-            journal = copied  # the export's copy (verifying on another machine)
-    rep = verify_evidence(bodies, journal, head_record=head_record, public_keys=args.pubkey,
-                          unreadable=unreadable)
-    if lost_lines:
-        rep.not_checked.append(f"{lost_lines} unreadable journal line(s)")
+        sources.append(iter_bodies(extra, "export" if extra.is_file() else "path", unreadable))
+        if not journal:
+            copied = journal_under(extra)
+            if copied is not None:
+                journal = copied  # the export's copy (verifying on another machine)
+    rep = verify_evidence(itertools.chain.from_iterable(sources), journal,
+                          head_record=head_record, public_keys=args.pubkey, unreadable=unreadable)
+    if bad_lines:
+        rep.not_checked.append(f"{len(bad_lines)} unreadable journal line(s)")
     if args.json:
         print(json.dumps({**rep.summary(), "bundles": [
             {"seq": v.seq, "bundle_id": v.bundle_id, "source": v.source, "status": v.status}

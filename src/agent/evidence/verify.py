@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ class BundleRecord:
     source: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class Verdict:
     seq: int | None
     bundle_id: str
@@ -306,23 +306,30 @@ def _record(doc: Any, source: str) -> BundleRecord | None:
                         pk if isinstance(pk, str) else None, source)
 
 
-def load_dir(path: Path) -> tuple[list[BundleRecord], list[dict[str, Any]] | None, list[str]]:
-    """Bundles (``*.json`` bodies, ``*.jsonl`` exports) under ``path`` (recursively), the journal
-    lines if a journal is there (else an export's copy of the journal), and the files that could
-    not be read."""
-    records: list[BundleRecord] = []
-    unreadable: list[str] = []
+def _files(path: Path) -> list[Path]:
+    """The files ``evidence verify`` reads under ``path`` (one file, or a tree in name order)."""
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    journal_dirs: set[Path] = set()
-    copied: list[dict[str, Any]] = []
-    for p in files:
+    return [p for p in files if not (
+        p.name.startswith(".") or p.name.endswith(".reason.json")
+        or QUARANTINE_DIR in p.relative_to(path).parts[:-1])]
+
+
+def _is_journal_file(p: Path) -> bool:
+    return p.name.startswith("journal-") and p.suffix == ".jsonl"
+
+
+def _journal_copy_line(doc: Any) -> bool:
+    return isinstance(doc, dict) and "event" in doc and (
+        "signed_data" not in doc or doc["event"] == "chain_restart")
+
+
+def iter_records(path: Path, unreadable: list[str]) -> Iterator[BundleRecord]:
+    """The bundles (``*.json`` bodies, ``*.jsonl`` exports) under ``path``, read one file at a
+    time; files that cannot be read are added to ``unreadable`` as they are met."""
+    for p in _files(path):
+        if _is_journal_file(p):
+            continue
         rel = str(p.relative_to(path)) if p != path else p.name
-        if p.name.startswith(".") or p.name.endswith(".reason.json") \
-                or QUARANTINE_DIR in p.relative_to(path).parts[:-1]:
-            continue
-        if p.name.startswith("journal-") and p.suffix == ".jsonl":
-            journal_dirs.add(p.parent)
-            continue
         if p.suffix == ".json":
             try:
                 doc = json.loads(p.read_bytes())
@@ -332,31 +339,73 @@ def load_dir(path: Path) -> tuple[list[BundleRecord], list[dict[str, Any]] | Non
             # one bundle, or a list of them (rows of Central Command's stored copies)
             found = [_record(d, f"{rel}:{n}") for n, d in enumerate(doc, 1)] \
                 if isinstance(doc, list) else [_record(doc, rel)]
-            records += [rec for rec in found if rec is not None]
+            yield from (rec for rec in found if rec is not None)
         elif p.suffix == ".jsonl":
-            try:
-                lines = p.read_text().splitlines()
-            except (OSError, UnicodeDecodeError):
-                unreadable.append(rel)
-                continue
-            for n, line in enumerate(lines, 1):
+            yield from _jsonl_records(p, rel, unreadable)
+
+
+def _jsonl_records(p: Path, rel: str, unreadable: list[str]) -> Iterator[BundleRecord]:
+    """An export's bundles, a line at a time (an export of a year is hundreds of MB)."""
+    try:
+        with p.open("rb") as fh:
+            for n, raw in enumerate(fh, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    unreadable.append(rel)  # what was read before stays checked
+                    return
                 try:
                     doc = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(doc, dict) and "event" in doc and (
-                        "signed_data" not in doc or doc["event"] == "chain_restart"):
-                    copied.append(doc)  # an export's copy of the journal (evidence.md §5.3)
-                    continue
+                if _journal_copy_line(doc):
+                    continue  # an export's copy of the journal (evidence.md §5.3): journal_under
                 rec = _record(doc, f"{rel}:{n}")
                 if rec is not None:
-                    records.append(rec)
-    journal: list[dict[str, Any]] | None = None
+                    yield rec
+    except OSError:
+        unreadable.append(rel)
+
+
+def export_journal(path: Path) -> list[dict[str, Any]] | None:
+    """An export's copy of the journal (its ``event`` lines), without reading its bundles."""
+    copied: list[dict[str, Any]] = []
+    for p in _files(path):
+        if p.suffix != ".jsonl" or _is_journal_file(p):
+            continue
+        found: list[dict[str, Any]] = []
+        try:
+            with p.open("rb") as fh:
+                for raw in fh:
+                    if b'"event"' not in raw:  # a key named event is always written so
+                        continue
+                    try:
+                        doc = json.loads(raw.decode("utf-8"))
+                    except ValueError:  # UnicodeDecodeError included
+                        continue
+                    if _journal_copy_line(doc):
+                        found.append(doc)
+        except OSError:
+            continue  # reported as unreadable when its bundles are read
+        copied += found
+    return copied or None
+
+
+def load_dir(path: Path) -> tuple[list[BundleRecord], list[dict[str, Any]] | None, list[str]]:
+    """Bundles (``*.json`` bodies, ``*.jsonl`` exports) under ``path`` (recursively), the journal
+    lines if a journal is there (else an export's copy of the journal), and the files that could
+    not be read."""
+    unreadable: list[str] = []
+    records = list(iter_records(path, unreadable))
+    return records, journal_under(path), unreadable
+
+
+def journal_under(path: Path) -> list[dict[str, Any]] | None:
+    """The journal lines under ``path`` if a journal is there, else an export's copy of it."""
+    journal_dirs = {p.parent for p in _files(path) if _is_journal_file(p)}
     if journal_dirs:
-        journal = [line for d in sorted(journal_dirs) for line in read_lines(d)]
-    elif copied:
-        journal = copied
-    return records, journal, unreadable
+        return [line for d in sorted(journal_dirs) for line in read_lines(d)]
+    return export_journal(path)
 
 
 # --- the journal as the backbone (``evidence verify``) -----------------------------------------
@@ -471,6 +520,8 @@ def check_journal(lines: Iterable[dict[str, Any]], public_keys: Sequence[str] = 
                 bad(seq, "prev_hash_mismatch", f"the journal's seq {seq} links to "
                     f"{pbh[:16]}…, but the hash of seq {prev_seq} is {prev_hash[:16]}…")
             if isinstance(pk, str) and pk:
+                if pk == key:
+                    pk = key  # one string object per key, not one per line (a year is 500k lines)
                 if key and pk != key and pk != pending_key:
                     bad(seq, "key_discontinuity", f"seq {seq} is signed by a new evidence key "
                         f"({pk[:16]}…) without a key_changed line")
@@ -481,6 +532,8 @@ def check_journal(lines: Iterable[dict[str, Any]], public_keys: Sequence[str] = 
             if public_keys and key and key not in public_keys:
                 bad(seq, "untrusted_key", f"seq {seq}'s evidence key {key[:16]}… is not one of "
                     "the --pubkey keys")
+            if pbh == prev_hash:
+                pbh = prev_hash  # the previous line's hash object, shared
             entry = Entry(part, seq, str(line.get("bundle_id", "")), str(bh), pbh, key)
             out.entries.setdefault((part, seq), entry)
             out.by_hash.setdefault(str(bh), entry)
@@ -574,25 +627,44 @@ def seq_ranges(seqs: Sequence[int]) -> str:
     return ", ".join(out)
 
 
-def verify_evidence(bodies: Sequence[Body], journal: Sequence[dict[str, Any]] | None, *,
+#: Bodies checked per signature batch: memory stays bounded by the chunk, not the chain.
+CHUNK = 4096
+
+
+def _dedup_key(rec: BundleRecord) -> bytes:
+    sd = rec.signed_data.encode("utf-8", "surrogatepass")
+    sig = rec.agent_signature.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(len(sd).to_bytes(8, "big") + sd + sig).digest()
+
+
+def verify_evidence(bodies: Iterable[Body], journal: Iterable[dict[str, Any]] | None, *,
                     head_record: Any = None, public_keys: Sequence[str] = (),
                     unreadable: Sequence[str] = ()) -> Report:
     """``evidence verify``: the journal's own chain (bodies or not), then every body found
     against its journal entry (signature with the key in effect, hash, link, bundle id, file
-    name). Without a journal the bodies are verified as a chain of their own (§7)."""
-    rep = Report(not_checked=[f"{name} (unreadable)" for name in unreadable])
-    distinct: dict[tuple[str, str], Body] = {}
-    for b in bodies:  # the same bundle from two sources is checked once (the first source)
-        distinct.setdefault((b.record.signed_data, b.record.agent_signature), b)
-    bodies = list(distinct.values())
-    for b in bodies:
-        rep.bodies_by_kind[b.kind] = rep.bodies_by_kind.get(b.kind, 0) + 1
+    name). Without a journal the bodies are verified as a chain of their own (§7).
+
+    ``bodies`` is consumed once, in chunks of :data:`CHUNK` (each chunk's signatures in one
+    batch), so a year of bundles is checked in bounded memory: what stays per bundle is its
+    verdict and a 32-byte digest. ``unreadable`` is read after the bodies (a lazy source
+    fills it as it goes)."""
+    rep = Report()
     chain = check_journal(journal or (), public_keys)
     problems: list[Problem] = list(chain.problems)
-    for name in unreadable:
-        problems.append(Problem(0, _seq_of_name(name), "unreadable", f"{name} cannot be read"))
+    distinct: set[bytes] = set()
+
+    def fresh(items: Iterable[Body]) -> Iterator[Body]:
+        for b in items:  # the same bundle from two sources is checked once (the first source)
+            k = _dedup_key(b.record)
+            if k not in distinct:
+                distinct.add(k)
+                rep.bodies_by_kind[b.kind] = rep.bodies_by_kind.get(b.kind, 0) + 1
+                yield b
+
     if not chain.chained:
-        return _without_journal(rep, bodies, public_keys, problems, journal is not None)
+        listed = list(fresh(bodies))
+        _add_unreadable(rep, problems, unreadable)
+        return _without_journal(rep, listed, public_keys, problems, journal is not None)
     rep.journal, rep.linked, rep.restarts = True, chain.linked, chain.restarts
     if chain.lost:
         rep.not_checked.append(f"journal lines lost before a head_recovered line "
@@ -609,8 +681,36 @@ def verify_evidence(bodies: Sequence[Body], journal: Sequence[dict[str, Any]] | 
                                     f"journal disagree on the hash of seq {h.seq}"))
     seen: dict[tuple[int, int], str] = {}
     matched: set[tuple[int, int]] = set()
+    chunk: list[Body] = []
+    for body in fresh(bodies):
+        chunk.append(body)
+        if len(chunk) >= CHUNK:
+            _check_chunk(chunk, chain, public_keys, rep, problems, seen, matched)
+            chunk = []
+    _check_chunk(chunk, chain, public_keys, rep, problems, seen, matched)
+    _add_unreadable(rep, problems, unreadable)
+    rep.verdicts.sort(key=lambda v: (v.seq or 0, v.source))
+    have = {(e.part, e.seq) for e in chain.entries.values()} - matched
+    rep.body_missing = sorted(s for (_, s) in have)
+    if chain.head is not None:
+        rep.head_seq, rep.head_hash = chain.head.seq, chain.head.bundle_hash
+    elif chain.restarts:
+        rep.head_seq = int(chain.restarts[-1]["first_seq"]) - 1
+    return _conclude(rep, problems)
+
+
+def _add_unreadable(rep: Report, problems: list[Problem], unreadable: Sequence[str]) -> None:
+    rep.not_checked[:0] = [f"{name} (unreadable)" for name in unreadable]
+    for name in unreadable:
+        problems.append(Problem(0, _seq_of_name(name), "unreadable", f"{name} cannot be read"))
+
+
+def _check_chunk(chunk: Sequence[Body], chain: JournalChain, public_keys: Sequence[str],
+                 rep: Report, problems: list[Problem], seen: dict[tuple[int, int], str],
+                 matched: set[tuple[int, int]]) -> None:
+    """Every body of ``chunk`` against its journal entry; the chunk's signatures in one batch."""
     checked_batch: list[tuple[Body, dict[str, Any], str, Entry | None, str]] = []
-    for body in bodies:
+    for body in chunk:
         rec = body.record
         try:
             obj = parse_strict(rec.signed_data)
@@ -683,14 +783,6 @@ def verify_evidence(bodies: Sequence[Body], journal: Sequence[dict[str, Any]] | 
             part = entry.part if entry is not None else max((p for p, _ in chain.entries),
                                                                default=0)
             problems.append(Problem(part, seq, status, why))
-    rep.verdicts.sort(key=lambda v: (v.seq or 0, v.source))
-    have = {(e.part, e.seq) for e in chain.entries.values()} - matched
-    rep.body_missing = sorted(s for (_, s) in have)
-    if chain.head is not None:
-        rep.head_seq, rep.head_hash = chain.head.seq, chain.head.bundle_hash
-    elif chain.restarts:
-        rep.head_seq = int(chain.restarts[-1]["first_seq"]) - 1
-    return _conclude(rep, problems)
 
 
 def _signed(rec: BundleRecord, key: str) -> Signed:
@@ -747,19 +839,30 @@ def _seq_of_name(name: str) -> int | None:
         and len(parts[1]) == 12 else None
 
 
-def load_bodies(path: Path, kind: str) -> tuple[list[Body], list[dict[str, Any]] | None, list[str]]:
-    """Bodies under ``path`` tagged with ``kind`` (a spool or dead-letter file's name gives the
-    seq and bundle id it must hold), an export's copy of the journal, and unreadable files."""
-    records, copied, unreadable = load_dir(path)
-    bodies: list[Body] = []
-    for rec in records:
+def iter_bodies(path: Path, kind: str, unreadable: list[str]) -> Iterator[Body]:
+    """Bodies under ``path`` tagged with ``kind``, one file at a time (a spool or dead-letter
+    file's name gives the seq and bundle id it must hold); unreadable files are added to
+    ``unreadable`` as they are met."""
+    bad: list[str] = []
+    for rec in iter_records(path, bad):
+        while bad:
+            u = bad.pop(0)
+            unreadable.append(f"{path.name}/{u}" if path.is_dir() else u)
         if path.is_dir():
             rec = replace(rec, source=f"{path.name}/{rec.source}")
         name = Path(rec.source.split(":")[0]).name
         seq = _seq_of_name(rec.source) if ":" not in rec.source else None
         file_id = name[len("bundle-") + 13:-len(".json")] if seq is not None else None
-        bodies.append(Body(rec, kind, seq, file_id))
-    return bodies, copied, [f"{path.name}/{u}" if path.is_dir() else u for u in unreadable]
+        yield Body(rec, kind, seq, file_id)
+    unreadable.extend(f"{path.name}/{u}" if path.is_dir() else u for u in bad)
+
+
+def load_bodies(path: Path, kind: str) -> tuple[list[Body], list[dict[str, Any]] | None, list[str]]:
+    """Every body under ``path`` (:func:`iter_bodies`), an export's copy of the journal, and the
+    unreadable files."""
+    unreadable: list[str] = []
+    bodies = list(iter_bodies(path, kind, unreadable))
+    return bodies, journal_under(path), unreadable
 
 
 def read_journal(chain_dir: Path) -> tuple[list[dict[str, Any]], int]:
