@@ -1,0 +1,31 @@
+"""Order verification: the agent's ``agent.orders.verify`` (orders.md §4 steps 1-12, without the
+nonce store) on each of the large sample response's 20 signed orders, against the Go daemon's
+per-order checks (bench/go/baseline/orders.go: map -> order, envelope key, ``VerifyOrder``,
+host scope, expiry) on the same orders. A second Go row is ``VerifyOrder`` alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agent.orders.verify import Context, verify
+from agent.protocol.timefmt import parse_timestamp
+from bench.conftest import GoBaseline
+from bench.inputs import APPLIANCE_ID, NOW, SITE_ID, response_orders, server_keys
+
+pytestmark = pytest.mark.benchmark(group="order verification")
+
+
+def test_verify_orders(benchmark: Any, go: GoBaseline) -> None:
+    orders = response_orders()
+    ctx = Context.build(APPLIANCE_ID, SITE_ID, parse_timestamp(NOW), server_keys())
+    assert [verify(o, ctx).verdict for o in orders] == ["accept"] * len(orders)
+
+    def verify_all() -> None:
+        for o in orders:
+            verify(o, ctx)
+
+    benchmark(verify_all)
+    go.attach(benchmark, "orders.verify", per_call=len(orders), unit="order", fn=verify_all)
+    benchmark.extra_info["go_signature_only"] = go.results.get("orders.verify_signature")
