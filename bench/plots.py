@@ -65,6 +65,8 @@ def ed25519_per_signature(rows: list[dict[str, Any]], path: Path) -> Path:
         ax.plot(n, [r["go_us"] for r in sel], style, color="#2ca02c",
                 label=f"Go crypto/ed25519 one by one ({keys})")
     ax.set_xscale("log", base=2)
+    sizes = sorted({r["n"] for r in rows})
+    ax.set_xticks(sizes, [str(n) for n in sizes])
     ax.set_ylim(bottom=0)
     ax.set_xlabel("signatures per batch")
     ax.set_ylabel("CPU µs per signature (user + system)")
@@ -74,32 +76,25 @@ def ed25519_per_signature(rows: list[dict[str, Any]], path: Path) -> Path:
     return _save(fig, path)
 
 
-def daemon_over_time(samples: list[dict[str, Any]], path: Path) -> Path:
-    """RSS (total and anonymous) and CPU use of the daemon over time."""
-    t = [s["t"] for s in samples]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5.6), sharex=True)
-    ax1.plot(t, [s["rss_kib"] / 1024 for s in samples], label="RSS")
-    if all("rss_anon_kib" in s for s in samples):
-        ax1.plot(t, [s["rss_anon_kib"] / 1024 for s in samples], label="anonymous RSS")
-    ax1.set_ylabel("MiB")
+def daemon_over_time(series: dict[str, list[dict[str, Any]]], path: Path) -> Path:
+    """RSS and CPU use over time, one line per series (scenario and process)."""
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8.5, 6), sharex=True)
+    for label, samples in series.items():
+        t = [s["t"] - samples[0]["t"] for s in samples]
+        line = ax1.plot(t, [s["rss_kib"] / 1024 for s in samples], label=f"{label}: RSS")[0]
+        if all("rss_anon_kib" in s for s in samples):
+            ax1.plot(t, [s["rss_anon_kib"] / 1024 for s in samples], linestyle=":",
+                     color=line.get_color(), label=f"{label}: anonymous RSS")
+        ax2.plot(t, [s["cpu_s"] for s in samples], color=line.get_color(), label=label)
+    ax1.set_ylabel("resident memory, MiB")
     ax1.set_ylim(bottom=0)
-    ax1.legend(fontsize=8)
+    ax1.legend(fontsize=7.5, loc="lower right")
     ax1.grid(alpha=0.3)
-    ax1.set_title("The daemon over time: resident memory and CPU")
-    cpu = [s["cpu_s"] for s in samples]
-    rate = [0.0] + [100 * (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
-                    for c0, c1, t0, t1 in zip(cpu, cpu[1:], t, t[1:], strict=False)]
-    ax2.plot(t, rate, color="#d62728", label="CPU % of one core (between samples)")
-    ax2b = ax2.twinx()
-    ax2b.plot(t, cpu, color="#7f7f7f", linestyle="--", label="CPU seconds, cumulative")
-    ax2.set_ylabel("CPU %")
-    ax2b.set_ylabel("CPU s")
+    ax1.set_title("The daemon over time: resident memory and CPU time")
+    ax2.set_ylabel("CPU s (user + system), cumulative")
     ax2.set_xlabel("seconds since start")
     ax2.set_ylim(bottom=0)
-    ax2b.set_ylim(bottom=0)
-    lines = ax2.get_legend_handles_labels()
-    lines_b = ax2b.get_legend_handles_labels()
-    ax2.legend(lines[0] + lines_b[0], lines[1] + lines_b[1], fontsize=8, loc="upper right")
+    ax2.legend(fontsize=7.5, loc="upper left")
     ax2.grid(alpha=0.3)
     return _save(fig, path)
 

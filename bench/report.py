@@ -192,6 +192,33 @@ def run_ed25519(rep: Report) -> None:
 # --- step 3: the daemon over time (bench/daemon.py, the lean-daemon benchmark) -----------------------
 
 
+def _daemon_args(help_text: str, quick: bool) -> list[str]:
+    """Short-run options for ``bench/daemon.py``, from the ones its ``--help`` lists."""
+    if not quick:
+        return []
+    if "--quick" in help_text:
+        return ["--quick"]
+    args = []
+    for opt, value in (("--seconds", "20"), ("--duration", "20"), ("--poll-interval", "10"),
+                       ("--targets", "0")):
+        if opt in help_text:
+            args += [opt, value]
+    return args
+
+
+def _daemon_series(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, measurement with ``samples``) pairs: one per scenario and process (agent, Go)."""
+    if "samples" in data:
+        return [("agent", data)]
+    out = []
+    for sc in data.get("scenarios", []):
+        for proc in ("agent", "go"):
+            m = sc.get(proc)
+            if isinstance(m, dict) and m.get("samples"):
+                out.append((f"{proc}, {sc.get('name', sc.get('targets', ''))}", m))
+    return out
+
+
 def run_daemon(rep: Report) -> None:
     script = BENCH / "daemon.py"
     title = "## The daemon over time: memory and CPU"
@@ -202,29 +229,26 @@ def run_daemon(rep: Report) -> None:
     out = rep.out / "daemon.json"
     help_text = subprocess.run([_python(), str(script), "--help"], capture_output=True, text=True,
                                env=_env(), timeout=120).stdout
-    cmd = [_python(), str(script), "--json", str(out)]
-    if rep.quick and "--quick" in help_text:
-        cmd.append("--quick")
-    elif rep.quick and "--duration" in help_text:
-        cmd += ["--duration", "20"]
+    cmd = [_python(), str(script), "--json", str(out), *_daemon_args(help_text, rep.quick)]
     run = run_process(cmd, timeout=3600, env=_env())
+    shown = " ".join(["bench/daemon.py", *cmd[2:]]).replace(str(out), "OUT")
     if run.returncode != 0 or not out.exists():
-        rep.sections.append(f"{title}\n\nNot measured: `{' '.join(cmd[1:])}` failed "
-                            f"(exit {run.returncode}).\n")
+        rep.sections.append(f"{title}\n\nNot measured: `{shown}` failed (exit {run.returncode}).\n")
         return
-    data = json.loads(out.read_text())
-    samples = data.get("samples", [])
-    summary = {k: v for k, v in data.items() if k != "samples"}
-    rep.process_rows.append({"what": "the daemon (`bench/daemon.py`)", "run": run,
-                             "result": ", ".join(f"{k} {_fmt(v)}" for k, v in summary.items()
-                                                 if isinstance(v, int | float))[:300]})
-    lines = [title, "", f"`bench/daemon.py` ({len(samples)} samples); summary:", "", "| figure | value |",
-             "| --- | ---: |"]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in summary.items() if not isinstance(v, list | dict)]
-    if samples:
-        png = plots.daemon_over_time(samples, rep.out / "daemon_rss_cpu.png")
+    series = _daemon_series(json.loads(out.read_text()))
+    rep.process_rows.append({"what": "the daemon (`bench/daemon.py`, all scenarios)", "run": run,
+                             "result": f"{len(series)} series sampled"})
+    lines = [title, "", f"`{shown}`; per series, its own summary (units as named; CPU = "
+             "utime + stime of the daemon process):", ""]
+    for label, m in series:
+        scalars = {k: v for k, v in m.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        lines.append(f"- **{label}** ({len(m['samples'])} samples): "
+                     + ", ".join(f"{k} {_fmt(v)}" for k, v in scalars.items()))
+    if series:
+        png = plots.daemon_over_time({label: m["samples"] for label, m in series},
+                                     rep.out / "daemon_rss_cpu.png")
         lines += ["", f"![daemon RSS and CPU]({png.name})", ""]
-    rep.sections.append("\n".join(lines))
+    rep.sections.append("\n".join(lines) + "\n")
 
 
 def _fmt(v: Any) -> str:
