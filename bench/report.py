@@ -164,7 +164,7 @@ def _load(v: Any) -> str:
 
 def run_ed25519(rep: Report) -> None:
     out = rep.out / "ed25519.json"
-    sizes = "1,16,64,256,1024" if rep.quick else "1,16,64,256,1024,4096"
+    sizes = "1,16,64,256" if rep.quick else "1,16,64,256,1024,4096"
     cmd = [_python(), str(BENCH / "ed25519.py"), "--json", str(out), "--sizes", sizes]
     if rep.quick:
         cmd.append("--quick")
@@ -262,7 +262,7 @@ def run_scan(rep: Report) -> None:
     title = "## Scanning a site: wall time against concurrency"
     out = rep.out / "scan.json"
     sshd = shutil.which("sshd") is not None or Path("/usr/sbin/sshd").exists()
-    windows, linux = (6, 6) if rep.quick else (40, 40)
+    windows, linux = (4, 4) if rep.quick else (40, 40)
     if not (os.geteuid() == 0 and sshd):
         linux = 0  # Linux hosts need a real sshd and throwaway users (root)
         rep.notes.append("scan: no Linux hosts (needs root and sshd); Windows hosts only")
