@@ -40,3 +40,15 @@ def measure(work: Path, *, mode: str, ed25519_items: Items = ()) -> dict[str, di
         extra = ["-ed25519", str(write_ed25519_items(ed25519_items, work / "ed25519_items.bin"))]
     return run_go("gobench", "-shared", str(SHARED.resolve()), "-lines", str(lines),
                   "-hit", PHI_HIT, "-clean", PHI_CLEAN, *extra, *timing)
+
+
+def merge_best(results: dict[str, dict[str, Any]], again: dict[str, dict[str, Any]]) -> None:
+    """Fold a second run into ``results`` in place: the lower of each time, both runs' rounds."""
+    for op, res in results.items():
+        other = again.get(op)
+        if other is None:
+            continue
+        for key in ("ns_min", "ns_median", "cpu_ns"):
+            res[key] = min(res[key], other[key])
+        res["rounds"] += other["rounds"]
+        res["runs"] = res.get("runs", 1) + 1

@@ -121,11 +121,12 @@ def run_pytest(rep: Report) -> None:
         f"{_load(mi.get('loadavg_start'))} at its start, {_load(mi.get('loadavg_end'))} at its end. "
         "Times are per item (the unit column), in µs: wall min and median over the rounds, and "
         "CPU (user + system of the process, measured after the timed rounds). The Go figures come "
-        "from `bench/go/gobench` in the same run on the same input bytes (wall min and median over "
-        "rounds of about 2 ms, CPU over all rounds). **× Go** = Go time / Python time (> 1: the agent "
-        "is faster): on the wall-time minimum (the cost with the least interference) and on CPU "
-        "time (what stays comparable when other work shares the machine; Go's includes its "
-        "garbage collector's threads).", "",
+        "from `bench/go/gobench` in the same run on the same input bytes, run once before and once "
+        "after the Python benchmarks (wall min and median over rounds of about 2 ms, CPU over all "
+        "rounds; each the better of the two runs, rounds of both counted). **× Go** = Go time / "
+        "Python time (> 1: the agent is faster): on the wall-time minimum (the cost with the "
+        "least interference) and on CPU time (what stays comparable when other work shares the "
+        "machine; Go's includes its garbage collector's threads).", "",
         "| group | operation | unit | Python min | Python median | Python CPU | rounds | Go min | "
         "Go median | Go CPU | Go rounds | × Go (wall min) | × Go (CPU) |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
