@@ -147,6 +147,11 @@ def run_pytest(rep: Report) -> None:
         if go and go["op"] not in seen:
             seen.add(go["op"])
             lines.append(f"- `{go['op']}`: {go['mirrors']}")
+    for b in data["benchmarks"]:
+        sig = b.get("extra_info", {}).get("go_signature_only")
+        if sig:
+            lines.append(f"- `{sig['op']}` (beside `orders.verify`): {sig['mirrors']}: "
+                         f"{_us(sig['ns_min'] / 1e9)} µs min, {_us(sig['cpu_ns'] / 1e9)} µs CPU per order")
     no_go = sorted({r["group"] for r in rows if not r["go"]})
     if no_go:
         lines.append(f"- no Go row for {', '.join(no_go)}: "

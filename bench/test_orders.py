@@ -5,6 +5,7 @@ host scope, expiry) on the same orders. A second Go row is ``VerifyOrder`` alone
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -22,10 +23,11 @@ def test_verify_orders(benchmark: Any, go: GoBaseline) -> None:
     ctx = Context.build(APPLIANCE_ID, SITE_ID, parse_timestamp(NOW), server_keys())
     assert [verify(o, ctx).verdict for o in orders] == ["accept"] * len(orders)
 
-    def verify_all() -> None:
-        for o in orders:
-            verify(o, ctx)
+    cycle = itertools.cycle(orders)
 
-    benchmark(verify_all)
-    go.attach(benchmark, "orders.verify", per_call=len(orders), unit="order", fn=verify_all)
+    def verify_next() -> None:  # one order per call: short rounds, as many as the Go side's
+        verify(next(cycle), ctx)
+
+    benchmark(verify_next)
+    go.attach(benchmark, "orders.verify", unit="order", fn=verify_next)
     benchmark.extra_info["go_signature_only"] = go.results.get("orders.verify_signature")
