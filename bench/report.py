@@ -105,7 +105,7 @@ def run_pytest(rep: Report) -> None:
     cmd = [_python(), "-m", "pytest", str(BENCH), "-q", "-p", "no:randomly", "--benchmark-autosave",
            f"--benchmark-json={out}", "--benchmark-columns=min,median,rounds"]
     if rep.quick:
-        cmd += ["--benchmark-max-time=0.25", "--benchmark-min-rounds=5"]
+        cmd += ["--benchmark-max-time=0.15", "--benchmark-min-rounds=5"]
     run = run_process(cmd, timeout=1800, env=_env(BENCH_GO_MODE="quick" if rep.quick else "full"))
     if run.returncode != 0 or not out.exists():
         rep.sections.append("## Per operation\n\nNot measured: `pytest bench/` failed "
@@ -353,6 +353,11 @@ def write(rep: Report, wall: float, cpu: float, argv: list[str]) -> Path:
         f"- whole run: {wall:.0f} s wall, {cpu:.0f} s CPU (user + system of every step's process)",
         "",
     ]
+    if max(m0["loadavg"][0], m1["loadavg"][0]) > (m0["cores"] or 1):
+        head += ["**The machine was busy** (load average above its core count): other work shared the "
+                 "cores, so wall times are inflated and noisy and even CPU times rise (shared caches and "
+                 "hyperthreads). Compare the ratios, measured side by side in this run, more than the "
+                 "absolute times.", ""]
     body = list(rep.sections)
     if rep.process_rows:
         lines = ["## Whole processes", "",
