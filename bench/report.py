@@ -43,7 +43,8 @@ CALIBRATION = (
     "39.7 / 39.5; decode typical 22.0 / 22.8, large 209 / 197; VerifyOrder 60.5 / 60.0; scrub "
     "with hits 49.0 / 49.4, without 30.5 / 30.5). The per-order checks row (`orders.verify`) adds "
     "the processor's three JSON decodes of the signed payload to VerifyOrder (1.23× VerifyOrder). "
-    "The scrubber's output was byte-identical to the daemon's.")
+    "The scrubber's output was byte-identical to the daemon's on all 20,000 single-line texts "
+    "of the developer corpus.")
 
 
 @dataclass
