@@ -8,8 +8,8 @@ Steps, each in its own process: the pytest-benchmark suites (``pytest bench/``, 
 the report folder), the Go baseline in the same run (``bench/conftest.py``), the Ed25519
 batch-size sweep (``bench/ed25519.py``), the daemon's memory and CPU over time
 (``bench/daemon.py``, when present), scan time against concurrency (``bench/scan_site.py``) and
-the whole-process throughput runs (``bench/logship_throughput.py``,
-``bench/outbox_throughput.py``). A step that cannot run is reported as such in REPORT.md.
+the whole-process runs (``bench/logship_throughput.py``, ``bench/outbox_throughput.py``,
+``bench/checkin_cycle.py``). A step that cannot run is reported as such in REPORT.md.
 ``--quick`` shortens every step (about two minutes of CPU on a 2-core machine).
 """
 
@@ -321,6 +321,14 @@ def run_processes(rep: Report) -> None:
         except ValueError:
             result = f"failed (exit {run.returncode})"
         rep.process_rows.append({"what": what, "run": run, "result": result})
+    cycles = "50" if rep.quick else "500"
+    run = run_process([_python(), str(BENCH / "checkin_cycle.py"), "--cycles", cycles], timeout=3600,
+                      env=_env())
+    wanted = ("cycles:", "median cycle time:", "retained by agent code:")
+    found = [" ".join(ln.split()) for ln in run.stdout.splitlines() if ln.startswith(wanted)]
+    rep.process_rows.append({
+        "what": "full checkin cycles against the local Central Command (`bench/checkin_cycle.py`)",
+        "run": run, "result": "; ".join(found) if run.returncode == 0 else f"failed (exit {run.returncode})"})
 
 
 # --- REPORT.md -------------------------------------------------------------------------------------------
