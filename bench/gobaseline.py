@@ -32,7 +32,7 @@ def write_ed25519_items(items: Items, path: Path) -> Path:
 
 def measure(work: Path, *, mode: str, ed25519_items: Items = ()) -> dict[str, dict[str, Any]]:
     """``mode``: ``smoke`` (one call per operation), ``quick`` or ``full``."""
-    timing = {"smoke": ["-smoke"], "quick": ["-time", "300ms"], "full": ["-time", "1s"]}[mode]
+    timing = {"smoke": ["-smoke"], "quick": ["-time", "200ms"], "full": ["-time", "1s"]}[mode]
     work.mkdir(parents=True, exist_ok=True)
     lines = write_phi_lines(work / "phi_lines.txt")
     extra = []

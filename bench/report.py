@@ -269,7 +269,7 @@ def run_scan(rep: Report) -> None:
     title = "## Scanning a site: wall time against concurrency"
     out = rep.out / "scan.json"
     sshd = shutil.which("sshd") is not None or Path("/usr/sbin/sshd").exists()
-    windows, linux = (4, 4) if rep.quick else (40, 40)
+    windows, linux = (3, 3) if rep.quick else (40, 40)
     if not (os.geteuid() == 0 and sshd):
         linux = 0  # Linux hosts need a real sshd and throwaway users (root)
         rep.notes.append("scan: no Linux hosts (needs root and sshd); Windows hosts only")
@@ -310,7 +310,7 @@ def run_processes(rep: Report) -> None:
          [str(BENCH / "logship_throughput.py"), "--lines", "5000" if rep.quick else "50000", "--json"],
          ("end_to_end_lines_per_s", "scrub_only_lines_per_s", "received_by_server")),
         ("outboxes: append (fsync) and drain to the local Central Command (`bench/outbox_throughput.py`)",
-         [str(BENCH / "outbox_throughput.py"), "--items", "200" if rep.quick else "2000", "--json"],
+         [str(BENCH / "outbox_throughput.py"), "--items", "100" if rep.quick else "2000", "--json"],
          ("append_incident_items_per_s", "drain_incidents_items_per_s", "drain_evidence_bundles_per_s")),
     ]
     for what, args, keys in jobs:
