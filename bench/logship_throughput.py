@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 import random
 import sys
@@ -57,7 +58,8 @@ async def bench(tmp: Path, lines: int, phi_every: int) -> dict[str, Any]:
                          hostname=lambda: "appliance-01")
     async with aiohttp.ClientSession() as session:
         async def post(path: str, body: bytes) -> tuple[int, bytes]:
-            async with session.post(cc.url + path, data=body, headers={
+            # The shipper hands the Uplink JSON; the Uplink gzips it (central-api.md §7.6).
+            async with session.post(cc.url + path, data=gzip.compress(body, 6), headers={
                     "Authorization": f"Bearer {key}", "Content-Type": "application/json",
                     "Content-Encoding": "gzip"}) as r:
                 return r.status, await r.read()

@@ -1,6 +1,7 @@
 """Scan a simulated clinic site: default scan concurrency vs one host at a time (the Go daemon).
 
-    python bench/scan_site.py [--windows 100] [--linux 100] [--seed 7]     (root: throwaway user)
+    python bench/scan_site.py [--windows 100] [--linux 100] [--seed 7] [--concurrency 8,1]
+                              [--json OUT]                                (root: throwaway user)
 
 Windows hosts are WS-Man test servers (one per host, each on its own loopback address, in a
 separate server process) answering the real Windows scan script with recorded outputs (a quarter
@@ -8,7 +9,8 @@ of them drifted) after 150-400 ms; Linux hosts are loopback sshd sockets (one lo
 host) running the real Linux scan script with a 150-400 ms sleep in front. Each mode runs in a fresh
 agent process through :class:`ScanScheduler` with the real scanners and executors, so the CPU time
 (``getrusage``: user + system of the agent process only; the servers are other processes) and the
-peak RSS are the agent's own.
+peak RSS are the agent's own. ``--concurrency`` lists the scan concurrencies to run (one fresh
+agent process each; 1 is the Go daemon's one host at a time); ``--json`` writes the rows.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ async def _serve_windows(n: int, seed: int) -> None:
 # --- one measured agent run -------------------------------------------------------------------------
 
 
-async def _scan(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
+async def _scan(concurrency: int, spec: dict[str, Any]) -> dict[str, Any]:
     from agent.exec import SshCredential, SshExecutor, Target, Transport, WinrmCredential
     from agent.exec.known_hosts import KnownHosts
     from agent.exec.winrm import WinrmExecutor
@@ -75,7 +77,7 @@ async def _scan(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
     from agent.scan.scheduler import ScanScheduler
     from agent.scan.windows import WindowsScanner
 
-    state = Path(spec["state"]) / mode  # created by _run_mode
+    state = Path(spec["state"]) / f"c{concurrency}"  # created by _run_mode
     ssh = SshExecutor(state, known_hosts=KnownHosts(Path(spec["state"]) / "known_hosts"))
     winrm = WinrmExecutor(state, http_port=5985, https_port=spec["closed_port"])
     key = spec["key_text"]
@@ -110,7 +112,7 @@ async def _scan(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
     sched = ScanScheduler(
         scan_host=scan_host,
         on_result=on_result,
-        concurrency=1 if mode == "sequential" else 8,
+        concurrency=concurrency,
         round_deadline_s=3600.0,
     )
     sched.set_targets(targets)
@@ -126,7 +128,8 @@ async def _scan(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
     for res in results:
         statuses[res.status] = statuses.get(res.status, 0) + 1
     return {
-        "mode": mode,
+        "concurrency": concurrency,
+        "mode": "sequential" if concurrency == 1 else "concurrent",
         "hosts": len(results),
         "statuses": statuses,
         "findings": sum(len(r.findings) for r in results),
@@ -136,7 +139,7 @@ async def _scan(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _run_mode(mode: str, spec_path: Path) -> dict[str, Any]:
+def _run_mode(concurrency: int, spec_path: Path) -> dict[str, Any]:
     try:
         import uvloop
 
@@ -144,9 +147,9 @@ def _run_mode(mode: str, spec_path: Path) -> dict[str, Any]:
     except ImportError:
         pass
     spec = json.loads(spec_path.read_text())
-    (Path(spec["state"]) / mode).mkdir(mode=0o700)
-    spec["key_text"] = Path(spec["key"]).read_text()
-    return asyncio.run(_scan(mode, spec))
+    (Path(spec["state"]) / f"c{concurrency}").mkdir(mode=0o700)
+    spec["key_text"] = Path(spec["key"]).read_text() if spec["key"] else ""
+    return asyncio.run(_scan(concurrency, spec))
 
 
 # --- orchestration ------------------------------------------------------------------------------------
@@ -189,7 +192,9 @@ def main() -> None:
     ap.add_argument("--linux", type=int, default=100)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--serve-windows", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--run", choices=["concurrent", "sequential"], help=argparse.SUPPRESS)
+    ap.add_argument("--concurrency", default="8,1", help="scan concurrencies to run, comma-separated")
+    ap.add_argument("--json", type=Path, help="also write the rows as JSON")
+    ap.add_argument("--run", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--spec", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_windows is not None:
@@ -198,11 +203,13 @@ def main() -> None:
     if args.run:
         print(json.dumps(_run_mode(args.run, args.spec)))
         return
+    levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
 
     from tests.exec.sshd import USER, create_users, free_port, remove_users, require_sshd
 
-    require_sshd()
-    users = create_users()
+    if args.linux:
+        require_sshd()
+    users = create_users() if args.linux else []
     root = Path(tempfile.mkdtemp(prefix="msp-bench-site-"))
     root.chmod(0o755)
     ntlm = root / "ntlm_users"
@@ -225,7 +232,7 @@ def main() -> None:
         spec = {
             "windows": windows,
             "linux": linux,
-            "key": str(key),
+            "key": str(key) if args.linux else "",
             "user": USER,
             "state": str(state),
             "closed_port": free_port(),
@@ -234,9 +241,9 @@ def main() -> None:
         spec_path = root / "spec.json"
         spec_path.write_text(json.dumps(spec))
         rows = []
-        for mode in ("concurrent", "sequential"):
+        for level in levels:
             out = subprocess.run(
-                [sys.executable, __file__, "--run", mode, "--spec", str(spec_path)],
+                [sys.executable, __file__, "--run", str(level), "--spec", str(spec_path)],
                 capture_output=True,
                 text=True,
                 env=env,
@@ -252,26 +259,32 @@ def main() -> None:
             win_proc.kill()
         for srv in servers:
             srv.stop()
-        remove_users(users)
+        if users:
+            remove_users(users)
         shutil.rmtree(root, ignore_errors=True)
 
     print(
         f"site: {args.windows} Windows (WinRM) + {args.linux} Linux (SSH) hosts, "
         f"{LAT_MIN * 1000:.0f}-{LAT_MAX * 1000:.0f} ms injected per scan command"
     )
-    head = ("mode", "hosts", "complete", "findings", "wall s", "CPU s", "peak RSS MB")
+    head = ("concurrency", "hosts", "complete", "findings", "wall s", "CPU s", "peak RSS MB")
     print(f"{head[0]:<34} {head[1]:>5} {head[2]:>8} {head[3]:>8} {head[4]:>8} {head[5]:>7} {head[6]:>11}")
     for r in rows:
-        label = "default concurrency (8)" if r["mode"] == "concurrent" else "sequential (Go daemon)"
+        c = r["concurrency"]
+        label = f"{c} (Go daemon: one at a time)" if c == 1 else f"{c}" + (" (default)" if c == 8 else "")
         print(
             f"{label:<34} {r['hosts']:>5} {r['statuses'].get('complete', 0):>8} {r['findings']:>8} "
             f"{r['wall_s']:>8.2f} {r['cpu_s']:>7.2f} {r['peak_rss_mb']:>11.1f}"
         )
-    c, s = rows
-    print(
-        f"speed-up {s['wall_s'] / c['wall_s']:.1f}x wall; statuses concurrent={c['statuses']} "
-        f"sequential={s['statuses']}"
-    )
+    by_level = {r["concurrency"]: r for r in rows}
+    if 1 in by_level and len(by_level) > 1:
+        best = min(rows, key=lambda r: r["wall_s"])
+        print(f"speed-up {by_level[1]['wall_s'] / best['wall_s']:.1f}x wall at concurrency "
+              f"{best['concurrency']} against one host at a time")
+    if args.json:
+        args.json.write_text(json.dumps({"windows": args.windows, "linux": args.linux,
+                                         "latency_ms": [LAT_MIN * 1000, LAT_MAX * 1000],
+                                         "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -10,14 +10,14 @@
 package main
 
 import (
-	"crypto/ed25519"
-	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"syscall"
 	"time"
+
+	"mspagent/bench/baseline"
 )
 
 func cpuNs() int64 {
@@ -28,33 +28,10 @@ func cpuNs() int64 {
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
-type item struct {
-	pk, sig, msg []byte
-}
-
-func load(path string) []item {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	var items []item
-	for len(data) > 0 {
-		if len(data) < 100 {
-			fmt.Fprintln(os.Stderr, "truncated item")
-			os.Exit(2)
-		}
-		n := int(binary.LittleEndian.Uint32(data[96:100]))
-		items = append(items, item{pk: data[:32], sig: data[32:96], msg: data[100 : 100+n]})
-		data = data[100+n:]
-	}
-	return items
-}
-
-func verifyAll(items []item) int {
+func verifyAll(items []baseline.Ed25519Item) int {
 	ok := 0
 	for _, it := range items {
-		if ed25519.Verify(ed25519.PublicKey(it.pk), it.msg, it.sig) {
+		if baseline.VerifyEd25519(it) {
 			ok++
 		}
 	}
@@ -66,7 +43,11 @@ func main() {
 	minTime := flag.Duration("min-time", time.Second, "minimum measuring time")
 	op := flag.String("op", "ed25519_verify", "operation name")
 	flag.Parse()
-	items := load(*in)
+	items, err := baseline.LoadEd25519Items(*in)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	valid := verifyAll(items) // warm up
 	rounds := 0
 	start, cpu0 := time.Now(), cpuNs()
