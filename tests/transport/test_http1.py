@@ -9,9 +9,10 @@ import socket
 
 import pytest
 import trustme
+from tests.checkin.conftest import client_context
 from tests.transport.conftest import Env, Handler, Seen, answer, ok, response
 
-from agent.http1 import Headers
+from agent.http1 import Headers, HttpError, Origin, connect
 from agent.transport import CentralClient, TransportError
 from agent.transport.client import MAX_IDLE, Endpoint
 
@@ -330,3 +331,19 @@ def test_headers_mapping() -> None:
     assert h.get("missing") is None and dict(h) == {"content-type": "a", "x-a": "1"}
     with pytest.raises(KeyError):
         h["missing"]
+
+
+async def test_read_timeout_on_a_silent_peer(env: Env) -> None:
+    """The per-read limit WinRM uses (its deadline is its own): a peer that stops sending."""
+    env.server.handler = answer(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "stall")
+    origin = Origin.parse(env.server.url)
+    conn = await connect(origin, ssl_context=client_context(env.ca), connect_timeout=5.0,
+                         tls_timeout=5.0)
+    try:
+        with pytest.raises(HttpError) as info:
+            await conn.exchange("POST", "/wsman", [("Host", origin.authority)], b"<x/>", KiB,
+                                read_timeout=0.2)
+        assert not conn.reusable  # h11 is mid-response: never back in a pool
+    finally:
+        conn.abort()
+    assert info.value.kind == "read_timeout" and not info.value.stale

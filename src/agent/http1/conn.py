@@ -5,10 +5,11 @@
 request and reads its response: the body is streamed and refused once it passes ``cap`` (the wire
 size and, for a gzip body, the decoded size), so neither a large body nor a decompression bomb is
 ever held. Failures raise :class:`HttpError` with a ``kind``: ``dns``, ``connect``, ``tls``,
-``timeout`` (connect or handshake), ``too_large``, ``server`` (closed early, malformed HTTP, a bad
-gzip body). ``stale`` is set when the peer closed or reset the connection before a single response
-byte arrived: on a kept-alive connection that is the server's idle close, and the one case a
-request may be sent again (by :class:`~agent.http1.pool.Pool`, on a fresh connection).
+``timeout`` (connect or handshake), ``read_timeout`` (a silent peer, when the caller set one),
+``too_large``, ``server`` (closed early, malformed HTTP, a bad gzip body). ``stale`` is set when
+the peer closed or reset the connection before a single response byte arrived: on a kept-alive
+connection that is the server's idle close, and the one case a request may be sent again (by
+:class:`~agent.http1.pool.Pool`, on a fresh connection).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ async def connect(origin: Origin, *, ssl_context: ssl.SSLContext | None, family:
         raise HttpError("tls", f"TLS with {origin.host}:{origin.port}: {exc.reason or exc}") from None
     except OSError as exc:
         sock.close()
-        raise HttpError("tls" if tls else "connect", _os_text(exc)) from None
+        raise HttpError("connect", _os_text(exc)) from None
     conn = Connection(reader, writer)
     if tls is not None and verify is not None:
         try:
@@ -175,8 +176,11 @@ class Connection:
         self._writer.transport.abort()
 
     async def exchange(self, method: str, target: str, headers: Sequence[tuple[str, str]],
-                       body: bytes | memoryview | None, cap: int) -> Reply:
-        """Send one request and read its whole response (at most ``cap`` bytes of body)."""
+                       body: bytes | memoryview | None, cap: int,
+                       read_timeout: float | None = None) -> Reply:
+        """Send one request and read its whole response (at most ``cap`` bytes of body).
+        ``read_timeout``: the longest wait for the next bytes (kind ``read_timeout``); the
+        caller's deadline bounds the whole exchange."""
         self.exchanges += 1
         self._write(method, target, headers, body)
         try:
@@ -184,7 +188,7 @@ class Connection:
         except OSError as exc:
             raise HttpError("server", f"connection lost while sending: {_os_text(exc)}",
                             stale=True) from None
-        return await self._read(cap)
+        return await self._read(cap, read_timeout)
 
     def _write(self, method: str, target: str, headers: Sequence[tuple[str, str]],
                body: bytes | memoryview | None) -> None:
@@ -202,7 +206,16 @@ class Connection:
             raise ValueError(f"invalid HTTP request: {exc}") from None
         self._writer.writelines(out)
 
-    async def _read(self, cap: int) -> Reply:
+    async def _recv(self, read_timeout: float | None) -> bytes:
+        if read_timeout is None:
+            return await self._reader.read(READ_SIZE)
+        try:
+            async with asyncio.timeout(read_timeout):
+                return await self._reader.read(READ_SIZE)
+        except TimeoutError:
+            raise HttpError("read_timeout", f"no response bytes for {read_timeout:g}s") from None
+
+    async def _read(self, cap: int, read_timeout: float | None) -> Reply:
         h = self._h11
         got = 0  # response bytes received
         head: h11.Response | None = None
@@ -216,7 +229,7 @@ class Connection:
                 raise HttpError("server", f"malformed HTTP response: {exc}") from None
             if event is h11.NEED_DATA:
                 try:
-                    data = await self._reader.read(READ_SIZE)
+                    data = await self._recv(read_timeout)
                 except ssl.SSLError as exc:
                     raise HttpError("tls", f"TLS error while reading: {exc.reason or exc}") from None
                 except OSError as exc:
