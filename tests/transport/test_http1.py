@@ -347,3 +347,22 @@ async def test_read_timeout_on_a_silent_peer(env: Env) -> None:
     finally:
         conn.abort()
     assert info.value.kind == "read_timeout" and not info.value.stale
+
+
+async def test_deadline_covers_a_handshake_that_never_comes(env: Env) -> None:
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # accepts TCP, never answers the TLS ClientHello
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    env.server.port = server.sockets[0].getsockname()[1]
+    c = env.client()
+    try:
+        err = await _fails(c, Endpoint("short", 0.3, KiB, secondary=False))
+    finally:
+        await c.close()
+        for w in held:
+            w.close()
+        server.close()
+    assert err.kind == "timeout" and len(held) == 1

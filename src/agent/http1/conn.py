@@ -105,6 +105,9 @@ async def connect(origin: Origin, *, ssl_context: ssl.SSLContext | None, family:
     except OSError as exc:
         sock.close()
         raise HttpError("connect", _os_text(exc)) from None
+    except BaseException:  # cancelled (the caller's deadline)
+        sock.close()
+        raise
     conn = Connection(reader, writer)
     if tls is not None and verify is not None:
         try:
