@@ -57,6 +57,7 @@ RULES = Endpoint("rules", 30.0, 4 * MiB)
 
 CONNECT_TIMEOUT_S = 15.0
 TLS_HANDSHAKE_S = 10.0
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # sent with a Content-Length even when empty
 KEEPALIVE_S = 90.0
 MAX_IDLE = 5
 
@@ -171,9 +172,6 @@ class CentralClient:
             self.last_error_kind = "connect"
             raise TransportError("connect", exc.strerror or type(exc).__name__) from None
         return Response(reply.status, reply.headers, reply.body)
-
-
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def retry_after_of(headers: Any) -> float | None:
