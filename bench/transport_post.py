@@ -39,7 +39,11 @@ def _pct(values: list[float], q: float) -> float:
 
 async def main(requests: int, fresh: int) -> None:
     configure("CRITICAL", "text")
-    tmp = Path(tempfile.mkdtemp(prefix="bench-transport-"))
+    with tempfile.TemporaryDirectory(prefix="bench-transport-") as scratch:
+        await _run(Path(scratch), requests, fresh)
+
+
+async def _run(tmp: Path, requests: int, fresh: int) -> None:
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
