@@ -12,7 +12,7 @@ python3Packages.buildPythonApplication {
 
   # Exactly pyproject.toml's [project] dependencies (tests/foundation/test_packaging.py compares).
   dependencies = with python3Packages; [
-    uvloop msgspec aiohttp pynacl cffi pyyaml asyncssh pyspnego
+    uvloop msgspec aiohttp h11 pynacl cffi pyyaml asyncssh pyspnego
   ];
 
   nativeCheckInputs = (with python3Packages; [

@@ -1,7 +1,8 @@
 """Remote and local execution (exec.md): one interface, three executors.
 
 ``LocalExecutor`` (the appliance), ``SshExecutor`` (asyncssh) and ``WinrmExecutor`` (WS-Management
-on aiohttp) all offer ``await run(target, credential, request) -> ExecResult`` and ``await close()``.
+over :mod:`agent.http1`) all offer ``await run(target, credential, request) -> ExecResult`` and
+``await close()``.
 """
 
 from typing import TYPE_CHECKING, Any

@@ -1,4 +1,4 @@
-"""WinRM executor: PowerShell over WS-Management on aiohttp (exec.md §3).
+"""WinRM executor: PowerShell over WS-Management over HTTP/1.1 (:mod:`agent.http1`) (exec.md §3).
 
 A new shell per execution, always deleted. Short scripts go inline as ``-EncodedCommand``
 (UTF-16LE base64); long ones run a fixed bootstrap that reads the base64 UTF-8 script from stdin
@@ -16,14 +16,10 @@ import hashlib
 import os
 import re
 import secrets
-import socket
-import ssl
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
-
-import aiohttp
 
 from agent.exec import wsman
 from agent.exec.capture import StreamCapture
@@ -41,6 +37,7 @@ from agent.exec.common import (
 from agent.exec.preamble import encode_params, ps_preamble
 from agent.exec.types import ErrorKind, ExecError, ExecRequest, ExecResult, Stage, Target, WinrmCredential
 from agent.exec.winrm_transport import TlsPinMismatch, WinrmChannel, WinrmPins, pin_key
+from agent.http1 import HttpError
 
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 PROBE_TIMEOUT_S = 3.0
@@ -537,23 +534,33 @@ def _map_http_error(exc: BaseException, stage: Stage, started: bool) -> ExecErro
         return ExecError(
             ErrorKind.TLS_PIN_MISMATCH, Stage.CONNECT, "certificate differs from the pin", retryable=False
         )
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        os_err = exc.os_error
-        if isinstance(os_err, ssl.SSLError):
-            return ExecError(ErrorKind.TLS_ERROR, Stage.CONNECT, "TLS handshake failed")
-        if isinstance(os_err, socket.gaierror):
-            return ExecError(ErrorKind.UNREACHABLE, Stage.CONNECT, "name resolution failed")
-        if started:
-            return ExecError(ErrorKind.CONNECTION_LOST, stage, "reconnect failed", started=True)
-        return ExecError(ErrorKind.UNREACHABLE, Stage.CONNECT, "connect failed")
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return ExecError(ErrorKind.CONNECT_TIMEOUT, Stage.CONNECT, "connect timed out", started=started)
-    if isinstance(exc, (aiohttp.ServerTimeoutError, TimeoutError)):
+    if isinstance(exc, HttpError):
+        return _map_http1_error(exc, stage, started)
+    if isinstance(exc, TimeoutError):
         return ExecError(ErrorKind.CONNECTION_LOST, stage, "read timed out", started=started)
-    if isinstance(exc, (aiohttp.ClientError, OSError)):
+    if isinstance(exc, OSError):
         if started:
             return ExecError(
                 ErrorKind.CONNECTION_LOST, stage, f"connection lost ({type(exc).__name__})", started=True
             )
         return ExecError(ErrorKind.UNREACHABLE, stage, f"connection failed ({type(exc).__name__})")
     raise exc
+
+
+def _map_http1_error(exc: HttpError, stage: Stage, started: bool) -> ExecError:
+    if exc.kind == "tls":
+        return ExecError(ErrorKind.TLS_ERROR, Stage.CONNECT, "TLS handshake failed")
+    if exc.kind == "dns":
+        return ExecError(ErrorKind.UNREACHABLE, Stage.CONNECT, "name resolution failed")
+    if exc.kind == "timeout":
+        return ExecError(ErrorKind.CONNECT_TIMEOUT, Stage.CONNECT, "connect timed out", started=started)
+    if exc.kind == "read_timeout":
+        return ExecError(ErrorKind.CONNECTION_LOST, stage, "read timed out", started=started)
+    if exc.kind == "connect":
+        if started:
+            return ExecError(ErrorKind.CONNECTION_LOST, stage, "reconnect failed", started=True)
+        return ExecError(ErrorKind.UNREACHABLE, Stage.CONNECT, "connect failed")
+    # server (closed early, malformed HTTP) or too_large
+    if started:
+        return ExecError(ErrorKind.CONNECTION_LOST, stage, f"connection lost ({exc.message})", started=True)
+    return ExecError(ErrorKind.UNREACHABLE, stage, f"connection failed ({exc.message})")

@@ -1,9 +1,10 @@
 """WinRM HTTP transport: certificate pins, HTTP message encryption, SPNEGO/NTLM (exec.md §3.1-3.4).
 
-One :class:`WinrmChannel` is one keep-alive TCP connection (aiohttp connector with ``limit=1``) that
-carries one operation sequence. HTTPS connections are pinned (SHA-256 of the leaf certificate DER)
-right after the handshake on the same connection, before any HTTP byte is written. On HTTP (5985)
-every SOAP body is encrypted with the SPNEGO context; Basic is not implemented at all.
+One :class:`WinrmChannel` is one keep-alive HTTP/1.1 connection at a time (:mod:`agent.http1`: h11
+on asyncio streams; a new one when the server closes it) that carries one operation sequence.
+HTTPS connections are pinned (SHA-256 of the leaf certificate DER) right after the handshake on the
+same connection, before any HTTP byte is written. On HTTP (5985) every SOAP body is encrypted with
+the SPNEGO context; Basic is not implemented at all.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import spnego
-from aiohttp.client_proto import ResponseHandler
 from spnego.channel_bindings import GssChannelBindings
 
 from agent.exec.types import ErrorKind, ExecError, Stage, WinrmCredential
+from agent.http1 import Connection, Origin, connect
 from agent.log import get_logger
 from agent.state.atomic import atomic_write, quarantine
 
@@ -34,6 +34,9 @@ log = get_logger("exec")
 
 BOUNDARY = b"Encrypted Boundary"
 LAST_SEEN_WRITE_S = 3600.0
+#: The largest WS-Man response read (far above any MaxEnvelopeSize a host sets).
+RESPONSE_CAP = 32 * 1024 * 1024
+USER_AGENT = "msp-agent/winrm"
 
 
 # -- pins -----------------------------------------------------------------------------------
@@ -140,35 +143,6 @@ class WinrmPins:
         return True
 
 
-class _PinConnector(aiohttp.TCPConnector):
-    """One connection at a time; every new TLS connection is pin-checked before use."""
-
-    def __init__(self, pins: WinrmPins | None, key: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._pins = pins
-        self._key = key
-        self.generation = 0
-        self.cert_der: bytes | None = None
-
-    async def _wrap_create_connection(
-        self, *args: Any, **kwargs: Any
-    ) -> tuple[asyncio.Transport, ResponseHandler]:
-        transport, proto = await super()._wrap_create_connection(*args, **kwargs)
-        ssl_object = transport.get_extra_info("ssl_object")
-        if ssl_object is not None:
-            try:
-                cert = ssl_object.getpeercert(binary_form=True)
-                if not cert or self._pins is None:
-                    raise TlsPinMismatch(self._key)
-                await self._pins.check(self._key, cert)
-            except BaseException:
-                transport.abort()
-                raise
-            self.cert_der = cert
-        self.generation += 1
-        return transport, proto
-
-
 # -- message encryption framing (MS-WSMV HTTP message encryption) ----------------------------
 
 
@@ -250,7 +224,8 @@ def cbt_for(cert_der: bytes) -> GssChannelBindings:
 
 
 class WinrmChannel:
-    """One authenticated keep-alive connection; owns its aiohttp session."""
+    """One authenticated keep-alive connection (reopened when the server closes it; ``generation``
+    counts the connections, each TLS one pin-checked right after its handshake)."""
 
     def __init__(
         self,
@@ -267,23 +242,19 @@ class WinrmChannel:
         self.cred = cred
         scheme = "https" if https else "http"
         self.url = f"{scheme}://{host}:{port}/wsman"
-        ctx: ssl.SSLContext | bool = False
+        self.origin = Origin(scheme, host, port)
+        self._ssl: ssl.SSLContext | None = None
         if https:
             sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             sctx.minimum_version = ssl.TLSVersion.TLSv1_2
             sctx.check_hostname = False  # the pin is the trust anchor (exec.md §3.2)
             sctx.verify_mode = ssl.CERT_NONE
-            ctx = sctx
-        self.connector = _PinConnector(
-            pins if https else None, pin_key(host, port), limit=1, ssl=ctx, force_close=False
-        )
-        self.session = aiohttp.ClientSession(
-            connector=self.connector,
-            auto_decompress=False,
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
-            skip_auto_headers=("User-Agent",),
-            headers={"User-Agent": "msp-agent/winrm"},
-        )
+            self._ssl = sctx
+        self._pins = pins if https else None
+        self._key = pin_key(host, port)
+        self._conn: Connection | None = None
+        self.generation = 0  # connections opened
+        self.cert_der: bytes | None = None  # the current connection's leaf certificate
         self.connect_timeout = connect_timeout
         self._ctx: Any = None
         self._ctx_generation = -1
@@ -291,18 +262,50 @@ class WinrmChannel:
         self.requests = 0
 
     async def close(self) -> None:
-        await self.session.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def _verify(self, ssl_object: Any, _host: str) -> None:
+        """Pin the leaf on the new connection before any HTTP byte is written."""
+        cert = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if not cert or self._pins is None:
+            raise TlsPinMismatch(self._key)
+        await self._pins.check(self._key, cert)
+        self.cert_der = cert
+
+    async def _connection(self) -> Connection:
+        if self._conn is not None and self._conn.reusable:
+            return self._conn
+        await self.close()
+        self._conn = await connect(
+            self.origin,
+            ssl_context=self._ssl,
+            connect_timeout=self.connect_timeout,
+            tls_timeout=self.connect_timeout,
+            verify=self._verify if self.https else None,
+        )
+        self.generation += 1
+        return self._conn
 
     async def _post(
         self, body: bytes, headers: dict[str, str], read_timeout: float
     ) -> tuple[int, dict[str, str], bytes]:
+        """One POST to /wsman: (status, headers with lower-case names, repeats joined, body)."""
         self.requests += 1
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout, sock_read=read_timeout)
-        async with self.session.post(
-            self.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-        ) as resp:
-            data = await resp.read()
-            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, data
+        conn = await self._connection()
+        hdrs = [("Host", self.origin.authority), ("User-Agent", USER_AGENT)]
+        hdrs += [(k, v) for k, v in headers.items() if k.lower() != "content-length"]
+        try:
+            reply = await conn.exchange("POST", "/wsman", hdrs, body, RESPONSE_CAP, read_timeout)
+        except BaseException:
+            conn.abort()
+            self._conn = None
+            raise
+        if not conn.reusable:
+            await self.close()
+        joined = {k: ", ".join(reply.headers.getall(k)) for k in reply.headers}
+        return reply.status, joined, reply.body
 
     @staticmethod
     def _token(headers: dict[str, str]) -> bytes | None:
@@ -320,8 +323,8 @@ class WinrmChannel:
             raise ExecError(
                 ErrorKind.PROTOCOL_ERROR, Stage.AUTH, f"server does not offer Negotiate (HTTP {status})"
             )
-        generation = self.connector.generation
-        cbt = cbt_for(self.connector.cert_der) if self.https and self.connector.cert_der else None
+        generation = self.generation
+        cbt = cbt_for(self.cert_der) if self.https and self.cert_der else None
         proto = "ntlm" if self.cred.auth == "ntlm" else "negotiate"
         ctx = spnego.client(
             self.cred.username,
@@ -341,7 +344,7 @@ class WinrmChannel:
                 "Authorization": "Negotiate " + base64.b64encode(out or b"").decode(),
             }
             status, headers, _ = await self._post(b"", hdrs, 30)
-            if self.connector.generation != generation:
+            if self.generation != generation:
                 raise ExecError(
                     ErrorKind.CONNECTION_LOST, Stage.AUTH, "connection changed during authentication"
                 )
@@ -388,7 +391,7 @@ class WinrmChannel:
     async def call(self, soap: bytes, read_timeout: float) -> tuple[int, bytes]:
         """Send one SOAP message (re-authenticating on a new connection); returns (status, plaintext)."""
         for attempt in range(2):
-            if self._ctx is None or self.connector.generation != self._ctx_generation:
+            if self._ctx is None or self.generation != self._ctx_generation:
                 try:
                     await self.authenticate()
                 except ExecError as exc:
@@ -401,7 +404,7 @@ class WinrmChannel:
             body, ctype = self._wrap(soap)
             status, headers, data = await self._post(body, {"Content-Type": ctype}, read_timeout)
             if status == 401:
-                if self.connector.generation != self._ctx_generation:
+                if self.generation != self._ctx_generation:
                     self._ctx = None  # the request went out on a fresh connection: authenticate it
                     continue
                 raise ExecError(

@@ -1,10 +1,12 @@
 """The HTTPS client for Central Command (central-api.md §1, §3, §4).
 
-One keep-alive session, one pinned connection pool, every request with a total deadline and a
-response-size cap, Bearer auth read from the shared :class:`Credentials` at send time, and
-sigauth headers where asked. Transport problems raise :class:`TransportError` with a ``kind``
-(``dns``, ``connect``, ``tls``, ``pin``, ``timeout``, ``too_large``, ``breaker_open``); any
-HTTP status comes back as a :class:`Response` for the caller to classify.
+One pinned keep-alive connection pool (:mod:`agent.http1`: asyncio streams, ``ssl``, h11), every
+request with a total deadline and a response-size cap, Bearer auth read from the shared
+:class:`Credentials` at send time, and sigauth headers where asked. Responses may come gzip-encoded
+(``Accept-Encoding: gzip``, as the Go daemon's client asks); they are decoded under the same cap.
+Transport problems raise :class:`TransportError` with a ``kind`` (``dns``, ``connect``, ``tls``,
+``pin``, ``timeout``, ``too_large``, ``breaker_open``, ``server``: closed early or malformed HTTP);
+any HTTP status comes back as a :class:`Response` for the caller to classify.
 """
 
 from __future__ import annotations
@@ -15,14 +17,12 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-from multidict import CIMultiDictProxy
-
 from agent import __version__
 from agent.crypto.keys import Ed25519Key
 from agent.crypto.sigauth import sign_request
+from agent.http1 import Connection, Headers, HttpError, Origin, Pool, connect
 from agent.log import get_logger, register_secret
-from agent.transport.connector import PinningConnector
+from agent.transport.pinning import pin_verifier
 from agent.transport.pins import PinMismatch, PinStore
 from agent.transport.policy import Breaker
 
@@ -56,6 +56,8 @@ L2_PLAN = Endpoint("l2_plan", 30.0, 1 * MiB)
 RULES = Endpoint("rules", 30.0, 4 * MiB)
 
 CONNECT_TIMEOUT_S = 15.0
+TLS_HANDSHAKE_S = 10.0
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # sent with a Content-Length even when empty
 KEEPALIVE_S = 90.0
 MAX_IDLE = 5
 
@@ -92,7 +94,7 @@ class TransportError(Exception):
 @dataclass(slots=True)
 class Response:
     status: int
-    headers: CIMultiDictProxy[str]
+    headers: Headers
     body: bytes
 
     def retry_after(self) -> float | None:
@@ -108,12 +110,13 @@ def make_ssl_context(cafile: str | None = None) -> ssl.SSLContext:
 
 
 class CentralClient:
-    """Requests to Central Command through one pinned keep-alive session."""
+    """Requests to Central Command through one pinned keep-alive connection pool."""
 
     def __init__(self, base_url: str, credentials: Credentials, *, identity: Ed25519Key,
                  pins: PinStore | None, ssl_context: ssl.SSLContext | None = None,
                  ipv6: bool = False, breaker: Breaker | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.origin = Origin.parse(self.base_url)
         self.credentials = credentials
         self.identity = identity
         self.pins = pins
@@ -121,49 +124,43 @@ class CentralClient:
         self.family = 0 if ipv6 else socket.AF_INET
         self.breaker = breaker or Breaker()
         self.user_agent = f"OsirisCare-Appliance/{__version__}"
-        self._session: aiohttp.ClientSession | None = None
+        self._verify = pin_verifier(pins) if pins is not None else None
+        self.pool = Pool(self._open, max_idle=MAX_IDLE, keepalive_s=KEEPALIVE_S)
         self.last_error_kind: str | None = None
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = PinningConnector(
-                self.pins, ssl=self.ssl_context, family=self.family, limit=MAX_IDLE * 2,
-                limit_per_host=MAX_IDLE, keepalive_timeout=KEEPALIVE_S, enable_cleanup_closed=True,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, raise_for_status=False,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S),
-                headers={"User-Agent": self.user_agent}, trust_env=False,
-            )
-        return self._session
+    async def _open(self) -> Connection:
+        return await connect(self.origin, ssl_context=self.ssl_context, family=self.family,
+                             connect_timeout=CONNECT_TIMEOUT_S, tls_timeout=TLS_HANDSHAKE_S,
+                             verify=self._verify)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self.pool.close()
 
     async def request(self, method: str, path: str, body: bytes | memoryview | None,
                       endpoint: Endpoint, *, auth: bool = True, sign: bool = False,
                       headers: dict[str, str] | None = None) -> Response:
-        """Send one request; raises :class:`TransportError`, never aiohttp's exceptions."""
+        """Send one request; raises :class:`TransportError` for anything but an HTTP response."""
         if endpoint.secondary and not self.breaker.allow():
             raise TransportError("breaker_open", "Central Command breaker is open")
-        hdrs: dict[str, str] = {}
-        payload = b"" if body is None else body
+        hdrs = {"Host": self.origin.authority, "User-Agent": self.user_agent,
+                "Accept-Encoding": "gzip"}
         if body is not None:
             hdrs["Content-Type"] = "application/json"
         if auth:
             hdrs["Authorization"] = f"Bearer {self.credentials.api_key}"
         if sign:
-            hdrs.update(sign_request(self.identity, method, path, payload))
+            hdrs.update(sign_request(self.identity, method, path, b"" if body is None else body))
         if headers:
             hdrs.update(headers)
+        if body is None and method in _BODY_METHODS:
+            body = b""
         try:
             async with asyncio.timeout(endpoint.deadline):
-                return await self._send(method, path, payload, hdrs, endpoint)
-        except TransportError as exc:
+                reply = await self.pool.exchange(method, self.origin.prefix + path,
+                                                 list(hdrs.items()), body, endpoint.cap)
+        except HttpError as exc:
             self.last_error_kind = exc.kind
-            raise
+            raise TransportError(exc.kind, f"{endpoint.name}: {exc.message}") from None
         except TimeoutError:
             self.last_error_kind = "timeout"
             raise TransportError("timeout", f"{endpoint.name} exceeded its {endpoint.deadline:.0f}s "
@@ -171,60 +168,10 @@ class CentralClient:
         except PinMismatch as exc:
             self.last_error_kind = "pin"
             raise TransportError("pin", exc.reason) from None
-        except aiohttp.ClientError as exc:
-            kind = classify(exc)
-            self.last_error_kind = kind
-            raise TransportError(kind, _describe(exc)) from None
         except OSError as exc:
             self.last_error_kind = "connect"
             raise TransportError("connect", exc.strerror or type(exc).__name__) from None
-
-    async def _send(self, method: str, path: str, payload: bytes | memoryview,
-                    hdrs: dict[str, str], endpoint: Endpoint) -> Response:
-        session = self._get_session()
-        async with session.request(method, self.base_url + path, data=payload, headers=hdrs,
-                                   allow_redirects=False) as resp:
-            declared = resp.content_length
-            if declared is not None and declared > endpoint.cap:
-                resp.close()
-                raise TransportError("too_large", f"{endpoint.name} response declared {declared} "
-                                     f"bytes (cap {endpoint.cap})")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in resp.content.iter_chunked(64 * KiB):
-                size += len(chunk)
-                if size > endpoint.cap:
-                    resp.close()
-                    raise TransportError("too_large", f"{endpoint.name} response exceeded "
-                                         f"{endpoint.cap} bytes")
-                chunks.append(chunk)
-            return Response(resp.status, resp.headers, b"".join(chunks))
-
-
-def classify(exc: BaseException) -> str:
-    """dns, tls, pin, connect or server for an aiohttp exception."""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, PinMismatch):
-            return "pin"
-        if isinstance(cur, socket.gaierror) or type(cur).__name__ == "ClientConnectorDNSError":
-            return "dns"
-        if isinstance(cur, aiohttp.ClientConnectorCertificateError | aiohttp.ClientConnectorSSLError
-                      | ssl.SSLError):
-            return "tls"
-        cur = cur.__cause__ or cur.__context__ or getattr(cur, "os_error", None)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return "connect"
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return "server"
-    return "connect"
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0][:300]
+        return Response(reply.status, reply.headers, reply.body)
 
 
 def retry_after_of(headers: Any) -> float | None:
