@@ -1,0 +1,91 @@
+"""The hub's listener: grpclib over TLS with optional client certificates (verified when
+presented; each call but Register then demands one, see :mod:`agent.hub.service`), and a stop
+with a grace period for the calls in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+import ssl
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from grpclib.server import Server
+
+from agent.hub.ca import AgentCA
+from agent.hub.service import ComplianceService
+from agent.log import get_logger
+
+log = get_logger("hub")
+
+
+def tls_context(cert: Path, key: Path, ca_cert: Path) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    ctx.load_verify_locations(cafile=str(ca_cert))
+    ctx.verify_mode = ssl.CERT_OPTIONAL  # Register may come without one; the others may not
+    ctx.set_alpn_protocols(["h2"])
+    return ctx
+
+
+def site_address(peers: Iterable[str]) -> str | None:
+    """The local address the site is reached through: the source address toward the first
+    peer given as an IP address (a UDP connect sends nothing), else the first non-loopback
+    IPv4 address of this host; None when neither is known."""
+    for peer in peers:
+        try:
+            ipaddress.ip_address(peer)
+        except ValueError:
+            continue
+        with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect((peer, 9))
+            return str(s.getsockname()[0])
+    with contextlib.suppress(OSError):
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            addr = str(info[4][0])
+            if not ipaddress.ip_address(addr).is_loopback:
+                return addr
+    return None
+
+
+class HubServer:
+    def __init__(self, service: ComplianceService, ca: AgentCA, *, host: str, port: int,
+                 names: list[str]) -> None:
+        self.service = service
+        self.ca = ca
+        self.host = host
+        self.port = port
+        self.names = names  # what the server certificate names (the bind address at least)
+        self._server: Server | None = None
+
+    async def start(self) -> int:
+        """Listen; the bound port (``port`` 0 picks one)."""
+        self.ca.ensure()
+        cert, key = self.ca.server_credentials(self.names)
+        ctx = tls_context(cert, key, self.ca.ca_cert_path)
+        self._server = Server([self.service])
+        await self._server.start(self.host, self.port, ssl=ctx, backlog=64)
+        listener: Any = self._server._server  # the asyncio.Server grpclib keeps
+        self.port = int(listener.sockets[0].getsockname()[1])
+        return self.port
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop accepting, let calls in flight finish for up to ``grace_s`` (drift streams end
+        after their current message), then cancel what is left."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        listener: Any = server._server
+        listener.close()
+        self.service.closing = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.service.no_calls.wait(), timeout=grace_s)
+        left = self.service.streams
+        server.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), timeout=1.0)
+        log.info("hub.stopped", "workstation hub stopped", cancelled_calls=left)
