@@ -87,7 +87,7 @@ class HubComponent(BaseComponent):
             limits=limits_of(config), clock=clock)
         host = bind if bind is not None else (config.grpc_bind_address or None)
         self._bind = host
-        self._port = config.grpc_port if port is None else port  # tests: 0 picks a free port
+        self.port = config.grpc_port if port is None else port  # 0 picks a free port (tests)
         self.server: HubServer | None = None
         self._closed = asyncio.Event()
 
@@ -127,7 +127,7 @@ class HubComponent(BaseComponent):
         if self.config.grpc_hub_compat_enrollment:
             log.warning("hub.compat_enrollment_on", COMPAT_WARNING)
         host = self._address()
-        self.server = HubServer(self.service, self.ca, host=host, port=self._port,
+        self.server = HubServer(self.service, self.ca, host=host, port=self.port,
                                 names=sorted({host, "localhost"}))
         port = await self.server.start()
         log.info("hub.listening", "workstation hub listening", address=host, port=port,

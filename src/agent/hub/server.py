@@ -75,13 +75,14 @@ class HubServer:
 
     async def stop(self, grace_s: float) -> None:
         """Stop accepting, let calls in flight finish for up to ``grace_s`` (drift streams end
-        after their current message), then cancel what is left."""
+        cleanly before their next message; one under way is read and acknowledged), then
+        cancel and reset what is left."""
         server, self._server = self._server, None
         if server is None:
             return
         listener: Any = server._server
         listener.close()
-        self.service.closing = True
+        self.service.stopping.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.service.no_calls.wait(), timeout=grace_s)
         left = self.service.streams

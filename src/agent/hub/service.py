@@ -27,7 +27,7 @@ from agent.hub import checktypes
 from agent.hub.ca import AgentCA, CAError, ClientIdentity, normalize_host
 from agent.hub.proto import compliance_pb2 as pb
 from agent.hub.registry import AgentRegistry, AgentState, TokenError
-from agent.hub.wire import peer_cert_der, peer_ip, read_message
+from agent.hub.wire import peer_cert_der, peer_ip, read_message, reset
 from agent.log import get_logger
 from agent.scan.model import Finding
 
@@ -88,7 +88,8 @@ class ComplianceService:
         self.streams = 0
         self.no_calls = asyncio.Event()  # set while no call is in flight
         self.no_calls.set()
-        self.closing = False  # set by the server's stop: drift streams end after this message
+        #: set by the server's stop: drift streams end before their next message
+        self.stopping = asyncio.Event()
         self.per_peer: collections.Counter[str] = collections.Counter()
         self._compat_hits: dict[str, collections.deque[float]] = {}
         self.commands: dict[str, tuple[str, str]] = {}  # command id -> (agent id, check type)
@@ -129,6 +130,10 @@ class ComplianceService:
         self.per_peer[ip] += 1
         try:
             yield ip
+        except asyncio.CancelledError:
+            if self.stopping.is_set():
+                reset(stream)  # cancelled at the end of the grace: tell the client
+            raise
         finally:
             self.streams -= 1
             if not self.streams:
@@ -256,14 +261,13 @@ class ComplianceService:
         async with self._slot(stream):
             agent: AgentState | None = None
             while True:
-                ev = await read_message(stream, pb.DriftEvent, self.limits.max_message_bytes)
+                ev = await read_message(stream, pb.DriftEvent, self.limits.max_message_bytes,
+                                        self.stopping)
                 if ev is None:
                     return
                 if agent is None or ev.agent_id != agent.agent_id:
                     agent = self._require(stream, ev.agent_id)
                 await stream.send_message(self._drift(agent, ev))
-                if self.closing:
-                    return
 
     def _drift(self, agent: AgentState, ev: pb.DriftEvent) -> pb.DriftAck:
         now = self.clock()

@@ -3,6 +3,7 @@ in this one module: grpclib itself reads any length a client announces)."""
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from typing import Any, TypeVar
 
@@ -13,14 +14,32 @@ from grpclib.exceptions import GRPCError
 M = TypeVar("M", bound=Message)
 
 
-async def read_message(stream: Any, message_type: type[M], cap: int) -> M | None:
-    """The next message of a server ``stream``, or None at the end of the client's side.
+async def _header(inner: Any, stop: asyncio.Event | None) -> bytes:
+    """The 5-byte message header, or b"" when ``stop`` is set before one starts arriving."""
+    if stop is None:
+        return bytes(await inner.recv_data(5))
+    header = asyncio.ensure_future(inner.recv_data(5))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({header, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if not header.done():
+        header.cancel()
+        return b""
+    return bytes(header.result())
+
+
+async def read_message(stream: Any, message_type: type[M], cap: int,
+                       stop: asyncio.Event | None = None) -> M | None:
+    """The next message of a server ``stream``, or None at the end of the client's side (or
+    when ``stop`` is set while waiting for the next message; a message under way is read).
 
     Refuses, before reading the body, a message announced larger than ``cap``
     (RESOURCE_EXHAUSTED) and a compressed one; a body cut short is INVALID_ARGUMENT."""
     inner = stream._stream  # grpclib.protocol.Stream
     try:
-        meta = await inner.recv_data(5)
+        meta = await _header(inner, stop)
         if not meta:
             return None
         if len(meta) != 5:
@@ -53,3 +72,10 @@ def peer_cert_der(stream: Any) -> bytes | None:
         return None
     der = ssl_object.getpeercert(binary_form=True)
     return bytes(der) if der else None
+
+
+def reset(stream: Any) -> None:
+    """Reset a call's HTTP/2 stream (RST_STREAM): the client learns at once that it is over."""
+    inner = stream._stream
+    if inner.closable:
+        inner.reset_nowait()
