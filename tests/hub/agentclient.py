@@ -111,10 +111,11 @@ class Agent:
             timeout=10)
 
     @asynccontextmanager
-    async def drift_stream(self, *, with_cert: bool = True) -> AsyncIterator[Any]:
+    async def drift_stream(self, *, with_cert: bool = True,
+                           deadline_s: float = 30.0) -> AsyncIterator[Any]:
         method = StreamStreamMethod(self.channel(with_cert), SERVICE + "ReportDrift",
                                     pb.DriftEvent, pb.DriftAck)
-        async with method.open(timeout=30) as stream:
+        async with method.open(timeout=deadline_s) as stream:
             yield stream
 
     def drift(self, check_type: str, *, passed: bool = False, **metadata: str) -> Any:
