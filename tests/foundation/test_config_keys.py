@@ -255,7 +255,9 @@ def test_environment_variables_are_distinct() -> None:
     assert len(set(names)) == len(names)
     assert {KEYS[k].env: k for k in ENV_KEYS} == {
         "HEALING_DRY_RUN": "healing_dry_run", "L2_ENABLED": "l2_enabled", "STATE_DIR": "state_dir",
-        "LOG_LEVEL": "log_level", "MSP_AGENT_LOG_FORMAT": "log_format"}
+        "LOG_LEVEL": "log_level", "MSP_AGENT_LOG_FORMAT": "log_format",
+        # set by the NixOS module's grpcHub.enable (runtime.md §10; issue 23)
+        "MSP_AGENT_GRPC_HUB": "grpc_hub_enabled"}
 
 
 @pytest.mark.parametrize("key", ENV_KEYS)

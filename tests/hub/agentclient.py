@@ -46,6 +46,7 @@ class Agent:
     key_pem: bytes = b""
     agent_id: str = ""
     channels: list[Channel] = field(default_factory=list)
+    _open: dict[tuple[bool, bytes], Channel] = field(default_factory=dict)
 
     def _ssl(self, with_cert: bool) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cadata=self.ca_pem.decode())
@@ -58,14 +59,20 @@ class Agent:
         return ctx
 
     def channel(self, with_cert: bool = True) -> Channel:
-        ch = Channel("127.0.0.1", self.port, ssl=self._ssl(with_cert))
-        self.channels.append(ch)
+        """One connection per identity (as a real agent keeps one): reused until the
+        certificate changes or :meth:`close`."""
+        key = (with_cert, self.cert_pem if with_cert else b"")
+        ch = self._open.get(key)
+        if ch is None:
+            ch = self._open[key] = Channel("127.0.0.1", self.port, ssl=self._ssl(with_cert))
+            self.channels.append(ch)
         return ch
 
     def close(self) -> None:
         for ch in self.channels:
             ch.close()
         self.channels.clear()
+        self._open.clear()
 
     async def register(self, *, csr: bytes = b"", token: str = "", needs_certs: bool = False,
                        with_cert: bool = True, os_version: str = "Windows 11 Pro") -> Any:

@@ -101,7 +101,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     require_signed_rules: Annotated[bool, Key(go=True)] = False
     tls_pin_hash: Annotated[str | None, Key(go=True, restart=True, check=checks.spki_pins)] = None
     # --- runtime.md §2.3: keys added by this agent ----------------------------------------
-    grpc_hub_enabled: Annotated[bool, Key(restart=True)] = False
+    grpc_hub_enabled: Annotated[bool, Key(restart=True, env="MSP_AGENT_GRPC_HUB")] = False
     phi_hash_key: Annotated[str | None, Key(secret=True, check=checks.phi_hash_key)] = None
     phi_hash_mode: Annotated[PhiHashMode, Key()] = "hmac"
     rules_sync_interval: Annotated[int, Meta(ge=300, le=86_400), Key()] = 3600
