@@ -126,3 +126,32 @@ async def test_close_with_open_streams_ends_them_within_the_grace(tmp_path: Any)
     finally:
         for x in (a, b, c, *h.agents):
             x.close()
+
+
+async def test_connections_per_address_are_capped(hub: Harness) -> None:
+    import ssl
+
+    ctx = ssl.create_default_context(cadata=hub.ca_pem.decode())
+    ctx.set_alpn_protocols(["h2"])
+    assert hub.hub.server is not None
+    conns = hub.hub.server.connections
+    cap = conns.cap()
+    opened = [await asyncio.open_connection("127.0.0.1", hub.port, ssl=ctx,
+                                            server_hostname="127.0.0.1") for _ in range(cap)]
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", hub.port, ssl=ctx,
+                                                       server_hostname="127.0.0.1")
+        assert await reader.read() == b""  # closed by the hub at once
+        writer.close()
+        assert conns.refused == 1 and conns.open["127.0.0.1"] == cap
+    finally:
+        for _, w in opened:
+            w.close()
+            await w.wait_closed()
+    for _ in range(1000):  # the hub notices the closes on its side
+        if not conns.open:
+            break
+        await asyncio.sleep(0.01)
+    assert not conns.open
+    a = await _enrolled(hub)  # room again once they are gone
+    assert (await a.heartbeat()).acknowledged

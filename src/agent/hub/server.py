@@ -5,11 +5,12 @@ with a grace period for the calls in flight."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ipaddress
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,71 @@ def site_address(peers: Iterable[str]) -> str | None:
     return None
 
 
+class _PeerConnections:
+    """Open connections per peer address, capped: one over the cap is closed at once (an agent
+    needs one; the cap leaves room for reconnects)."""
+
+    def __init__(self, cap: Callable[[], int]) -> None:
+        self.cap = cap
+        self.open: collections.Counter[str] = collections.Counter()
+        self.refused = 0
+
+    def wrap(self, inner: asyncio.Protocol) -> asyncio.Protocol:
+        return _Counted(inner, self)
+
+
+class _Counted(asyncio.Protocol):
+    def __init__(self, inner: asyncio.Protocol, peers: _PeerConnections) -> None:
+        self.inner = inner
+        self.peers = peers
+        self.ip: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        ip = str(peer[0]) if peer else ""
+        if self.peers.open[ip] >= self.peers.cap():
+            self.peers.refused += 1
+            transport.close()
+            return
+        self.ip = ip
+        self.peers.open[ip] += 1
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.ip is not None:
+            self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received() if self.ip is not None else None
+
+    def pause_writing(self) -> None:
+        if self.ip is not None:
+            self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.ip is not None:
+            self.inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.ip is None:
+            return
+        self.peers.open[self.ip] -= 1
+        if self.peers.open[self.ip] <= 0:
+            del self.peers.open[self.ip]
+        self.inner.connection_lost(exc)
+
+
+class _CappedServer(Server):
+    """grpclib's server with connections per peer capped (it has no such setting)."""
+
+    def __init__(self, handlers: list[Any], peers: _PeerConnections) -> None:
+        super().__init__(handlers)
+        self.peers = peers
+
+    def _protocol_factory(self) -> Any:
+        return self.peers.wrap(super()._protocol_factory())
+
+
 class HubServer:
     def __init__(self, service: ComplianceService, ca: AgentCA, *, host: str, port: int,
                  names: list[str]) -> None:
@@ -61,13 +127,14 @@ class HubServer:
         self.port = port
         self.names = names  # what the server certificate names (the bind address at least)
         self._server: Server | None = None
+        self.connections = _PeerConnections(lambda: 2 * service.limits.max_streams_per_peer)
 
     async def start(self) -> int:
         """Listen; the bound port (``port`` 0 picks one)."""
         self.ca.ensure()
         cert, key = self.ca.server_credentials(self.names)
         ctx = tls_context(cert, key, self.ca.ca_cert_path)
-        self._server = Server([self.service])
+        self._server = _CappedServer([self.service], self.connections)
         await self._server.start(self.host, self.port, ssl=ctx, backlog=64)
         listener: Any = self._server._server  # the asyncio.Server grpclib keeps
         self.port = int(listener.sockets[0].getsockname()[1])
