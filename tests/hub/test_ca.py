@@ -108,3 +108,16 @@ def test_ca_dir_default_follows_the_state_dir(tmp_path: Path) -> None:
     cfg = parse_config(base + f"state_dir: {tmp_path}\nca_dir: {tmp_path / 'x'}\n",
                        environ={}).config
     assert ca_dir(cfg) == tmp_path / "x"
+
+
+def test_revoking_a_host_covers_certificates_never_recorded(tmp_path: Path) -> None:
+    """A Go daemon's CA in ca_dir is adopted: its certificates are not in our registry, and
+    revoking their host still refuses them; a certificate issued after that is accepted."""
+    now = [1000.0]
+    reg = AgentRegistry(tmp_path, clock=lambda: now[0])
+    reg.revoke_host("ws-01")
+    assert reg.is_revoked(777, "WS-01", not_before=900.0)  # a Go-issued certificate
+    assert not reg.is_revoked(777, "ws-02", not_before=900.0)
+    reg.record_cert(778, "ws-01", "csr", 4e9)  # issued after the revocation (backdated start)
+    assert not reg.is_revoked(778, "ws-01", not_before=700.0)
+    assert AgentRegistry(tmp_path).is_revoked(777, "ws-01", not_before=900.0)  # durable

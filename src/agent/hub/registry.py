@@ -9,7 +9,10 @@ an empty registry (adoption). Our file is an object:
   hashed only (the token itself leaves in the order that deploys the agent and nowhere else);
 * ``certs``: ``[{serial, hostname, mode, not_after}]`` — certificates issued (compatibility
   mode: one per host until revoked);
-* ``revoked``: ``[serial]`` — refused on every call (as decimal strings: serials are 159-bit).
+* ``revoked``: ``[serial]`` — refused on every call (as decimal strings: serials are 159-bit);
+* ``revoked_hosts``: ``{host: time}`` — every certificate of the host valid from before that
+  time is refused too, including ones this registry never recorded (a Go daemon's CA in
+  ``ca_dir`` is adopted, and with it the certificates it issued).
 
 Live state (heartbeats, counters, versions, RMM reports) is memory only, as in the Go daemon.
 """
@@ -73,6 +76,7 @@ class AgentRegistry:
         self.tokens: list[dict[str, Any]] = []
         self.certs: list[dict[str, Any]] = []
         self.revoked: set[int] = set()
+        self.revoked_hosts: dict[str, float] = {}
         #: Certificates valid from before this time are refused (set when the file was lost to
         #: corruption: revocations cannot be told apart any more, so every agent re-enrolls).
         self.epoch = 0.0
@@ -93,6 +97,8 @@ class AgentRegistry:
                 self.certs = [dict(c) for c in doc.get("certs", [])]
                 self.revoked = {int(s) for s in doc.get("revoked", [])}
                 self.epoch = float(doc.get("epoch", 0.0))
+                self.revoked_hosts = {str(h): float(t)
+                                      for h, t in doc.get("revoked_hosts", {}).items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             moved = quarantine(self.path)
             # Fail closed: certificates issued before cannot be told from revoked ones, so
@@ -109,7 +115,8 @@ class AgentRegistry:
         doc = {"agents": [{"agent_id": a.agent_id, "hostname": a.hostname}
                           for a in self.agents.values()],
                "tokens": self.tokens, "certs": self.certs,
-               "revoked": sorted(str(s) for s in self.revoked), "epoch": self.epoch}
+               "revoked": sorted(str(s) for s in self.revoked), "epoch": self.epoch,
+               "revoked_hosts": self.revoked_hosts}
         atomic_write(self.path, json.dumps(doc, indent=1, sort_keys=True).encode(), 0o600)
 
     # --- agents -------------------------------------------------------------------------------
@@ -220,16 +227,25 @@ class AgentRegistry:
                    and int(c["serial"]) not in self.revoked for c in self.certs)
 
     def revoke_host(self, hostname: str) -> int:
-        """Revoke every certificate issued to ``hostname``; how many were revoked."""
+        """Revoke every certificate of ``hostname`` issued until now (recorded or not); how many
+        recorded ones were revoked."""
         host = normalize_host(hostname)
         serials = {int(c["serial"]) for c in self.certs if c["hostname"] == host}
         new = serials - self.revoked
         self.revoked |= serials
+        self.revoked_hosts[host] = self.clock()
         self.save()
         return len(new)
 
-    def is_revoked(self, serial: int) -> bool:
-        return serial in self.revoked
+    def is_revoked(self, serial: int, hostname: str = "", not_before: float = 0.0) -> bool:
+        """Revoked by serial; or, for a certificate this registry did not issue (so has no
+        serial of), valid from before its host's revocation."""
+        if serial in self.revoked:
+            return True
+        if any(int(c["serial"]) == serial for c in self.certs):
+            return False
+        cutoff = self.revoked_hosts.get(normalize_host(hostname)) if hostname else None
+        return cutoff is not None and not_before <= cutoff
 
 
 def _hash(token: str) -> str:

@@ -151,7 +151,7 @@ class ComplianceService:
             ident = self.ca.verify_client(der)
         except CAError as exc:
             raise GRPCError(Status.UNAUTHENTICATED, str(exc)) from None
-        if self.registry.is_revoked(ident.serial):
+        if self.registry.is_revoked(ident.serial, ident.hostname, ident.not_before):
             raise GRPCError(Status.UNAUTHENTICATED, "client certificate revoked")
         if ident.not_before < self.registry.epoch:
             raise GRPCError(Status.UNAUTHENTICATED, "client certificate predates the registry; "
