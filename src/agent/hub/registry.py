@@ -19,12 +19,15 @@ Live state (heartbeats, counters, versions, RMM reports) is memory only, as in t
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -80,12 +83,40 @@ class AgentRegistry:
         #: Certificates valid from before this time are refused (set when the file was lost to
         #: corruption: revocations cannot be told apart any more, so every agent re-enrolls).
         self.epoch = 0.0
+        self._seen: tuple[int, int, int] | None = None
         self._load()
 
     # --- persistence ------------------------------------------------------------------------
+    # The daemon and the operator's ``msp-agent hub`` commands share the file: every change is a
+    # read-modify-write under an advisory lock (``agent_registry.lock``), and readers re-load the
+    # file when it changed on disk (a token issued or a host revoked while the daemon runs).
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def refresh(self) -> None:
+        """Re-read the file if someone else wrote it since this process last did."""
+        if self._stat() != self._seen:
+            self._load()
+
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        fd = os.open(self.path.with_suffix(".lock"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self.refresh()
+            yield
+            self.save()
+        finally:
+            os.close(fd)  # releases the lock
 
     def _load(self) -> None:
-        if not self.path.exists():
+        self._seen = self._stat()
+        if self._seen is None:
             return
         try:
             doc = json.loads(self.path.read_bytes())
@@ -118,6 +149,7 @@ class AgentRegistry:
                "revoked": sorted(str(s) for s in self.revoked), "epoch": self.epoch,
                "revoked_hosts": self.revoked_hosts}
         atomic_write(self.path, json.dumps(doc, indent=1, sort_keys=True).encode(), 0o600)
+        self._seen = self._stat()
 
     # --- agents -------------------------------------------------------------------------------
 
@@ -138,16 +170,20 @@ class AgentRegistry:
     def register(self, hostname: str, *, os_version: str, agent_version: str,
                  ip_address: str) -> AgentState:
         """The host's agent (its id is kept across registrations; new hosts get a new one)."""
+        self.refresh()
         existing = self.agent_for_host(hostname)
-        agent_id = existing.agent_id if existing else f"go-{hostname}-{secrets.token_hex(4)}"
-        state = self._add(agent_id, hostname)
+        if existing is None:
+            with self._changing():
+                existing = self.agent_for_host(hostname)
+                agent_id = existing.agent_id if existing else f"go-{hostname}-{secrets.token_hex(4)}"
+                state = self._add(agent_id, hostname)
+        else:
+            state = existing
         now = self.clock()
         state.connected_at = state.connected_at or now
         state.last_heartbeat = now
         state.os_version, state.ip_address = os_version, ip_address
         state.agent_version = agent_version or state.agent_version
-        if existing is None:
-            self.save()
         return state
 
     def touch(self, agent_id: str) -> AgentState | None:
@@ -186,43 +222,44 @@ class AgentRegistry:
         unused earlier token of the same host is withdrawn."""
         host, now = normalize_host(hostname), self.clock()
         token = secrets.token_urlsafe(32)
-        self.tokens = [t for t in self.tokens
-                       if t["hostname"] != host and t["expires_at"] > now and not t["used_at"]]
-        self.tokens = self.tokens[-(MAX_TOKENS - 1):]
-        self.tokens.append({"sha256": _hash(token), "hostname": host, "expires_at": now + ttl_s,
-                            "used_at": 0})
-        self.save()
+        with self._changing():
+            self.tokens = [t for t in self.tokens
+                           if t["hostname"] != host and t["expires_at"] > now and not t["used_at"]]
+            self.tokens = self.tokens[-(MAX_TOKENS - 1):]
+            self.tokens.append({"sha256": _hash(token), "hostname": host,
+                                "expires_at": now + ttl_s, "used_at": 0})
         return token
 
     def redeem_token(self, token: str, hostname: str) -> None:
         """Spend ``token`` for ``hostname`` (durably, before any certificate is returned)."""
         digest, host, now = _hash(token), normalize_host(hostname), self.clock()
-        for t in self.tokens:
-            if hmac.compare_digest(t["sha256"], digest):
-                if t["used_at"]:
-                    raise TokenError("enrollment token already used")
-                if t["expires_at"] <= now:
-                    raise TokenError("enrollment token expired")
-                if t["hostname"] != host:
-                    raise TokenError("enrollment token is for another host")
-                t["used_at"] = now
-                self.save()
-                return
+        with self._changing():
+            for t in self.tokens:
+                if hmac.compare_digest(t["sha256"], digest):
+                    if t["used_at"]:
+                        raise TokenError("enrollment token already used")
+                    if t["expires_at"] <= now:
+                        raise TokenError("enrollment token expired")
+                    if t["hostname"] != host:
+                        raise TokenError("enrollment token is for another host")
+                    t["used_at"] = now
+                    return
         raise TokenError("unknown enrollment token")
 
     # --- certificates ---------------------------------------------------------------------------
 
     def record_cert(self, serial: int, hostname: str, mode: str, not_after: float) -> None:
-        self.certs.append({"serial": str(serial), "hostname": normalize_host(hostname),
-                           "mode": mode, "not_after": not_after})
         now = self.clock()
-        self.certs = [c for c in self.certs if c["not_after"] > now or int(c["serial"]) in
-                      self.revoked]
-        self.save()
+        with self._changing():
+            self.certs.append({"serial": str(serial), "hostname": normalize_host(hostname),
+                               "mode": mode, "not_after": not_after})
+            self.certs = [c for c in self.certs if c["not_after"] > now or int(c["serial"]) in
+                          self.revoked]
 
     def live_compat_cert(self, hostname: str) -> bool:
         """A compatibility certificate of this host that is neither revoked nor expired."""
         host, now = normalize_host(hostname), self.clock()
+        self.refresh()
         return any(c["hostname"] == host and c["mode"] == "compat" and c["not_after"] > now
                    and int(c["serial"]) not in self.revoked for c in self.certs)
 
@@ -230,16 +267,17 @@ class AgentRegistry:
         """Revoke every certificate of ``hostname`` issued until now (recorded or not); how many
         recorded ones were revoked."""
         host = normalize_host(hostname)
-        serials = {int(c["serial"]) for c in self.certs if c["hostname"] == host}
-        new = serials - self.revoked
-        self.revoked |= serials
-        self.revoked_hosts[host] = self.clock()
-        self.save()
+        with self._changing():
+            serials = {int(c["serial"]) for c in self.certs if c["hostname"] == host}
+            new = serials - self.revoked
+            self.revoked |= serials
+            self.revoked_hosts[host] = self.clock()
         return len(new)
 
     def is_revoked(self, serial: int, hostname: str = "", not_before: float = 0.0) -> bool:
         """Revoked by serial; or, for a certificate this registry did not issue (so has no
         serial of), valid from before its host's revocation."""
+        self.refresh()
         if serial in self.revoked:
             return True
         if any(int(c["serial"]) == serial for c in self.certs):
