@@ -155,3 +155,22 @@ async def test_connections_per_address_are_capped(hub: Harness) -> None:
     assert not conns.open
     a = await _enrolled(hub)  # room again once they are gone
     assert (await a.heartbeat()).acknowledged
+
+
+async def test_shutdown_cancelling_the_hub_task_stops_it_gracefully(tmp_path: Any) -> None:
+    """SIGTERM: the supervisor's drain cancels the component's task; the grace runs there."""
+    h = await start_hub(tmp_path)
+    a = await _enrolled(h)
+    task = asyncio.create_task(h.hub.run())
+    try:
+        st = await a.drift_stream().__aenter__()
+        await st.send_message(a.drift("firewall"))
+        assert (await st.recv_message()).received
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await st.recv_message() is None  # the open stream was ended cleanly
+        assert h.hub.server is None and h.hub.service.streams == 0
+        await h.hub.close()  # the runtime's close afterwards: nothing left to do
+    finally:
+        a.close()

@@ -135,17 +135,25 @@ class HubComponent(BaseComponent):
         return port
 
     async def run(self) -> None:
+        """The component's task: listen until closed. At shutdown (SIGTERM) the supervisor's
+        drain cancels it: the graceful stop runs here, inside the drain's budget, before the
+        runtime's (shorter) per-component close."""
         if self.server is None:
             await self.start()
-        await self._closed.wait()
+        try:
+            await self._closed.wait()
+        except asyncio.CancelledError:
+            await self.close()
+            raise
 
     def install(self, host: JobHost) -> None:
         host.spawn("hub", self.run)
 
     async def close(self, grace_s: float = CLOSE_GRACE_S) -> None:
         self._closed.set()
-        if self.server is not None:
-            await self.server.stop(grace_s)
+        server, self.server = self.server, None
+        if server is not None:
+            await server.stop(grace_s)
 
     def flush(self) -> None:
         self.registry.save()
