@@ -20,6 +20,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _token(state: Path, host: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(agent_cmd("hub", "token", host, "--state-dir", str(state)),
+                          capture_output=True, text=True, env=clean_env(), timeout=60)
+
+
 async def test_sigterm_with_an_open_stream(install: Install, tmp_path: Path) -> None:
     port = _free_port()
     install.write_config(grpc_hub_enabled=True, grpc_bind_address="127.0.0.1", grpc_port=port)
@@ -27,8 +32,7 @@ async def test_sigterm_with_an_open_stream(install: Install, tmp_path: Path) -> 
     try:
         listening = proc.wait_event("hub.listening", timeout=60)
         assert (listening["address"], listening["port"]) == ("127.0.0.1", port)
-        out = subprocess.run(agent_cmd("hub", "token", "ws-01", "--state-dir", str(install.state)),
-                             capture_output=True, text=True, env=clean_env(), timeout=60)
+        out = _token(install.state, "ws-01")
         assert out.returncode == 0, out.stderr
         ca = (install.state / "ca" / "ca.crt").read_bytes()
         a = Agent("ws-01", port, ca, tmp_path)

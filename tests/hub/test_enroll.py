@@ -176,3 +176,20 @@ async def test_compat_enrollment_is_rate_limited_per_address(compat_hub) -> None
     with pytest.raises(GRPCError) as info:
         await compat_hub.agent("ws-01").register(needs_certs=True, with_cert=False)
     assert info.value.status is Status.RESOURCE_EXHAUSTED
+
+
+async def test_compat_renewal_over_mtls_replaces_the_certificate(compat_hub) -> None:
+    """Today's Go agents renew by registering again with needs_certificates over mTLS."""
+    a = compat_hub.agent("ws-01")
+    first = await a.register(needs_certs=True, with_cert=False)
+    lifetime = (x509.load_pem_x509_certificate(first.agent_cert_pem).not_valid_after_utc
+                - x509.load_pem_x509_certificate(first.agent_cert_pem).not_valid_before_utc)
+    assert lifetime > dt.timedelta(days=60)  # longer than the Go agents' 30-day renewal window
+    old_cert, old_key = a.cert_pem, a.key_pem
+    again = await a.register(needs_certs=True)  # with the current certificate
+    assert again.agent_cert_pem != first.agent_cert_pem and again.agent_key_pem
+    assert (await a.heartbeat()).acknowledged  # the new one works
+    a.cert_pem, a.key_pem = old_cert, old_key
+    with pytest.raises(GRPCError) as info:  # the old one is revoked
+        await a.heartbeat()
+    assert info.value.status is Status.UNAUTHENTICATED

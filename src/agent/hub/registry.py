@@ -274,6 +274,10 @@ class AgentRegistry:
             self.revoked_hosts[host] = self.clock()
         return len(new)
 
+    def revoke_serial(self, serial: int) -> None:
+        with self._changing():
+            self.revoked.add(serial)
+
     def is_revoked(self, serial: int, hostname: str = "", not_before: float = 0.0) -> bool:
         """Revoked by serial; or, for a certificate this registry did not issue (so has no
         serial of), valid from before its host's revocation."""

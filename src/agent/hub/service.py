@@ -40,6 +40,8 @@ HOSTNAME_RE: Final = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-
 MAX_RMM_AGENTS: Final = 50
 MAX_TEXT: Final = 4096
 CHECK_INTERVAL_S: Final = 300
+#: Go agents renew when under 30 days remain: their certificates must outlive that by far.
+COMPAT_CERT_DAYS: Final = 90
 WINDOWS_CHECKS: Final = ("bitlocker", "defender", "patches", "firewall", "screenlock",
                          "rmm_detection", "winrm", "dns_service")
 MACOS_CHECKS: Final = ("macos_filevault", "macos_gatekeeper", "macos_sip", "macos_firewall",
@@ -205,8 +207,12 @@ class ComplianceService:
             mode = "csr" if ident is None else "renew"
             ca_pem = self.ca.ca_pem()
         elif ident is None:
-            serial = 0
-            cert_pem, key_pem, serial = self._compat_enroll(host, ip)
+            cert_pem, key_pem, serial = self._compat_enroll(host, ip, renewing=None)
+            mode, ca_pem = "compat", self.ca.ca_pem()
+        elif req.needs_certificates and self.compat():
+            # a Go agent renewing over mTLS (it does so when under 30 days remain): a new key
+            # and certificate, and the one it presented is revoked (one per host)
+            cert_pem, key_pem, serial = self._compat_enroll(host, ip, renewing=ident)
             mode, ca_pem = "compat", self.ca.ca_pem()
         else:
             mode = "refresh"
@@ -231,7 +237,8 @@ class ComplianceService:
                                    ca_cert_pem=ca_pem, agent_cert_pem=cert_pem,
                                    agent_key_pem=key_pem)
 
-    def _compat_enroll(self, host: str, ip: str) -> tuple[bytes, bytes, int]:
+    def _compat_enroll(self, host: str, ip: str,
+                       renewing: ClientIdentity | None) -> tuple[bytes, bytes, int]:
         if not self.compat():
             self.stats["refused_no_token"] += 1
             raise GRPCError(Status.UNAUTHENTICATED, "enrollment needs a CSR and an enrollment token")
@@ -241,7 +248,7 @@ class ComplianceService:
             log.warning("hub.compat_refused", "compatibility enrollment refused: host not on the "
                         "site's target list", peer=ip)
             raise GRPCError(Status.PERMISSION_DENIED, "host is not on this site's target list")
-        if self.registry.live_compat_cert(host):
+        if renewing is None and self.registry.live_compat_cert(host):
             self.stats["refused_compat_again"] += 1
             raise GRPCError(Status.PERMISSION_DENIED, "host already holds a certificate; revoke it "
                                                       "first")
@@ -253,7 +260,10 @@ class ComplianceService:
             self.stats["refused_rate"] += 1
             raise GRPCError(Status.RESOURCE_EXHAUSTED, "too many enrollments from this address")
         hits.append(now)
-        return self.ca.issue_with_key(host)
+        issued = self.ca.issue_with_key(host, days=COMPAT_CERT_DAYS)
+        if renewing is not None:
+            self.registry.revoke_serial(renewing.serial)
+        return issued
 
     # --- ReportDrift ------------------------------------------------------------------------------
 
