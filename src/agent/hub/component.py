@@ -11,6 +11,7 @@ agent pushes its own results. The listener starts with the component's task and 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -60,6 +61,14 @@ def ca_dir(config: Config) -> Path:
     if config.ca_dir == default and config.state_dir != DEFAULT_STATE_DIR:
         return Path(config.state_dir) / "ca"
     return Path(config.ca_dir)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def target_names(site: HubSite) -> list[str]:
@@ -127,8 +136,13 @@ class HubComponent(BaseComponent):
         if self.config.grpc_hub_compat_enrollment:
             log.warning("hub.compat_enrollment_on", COMPAT_WARNING)
         host = self._address()
+        names = {host, "localhost"}
+        if _is_ip(host) and ipaddress.ip_address(host).is_unspecified:
+            # every interface (set explicitly): name the site-facing address too
+            dc = self.config.domain_controller
+            names.add(site_address([*([dc] if dc else []), *target_names(self.site)]) or host)
         self.server = HubServer(self.service, self.ca, host=host, port=self.port,
-                                names=sorted({host, "localhost"}))
+                                names=sorted(names))
         port = await self.server.start()
         log.info("hub.listening", "workstation hub listening", address=host, port=port,
                  compat=self.config.grpc_hub_compat_enrollment)
