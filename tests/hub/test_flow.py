@@ -166,3 +166,15 @@ async def test_heartbeats_fill_connected_agents_and_skip_the_winrm_scan(
         assert "ws-01" in {t.host for t, _ in wired.scan.scan_targets()}
     finally:
         a.close()
+
+
+def test_the_daemon_does_not_import_the_grpc_runtime_unless_enabled() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, agent.wiring, agent.cli, agent.commands.run; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('grpclib', 'google', 'h2') or m.startswith('agent.hub')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
