@@ -24,7 +24,7 @@ from agent.config.schema import DEFAULT_STATE_DIR
 from agent.hub.ca import AgentCA
 from agent.hub.registry import AgentRegistry
 from agent.hub.server import HubServer, site_address
-from agent.hub.service import ComplianceService, HealResult, Limits
+from agent.hub.service import ComplianceService, Limits
 from agent.jobs import BaseComponent, JobHost
 from agent.log import get_logger
 from agent.scan.events import IncidentsFound
@@ -81,8 +81,7 @@ class HubComponent(BaseComponent):
 
     def __init__(self, config: Config, registry: AgentRegistry, *, site: HubSite, bus: Bus,
                  bind: str | None = None, port: int | None = None,
-                 clock: Callable[[], float] = time.time,
-                 on_heal_result: Callable[[HealResult], None] | None = None) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.registry = registry
         self.site = site
@@ -92,7 +91,7 @@ class HubComponent(BaseComponent):
         self.service = ComplianceService(
             self.ca, registry, compat=lambda: self.config.grpc_hub_compat_enrollment,
             targets=lambda: target_names(site), on_findings=self.publish_findings,
-            heal_allowed=self.heal_allowed, on_heal_result=on_heal_result or self._heal_result,
+            heal_allowed=self.heal_allowed,
             limits=limits_of(config), clock=clock)
         host = bind if bind is not None else (config.grpc_bind_address or None)
         self._bind = host
@@ -116,9 +115,6 @@ class HubComponent(BaseComponent):
             return False
         d = self.site.directives
         return d.subscription_ok() and d.healing_paused(datetime.now(UTC)) is None
-
-    def _heal_result(self, result: HealResult) -> None:
-        return None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
