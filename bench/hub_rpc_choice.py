@@ -6,7 +6,8 @@ For each library: a server process (only that library imported, our generated me
 TLS with a throwaway CA from trustme) serving ``Heartbeat`` (unary) and ``ReportDrift``
 (bidirectional stream); the client (same library) makes N unary calls, then N round trips
 on one stream. Reported: the server's RSS after start and after the calls (``VmRSS`` and
-``VmHWM`` from /proc), its thread count, and the p50/p99 latency of each kind of call.
+``VmHWM`` from /proc), its thread count, and the p50/p99 latency of each kind of call; then the
+grpclib server once more with a grpcio client (the hub's real clients are not grpclib).
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ async def client_grpcio(port: int, ca: str, calls: int) -> tuple[list[float], li
     return unary, stream_rt
 
 
-def measure(lib: str, calls: int, tmp: Path) -> dict[str, Any]:
+def measure(lib: str, calls: int, tmp: Path, client_lib: str | None = None) -> dict[str, Any]:
     cert, key, ca = tmp / "cert.pem", tmp / "key.pem", tmp / "ca.pem"
     proc = subprocess.Popen([sys.executable, __file__, "--serve", lib, str(cert), str(key)],
                             stdout=subprocess.PIPE, text=True)
@@ -164,14 +165,16 @@ def measure(lib: str, calls: int, tmp: Path) -> dict[str, Any]:
         assert proc.stdout is not None
         port = int(proc.stdout.readline())
         started = _proc(proc.pid)
-        client = client_grpclib if lib == "grpclib" else client_grpcio
-        ca_arg = str(ca) if lib == "grpclib" else ca.read_text()
+        client_lib = client_lib or lib
+        client = client_grpclib if client_lib == "grpclib" else client_grpcio
+        ca_arg = str(ca) if client_lib == "grpclib" else ca.read_text()
         unary, stream_rt = asyncio.run(client(port, ca_arg, calls))
         after = _proc(proc.pid)
     finally:
         proc.terminate()
         proc.wait(5)
-    return {"lib": lib, "rss_started_kib": started["VmRSS"], "rss_after_kib": after["VmRSS"],
+    return {"lib": lib, "client": client_lib, "rss_started_kib": started["VmRSS"],
+            "rss_after_kib": after["VmRSS"],
             "hwm_kib": after["VmHWM"], "threads": after["Threads"],
             "unary_p50_us": round(_pct(unary, 0.5)), "unary_p99_us": round(_pct(unary, 0.99)),
             "unary_mean_us": round(statistics.mean(unary) * 1e6),
@@ -202,6 +205,9 @@ def main() -> None:
         ca.cert_pem.write_to_path(str(tmp / "ca.pem"))
         for lib in ("grpclib", "grpcio"):
             print(json.dumps(measure(lib, ns.calls, tmp)))
+        # the server is what the hub runs; the real clients are the Go agents (grpc-go): the
+        # grpclib server once more with a C-core client
+        print(json.dumps(measure("grpclib", ns.calls, tmp, client_lib="grpcio")))
     print(json.dumps({"python": sys.version.split()[0], "cpus": os.cpu_count()}))
 
 
