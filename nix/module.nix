@@ -10,7 +10,7 @@ in
     enable = mkEnableOption "msp-agent, the compliance and self-healing agent";
     package = mkOption {
       type = types.package;
-      default = pkgs.callPackage ./package.nix { };
+      default = pkgs.callPackage ./package.nix { withHub = cfg.grpcHub.enable; };
       description = "The msp-agent package.";
     };
     configFile = mkOption {

@@ -1,7 +1,13 @@
 # Nix package for msp-agent, built from source with the C core compiled by Nix and the test suite
 # run in the check phase (runtime.md §9). Usage: pkgs.callPackage ./nix/package.nix { }.
-{ lib, python3Packages, openssh }:
+# withHub: also the workstation hub's runtime (pyproject's `hub` extra; the module sets it with
+# services.msp-agent.grpcHub.enable).
+{ lib, python3Packages, openssh, withHub ? false }:
 
+let
+  # Exactly pyproject.toml's `hub` extra (tests/foundation/test_packaging.py compares).
+  hubDependencies = with python3Packages; [ grpclib protobuf cryptography ];
+in
 python3Packages.buildPythonApplication {
   pname = "msp-agent";
   version = "1.0.0";
@@ -13,7 +19,7 @@ python3Packages.buildPythonApplication {
   # Exactly pyproject.toml's [project] dependencies (tests/foundation/test_packaging.py compares).
   dependencies = with python3Packages; [
     uvloop msgspec aiohttp h11 pynacl cffi pyyaml asyncssh pyspnego
-  ];
+  ] ++ lib.optionals withHub hubDependencies;
 
   nativeCheckInputs = (with python3Packages; [
     pytestCheckHook pytest-asyncio pytest-benchmark hypothesis trustme

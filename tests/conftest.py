@@ -63,7 +63,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "STATE_DIR", "LOG_LEVEL",
                         "HEALING_DRY_RUN", "L2_ENABLED", "MSP_AGENT_CONFIG", "JOURNAL_STREAM",
-                        "MSP_AGENT_LOG_FORMAT", "RUNTIME_DIRECTORY"}}
+                        "MSP_AGENT_LOG_FORMAT", "RUNTIME_DIRECTORY", "MSP_AGENT_GRPC_HUB"}}
     env.update(extra)
     return env
 

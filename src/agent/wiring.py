@@ -198,10 +198,17 @@ def build(config: Config, config_path: Path, keys: Keys, options: Options | None
                         site_id=config.site_id)
     reports_queues = ReportQueues(state_dir, clock=clock)
 
+    # --- workstation hub (issue 23): only with grpc_hub_enabled, imported lazily ---------------
+    hub_agents = None
+    if config.grpc_hub_enabled:
+        from agent.hub.assemble import hub_registry
+        hub_agents = hub_registry(config, clock)
+    # --- end workstation hub ----------------------------------------------------------------------
+
     # --- components -------------------------------------------------------------------------
     checkin = CheckinComponent(config, config_path, keys, uplink=uplink, site=site,
                                server_keys=server_keys, sealed=sealed, bus=bus, figures=figures,
-                               witness=witness, clock=clock)
+                               witness=witness, agents=hub_agents, clock=clock)
     state_file: StateFileComponent | None = None
 
     def state_changed() -> None:
@@ -215,7 +222,8 @@ def build(config: Config, config_path: Path, keys: Keys, options: Options | None
     reports_queues.on_incident = healing.bind_server_incident
     scan = ScanComponent(config, executors=executors, site=site, bus=bus, engine=rules.engine,
                          uplink=uplink, ready=healing.replay, appliance_params=opt.appliance_params,
-                         own_mac=_own_mac() if opt.own_mac is None else opt.own_mac, clock=clock)
+                         own_mac=_own_mac() if opt.own_mac is None else opt.own_mac, clock=clock,
+                         agent_presence=hub_agents)
     persistence = DaemonStatePersistence(
         state_dir, healing=healing.pipeline, rules=rules.engine, schedule=scan.scheduler,
         linux_targets=lambda: [{"hostname": t.hostname, "port": t.port, "username": t.username,
@@ -241,6 +249,10 @@ def build(config: Config, config_path: Path, keys: Keys, options: Options | None
     inventory = InventoryComponent(config.site_id, site=site, uplink=uplink,
                                    neighbours=lambda: scan.netscan.neighbours, clock=clock)
     logship = LogShipComponent(config, uplink=uplink, source=opt.log_source, clock=clock)
+    extra: list[Component] = []
+    if hub_agents is not None:  # workstation hub (issue 23)
+        from agent.hub.assemble import build_hub
+        extra.append(build_hub(config, hub_agents, site=site, bus=bus, clock=clock))
 
     # --- events and figures (frozen below) -------------------------------------------------------
     bus.subscribe(CheckinRequested, checkin.on_checkin_requested)
@@ -266,7 +278,7 @@ def build(config: Config, config_path: Path, keys: Keys, options: Options | None
                   executors=executors, rules=rules, reports_queues=reports_queues, checkin=checkin,
                   orders=orders, evidence=evidence, reports=reports, scan=scan, healing=healing,
                   state_file=state_file, logship=logship, adoption=adoption,
-                  inventory=inventory)
+                  inventory=inventory, extra=extra)
     wired.freeze()
     return wired
 

@@ -243,7 +243,8 @@ def test_reload_diff_reports_every_key_by_its_declared_rule(key: str) -> None:
 def test_restart_only_keys_are_those_of_runtime_spec() -> None:
     restart = {k for k, info in KEYS.items() if not info.reload}
     assert restart == {"site_id", "api_endpoint", "state_dir", "grpc_port", "ca_dir",
-                       "grpc_hub_enabled", "tls_pin_hash"}
+                       "grpc_hub_enabled", "tls_pin_hash",
+                       "grpc_bind_address"}  # the hub's listener (issue 23; not yet in §2.5)
 
 
 # --- environment overrides ------------------------------------------------------------
@@ -254,7 +255,9 @@ def test_environment_variables_are_distinct() -> None:
     assert len(set(names)) == len(names)
     assert {KEYS[k].env: k for k in ENV_KEYS} == {
         "HEALING_DRY_RUN": "healing_dry_run", "L2_ENABLED": "l2_enabled", "STATE_DIR": "state_dir",
-        "LOG_LEVEL": "log_level", "MSP_AGENT_LOG_FORMAT": "log_format"}
+        "LOG_LEVEL": "log_level", "MSP_AGENT_LOG_FORMAT": "log_format",
+        # set by the NixOS module's grpcHub.enable (runtime.md §10; issue 23)
+        "MSP_AGENT_GRPC_HUB": "grpc_hub_enabled"}
 
 
 @pytest.mark.parametrize("key", ENV_KEYS)

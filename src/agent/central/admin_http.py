@@ -63,6 +63,7 @@ _READERS = (
     "incidents",
     "appliances",
     "witness_attestations",
+    "connected_agents",
 )
 MAX_ADMIN_BODY = 1024 * 1024
 

@@ -133,6 +133,7 @@ async def handle_checkin(svc: Services, request: web.Request) -> web.Response:
         "witness_attestations": len(req.witness_attestations or []),
         "deploy_results": msgspec.to_builtins(req.deploy_results or []),
         "connected_agents": len(req.connected_agents or []),
+        "connected_agent_list": msgspec.to_builtins(req.connected_agents or []),
         "body_bytes": len(raw),
     }
     if enforce and sig.verdict != "ok":

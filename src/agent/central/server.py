@@ -375,6 +375,17 @@ class CentralCommand:
         ``evidence_network``."""
         return self._db.records(kind, site_id)
 
+    def connected_agents(self, site_id: str | None = None) -> list[dict[str, Any]]:
+        """The workstation agents each appliance listed in its latest accepted checkin
+        (central-api.md §6.2: agents not listed are disconnected), with its ``appliance_id``."""
+        latest: dict[str, dict[str, Any]] = {}
+        for rec in self._db.records("checkin", site_id):
+            if rec.get("http_status", 200) == 200 and rec.get("appliance_id"):
+                latest[rec["appliance_id"]] = rec
+        return [{**agent, "appliance_id": appliance_id}
+                for appliance_id, rec in latest.items()
+                for agent in rec.get("connected_agent_list", [])]
+
     def witness_attestations(self, site_id: str | None = None) -> list[dict[str, Any]]:
         rows = self._db.all("SELECT * FROM witness ORDER BY received_at")
         out = [{**loads(r["data"]), "witness_appliance": r["witness_appliance"]} for r in rows]

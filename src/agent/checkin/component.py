@@ -32,6 +32,7 @@ from agent.phi.egress import EgressError
 from agent.protocol import (
     CheckinParse,
     CheckinRequest,
+    ConnectedAgent,
     DaemonHealth,
     DeployResult,
     ProtocolError,
@@ -66,6 +67,13 @@ class WitnessSource(Protocol):
     def offer(self, hashes: Any) -> Any: ...
 
 
+class ConnectedAgentsSource(Protocol):
+    """The workstation agents connected to this appliance (central-api.md §6.2), kept by the
+    workstation hub when it is enabled."""
+
+    def connected_agents(self) -> list[ConnectedAgent]: ...
+
+
 class CheckinComponent(BaseComponent):
     name = "checkin"
 
@@ -74,6 +82,7 @@ class CheckinComponent(BaseComponent):
                  site: SiteState | None = None, server_keys: ServerKeys | None = None,
                  sealed: SealedCredentials | None = None, bus: Bus | None = None,
                  figures: Figures | None = None, witness: WitnessSource | None = None,
+                 agents: ConnectedAgentsSource | None = None,
                  clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         """The services default to private ones (tests); the composition root passes shared ones."""
@@ -96,6 +105,7 @@ class CheckinComponent(BaseComponent):
         self.sealed = sealed or SealedCredentials(self.state_dir, keys.envelope)
         self.bus = bus or Bus()
         self.figures = figures or Figures()
+        self.agents = agents
         self.host: JobHost | None = None
         self.backoff = CheckinBackoff(config.poll_interval)
         self.gc = health.GcTimer()
@@ -349,6 +359,7 @@ class CheckinComponent(BaseComponent):
             reconcile_needed=False, reconcile_signals=[],
             deploy_results=list(self.shared.deploy_results),
             witness_attestations=list(witness),
+            connected_agents=self.agents.connected_agents() if self.agents else msgspec.UNSET,
         )
 
     def _extra_health(self, dh: DaemonHealth) -> None:

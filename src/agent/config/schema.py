@@ -101,7 +101,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     require_signed_rules: Annotated[bool, Key(go=True)] = False
     tls_pin_hash: Annotated[str | None, Key(go=True, restart=True, check=checks.spki_pins)] = None
     # --- runtime.md §2.3: keys added by this agent ----------------------------------------
-    grpc_hub_enabled: Annotated[bool, Key(restart=True)] = False
+    grpc_hub_enabled: Annotated[bool, Key(restart=True, env="MSP_AGENT_GRPC_HUB")] = False
     phi_hash_key: Annotated[str | None, Key(secret=True, check=checks.phi_hash_key)] = None
     phi_hash_mode: Annotated[PhiHashMode, Key()] = "hmac"
     rules_sync_interval: Annotated[int, Meta(ge=300, le=86_400), Key()] = 3600
@@ -153,6 +153,19 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     # status.json: figures only, no host names. Unset: msp_agent.prom in the runtime directory
     # ($RUNTIME_DIRECTORY, else <state_dir>/run); "" turns it off.
     metrics_textfile: Annotated[str | None, Key(check=checks.prom_file)] = None
+    # --- the workstation hub (grpc_hub_enabled; agent.hub) ---------------------------------
+    # The address the hub listens on (port grpc_port). "" = the site-facing address: the local
+    # source address toward the domain controller or the first Windows target, else the first
+    # non-loopback IPv4 address; every interface only when "0.0.0.0" is set explicitly.
+    grpc_bind_address: Annotated[str, Key(restart=True)] = ""
+    # Compatibility enrollment for today's Go agents: a Register without CSR gets a certificate
+    # AND its private key, only for hosts on the site's target list, one certificate per host
+    # until revoked, rate-limited per source address. Logged loudly at every start.
+    grpc_hub_compat_enrollment: Annotated[bool, Key()] = False
+    # Caps: one gRPC message (refused before it is read), concurrent calls, calls per address.
+    grpc_max_message_bytes: Annotated[int, Meta(ge=4096, le=4 * MiB), Key()] = MiB
+    grpc_max_streams: Annotated[int, Meta(ge=1, le=10_000), Key()] = 200
+    grpc_max_streams_per_peer: Annotated[int, Meta(ge=1, le=64), Key()] = 4
 
     @property
     def tls_pins(self) -> tuple[str, ...]:

@@ -59,6 +59,12 @@ class ScanSite(Protocol):
     def take_immediate_scan(self) -> bool: ...
 
 
+class AgentPresence(Protocol):
+    """Hosts whose workstation agent pushes its own results (the hub's registry, when enabled)."""
+
+    def pushes_own_results(self, host: str) -> bool: ...
+
+
 def check_counts(res: HostResult) -> dict[str, int]:
     """``pass``/``fail``/``unknown`` counts of one host's checks (``drift`` counts as fail)."""
     counts = {"pass": 0, "fail": 0, "unknown": 0}
@@ -97,8 +103,10 @@ class ScanComponent(BaseComponent):
                  engine: RuleEngine, uplink: Uplink | None = None,
                  ready: Callable[[], Awaitable[None]] = _no_wait,
                  appliance_params: Mapping[str, str | Sequence[str]] | None = None,
-                 own_mac: str = "", clock: Callable[[], float] = time.time) -> None:
+                 own_mac: str = "", clock: Callable[[], float] = time.time,
+                 agent_presence: AgentPresence | None = None) -> None:
         self.config = config
+        self.agent_presence = agent_presence
         self.state_dir = Path(config.state_dir)
         self.executors = executors
         self.site = site
@@ -143,6 +151,15 @@ class ScanComponent(BaseComponent):
         for lt in creds.linux_targets:
             out.append((Target.from_linux(lt), SshCredential.from_linux(lt)))
         return out
+
+    def scan_targets(self) -> list[tuple[Target, Any]]:
+        """:meth:`targets` less the Windows hosts whose workstation agent sent a heartbeat in
+        the last 10 minutes: they push their own results (healing.md §6.2)."""
+        presence = self.agent_presence
+        if presence is None:
+            return self.targets()
+        return [(t, c) for t, c in self.targets()
+                if t.transport is not Transport.WINRM or not presence.pushes_own_results(t.host)]
 
     def known_targets(self, platform: str) -> set[str]:
         return {t.host for t, _ in self.targets() if t.platform == platform}
@@ -254,7 +271,7 @@ class ScanComponent(BaseComponent):
         await self.ready()
         d = self.site.directives
         self.ownership.update(d.assignment, d.assignment_received, d.mesh_peers)
-        self.scheduler.set_targets(self.targets())
+        self.scheduler.set_targets(self.scan_targets())
         if self.site.take_immediate_scan():
             self.scheduler.force()
         await self.scheduler.run_round()
@@ -264,7 +281,7 @@ class ScanComponent(BaseComponent):
     async def scan_now(self) -> None:
         """One forced round of every owned host (also usable without the supervisor)."""
         await self.ready()
-        self.scheduler.set_targets(self.targets())
+        self.scheduler.set_targets(self.scan_targets())
         self.scheduler.force()
         await self.scheduler.run_round()
         self.settle_round()
@@ -272,7 +289,7 @@ class ScanComponent(BaseComponent):
 
     async def order_run_drift(self, params: dict[str, Any]) -> dict[str, Any]:
         """The ``run_drift`` order: a forced round now (as a job when installed)."""
-        self.scheduler.set_targets(self.targets())
+        self.scheduler.set_targets(self.scan_targets())
         self.scheduler.force()
         if self.host is not None and self.host.run_job_now("scan") is not None:
             return {"status": "scan_triggered", "hosts": len(self.scheduler.hosts)}
