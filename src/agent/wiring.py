@@ -55,7 +55,13 @@ from agent.runbooks.registry import RunbookRegistry, default_registry
 from agent.runtime.control import ControlSocket
 from agent.scan.catalog import CATALOG
 from agent.scan.component import ScanComponent
-from agent.scan.events import HealFinished, HealQueued, HostScanned, IncidentsFound
+from agent.scan.events import (
+    HealFinished,
+    HealQueued,
+    HostScanned,
+    IncidentsFound,
+    WorkstationHealed,
+)
 from agent.scan.inventory import InventoryComponent
 from agent.site import SealedCredentials, ServerKeys, SiteState
 from agent.state import Keys
@@ -266,6 +272,7 @@ def build(config: Config, config_path: Path, keys: Keys, options: Options | None
     bus.subscribe(HostScanned, inventory.on_host_scanned)  # scan → device inventory sync
     bus.subscribe(CheckinSucceeded, inventory.after_checkin)  # mesh ack
     bus.subscribe(IncidentsFound, healing.on_incidents)
+    bus.subscribe(WorkstationHealed, healing.on_workstation_healed)  # hub → healing (resolve)
     bus.subscribe(HealQueued, scan.on_heal_queued)
     bus.subscribe(HealFinished, scan.on_heal_finished)
     bus.subscribe(HealFinished, state_file.on_heal_finished)

@@ -70,3 +70,58 @@ async def test_an_agents_drift_is_an_incident_at_central_command(env: Any) -> No
     (inc,) = [i for i in cc.incidents(SITE) if i["check_type"] == "windows_defender"]
     assert inc["report"]["details"]["source"] == f"grpc:{a.agent_id}"
     assert inc["report"]["hipaa_controls"] == ["164.312(a)(1)"] and inc["severity"] == "high"
+
+
+async def _drift_with_heal_command(a: Agent) -> Any:
+    async with a.drift_stream() as st:
+        await st.send_message(a.drift("defender", service="WinDefend"))
+        ack: Any = await st.recv_message()
+        await st.end()
+    assert ack.heal_command.command_id
+    return ack.heal_command
+
+
+async def _deliver(w: Wired) -> None:
+    w.reports.after_checkin()
+    await w.reports.run_once()
+
+
+def _defender(cc: CentralCommand) -> dict[str, Any]:
+    (inc,) = [i for i in cc.incidents(SITE) if i["check_type"] == "windows_defender"]
+    return inc
+
+
+@pytest.mark.parametrize("result_first", [False, True], ids=["reported-then-healed",
+                                                              "healed-before-reported"])
+async def test_an_agents_heal_resolves_its_incident_at_central_command(
+        env: Any, result_first: bool) -> None:
+    """drift → incident → heal command → healing result → incident resolved, in either order
+    of the pipeline's report and the agent's result (the resolve never goes first)."""
+    cc, w, a = env
+    assert await w.checkin.run_once()
+    cmd = await _drift_with_heal_command(a)
+    if result_first:
+        assert (await a.healing(check_type=cmd.check_type, command_id=cmd.command_id)).received
+        await w.healing.heal_pending()
+    else:
+        await w.healing.heal_pending()
+        await _deliver(w)
+        assert _defender(cc)["status"] == "open"
+        assert (await a.healing(check_type=cmd.check_type, command_id=cmd.command_id)).received
+    await _deliver(w)
+    inc = _defender(cc)
+    assert inc["status"] == "resolved" and inc["resolved_at"] is not None
+    assert inc["resolution"]["resolution_tier"] == "L1"
+    assert w.healing.stats["agent_heals"] == 1
+
+
+async def test_a_failed_or_unrequested_heal_does_not_resolve(env: Any) -> None:
+    cc, w, a = env
+    assert await w.checkin.run_once()
+    cmd = await _drift_with_heal_command(a)
+    await w.healing.heal_pending()
+    assert (await a.healing(check_type=cmd.check_type, command_id=cmd.command_id,
+                            success=False)).received
+    assert (await a.healing(check_type=cmd.check_type, command_id="drift-heal-not-ours")).received
+    await _deliver(w)
+    assert _defender(cc)["status"] == "open" and w.healing.stats["agent_heals"] == 0

@@ -32,7 +32,7 @@ from agent.l2.client import L2Client, L2Settings
 from agent.log import get_logger
 from agent.rules.service import RuleService
 from agent.runbooks.registry import RunbookRegistry
-from agent.scan.events import HealFinished, HealQueued, IncidentsFound
+from agent.scan.events import HealFinished, HealQueued, IncidentsFound, WorkstationHealed
 from agent.scan.model import SEVERITY_RANK, Incident, new_incident_id
 from agent.state.daemon_state import GoHeal
 from agent.uplink import Uplink, routes
@@ -211,7 +211,7 @@ class HealingComponent(BaseComponent):
         #: healing order selects by incident id until the incident is reported again).
         self.server_incidents: dict[str, tuple[str, str]] = {}
         self.results: list[PipelineResult] = []  # the last results (bounded), for status and tests
-        self.stats = {"incidents": 0, "healed": 0, "escalated": 0}
+        self.stats = {"incidents": 0, "healed": 0, "escalated": 0, "agent_heals": 0}
 
     # --- sources ----------------------------------------------------------------------------------
 
@@ -262,6 +262,11 @@ class HealingComponent(BaseComponent):
             self.stats["incidents"] += 1
             self.queue.put(inc)
             self.bus.publish(HealQueued(inc.host))
+
+    def on_workstation_healed(self, event: WorkstationHealed) -> None:
+        """:class:`WorkstationHealed` from the hub: the incident is resolved once reported."""
+        self.stats["agent_heals"] += 1
+        self.pipeline.agent_healed(event.host, event.check_type, event.source)
 
     def _on_healed(self, host: str) -> None:
         self.bus.publish(HealFinished(host, ran=True))

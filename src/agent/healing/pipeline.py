@@ -37,6 +37,8 @@ DEDUP_WINDOW_S = 600.0
 FLAP_WINDOW_S = 3600.0
 EXHAUST_AFTER = 3
 DAY_S = 86400.0
+#: How long a workstation agent's "healed" waits for its incident to be reported here.
+AGENT_HEAL_WAIT_S = 600.0
 
 
 class ReportSink(Protocol):
@@ -138,6 +140,9 @@ class HealingPipeline:
         #: The incident last reported per (host, check_type): a healing order heals from its
         #: findings (the runbook's parameters bind from them).
         self.last_reported: dict[tuple[str, str], Incident] = {}
+        #: (host, check_type) -> when a workstation agent reported healing it before its
+        #: incident was reported here (the incident is resolved right after its report).
+        self.agent_heals: dict[tuple[str, str], float] = {}
         self.dedup: dict[str, _Dedup] = {}
         self.failures: dict[str, list[float]] = {}
         self.suspended: dict[str, tuple[float, str]] = {}
@@ -152,6 +157,36 @@ class HealingPipeline:
         """Reported by this agent and not healed here since."""
         rec = self.reported.get((host, check_type))
         return rec is not None and self.healed_at.get((host, check_type), -1.0) < rec[1]
+
+    # --- heals done by workstation agents (the hub) ------------------------------------------------
+    def agent_healed(self, host: str, check_type: str, source: str) -> bool:
+        """A workstation agent healed ``check_type`` on ``host`` at the hub's command: resolve
+        the incident now if this agent reported it, else right after it is reported (a resolve
+        never goes before its report: both share one queue in creation order). True when
+        resolved now."""
+        now = self.clock()
+        self.agent_heals = {k: t for k, t in self.agent_heals.items()
+                            if now - t < AGENT_HEAL_WAIT_S}
+        if self.is_open(host, check_type):
+            self._resolve_by_agent(host, check_type, source)
+            return True
+        self.agent_heals[(host, check_type)] = now
+        return False
+
+    def _resolve_by_agent(self, host: str, check_type: str, source: str) -> None:
+        self.healed_at[(host, check_type)] = self.clock()
+        log.info("healing.agent_resolved", "incident resolved: the workstation agent healed it",
+                 host=host, check_type=check_type, source=source)
+        self._put("resolve", {"site_id": self.site_id, "host_id": host, "check_type": check_type,
+                              "resolution_tier": "L1", "runbook_id": f"workstation-agent:{check_type}",
+                              "status": "resolved"})
+
+    def _healed_by_agent(self, inc: Incident) -> bool:
+        at = self.agent_heals.pop((inc.host, inc.check_type), None)
+        if at is None or self.clock() - at >= AGENT_HEAL_WAIT_S:
+            return False
+        self._resolve_by_agent(inc.host, inc.check_type, inc.source)
+        return True
 
     # --- §4.3 gates --------------------------------------------------------------------------------
     def gate(self, inc: Incident) -> tuple[str, str]:
@@ -379,6 +414,8 @@ class HealingPipeline:
         if not self.dedup_pass(inc):
             return PipelineResult(inc.incident_id, "suppressed", "dedup")
         self._report_incident(inc)
+        if self._healed_by_agent(inc):  # its agent already healed it (after the hub's command)
+            return PipelineResult(inc.incident_id, "healed", "workstation_agent")
         if decision == "report_only":
             self._note("suppressed", inc, check_type=inc.check_type, reason=reason)
             return PipelineResult(inc.incident_id, "report_only", reason)

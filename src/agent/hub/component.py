@@ -24,10 +24,10 @@ from agent.config.schema import DEFAULT_STATE_DIR
 from agent.hub.ca import AgentCA
 from agent.hub.registry import AgentRegistry
 from agent.hub.server import HubServer, site_address
-from agent.hub.service import ComplianceService, Limits
+from agent.hub.service import ComplianceService, HealResult, Limits
 from agent.jobs import BaseComponent, JobHost
 from agent.log import get_logger
-from agent.scan.events import IncidentsFound
+from agent.scan.events import IncidentsFound, WorkstationHealed
 from agent.scan.model import Finding, aggregate
 from agent.state.healing_switch import healing_switch
 
@@ -91,7 +91,7 @@ class HubComponent(BaseComponent):
         self.service = ComplianceService(
             self.ca, registry, compat=lambda: self.config.grpc_hub_compat_enrollment,
             targets=lambda: target_names(site), on_findings=self.publish_findings,
-            heal_allowed=self.heal_allowed,
+            heal_allowed=self.heal_allowed, on_heal_result=self.publish_healed,
             limits=limits_of(config), clock=clock)
         host = bind if bind is not None else (config.grpc_bind_address or None)
         self._bind = host
@@ -106,6 +106,12 @@ class HubComponent(BaseComponent):
         incidents = aggregate(f for f in findings if f.check_type not in disabled)
         if incidents:
             self.bus.publish(IncidentsFound(incidents))
+
+    def publish_healed(self, result: HealResult) -> None:
+        """A heal this hub asked for, reported done: healing resolves the incident."""
+        if result.success and result.ours:
+            self.bus.publish(WorkstationHealed(result.host, result.check_type,
+                                               f"grpc:{result.agent_id}"))
 
     def heal_allowed(self) -> bool:
         """Heal commands go out only when healing would run here (config, the server's switch,

@@ -29,6 +29,17 @@ class IncidentsFound:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkstationHealed:
+    """A workstation agent reports that it healed ``check_type`` on ``host`` itself, answering
+    a heal command of the hub (published by the hub, consumed by healing: the incident it
+    reported is resolved)."""
+
+    host: str
+    check_type: str
+    source: str  # grpc:<agent id>
+
+
+@dataclass(frozen=True, slots=True)
 class HealQueued:
     """An incident of ``host`` waits in the heal queue (the scheduler holds the host's rescan)."""
 
