@@ -3,7 +3,32 @@
 
 let
   cfg = config.services.msp-agent;
-  inherit (lib) mkEnableOption mkOption mkIf types optionalAttrs;
+  inherit (lib) mkEnableOption mkOption mkIf mkMerge types;
+  # StateDirectory= manages directories below /var/lib only: elsewhere the module creates the
+  # directory (tmpfiles) and makes it writable under ProtectSystem=strict (ReadWritePaths=).
+  underVarLib = lib.hasPrefix "/var/lib/" cfg.stateDir;
+  stateDirectory =
+    if underVarLib then {
+      StateDirectory = lib.removePrefix "/var/lib/" cfg.stateDir;
+      StateDirectoryMode = "0700";
+    } else {
+      ReadWritePaths = [ cfg.stateDir ];
+    };
+
+  # ---- The gRPC hub (grpc_hub_enabled through MSP_AGENT_GRPC_HUB; its port the only socket the
+  # ---- unit may bind). The whole of grpcHub's effect.
+  grpcHubBlock = mkIf cfg.grpcHub.enable {
+    systemd.services.msp-agent.environment.MSP_AGENT_GRPC_HUB = "1";
+    systemd.services.msp-agent.serviceConfig.SocketBindAllow = "tcp:${toString cfg.grpcHub.port}";
+    networking.firewall.allowedTCPPorts = lib.optional cfg.grpcHub.openFirewall cfg.grpcHub.port;
+  };
+  # ---- Not yet supported: the privileged helper (the branch that implements it replaces this).
+  privilegedActionsBlock = {
+    assertions = [{
+      assertion = cfg.privilegedActions == [ ];
+      message = "services.msp-agent.privilegedActions: the privileged helper is not yet supported by this msp-agent package; leave the list empty.";
+    }];
+  };
 in
 {
   options.services.msp-agent = {
@@ -21,7 +46,11 @@ in
     stateDir = mkOption {
       type = types.str;
       default = "/var/lib/msp";
-      description = "State directory; must match state_dir in the config.";
+      description = ''
+        State directory (absolute), passed as --state-dir (it overrides state_dir in the config).
+        Below /var/lib it is the unit's StateDirectory=; elsewhere the module creates it (0700,
+        tmpfiles) and adds it to ReadWritePaths=.
+      '';
     };
     user = mkOption { type = types.str; default = "msp-agent"; description = "Service user."; };
     group = mkOption { type = types.str; default = "msp-agent"; description = "Service group."; };
@@ -31,15 +60,16 @@ in
       description = "Disable the Go daemon's units so the two never share the state directory.";
     };
     grpcHub = {
-      enable = mkEnableOption "the gRPC hub for workstation agents (opens a listening socket)";
+      enable = mkEnableOption "the gRPC hub for workstation agents (opens a listening socket; the package gains the hub extra; set grpc_port in config.yaml to the same port)";
       port = mkOption { type = types.port; default = 50051; description = "Hub port."; };
       openFirewall = mkOption { type = types.bool; default = false; description = "Open the hub port."; };
     };
     privilegedActions = mkOption {
       type = types.listOf types.str;
-      default = [ "journal-vacuum" "restart-journald" "nix-gc" "start-backup" "renew-certificates"
+      default = [ ];
+      example = [ "journal-vacuum" "restart-journald" "nix-gc" "start-backup" "renew-certificates"
                   "nft-list-ruleset" "wg-show" ];
-      description = "Privileged helper actions the agent may trigger.";
+      description = "Privileged helper actions the agent may trigger (not yet supported: a non-empty list fails the evaluation).";
     };
     watchdogSec = mkOption { type = types.int; default = 120; description = "WatchdogSec."; };
     extraEnvironment = mkOption {
@@ -49,7 +79,12 @@ in
     };
   };
 
-  config = mkIf cfg.enable {
+  config = mkIf cfg.enable (mkMerge [ grpcHubBlock privilegedActionsBlock {
+    assertions = [{
+      assertion = lib.hasPrefix "/" cfg.stateDir && cfg.stateDir != "/var/lib" && cfg.stateDir != "/var/lib/";
+      message = "services.msp-agent.stateDir must be an absolute path other than /var/lib (it is ${cfg.stateDir}).";
+    }];
+
     users.users.${cfg.user} = {
       isSystemUser = true;
       group = cfg.group;
@@ -65,13 +100,11 @@ in
       conflicts = [ "appliance-daemon.service" ];
       startLimitIntervalSec = 300;
       startLimitBurst = 5;
-      environment = { PYTHONDONTWRITEBYTECODE = "1"; }
-        // optionalAttrs cfg.grpcHub.enable { MSP_AGENT_GRPC_HUB = "1"; }
-        // cfg.extraEnvironment;
+      environment = { PYTHONDONTWRITEBYTECODE = "1"; } // cfg.extraEnvironment;
       serviceConfig = {
         Type = "notify";
         NotifyAccess = "main";
-        ExecStart = "${cfg.package}/bin/msp-agent run --config ${cfg.configFile}";
+        ExecStart = "${cfg.package}/bin/msp-agent run --config ${cfg.configFile} --state-dir ${cfg.stateDir}";
         ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
         Restart = "always";
         RestartSec = "10s";
@@ -82,8 +115,6 @@ in
         User = cfg.user;
         Group = cfg.group;
         SupplementaryGroups = [ "systemd-journal" ];
-        StateDirectory = "msp";
-        StateDirectoryMode = "0700";
         RuntimeDirectory = "msp-agent";
         RuntimeDirectoryMode = "0750";
         WorkingDirectory = cfg.stateDir;
@@ -110,7 +141,7 @@ in
         ProtectHostname = true;
         ProtectProc = "invisible";
         ProcSubset = "all";
-        RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_NETLINK" ];
+        RestrictAddressFamilies = "AF_UNIX AF_INET AF_INET6 AF_NETLINK";
         RestrictNamespaces = true;
         RestrictRealtime = true;
         RestrictSUIDSGID = true;
@@ -123,17 +154,15 @@ in
         KeyringMode = "private";
         DevicePolicy = "closed";
         SocketBindDeny = "any";
-      } // optionalAttrs cfg.grpcHub.enable {
-        SocketBindAllow = "tcp:${toString cfg.grpcHub.port}";
-      };
+      } // stateDirectory;
     };
 
-    networking.firewall.allowedTCPPorts =
-      lib.optional (cfg.grpcHub.enable && cfg.grpcHub.openFirewall) cfg.grpcHub.port;
+    systemd.tmpfiles.rules =
+      lib.optional (!underVarLib) "d ${cfg.stateDir} 0700 ${cfg.user} ${cfg.group} -";
 
     systemd.services.appliance-daemon.enable = lib.mkIf cfg.replaceGoDaemon false;
     systemd.services.appliance-daemon-watchdog.enable = lib.mkIf cfg.replaceGoDaemon false;
     systemd.services.msp-daemon-zombie-watch.enable = lib.mkIf cfg.replaceGoDaemon false;
     systemd.timers.msp-daemon-zombie-watch.enable = lib.mkIf cfg.replaceGoDaemon false;
-  };
+  } ]);
 }

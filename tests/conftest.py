@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 # The real-sshd fixtures (session users, sshd, executors) shared by tests/exec and tests/healing;
-# the small tmpfs of the disk-full tests.
-pytest_plugins = ["tests.sshfixtures", "tests.winrmfixtures", "tests.smalldisk"]
+# the small tmpfs of the disk-full tests; --without-shared (the tests that read ../shared).
+pytest_plugins = ["tests.sshfixtures", "tests.winrmfixtures", "tests.smalldisk", "tests.sharedswitch"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = (ROOT / ".." / "shared").resolve()
