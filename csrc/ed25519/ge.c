@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ed25519_internal.h"
+#include "fe_core.h"
 
 static const fe FE_D = {{0x34dca135978a3u, 0x1a8283b156ebdu, 0x5e7a26001c029u, 0x739c663a03cbbu,
                          0x52036cee2b6ffu}};
@@ -43,55 +44,59 @@ void ge_to_cached(ge_cached *r, const ge_p3 *p)
     fe_mul(&r->T2d, &p->T, &FE_2D);
 }
 
-/* p + q, or p - q when `neg`: -q swaps Y+X and Y-X and negates T. */
-static void add_or_sub(ge_p3 *r, const ge_p3 *p, const ge_cached *q, int neg)
+/* p + q, or p - q when `neg`: -q swaps Y+X and Y-X and negates T. Limb bounds (p and q weakly
+ * reduced, below 2^52): ypx, g, h below 2^53; ymx, e, f below 1.5 2^53; every product has
+ * F G < 2^107.2 (fe_core.h). */
+static inline void add_or_sub(ge_p3 *r, const ge_p3 *p, const ge_cached *q, int neg)
 {
     fe a, b, c, d, e, f, g, h, ypx, ymx;
-    fe_add(&ypx, &p->Y, &p->X);
-    fe_sub(&ymx, &p->Y, &p->X);
-    fe_mul(&a, &ymx, neg ? &q->YplusX : &q->YminusX);
-    fe_mul(&b, &ypx, neg ? &q->YminusX : &q->YplusX);
-    fe_mul(&c, &p->T, &q->T2d);
-    fe_mul(&d, &p->Z, &q->Z);
-    fe_sub(&e, &b, &a);
+    fe_add_nc(&ypx, &p->Y, &p->X);
+    fe_sub_nc(&ymx, &p->Y, &p->X);
+    fe_mul_core(&a, &ymx, neg ? &q->YplusX : &q->YminusX);
+    fe_mul_core(&b, &ypx, neg ? &q->YminusX : &q->YplusX);
+    fe_mul_core(&c, &p->T, &q->T2d);
+    fe_mul_core(&d, &p->Z, &q->Z);
+    fe_sub_nc(&e, &b, &a);
     if (neg) {
-        fe_add(&f, &d, &c);
-        fe_sub(&g, &d, &c);
+        fe_add_nc(&f, &d, &c);
+        fe_sub_nc(&g, &d, &c);
     } else {
-        fe_sub(&f, &d, &c);
-        fe_add(&g, &d, &c);
+        fe_sub_nc(&f, &d, &c);
+        fe_add_nc(&g, &d, &c);
     }
-    fe_add(&h, &b, &a);
-    fe_mul(&r->X, &e, &f);
-    fe_mul(&r->Y, &g, &h);
-    fe_mul(&r->T, &e, &h);
-    fe_mul(&r->Z, &f, &g);
+    fe_add_nc(&h, &b, &a);
+    fe_mul_core(&r->X, &e, &f);
+    fe_mul_core(&r->Y, &g, &h);
+    fe_mul_core(&r->T, &e, &h);
+    fe_mul_core(&r->Z, &f, &g);
 }
 
 void ge_add(ge_p3 *r, const ge_p3 *p, const ge_cached *q) { add_or_sub(r, p, q, 0); }
 
 void ge_sub(ge_p3 *r, const ge_p3 *p, const ge_cached *q) { add_or_sub(r, p, q, 1); }
 
-/* Doubling for a = -1: 4 squarings and 4 multiplications. */
+/* Doubling for a = -1: 3 squarings and 5 multiplications. With A = X^2, B = Y^2, C = 2 Z^2,
+ * E = 2 X Y, G = B - A, F = C + A - B, H = A + B, the double is (E F : G H : F G : E H) up to
+ * the common factor -1 (dbl-2008-hwcd with F and H negated). Limb bounds (p weakly reduced):
+ * A, B, Z^2, X Y below 2^52; E, C, H below 2^53; G below 1.5 2^53; F below 2.5 2^53; the
+ * largest product, F G, has F G < 2^107.9 (fe_core.h allows 2^108.4). */
 void ge_dbl(ge_p3 *r, const ge_p3 *p)
 {
-    fe a, b, c, e, f, g, h, s;
-    fe_sq(&a, &p->X);
-    fe_sq(&b, &p->Y);
-    fe_sq(&c, &p->Z);
-    fe_add(&c, &c, &c);
-    fe_add(&s, &p->X, &p->Y);
-    fe_sq(&e, &s);
-    fe_sub(&e, &e, &a);
-    fe_sub(&e, &e, &b);   /* E = 2XY */
-    fe_sub(&g, &b, &a);   /* G = -A + B */
-    fe_sub(&f, &g, &c);   /* F = G - C */
-    fe_add(&h, &a, &b);
-    fe_neg(&h, &h);       /* H = -A - B */
-    fe_mul(&r->X, &e, &f);
-    fe_mul(&r->Y, &g, &h);
-    fe_mul(&r->T, &e, &h);
-    fe_mul(&r->Z, &f, &g);
+    fe a, b, c, e, f, g, h;
+    fe_sq_core(&a, &p->X);
+    fe_sq_core(&b, &p->Y);
+    fe_sq_core(&c, &p->Z);
+    fe_add_nc(&c, &c, &c);
+    fe_mul_core(&e, &p->X, &p->Y);
+    fe_add_nc(&e, &e, &e);
+    fe_sub_nc(&g, &b, &a);
+    fe_add_nc(&f, &c, &a);
+    fe_sub_nc(&f, &f, &b);
+    fe_add_nc(&h, &a, &b);
+    fe_mul_core(&r->X, &e, &f);
+    fe_mul_core(&r->Y, &g, &h);
+    fe_mul_core(&r->T, &e, &h);
+    fe_mul_core(&r->Z, &f, &g);
 }
 
 void ge_neg(ge_p3 *r, const ge_p3 *p)
