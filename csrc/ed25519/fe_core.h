@@ -14,6 +14,14 @@
 
 #define MASK51 ((((uint64_t)1) << 51) - 1)
 
+/* The products are inlined into every caller (GCC and Clang otherwise keep them out of line for
+ * their size, and the call then costs a tenth of the product). */
+#if defined(__GNUC__)
+#define FE_INLINE static inline __attribute__((always_inline))
+#else
+#define FE_INLINE static inline
+#endif
+
 #if defined(__SIZEOF_INT128__) && !defined(ED25519_PORTABLE)
 __extension__ typedef unsigned __int128 u128;
 
@@ -69,7 +77,7 @@ static inline void reduce_wide(fe *h, u128 r0, u128 r1, u128 r2, u128 r3, u128 r
     h->v[4] = h4;
 }
 
-static inline void fe_mul_core(fe *h, const fe *f, const fe *g)
+FE_INLINE void fe_mul_core(fe *h, const fe *f, const fe *g)
 {
     uint64_t f0 = f->v[0], f1 = f->v[1], f2 = f->v[2], f3 = f->v[3], f4 = f->v[4];
     uint64_t g0 = g->v[0], g1 = g->v[1], g2 = g->v[2], g3 = g->v[3], g4 = g->v[4];
@@ -87,7 +95,7 @@ static inline void fe_mul_core(fe *h, const fe *f, const fe *g)
     reduce_wide(h, r0, r1, r2, r3, r4);
 }
 
-static inline void fe_sq_core(fe *h, const fe *f)
+FE_INLINE void fe_sq_core(fe *h, const fe *f)
 {
     uint64_t f0 = f->v[0], f1 = f->v[1], f2 = f->v[2], f3 = f->v[3], f4 = f->v[4];
     uint64_t f0_2 = 2 * f0, f1_2 = 2 * f1, f1_38 = 38 * f1, f2_38 = 38 * f2, f3_38 = 38 * f3;
