@@ -16,7 +16,10 @@
  *      (R is then not decoded at all, as in libsodium);
  *   4. a batch equation that fails is split in halves until the bad items are found; two or
  *      fewer items are verified alone.
- * Items sharing a key add their z_i k_i into one scalar for that key.
+ * Items sharing a key add their z_i k_i into one scalar for that key. The combination is one
+ * multi-scalar multiplication: Straus (msm.c) for the base point and the keys, and for the R_i
+ * with their 128-bit z_i as well below PIPPENGER_MIN items, Pippenger's buckets (pippenger.c)
+ * from there on (no per-R table: those are only built when a small subset needs them).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +35,14 @@ typedef struct key_state {
     int used;
 } key_state;
 
+/* From this many R_i in one combination on, they go through Pippenger's buckets. */
+#define PIPPENGER_MIN 128
+#define COEFF_BITS 128
+
 typedef struct item_state {
-    ge_cached neg_table[MSM_TABLE]; /* odd multiples of -R */
+    ge_cached neg_table[MSM_TABLE]; /* odd multiples of -R, once has_table */
+    ge_cached neg_r;                /* -R */
+    int has_table;
     unsigned char k[32];            /* SHA-512 mod L */
     unsigned char zk[32];           /* z k mod L */
     unsigned char zs[32];           /* z s mod L */
@@ -51,6 +60,8 @@ typedef struct ctx {
     const unsigned char **scalars;
     size_t *used_keys;
     signed char *naf;
+    void *buckets; /* Pippenger's scratch for up to n points, windows up to max_window */
+    int max_window;
     unsigned char *verdicts;
 } ctx;
 
@@ -91,11 +102,35 @@ static int batch_holds(ctx *c, const size_t *idx, size_t cnt)
         c->tables[m] = ks->neg_table;
         c->scalars[m++] = ks->sum;
     }
-    for (size_t t = 0; t < cnt; t++) {
-        c->tables[m] = c->items[idx[t]].neg_table;
-        c->scalars[m++] = c->items[idx[t]].z;
-    }
     ge_p3 r;
+    if (cnt >= PIPPENGER_MIN) {
+        msm_straus(&r, c->tables, c->scalars, m, c->naf);
+        const ge_cached **points = c->tables + m;
+        const unsigned char **zs = c->scalars + m;
+        for (size_t t = 0; t < cnt; t++) {
+            points[t] = &c->items[idx[t]].neg_r;
+            zs[t] = c->items[idx[t]].z;
+        }
+        int w = msm_pippenger_window(cnt, COEFF_BITS);
+        ge_p3 part;
+        ge_cached cached;
+        msm_pippenger(&part, points, zs, cnt, COEFF_BITS, w < c->max_window ? w : c->max_window,
+                      c->buckets);
+        ge_to_cached(&cached, &part);
+        ge_add(&r, &r, &cached);
+        return ge_is_identity(&r);
+    }
+    for (size_t t = 0; t < cnt; t++) {
+        item_state *it = &c->items[idx[t]];
+        if (!it->has_table) {
+            ge_p3 neg;
+            ge_from_cached(&neg, &it->neg_r, 0);
+            msm_table(it->neg_table, &neg);
+            it->has_table = 1;
+        }
+        c->tables[m] = it->neg_table;
+        c->scalars[m++] = it->z;
+    }
     msm_straus(&r, c->tables, c->scalars, m, c->naf);
     return ge_is_identity(&r);
 }
@@ -150,7 +185,8 @@ static int prepare_item(ctx *c, size_t i, const unsigned char *hash, const unsig
     sc_mul(it->zk, it->z, it->k);
     sc_mul(it->zs, it->z, sig + 32);
     ge_neg(&neg, &r);
-    msm_table(it->neg_table, &neg);
+    ge_to_cached(&it->neg_r, &neg);
+    it->has_table = 0;
     return 1;
 }
 
@@ -175,8 +211,12 @@ int ed25519_verify_batch(const unsigned char *keys, size_t nkeys, const size_t *
     c.used_keys = malloc(nkeys * sizeof *c.used_keys);
     c.naf = malloc((npoints < MSM_CHUNK ? npoints : MSM_CHUNK) * SC_NAF_LEN);
     size_t *batch = malloc(n * sizeof *batch);
+    c.max_window = msm_pippenger_window(n, COEFF_BITS);
+    if (n >= PIPPENGER_MIN) c.buckets = malloc(msm_pippenger_scratch(n, COEFF_BITS, c.max_window));
     int rc = -2;
-    if (!c.keys || !c.items || !c.tables || !c.scalars || !c.used_keys || !c.naf || !batch) goto done;
+    if (!c.keys || !c.items || !c.tables || !c.scalars || !c.used_keys || !c.naf || !batch
+        || (n >= PIPPENGER_MIN && !c.buckets))
+        goto done;
 
     ge_p3 b;
     ge_basepoint(&b);
@@ -199,6 +239,7 @@ int ed25519_verify_batch(const unsigned char *keys, size_t nkeys, const size_t *
     rc = 0;
 done:
     free(batch);
+    free(c.buckets);
     free(c.naf);
     free(c.used_keys);
     free(c.scalars);

@@ -7,6 +7,7 @@
  *            rules (canonical y, small-order blocklist)
  *   sc.c     scalars mod L: canonical test, Barrett reduction, products, signed-window recoding
  *   msm.c    multi-scalar multiplication (Straus with width-5 signed windows)
+ *   pippenger.c  multi-scalar multiplication by buckets (Pippenger), for many short scalars
  *   subgroup.c  the prime-order subgroup test (one point halving and a quartic character)
  *   batch.c  the batch verifier: per-key and per-item checks, random linear combination,
  *            bisection of a failing batch
@@ -64,6 +65,9 @@ typedef struct ge_cached { /* a point prepared for addition: Y+X, Y-X, Z, 2dT */
 void ge_identity(ge_p3 *r);
 void ge_basepoint(ge_p3 *r);
 void ge_to_cached(ge_cached *r, const ge_p3 *p);
+/* q, or -q when `neg`, in extended coordinates (a multiplication instead of an addition to
+ * the identity). */
+void ge_from_cached(ge_p3 *r, const ge_cached *q, int neg);
 void ge_add(ge_p3 *r, const ge_p3 *p, const ge_cached *q);
 void ge_sub(ge_p3 *r, const ge_p3 *p, const ge_cached *q);
 void ge_dbl(ge_p3 *r, const ge_p3 *p);
@@ -105,6 +109,18 @@ void msm_straus(ge_p3 *out, const ge_cached *const *tables, const unsigned char 
 /* 1 when p is in the subgroup of prime order L ([L]p is the identity), by scalar
  * multiplication: the slow reference the tests and the fuzzer compare subgroup.c with. */
 int ge_in_prime_subgroup(const ge_cached table[MSM_TABLE]);
+
+/* ---- pippenger.c ---- */
+/* The window (bits per digit) that costs least for n scalars below 2^bits. */
+int msm_pippenger_window(size_t n, int bits);
+/* Bytes of scratch that msm_pippenger needs for up to n scalars below 2^bits and any window up
+ * to c. */
+size_t msm_pippenger_scratch(size_t n, int bits, int c);
+/* out = sum scalars[i] * P_i, points[i] being P_i in cached form; scalars below 2^bits
+ * (bits <= 255), 32 bytes each little-endian; c from msm_pippenger_window (4..11). Variable
+ * time. */
+void msm_pippenger(ge_p3 *out, const ge_cached *const *points, const unsigned char *const *scalars,
+                   size_t n, int bits, int c, void *scratch);
 
 /* ---- subgroup.c ---- */
 /* 1 when p is in the subgroup of prime order L; 0 when it is not, and for the eight points of

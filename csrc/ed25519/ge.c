@@ -13,6 +13,8 @@ static const fe FE_D = {{0x34dca135978a3u, 0x1a8283b156ebdu, 0x5e7a26001c029u, 0
                          0x52036cee2b6ffu}};
 static const fe FE_2D = {{0x69b9426b2f159u, 0x35050762add7au, 0x3cf44c0038052u, 0x6738cc7407977u,
                           0x2406d9dc56dffu}};
+static const fe FE_INV_D = {{0x0f276cdc9f843u, 0x3084f2a85c4bcu, 0x6e73d982d775au, 0x721958b108a66u,
+                             0x40907ed214d5cu}}; /* 1 / d */
 static const fe FE_SQRTM1 = {{0x61b274a0ea0b0u, 0x0d5a5fc8f189du, 0x7ef5e9cbd0c60u,
                               0x78595a6804c9eu, 0x2b8324804fc1du}};
 static const fe FE_BX = {{0x62d608f25d51au, 0x412a4b4f6592au, 0x75b7171a4b31du, 0x1ff60527118feu,
@@ -42,6 +44,18 @@ void ge_to_cached(ge_cached *r, const ge_p3 *p)
     fe_sub(&r->YminusX, &p->Y, &p->X);
     fe_add(&r->Z, &p->Z, &p->Z); /* 2Z: the factor 2 of D = 2 Z1 Z2 */
     fe_mul(&r->T2d, &p->T, &FE_2D);
+}
+
+/* q (or -q when `neg`) back in extended coordinates, scaled by 2: (Y+X) - (Y-X) = 2X,
+ * (Y+X) + (Y-X) = 2Y, the cached 2Z, and 2dT / d = 2T. One multiplication. */
+void ge_from_cached(ge_p3 *r, const ge_cached *q, int neg)
+{
+    const fe *ypx = neg ? &q->YminusX : &q->YplusX, *ymx = neg ? &q->YplusX : &q->YminusX;
+    fe_sub(&r->X, ypx, ymx);
+    fe_add(&r->Y, ypx, ymx);
+    r->Z = q->Z;
+    fe_mul_core(&r->T, &q->T2d, &FE_INV_D);
+    if (neg) fe_neg(&r->T, &r->T);
 }
 
 /* p + q, or p - q when `neg`: -q swaps Y+X and Y-X and negates T. Limb bounds (p and q weakly
