@@ -149,45 +149,68 @@ static void resolve(ctx *c, const size_t *idx, size_t cnt)
     resolve(c, idx + cnt / 2, cnt - cnt / 2);
 }
 
-static void prepare_key(key_state *ks, const unsigned char pk[32], int test_subgroup)
+/* Keys j[0..lanes) that passed the encoding checks: decoded (side by side), their tables, and
+ * the subgroup test (side by side) when the batch will use it. */
+static void prepare_keys(ctx *c, const unsigned char *keys, const size_t *j, int lanes, int test_subgroup)
 {
-    ge_p3 a, neg;
-    ks->usable = 0;
-    ks->prime = 0;
-    ks->used = 0;
-    if (!ge_is_canonical(pk) || ge_has_small_order(pk) || ge_frombytes(&a, pk) != 0) return;
-    ks->usable = 1;
-    ge_neg(&neg, &a);
-    msm_table(ks->neg_table, &neg);
-    ks->prime = test_subgroup && ge_is_torsion_free(&a);
+    ge_p3 a[2], neg;
+    const unsigned char *enc[2] = {NULL, NULL};
+    const ge_p3 *live[2];
+    size_t which[2];
+    int rc[2], prime[2], nlive = 0;
+    for (int k = 0; k < lanes; k++) enc[k] = keys + 32 * j[k];
+    ge_frombytes_lanes(a, enc, rc, lanes);
+    for (int k = 0; k < lanes; k++) {
+        if (rc[k] != 0) continue;
+        key_state *ks = &c->keys[j[k]];
+        ks->usable = 1;
+        ge_neg(&neg, &a[k]);
+        msm_table(ks->neg_table, &neg);
+        live[nlive] = &a[k];
+        which[nlive++] = j[k];
+    }
+    if (!test_subgroup || nlive == 0) return;
+    ge_is_torsion_free_lanes(live, prime, nlive);
+    for (int k = 0; k < nlive; k++) c->keys[which[k]].prime = prime[k];
 }
 
-/* Checks of item i that need no group equation; 1 when it may still be valid, and then
- * whether it may join the batch in *prime (R and A in the prime-order subgroup). Without
- * `for_batch` only what the exact equation needs is prepared. */
-static int prepare_item(ctx *c, size_t i, const unsigned char *hash, const unsigned char *coeff,
-                        int for_batch, int *prime)
+/* Items i[0..lanes) whose key is in the prime-order subgroup and whose R passed the encoding
+ * checks: R decoded and tested (side by side). An R that does not decode makes the item
+ * invalid; one with a small-order component sends it to the exact equation; the others join
+ * the batch. */
+static void prepare_items(ctx *c, const size_t *i, int lanes, const unsigned char *coeffs, size_t *batch,
+                          size_t *nbatch)
 {
-    const unsigned char *sig = c->sigs + 64 * i;
-    item_state *it = &c->items[i];
-    ge_p3 r, neg;
-    *prime = 0;
-    if (!c->keys[c->key_index[i]].usable) return 0;
-    if (!sc_is_canonical(sig + 32)) return 0;
-    if (ge_has_small_order(sig)) return 0;
-    sc_reduce64(it->k, hash);
-    if (!for_batch || !c->keys[c->key_index[i]].prime) return 1;
-    if (!ge_is_canonical(sig) || ge_frombytes(&r, sig) != 0) return 0;
-    if (!ge_is_torsion_free(&r)) return 1;
-    *prime = 1;
-    memset(it->z, 0, 32);
-    memcpy(it->z, coeff, 16);
-    sc_mul(it->zk, it->z, it->k);
-    sc_mul(it->zs, it->z, sig + 32);
-    ge_neg(&neg, &r);
-    ge_to_cached(&it->neg_r, &neg);
-    it->has_table = 0;
-    return 1;
+    ge_p3 r[2], neg;
+    const unsigned char *enc[2] = {NULL, NULL};
+    const ge_p3 *live[2];
+    size_t which[2];
+    int rc[2], prime[2], nlive = 0;
+    for (int k = 0; k < lanes; k++) enc[k] = c->sigs + 64 * i[k];
+    ge_frombytes_lanes(r, enc, rc, lanes);
+    for (int k = 0; k < lanes; k++) {
+        if (rc[k] != 0) continue; /* verdict 0 */
+        live[nlive] = &r[k];
+        which[nlive++] = i[k];
+    }
+    if (nlive == 0) return;
+    ge_is_torsion_free_lanes(live, prime, nlive);
+    for (int k = 0; k < nlive; k++) {
+        size_t idx = which[k];
+        item_state *it = &c->items[idx];
+        if (!prime[k]) {
+            c->verdicts[idx] = (unsigned char)verify_single(c, idx);
+            continue;
+        }
+        memset(it->z, 0, 32);
+        memcpy(it->z, coeffs + 16 * idx, 16);
+        sc_mul(it->zk, it->z, it->k);
+        sc_mul(it->zs, it->z, c->sigs + 64 * idx + 32);
+        ge_neg(&neg, live[k]);
+        ge_to_cached(&it->neg_r, &neg);
+        it->has_table = 0;
+        batch[(*nbatch)++] = idx;
+    }
 }
 
 int ed25519_verify_batch(const unsigned char *keys, size_t nkeys, const size_t *key_index,
@@ -224,17 +247,42 @@ int ed25519_verify_batch(const unsigned char *keys, size_t nkeys, const size_t *
     /* One or two items are cheaper to verify alone than to test for the batch (and a batch of
      * two that fails is resolved one by one anyway). */
     int for_batch = n >= 3;
-    for (size_t j = 0; j < nkeys; j++) prepare_key(&c.keys[j], keys + 32 * j, for_batch);
-
-    size_t nbatch = 0;
-    for (size_t i = 0; i < n; i++) {
-        int r_prime;
-        if (!prepare_item(&c, i, hashes + 64 * i, coeffs + 16 * i, for_batch, &r_prime)) continue;
-        if (r_prime)
-            batch[nbatch++] = i;
-        else
-            verdicts[i] = (unsigned char)verify_single(&c, i);
+    size_t pend[2];
+    int npend = 0;
+    for (size_t j = 0; j < nkeys; j++) {
+        key_state *ks = &c.keys[j];
+        ks->usable = ks->prime = ks->used = 0;
+        if (!ge_is_canonical(keys + 32 * j) || ge_has_small_order(keys + 32 * j)) continue;
+        pend[npend++] = j;
+        if (npend == 2) {
+            prepare_keys(&c, keys, pend, 2, for_batch);
+            npend = 0;
+        }
     }
+    if (npend) prepare_keys(&c, keys, pend, npend, for_batch);
+
+    /* Per item, libsodium's checks that need no group equation first (s < L, R not a
+     * small-order encoding, a usable key); then either the exact equation (fewer than three
+     * items, or a key with a small-order component) or, for a canonical R, prepare_items. */
+    size_t nbatch = 0;
+    npend = 0;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *sig = sigs + 64 * i;
+        const key_state *ks = &c.keys[key_index[i]];
+        if (!ks->usable || !sc_is_canonical(sig + 32) || ge_has_small_order(sig)) continue;
+        sc_reduce64(c.items[i].k, hashes + 64 * i);
+        if (!for_batch || !ks->prime) {
+            verdicts[i] = (unsigned char)verify_single(&c, i);
+            continue;
+        }
+        if (!ge_is_canonical(sig)) continue;
+        pend[npend++] = i;
+        if (npend == 2) {
+            prepare_items(&c, pend, 2, coeffs, batch, &nbatch);
+            npend = 0;
+        }
+    }
+    if (npend) prepare_items(&c, pend, npend, coeffs, batch, &nbatch);
     resolve(&c, batch, nbatch);
     rc = 0;
 done:

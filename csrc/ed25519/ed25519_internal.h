@@ -39,8 +39,15 @@ void fe_invert(fe *h, const fe *z);
 void fe_pow_p58(fe *h, const fe *z);
 /* z^((p - 1) / 4), the quartic character of z */
 void fe_pow_quartic(fe *h, const fe *z);
+/* The same for z[0..lanes) into h[0..lanes), lanes 1 or 2: two exponentiations interleaved
+ * take less time than one after the other. */
+void fe_pow_p58_lanes(fe *h, const fe *z, int lanes);
+void fe_pow_quartic_lanes(fe *h, const fe *z, int lanes);
 /* A square root of a into *r and 1, or 0 when a is not a square. */
 int fe_sqrt(fe *r, const fe *a);
+/* fe_sqrt given a_p58 = fe_pow_p58(a); likewise fe_sqrt_or_twist_finish. */
+int fe_sqrt_finish(fe *r, const fe *a, const fe *a_p58);
+int fe_sqrt_or_twist_finish(fe *r, const fe *a, const fe *a_p58, const fe *zeta_i, const fe *zeta_mi);
 /* Like fe_sqrt from one exponentiation; when a (nonzero) is not a square, *r receives a square
  * root of a n instead, for a fixed non-square n, given zeta_i^2 = n / i and zeta_mi^2 = n / -i
  * (i = sqrt(-1)), and 0 is returned. */
@@ -77,6 +84,9 @@ void ge_tobytes(unsigned char s[32], const ge_p3 *p);
 /* Decodes s (y from the low 255 bits, x of the sign given by bit 255). Returns 0, or -1 when
  * no point has that y. Does not check that y < p (see ge_is_canonical). */
 int ge_frombytes(ge_p3 *r, const unsigned char s[32]);
+/* ge_frombytes of s[k] into r[k] and rc[k], k < lanes (1 or 2), the exponentiations
+ * interleaved. */
+void ge_frombytes_lanes(ge_p3 *r, const unsigned char *const *s, int *rc, int lanes);
 /* 1 when the y coordinate of s (bit 255 ignored) is below p. */
 int ge_is_canonical(const unsigned char s[32]);
 /* 1 when s (bit 255 ignored) is one of libsodium's small-order encodings: y in {0, 1, p - 1,
@@ -126,5 +136,8 @@ void msm_pippenger(ge_p3 *out, const ge_cached *const *points, const unsigned ch
 /* 1 when p is in the subgroup of prime order L; 0 when it is not, and for the eight points of
  * small order (callers have refused those already). About five exponentiations. */
 int ge_is_torsion_free(const ge_p3 *p);
+/* ge_is_torsion_free of p[k] into out[k], k < lanes (1 or 2), the exponentiations of the two
+ * interleaved. */
+void ge_is_torsion_free_lanes(const ge_p3 *const *p, int *out, int lanes);
 
 #endif

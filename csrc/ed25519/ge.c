@@ -133,37 +133,67 @@ void ge_tobytes(unsigned char s[32], const ge_p3 *p)
     s[31] = (unsigned char)(s[31] | (fe_isnegative(&x) << 7));
 }
 
-int ge_frombytes(ge_p3 *r, const unsigned char s[32])
+/* What decoding keeps around its exponentiation: y, u = y^2 - 1, v = d y^2 + 1, v^3, and the
+ * radicand u v^7. */
+typedef struct decoding {
+    fe y, u, v, v3, rad;
+} decoding;
+
+static void decode_start(decoding *d, const unsigned char s[32])
 {
-    fe y, u, v, v3, t, x, check;
-    fe_frombytes(&y, s);
-    fe_sq(&u, &y);
-    fe_mul(&v, &u, &FE_D);
+    fe t;
+    fe_frombytes(&d->y, s);
+    fe_sq(&d->u, &d->y);
+    fe_mul(&d->v, &d->u, &FE_D);
     fe_1(&t);
-    fe_sub(&u, &u, &t); /* u = y^2 - 1 */
-    fe_add(&v, &v, &t); /* v = d y^2 + 1 */
-    /* x = u v^3 (u v^7)^((p - 5) / 8), a square root of u / v when one exists */
-    fe_sq(&v3, &v);
-    fe_mul(&v3, &v3, &v);
-    fe_sq(&t, &v3);
-    fe_mul(&t, &t, &v);
-    fe_mul(&t, &t, &u);
-    fe_pow_p58(&t, &t);
-    fe_mul(&t, &t, &v3);
-    fe_mul(&x, &t, &u);
+    fe_sub(&d->u, &d->u, &t); /* u = y^2 - 1 */
+    fe_add(&d->v, &d->v, &t); /* v = d y^2 + 1 */
+    fe_sq(&d->v3, &d->v);
+    fe_mul(&d->v3, &d->v3, &d->v);
+    fe_sq(&t, &d->v3);
+    fe_mul(&t, &t, &d->v);
+    fe_mul(&d->rad, &t, &d->u);
+}
+
+/* x = u v^3 (u v^7)^((p - 5) / 8), a square root of u / v when one exists */
+static int decode_finish(ge_p3 *r, const decoding *d, const fe *rad_p58, const unsigned char s[32])
+{
+    fe t, x, check;
+    fe_mul(&t, rad_p58, &d->v3);
+    fe_mul(&x, &t, &d->u);
     fe_sq(&check, &x);
-    fe_mul(&check, &check, &v);
-    if (!fe_equal(&check, &u)) {
-        fe_neg(&t, &u);
+    fe_mul(&check, &check, &d->v);
+    if (!fe_equal(&check, &d->u)) {
+        fe_neg(&t, &d->u);
         if (!fe_equal(&check, &t)) return -1;
         fe_mul(&x, &x, &FE_SQRTM1);
     }
     if (fe_isnegative(&x) != (s[31] >> 7)) fe_neg(&x, &x);
     r->X = x;
-    r->Y = y;
+    r->Y = d->y;
     fe_1(&r->Z);
-    fe_mul(&r->T, &x, &y);
+    fe_mul(&r->T, &x, &d->y);
     return 0;
+}
+
+void ge_frombytes_lanes(ge_p3 *r, const unsigned char *const *s, int *rc, int lanes)
+{
+    decoding d[2];
+    fe rad[2], pw[2];
+    lanes = lanes < 2 ? 1 : 2;
+    for (int k = 0; k < lanes; k++) {
+        decode_start(&d[k], s[k]);
+        rad[k] = d[k].rad;
+    }
+    fe_pow_p58_lanes(pw, rad, lanes);
+    for (int k = 0; k < lanes; k++) rc[k] = decode_finish(&r[k], &d[k], &pw[k], s[k]);
+}
+
+int ge_frombytes(ge_p3 *r, const unsigned char s[32])
+{
+    int rc;
+    ge_frombytes_lanes(r, &s, &rc, 1);
+    return rc;
 }
 
 int ge_is_canonical(const unsigned char s[32])
