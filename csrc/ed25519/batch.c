@@ -29,7 +29,8 @@
 
 typedef struct key_state {
     ge_cached neg_table[MSM_TABLE]; /* odd multiples of -A */
-    unsigned char sum[32];          /* sum of z_i k_i over the items of the current subset */
+    sc_wide acc;                    /* sum of z_i k_i over the items of the current subset */
+    unsigned char sum[32];          /* the same mod L */
     int usable;                     /* encoding accepted and decoded */
     int prime;                      /* A is in the prime-order subgroup */
     int used;
@@ -44,8 +45,6 @@ typedef struct item_state {
     ge_cached neg_r;                /* -R */
     int has_table;
     unsigned char k[32];            /* SHA-512 mod L */
-    unsigned char zk[32];           /* z k mod L */
-    unsigned char zs[32];           /* z s mod L */
     unsigned char z[32];            /* the 128-bit coefficient, zero-extended */
 } item_state;
 
@@ -81,24 +80,28 @@ static int verify_single(ctx *c, size_t i)
 /* Whether sum z_i ([s_i]B - R_i - [k_i]A_i) = 0 over the items idx[0..cnt). */
 static int batch_holds(ctx *c, const size_t *idx, size_t cnt)
 {
-    unsigned char bsum[32] = {0};
+    unsigned char bsum[32];
+    sc_wide bacc;
     size_t nused = 0, m = 0;
+    sc_wide_zero(&bacc);
     for (size_t t = 0; t < cnt; t++) {
         item_state *it = &c->items[idx[t]];
         key_state *ks = &c->keys[c->key_index[idx[t]]];
-        sc_add(bsum, bsum, it->zs);
+        sc_wide_muladd(&bacc, it->z, c->sigs + 64 * idx[t] + 32);
         if (!ks->used) {
             ks->used = 1;
-            memset(ks->sum, 0, 32);
+            sc_wide_zero(&ks->acc);
             c->used_keys[nused++] = c->key_index[idx[t]];
         }
-        sc_add(ks->sum, ks->sum, it->zk);
+        sc_wide_muladd(&ks->acc, it->z, it->k);
     }
+    sc_wide_reduce(bsum, &bacc);
     c->tables[m] = c->base_table;
     c->scalars[m++] = bsum;
     for (size_t u = 0; u < nused; u++) {
         key_state *ks = &c->keys[c->used_keys[u]];
         ks->used = 0;
+        sc_wide_reduce(ks->sum, &ks->acc);
         c->tables[m] = ks->neg_table;
         c->scalars[m++] = ks->sum;
     }
@@ -204,8 +207,6 @@ static void prepare_items(ctx *c, const size_t *i, int lanes, const unsigned cha
         }
         memset(it->z, 0, 32);
         memcpy(it->z, coeffs + 16 * idx, 16);
-        sc_mul(it->zk, it->z, it->k);
-        sc_mul(it->zs, it->z, c->sigs + 64 * idx + 32);
         ge_neg(&neg, live[k]);
         ge_to_cached(&it->neg_r, &neg);
         it->has_table = 0;

@@ -101,6 +101,14 @@ void sc_reduce64(unsigned char out[32], const unsigned char in[64]); /* in mod L
 void sc_mul(unsigned char out[32], const unsigned char a[32], const unsigned char b[32]); /* ab mod L */
 void sc_add(unsigned char out[32], const unsigned char a[32], const unsigned char b[32]); /* a, b < L */
 void sc_order(unsigned char out[32]); /* L itself */
+/* A sum of products a b (a below 2^128, b below 2^256), reduced mod L once at the end: below
+ * 2^512 for up to 2^64 terms. 32-bit words, little-endian. */
+typedef struct sc_wide {
+    uint32_t w[16];
+} sc_wide;
+void sc_wide_zero(sc_wide *acc);
+void sc_wide_muladd(sc_wide *acc, const unsigned char a[16], const unsigned char b[32]); /* acc += a b */
+void sc_wide_reduce(unsigned char out[32], const sc_wide *acc);                     /* acc mod L */
 /* Signed window-w recoding of s < 2^255: s = sum naf[i] 2^i, each digit 0 or odd with
  * |digit| < 2^(w-1), nonzero digits at least w apart. Returns 1 + the highest nonzero position
  * (0 for s = 0). */
