@@ -63,22 +63,35 @@ static void fe_sqn(fe *h, const fe *f, int n)
     *h = t;
 }
 
+/* Keeps the compiler from merging the two squarings of sqn_lanes into one instruction stream:
+ * that needs twice the registers and spills (a fifth more instructions); the processor overlaps
+ * the two chains by itself. */
+#if defined(__GNUC__)
+#define LANE_BARRIER(t) __asm__ volatile("" : : "r"(t) : "memory")
+#else
+#define LANE_BARRIER(t) ((void)(t))
+#endif
+
 /* h[k] = f[k]^(2^n) for k < lanes (1 or 2). Two independent chains of squarings in one loop
- * keep the multiplier busy while each one waits for its carries (a fifth less time per
- * squaring, the same instructions). */
+ * keep the multiplier busy while each one waits for its carries (about a tenth less time per
+ * verification, measured with bench/native/ed25519_count.c). */
 static void sqn_lanes(fe *h, const fe *f, int n, int lanes)
 {
     if (lanes < 2) {
         fe_sqn(h, f, n);
         return;
     }
-    fe a = f[0], b = f[1];
+    fe t[2];
+    t[0] = f[0];
+    t[1] = f[1];
     for (int i = 0; i < n; i++) {
-        fe_sq_core(&a, &a);
-        fe_sq_core(&b, &b);
+        fe_sq_core(&t[0], &t[0]);
+        LANE_BARRIER(t);
+        fe_sq_core(&t[1], &t[1]);
+        LANE_BARRIER(t);
     }
-    h[0] = a;
-    h[1] = b;
+    h[0] = t[0];
+    h[1] = t[1];
 }
 
 static void mul_lanes(fe *h, const fe *f, const fe *g, int lanes)
