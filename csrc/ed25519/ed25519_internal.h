@@ -2,7 +2,8 @@
  * Internal declarations of the Ed25519 batch verifier (csrc/ed25519/). Not parsed by cffi; the
  * public API is ed25519_batch.h. One job per file:
  *   fe.c     field arithmetic mod p = 2^255 - 19, radix 2^51 (128-bit products, with a portable
- *            path for compilers without unsigned __int128)
+ *            path for compilers without unsigned __int128); the products themselves are inline
+ *            in fe_core.h, shared with ge.c
  *   ge.c     group: extended twisted Edwards coordinates, encode/decode, libsodium's encoding
  *            rules (canonical y, small-order blocklist)
  *   sc.c     scalars mod L: canonical test, Barrett reduction, products, signed-window recoding
