@@ -10,6 +10,9 @@ toolchain (pip install -r bench/requirements.txt).
 
 Figures are CPU time per signature (user + system, of this process and of the Go process), so a
 machine shared with other work still compares like with like; wall-clock figures are printed too.
+Go is measured again for every row, right after the native verifier, so that each ratio compares
+two figures taken under the same load (on a busy machine the load drifts within a run).
+Instruction counts, which no load disturbs, come from bench/native/ed25519_callgrind.sh.
 """
 
 from __future__ import annotations
@@ -85,17 +88,18 @@ def main() -> int:
     args = ap.parse_args()
     sizes = sorted(int(n) for n in args.sizes.split(","))
     min_time = 0.3 if args.quick else 1.5
+    go_time = "0.5s" if args.quick else "1.5s"
     in_use, reason = batch_verifier_status()
     print(f"native batch verifier: {'in use' if in_use else 'not in use'} ({reason})")
     rows = []
     for shared in (False, True):
         mode = "shared key" if shared else "distinct keys"
         big = _items(max(sizes), shared)
-        go_cpu, go_wall = _go_us(big[:1024], "shared" if shared else "distinct", "1s" if args.quick else "3s")
         for n in sizes:
             items = big[:n]
             assert verify_batch(items) == [True] * n
             batch_cpu, batch_wall = _per_sig_us(verify_batch, items, min_time)
+            go_cpu, go_wall = _go_us(big[:1024], "shared" if shared else "distinct", go_time)
             nacl_cpu, nacl_wall = _per_sig_us(verify_batch_pure, items, min_time)
             rows.append({"keys": mode, "n": n, "batch_us": batch_cpu, "pynacl_us": nacl_cpu, "go_us": go_cpu,
                          "vs_go": go_cpu / batch_cpu, "vs_pynacl": nacl_cpu / batch_cpu,

@@ -5,7 +5,8 @@
  * crafted from input-chosen secrets with small-order components added to the key and the nonce
  * (libsodium accepts some of those), optionally damaged afterwards. Any verdict that differs
  * from libsodium's traps, and so does any point on which the subgroup test (subgroup.c) and
- * the scalar multiplication by L disagree.
+ * the scalar multiplication by L disagree, and any sum of the decodable points on which
+ * Pippenger's buckets (pippenger.c, any window) and Straus (msm.c) disagree.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -128,6 +129,45 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (ge_has_small_order(enc) || ge_frombytes(&pt, enc) != 0) continue;
             msm_table(table, &pt);
             if (ge_is_torsion_free(&pt) != ge_in_prime_subgroup(table)) __builtin_trap();
+        }
+    }
+    /* Pippenger and Straus agree on sum z_i P_i over the decodable keys and R (torsion included),
+     * with 128-bit scalars (the coefficients) or full ones (s when canonical), any window */
+    {
+        static ge_cached tables[2 * MAX_ITEMS][MSM_TABLE], points[2 * MAX_ITEMS];
+        static signed char naf[2 * MAX_ITEMS * SC_NAF_LEN];
+        static unsigned char full[2 * MAX_ITEMS][32];
+        static uint64_t scratch[1 << 15]; /* 256 KiB, aligned for the buckets */
+        const ge_cached *tp[2 * MAX_ITEMS], *pp[2 * MAX_ITEMS];
+        const unsigned char *sp[2 * MAX_ITEMS];
+        uint8_t shape = take(&in);
+        int wide = shape & 1, c = 4 + (shape >> 1) % 8;
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            for (int which = 0; which < 2; which++) {
+                ge_p3 pt;
+                const unsigned char *enc = which ? sigs[i] : keys[i];
+                if (ge_frombytes(&pt, enc) != 0) continue;
+                msm_table(tables[m], &pt);
+                ge_to_cached(&points[m], &pt);
+                memset(full[m], 0, 32);
+                if (wide && sc_is_canonical(sigs[i] + 32)) memcpy(full[m], sigs[i] + 32, 32);
+                else memcpy(full[m], coeffs[i], 16);
+                tp[m] = tables[m];
+                pp[m] = &points[m];
+                sp[m] = full[m];
+                m++;
+            }
+        }
+        if (m > 0) {
+            ge_p3 a, b;
+            unsigned char ea[32], eb[32];
+            if (msm_pippenger_scratch(m, wide ? 253 : 128, c) > sizeof scratch) __builtin_trap();
+            msm_straus(&a, tp, sp, m, naf);
+            msm_pippenger(&b, pp, sp, m, wide ? 253 : 128, c, scratch);
+            ge_tobytes(ea, &a);
+            ge_tobytes(eb, &b);
+            if (memcmp(ea, eb, 32) != 0) __builtin_trap();
         }
     }
     /* distinct keys and the index of each item's key */

@@ -16,7 +16,10 @@
  *      (R is then not decoded at all, as in libsodium);
  *   4. a batch equation that fails is split in halves until the bad items are found; two or
  *      fewer items are verified alone.
- * Items sharing a key add their z_i k_i into one scalar for that key.
+ * Items sharing a key add their z_i k_i into one scalar for that key. The combination is one
+ * multi-scalar multiplication: Straus (msm.c) for the base point and the keys, and for the R_i
+ * with their 128-bit z_i as well below PIPPENGER_MIN items, Pippenger's buckets (pippenger.c)
+ * from there on (no per-R table: those are only built when a small subset needs them).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,17 +29,22 @@
 
 typedef struct key_state {
     ge_cached neg_table[MSM_TABLE]; /* odd multiples of -A */
-    unsigned char sum[32];          /* sum of z_i k_i over the items of the current subset */
+    sc_wide acc;                    /* sum of z_i k_i over the items of the current subset */
+    unsigned char sum[32];          /* the same mod L */
     int usable;                     /* encoding accepted and decoded */
     int prime;                      /* A is in the prime-order subgroup */
     int used;
 } key_state;
 
+/* From this many R_i in one combination on, they go through Pippenger's buckets. */
+#define PIPPENGER_MIN 128
+#define COEFF_BITS 128
+
 typedef struct item_state {
-    ge_cached neg_table[MSM_TABLE]; /* odd multiples of -R */
+    ge_cached neg_table[MSM_TABLE]; /* odd multiples of -R, once has_table */
+    ge_cached neg_r;                /* -R */
+    int has_table;
     unsigned char k[32];            /* SHA-512 mod L */
-    unsigned char zk[32];           /* z k mod L */
-    unsigned char zs[32];           /* z s mod L */
     unsigned char z[32];            /* the 128-bit coefficient, zero-extended */
 } item_state;
 
@@ -51,6 +59,8 @@ typedef struct ctx {
     const unsigned char **scalars;
     size_t *used_keys;
     signed char *naf;
+    void *buckets; /* Pippenger's scratch for up to n points, windows up to max_window */
+    int max_window;
     unsigned char *verdicts;
 } ctx;
 
@@ -70,32 +80,60 @@ static int verify_single(ctx *c, size_t i)
 /* Whether sum z_i ([s_i]B - R_i - [k_i]A_i) = 0 over the items idx[0..cnt). */
 static int batch_holds(ctx *c, const size_t *idx, size_t cnt)
 {
-    unsigned char bsum[32] = {0};
+    unsigned char bsum[32];
+    sc_wide bacc;
     size_t nused = 0, m = 0;
+    sc_wide_zero(&bacc);
     for (size_t t = 0; t < cnt; t++) {
         item_state *it = &c->items[idx[t]];
         key_state *ks = &c->keys[c->key_index[idx[t]]];
-        sc_add(bsum, bsum, it->zs);
+        sc_wide_muladd(&bacc, it->z, c->sigs + 64 * idx[t] + 32);
         if (!ks->used) {
             ks->used = 1;
-            memset(ks->sum, 0, 32);
+            sc_wide_zero(&ks->acc);
             c->used_keys[nused++] = c->key_index[idx[t]];
         }
-        sc_add(ks->sum, ks->sum, it->zk);
+        sc_wide_muladd(&ks->acc, it->z, it->k);
     }
+    sc_wide_reduce(bsum, &bacc);
     c->tables[m] = c->base_table;
     c->scalars[m++] = bsum;
     for (size_t u = 0; u < nused; u++) {
         key_state *ks = &c->keys[c->used_keys[u]];
         ks->used = 0;
+        sc_wide_reduce(ks->sum, &ks->acc);
         c->tables[m] = ks->neg_table;
         c->scalars[m++] = ks->sum;
     }
-    for (size_t t = 0; t < cnt; t++) {
-        c->tables[m] = c->items[idx[t]].neg_table;
-        c->scalars[m++] = c->items[idx[t]].z;
-    }
     ge_p3 r;
+    if (cnt >= PIPPENGER_MIN) {
+        msm_straus(&r, c->tables, c->scalars, m, c->naf);
+        const ge_cached **points = c->tables + m;
+        const unsigned char **zs = c->scalars + m;
+        for (size_t t = 0; t < cnt; t++) {
+            points[t] = &c->items[idx[t]].neg_r;
+            zs[t] = c->items[idx[t]].z;
+        }
+        int w = msm_pippenger_window(cnt, COEFF_BITS);
+        ge_p3 part;
+        ge_cached cached;
+        msm_pippenger(&part, points, zs, cnt, COEFF_BITS, w < c->max_window ? w : c->max_window,
+                      c->buckets);
+        ge_to_cached(&cached, &part);
+        ge_add(&r, &r, &cached);
+        return ge_is_identity(&r);
+    }
+    for (size_t t = 0; t < cnt; t++) {
+        item_state *it = &c->items[idx[t]];
+        if (!it->has_table) {
+            ge_p3 neg;
+            ge_from_cached(&neg, &it->neg_r, 0);
+            msm_table(it->neg_table, &neg);
+            it->has_table = 1;
+        }
+        c->tables[m] = it->neg_table;
+        c->scalars[m++] = it->z;
+    }
     msm_straus(&r, c->tables, c->scalars, m, c->naf);
     return ge_is_identity(&r);
 }
@@ -114,44 +152,66 @@ static void resolve(ctx *c, const size_t *idx, size_t cnt)
     resolve(c, idx + cnt / 2, cnt - cnt / 2);
 }
 
-static void prepare_key(key_state *ks, const unsigned char pk[32], int test_subgroup)
+/* Keys j[0..lanes) that passed the encoding checks: decoded (side by side), their tables, and
+ * the subgroup test (side by side) when the batch will use it. */
+static void prepare_keys(ctx *c, const unsigned char *keys, const size_t *j, int lanes, int test_subgroup)
 {
-    ge_p3 a, neg;
-    ks->usable = 0;
-    ks->prime = 0;
-    ks->used = 0;
-    if (!ge_is_canonical(pk) || ge_has_small_order(pk) || ge_frombytes(&a, pk) != 0) return;
-    ks->usable = 1;
-    ge_neg(&neg, &a);
-    msm_table(ks->neg_table, &neg);
-    ks->prime = test_subgroup && ge_is_torsion_free(&a);
+    ge_p3 a[2], neg;
+    const unsigned char *enc[2] = {NULL, NULL};
+    const ge_p3 *live[2];
+    size_t which[2];
+    int rc[2], prime[2], nlive = 0;
+    for (int k = 0; k < lanes; k++) enc[k] = keys + 32 * j[k];
+    ge_frombytes_lanes(a, enc, rc, lanes);
+    for (int k = 0; k < lanes; k++) {
+        if (rc[k] != 0) continue;
+        key_state *ks = &c->keys[j[k]];
+        ks->usable = 1;
+        ge_neg(&neg, &a[k]);
+        msm_table(ks->neg_table, &neg);
+        live[nlive] = &a[k];
+        which[nlive++] = j[k];
+    }
+    if (!test_subgroup || nlive == 0) return;
+    ge_is_torsion_free_lanes(live, prime, nlive);
+    for (int k = 0; k < nlive; k++) c->keys[which[k]].prime = prime[k];
 }
 
-/* Checks of item i that need no group equation; 1 when it may still be valid, and then
- * whether it may join the batch in *prime (R and A in the prime-order subgroup). Without
- * `for_batch` only what the exact equation needs is prepared. */
-static int prepare_item(ctx *c, size_t i, const unsigned char *hash, const unsigned char *coeff,
-                        int for_batch, int *prime)
+/* Items i[0..lanes) whose key is in the prime-order subgroup and whose R passed the encoding
+ * checks: R decoded and tested (side by side). An R that does not decode makes the item
+ * invalid; one with a small-order component sends it to the exact equation; the others join
+ * the batch. */
+static void prepare_items(ctx *c, const size_t *i, int lanes, const unsigned char *coeffs, size_t *batch,
+                          size_t *nbatch)
 {
-    const unsigned char *sig = c->sigs + 64 * i;
-    item_state *it = &c->items[i];
-    ge_p3 r, neg;
-    *prime = 0;
-    if (!c->keys[c->key_index[i]].usable) return 0;
-    if (!sc_is_canonical(sig + 32)) return 0;
-    if (ge_has_small_order(sig)) return 0;
-    sc_reduce64(it->k, hash);
-    if (!for_batch || !c->keys[c->key_index[i]].prime) return 1;
-    if (!ge_is_canonical(sig) || ge_frombytes(&r, sig) != 0) return 0;
-    if (!ge_is_torsion_free(&r)) return 1;
-    *prime = 1;
-    memset(it->z, 0, 32);
-    memcpy(it->z, coeff, 16);
-    sc_mul(it->zk, it->z, it->k);
-    sc_mul(it->zs, it->z, sig + 32);
-    ge_neg(&neg, &r);
-    msm_table(it->neg_table, &neg);
-    return 1;
+    ge_p3 r[2], neg;
+    const unsigned char *enc[2] = {NULL, NULL};
+    const ge_p3 *live[2];
+    size_t which[2];
+    int rc[2], prime[2], nlive = 0;
+    for (int k = 0; k < lanes; k++) enc[k] = c->sigs + 64 * i[k];
+    ge_frombytes_lanes(r, enc, rc, lanes);
+    for (int k = 0; k < lanes; k++) {
+        if (rc[k] != 0) continue; /* verdict 0 */
+        live[nlive] = &r[k];
+        which[nlive++] = i[k];
+    }
+    if (nlive == 0) return;
+    ge_is_torsion_free_lanes(live, prime, nlive);
+    for (int k = 0; k < nlive; k++) {
+        size_t idx = which[k];
+        item_state *it = &c->items[idx];
+        if (!prime[k]) {
+            c->verdicts[idx] = (unsigned char)verify_single(c, idx);
+            continue;
+        }
+        memset(it->z, 0, 32);
+        memcpy(it->z, coeffs + 16 * idx, 16);
+        ge_neg(&neg, live[k]);
+        ge_to_cached(&it->neg_r, &neg);
+        it->has_table = 0;
+        batch[(*nbatch)++] = idx;
+    }
 }
 
 int ed25519_verify_batch(const unsigned char *keys, size_t nkeys, const size_t *key_index,
@@ -175,8 +235,12 @@ int ed25519_verify_batch(const unsigned char *keys, size_t nkeys, const size_t *
     c.used_keys = malloc(nkeys * sizeof *c.used_keys);
     c.naf = malloc((npoints < MSM_CHUNK ? npoints : MSM_CHUNK) * SC_NAF_LEN);
     size_t *batch = malloc(n * sizeof *batch);
+    c.max_window = msm_pippenger_window(n, COEFF_BITS);
+    if (n >= PIPPENGER_MIN) c.buckets = malloc(msm_pippenger_scratch(n, COEFF_BITS, c.max_window));
     int rc = -2;
-    if (!c.keys || !c.items || !c.tables || !c.scalars || !c.used_keys || !c.naf || !batch) goto done;
+    if (!c.keys || !c.items || !c.tables || !c.scalars || !c.used_keys || !c.naf || !batch
+        || (n >= PIPPENGER_MIN && !c.buckets))
+        goto done;
 
     ge_p3 b;
     ge_basepoint(&b);
@@ -184,21 +248,47 @@ int ed25519_verify_batch(const unsigned char *keys, size_t nkeys, const size_t *
     /* One or two items are cheaper to verify alone than to test for the batch (and a batch of
      * two that fails is resolved one by one anyway). */
     int for_batch = n >= 3;
-    for (size_t j = 0; j < nkeys; j++) prepare_key(&c.keys[j], keys + 32 * j, for_batch);
-
-    size_t nbatch = 0;
-    for (size_t i = 0; i < n; i++) {
-        int r_prime;
-        if (!prepare_item(&c, i, hashes + 64 * i, coeffs + 16 * i, for_batch, &r_prime)) continue;
-        if (r_prime)
-            batch[nbatch++] = i;
-        else
-            verdicts[i] = (unsigned char)verify_single(&c, i);
+    size_t pend[2];
+    int npend = 0;
+    for (size_t j = 0; j < nkeys; j++) {
+        key_state *ks = &c.keys[j];
+        ks->usable = ks->prime = ks->used = 0;
+        if (!ge_is_canonical(keys + 32 * j) || ge_has_small_order(keys + 32 * j)) continue;
+        pend[npend++] = j;
+        if (npend == 2) {
+            prepare_keys(&c, keys, pend, 2, for_batch);
+            npend = 0;
+        }
     }
+    if (npend) prepare_keys(&c, keys, pend, npend, for_batch);
+
+    /* Per item, libsodium's checks that need no group equation first (s < L, R not a
+     * small-order encoding, a usable key); then either the exact equation (fewer than three
+     * items, or a key with a small-order component) or, for a canonical R, prepare_items. */
+    size_t nbatch = 0;
+    npend = 0;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *sig = sigs + 64 * i;
+        const key_state *ks = &c.keys[key_index[i]];
+        if (!ks->usable || !sc_is_canonical(sig + 32) || ge_has_small_order(sig)) continue;
+        sc_reduce64(c.items[i].k, hashes + 64 * i);
+        if (!for_batch || !ks->prime) {
+            verdicts[i] = (unsigned char)verify_single(&c, i);
+            continue;
+        }
+        if (!ge_is_canonical(sig)) continue;
+        pend[npend++] = i;
+        if (npend == 2) {
+            prepare_items(&c, pend, 2, coeffs, batch, &nbatch);
+            npend = 0;
+        }
+    }
+    if (npend) prepare_items(&c, pend, npend, coeffs, batch, &nbatch);
     resolve(&c, batch, nbatch);
     rc = 0;
 done:
     free(batch);
+    free(c.buckets);
     free(c.naf);
     free(c.used_keys);
     free(c.scalars);

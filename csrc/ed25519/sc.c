@@ -118,6 +118,35 @@ void sc_add(unsigned char out[32], const unsigned char a[32], const unsigned cha
     store32(out, x, 8);
 }
 
+void sc_wide_zero(sc_wide *acc) { memset(acc, 0, sizeof *acc); }
+
+void sc_wide_muladd(sc_wide *acc, const unsigned char a[16], const unsigned char b[32])
+{
+    uint32_t x[4], y[8];
+    load32(x, a, 4);
+    load32(y, b, 8);
+    for (size_t i = 0; i < 4; i++) {
+        uint64_t c = 0;
+        for (size_t j = 0; j < 8; j++) {
+            uint64_t t = (uint64_t)x[i] * y[j] + acc->w[i + j] + c;
+            acc->w[i + j] = (uint32_t)t;
+            c = t >> 32;
+        }
+        for (size_t k = i + 8; c != 0 && k < 16; k++) {
+            uint64_t t = (uint64_t)acc->w[k] + c;
+            acc->w[k] = (uint32_t)t;
+            c = t >> 32;
+        }
+    }
+}
+
+void sc_wide_reduce(unsigned char out[32], const sc_wide *acc)
+{
+    uint32_t r[8];
+    barrett(r, acc->w);
+    store32(out, r, 8);
+}
+
 void sc_order(unsigned char out[32]) { store32(out, L32, 8); }
 
 int sc_wnaf(signed char naf[SC_NAF_LEN], const unsigned char s[32], int w)

@@ -39,57 +39,80 @@ static void mont_quad(fe *r, const fe *a, const fe *b)
 }
 
 /* Every quantity is kept as a fraction over powers of D = Z - Y, so no inversion is needed:
- * w = u(P) = W / D with W = Z + Y; v(P) = Vn / Vd with Vn = sqrt(-(A+2)) W Z, Vd = D X. */
-int ge_is_torsion_free(const ge_p3 *p)
+ * w = u(P) = W / D with W = Z + Y; v(P) = Vn / Vd with Vn = sqrt(-(A+2)) W Z, Vd = D X.
+ * The test runs in three stages, each ending with the radicand of an exponentiation, so that
+ * two points can go through it side by side (their exponentiations interleaved,
+ * fe_pow_p58_lanes); a point that fails a stage is dead, and its later exponentiations are
+ * of 1. */
+typedef struct lane {
+    int alive;
+    fe W, D, Vn, Vd, S, D2, M, rad;
+} lane;
+
+/* P in 2E: S = sqrt(W^2 + A W D + D^2) = D s exists. Its radicand. */
+static void stage_s(lane *l, const ge_p3 *p)
 {
-    fe W, D, Vn, Vd, t, S, M, R, Xn, G, Rh, lhs, Nn, Ln, E;
-    fe_add(&W, &p->Z, &p->Y);
-    fe_sub(&D, &p->Z, &p->Y);
-    if (fe_iszero(&D) || fe_iszero(&W) || fe_iszero(&p->X)) return 0; /* small order */
-    fe_mul(&Vn, &W, &p->Z);
-    fe_mul(&Vn, &Vn, &SQRT_M_AP2);
-    fe_mul(&Vd, &D, &p->X);
+    fe_add(&l->W, &p->Z, &p->Y);
+    fe_sub(&l->D, &p->Z, &p->Y);
+    l->alive = !(fe_iszero(&l->D) || fe_iszero(&l->W) || fe_iszero(&p->X)); /* small order */
+    fe_mul(&l->Vn, &l->W, &p->Z);
+    fe_mul(&l->Vn, &l->Vn, &SQRT_M_AP2);
+    fe_mul(&l->Vd, &l->D, &p->X);
+    mont_quad(&l->rad, &l->W, &l->D);
+}
 
-    /* P in 2E: S = sqrt(W^2 + A W D + D^2) = D s exists */
-    mont_quad(&t, &W, &D);
-    if (!fe_sqrt(&S, &t)) return 0;
+/* S from its exponentiation; then the radicand of a rational half: u(Q) = Xn / D,
+ * Xn = M + sqrt(M^2 - D^2) for M = W + S or M = W - S, whichever makes M^2 - D^2 a square.
+ * (M+^2 - D^2)(M-^2 - D^2) = W^2 D^2 n with n = A^2 - 4 not a square, so exactly one does;
+ * the radicand is M+^2 - D^2 (stage_e handles M-). */
+static void stage_half(lane *l, const fe *p58)
+{
+    if (!l->alive || !fe_sqrt_finish(&l->S, &l->rad, p58)) {
+        l->alive = 0;
+        return;
+    }
+    fe_sq(&l->D2, &l->D);
+    fe_add(&l->M, &l->W, &l->S);
+    fe_sq(&l->rad, &l->M);
+    fe_sub(&l->rad, &l->rad, &l->D2);
+    if (fe_iszero(&l->rad)) l->alive = 0;
+}
 
-    /* a rational half: u(Q) = Xn / D, Xn = M + sqrt(M^2 - D^2) for M = W + S or M = W - S,
-     * whichever makes M^2 - D^2 a square. (M+^2 - D^2)(M-^2 - D^2) = W^2 D^2 n with n = A^2 - 4
-     * not a square, so exactly one does; when it is M-, its root W D n / rho comes from the
-     * same exponentiation (rho = sqrt((M+^2 - D^2) n)), and W, D are scaled by rho so that
-     * w = W / D and x = Xn / D still share their denominator. */
-    fe D2;
-    fe_sq(&D2, &D);
-    fe_add(&M, &W, &S);
-    fe_sq(&t, &M);
-    fe_sub(&t, &t, &D2);
-    if (fe_iszero(&t)) return 0;
-    if (fe_sqrt_or_twist(&R, &t, &ZETA_I, &ZETA_MI)) {
-        fe_add(&Xn, &M, &R);
+/* The half, checked to be one, and the radicand E of the quartic character (Q in 4E iff it is
+ * 1). When M- is the one, its root W D n / rho comes from the same exponentiation
+ * (rho = sqrt((M+^2 - D^2) n)), and W, D are scaled by rho so that w = W / D and x = Xn / D
+ * still share their denominator. */
+static void stage_e(lane *l, const fe *p58)
+{
+    fe R, Xn, t, G, Rh, lhs, Nn, Ln, E;
+    if (!l->alive) return;
+    fe *W = &l->W, *D = &l->D, *D2 = &l->D2;
+    if (fe_sqrt_or_twist_finish(&R, &l->rad, p58, &ZETA_I, &ZETA_MI)) {
+        fe_add(&Xn, &l->M, &R);
     } else {
-        fe_sub(&M, &W, &S);
-        fe_mul(&Xn, &M, &R);
-        fe_mul(&t, &W, &D);
+        fe_sub(&l->M, W, &l->S);
+        fe_mul(&Xn, &l->M, &R);
+        fe_mul(&t, W, D);
         fe_mul(&t, &t, &N_A24);
         fe_add(&Xn, &Xn, &t);
-        fe_mul(&W, &W, &R);
-        fe_mul(&D, &D, &R);
-        fe_sq(&D2, &D);
+        fe_mul(W, W, &R);
+        fe_mul(D, D, &R);
+        fe_sq(D2, D);
     }
-    if (fe_iszero(&Xn) || fe_iszero(&D)) return 0;
+    l->alive = 0;
+    if (fe_iszero(&Xn) || fe_iszero(D)) return;
 
     /* check u(2Q) = w: (Xn^2 - D^2)^2 = 4 W Xn (Xn^2 + A Xn D + D^2) = 4 W Rh */
     fe Xn2;
     fe_sq(&Xn2, &Xn);
-    fe_sub(&lhs, &Xn2, &D2);
+    fe_sub(&lhs, &Xn2, D2);
     fe_sq(&lhs, &lhs);
-    mont_quad(&G, &Xn, &D);
+    mont_quad(&G, &Xn, D);
     fe_mul(&Rh, &Xn, &G); /* D^3 (x^3 + A x^2 + x) */
-    fe_mul(&t, &Rh, &W);
+    fe_mul(&t, &Rh, W);
     fe_add(&t, &t, &t);
     fe_add(&t, &t, &t);
-    if (!fe_equal(&lhs, &t)) return 0;
+    if (!fe_equal(&lhs, &t)) return;
 
     /* v(Q) = Nn Vd / (2 Vn D^3) with Nn = (3Xn^2 + 2A Xn D + D^2)(Xn - W) - 2 Rh (the half with
      * 2Q = P); check v(Q)^2 = x^3 + A x^2 + x: Nn^2 Vd^2 = 4 Vn^2 D^3 Rh */
@@ -97,45 +120,79 @@ int ge_is_torsion_free(const ge_p3 *p)
     fe_add(&a3, &Xn2, &Xn2);
     fe_add(&a3, &a3, &Xn2);
     fe_mul(&t, &MONT_A, &Xn);
-    fe_mul(&t, &t, &D);
+    fe_mul(&t, &t, D);
     fe_add(&t, &t, &t);
     fe_add(&a3, &a3, &t);
-    fe_add(&a3, &a3, &D2);
-    fe_sub(&t, &Xn, &W);
+    fe_add(&a3, &a3, D2);
+    fe_sub(&t, &Xn, W);
     fe_mul(&Nn, &a3, &t);
     fe_add(&t, &Rh, &Rh);
     fe_sub(&Nn, &Nn, &t);
-    fe_mul(&D3, &D2, &D);
-    fe_mul(&c1, &Nn, &Vd);
+    fe_mul(&D3, D2, D);
+    fe_mul(&c1, &Nn, &l->Vd);
     fe_sq(&c1, &c1);
-    fe_sq(&c2, &Vn);
+    fe_sq(&c2, &l->Vn);
     fe_mul(&c2, &c2, &D3);
     fe_mul(&c2, &c2, &Rh);
     fe_add(&c2, &c2, &c2);
     fe_add(&c2, &c2, &c2);
-    if (!fe_equal(&c1, &c2)) return 0;
+    if (!fe_equal(&c1, &c2)) return;
 
     /* Q in 4E: l = v(Q) - sqrt(A+2) x = Ln / Ld, Ln = Nn Vd - 2 sqrt(A+2) Xn Vn D^2,
      * Ld = 2 Vn D^3; l^2 x^3 = Ln^2 Xn^3 / (Ld^2 D^3) has the quartic character of
      * Ln^2 Xn^3 (Ld^2 D^3)^3, that is of Ln^2 Xn^3 Ld^2 D (fourth powers dropped). */
     fe Ld;
-    fe_mul(&Ln, &Nn, &Vd);
-    fe_mul(&t, &Xn, &Vn);
-    fe_mul(&t, &t, &D2);
+    fe_mul(&Ln, &Nn, &l->Vd);
+    fe_mul(&t, &Xn, &l->Vn);
+    fe_mul(&t, &t, D2);
     fe_mul(&t, &t, &SQRT_AP2);
     fe_add(&t, &t, &t);
     fe_sub(&Ln, &Ln, &t);
-    if (fe_iszero(&Ln)) return 0;
-    fe_mul(&Ld, &Vn, &D3);
+    if (fe_iszero(&Ln)) return;
+    fe_mul(&Ld, &l->Vn, &D3);
     fe_add(&Ld, &Ld, &Ld);
     fe_sq(&E, &Ln);
     fe_mul(&E, &E, &Xn2);
     fe_mul(&E, &E, &Xn);
     fe_sq(&t, &Ld);
     fe_mul(&E, &E, &t);
-    fe_mul(&E, &E, &D);
-    fe_pow_quartic(&t, &E);
-    fe one;
+    fe_mul(&E, &E, D);
+    l->rad = E;
+    l->alive = 1;
+}
+
+/* The radicands of the live lanes, 1 for the dead ones. */
+static void radicands(fe *out, const lane *l, int lanes)
+{
+    for (int k = 0; k < lanes; k++) {
+        if (l[k].alive)
+            out[k] = l[k].rad;
+        else
+            fe_1(&out[k]);
+    }
+}
+
+void ge_is_torsion_free_lanes(const ge_p3 *const *p, int *out, int lanes)
+{
+    lane l[2];
+    fe rad[2], pw[2], one;
+    lanes = lanes < 2 ? 1 : 2;
+    for (int k = 0; k < lanes; k++) stage_s(&l[k], p[k]);
+    radicands(rad, l, lanes);
+    fe_pow_p58_lanes(pw, rad, lanes);
+    for (int k = 0; k < lanes; k++) stage_half(&l[k], &pw[k]);
+    radicands(rad, l, lanes);
+    fe_pow_p58_lanes(pw, rad, lanes);
+    for (int k = 0; k < lanes; k++) stage_e(&l[k], &pw[k]);
+    radicands(rad, l, lanes);
+    fe_pow_quartic_lanes(pw, rad, lanes);
     fe_1(&one);
-    return fe_equal(&t, &one);
+    for (int k = 0; k < lanes; k++) out[k] = l[k].alive && fe_equal(&pw[k], &one);
+}
+
+int ge_is_torsion_free(const ge_p3 *p)
+{
+    int out;
+    ge_is_torsion_free_lanes(&p, &out, 1);
+    return out;
 }

@@ -262,6 +262,26 @@ _TORSION_POOL = _torsion_items(random.Random(3))
 _SPEC_POOL = _speccheck()
 
 
+@pytest.mark.parametrize(("n", "distinct"), [(130, False), (700, False), (260, True)])
+def test_large_mixed_batches_match_pynacl(n: int, distinct: bool) -> None:
+    """Batches large enough for Pippenger's buckets (128 R or more, pippenger.c), with torsion
+    items, the edge cases of the spec and damaged signatures mixed in: the buckets, the Straus
+    tables built lazily for the smaller halves, and the one-by-one path must all agree."""
+    rng = random.Random(n)
+    keys = [nacl.signing.SigningKey(rng.randbytes(32)) for _ in range(n if distinct else 1)]
+    items = [_valid(keys[i % len(keys)], rng.randbytes(rng.randrange(40))) for i in range(n)]
+    for i in rng.sample(range(n), n // 25):
+        pk, msg, sig = items[i]
+        items[i] = rng.choice([
+            (pk, msg + b"!", sig),
+            (pk, msg, sig[:32] + bytes([sig[32] ^ 4]) + sig[33:]),
+            rng.choice(_TORSION_POOL),
+            rng.choice(_SPEC_POOL),
+        ])
+    verdicts = check(items)
+    assert sum(verdicts) >= n - n // 25  # mostly valid: the combination path is the one taken
+
+
 @st.composite
 def _item(draw: st.DrawFn) -> Item:
     kind = draw(st.integers(0, 7))
