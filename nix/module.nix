@@ -38,8 +38,12 @@ in
     privilegedActions = mkOption {
       type = types.listOf types.str;
       default = [ "journal-vacuum" "restart-journald" "nix-gc" "start-backup" "renew-certificates"
-                  "nft-list-ruleset" "wg-show" ];
-      description = "Privileged helper actions the agent may trigger.";
+                  "nft-list-ruleset" "wg-show" "nixos-rebuild-test" "watchdog" ];
+      description = ''
+        Privileged helper actions the agent may trigger (msp-agent-priv@<action>.service;
+        the helper's compiled-in allowlist is agent.priv.schema.ACTIONS). "watchdog" also
+        enables the timer that keeps or rolls back a rebuild on trial.
+      '';
     };
     watchdogSec = mkOption { type = types.int; default = 120; description = "WatchdogSec."; };
     extraEnvironment = mkOption {
@@ -127,6 +131,81 @@ in
         SocketBindAllow = "tcp:${toString cfg.grpcHub.port}";
       };
     };
+
+    # --- the privileged helper (runtime.md §10.4): privilegedActions -----------------------
+    # One root-owned oneshot per action; the helper refuses any action not in this list (and
+    # has its own allowlist compiled in). Only the paths an action needs are writable, except
+    # for the two that activate a NixOS generation (nixos-rebuild-test, watchdog).
+    systemd.services."msp-agent-priv@" = {
+      description = "msp-agent privileged helper: %i";
+      path = [ config.systemd.package config.nix.package config.system.build.nixos-rebuild
+               pkgs.nftables pkgs.wireguard-tools ];
+      environment = {
+        PYTHONDONTWRITEBYTECODE = "1";
+        MSP_AGENT_PRIV_ROOT = "/run/msp-agent/priv";
+        MSP_AGENT_STATE_DIR = cfg.stateDir;
+        MSP_AGENT_PRIV_ACTIONS = lib.concatStringsSep " " cfg.privilegedActions;
+      };
+      serviceConfig = {
+        Type = "oneshot";
+        ExecStart = "${cfg.package}/bin/msp-agent-priv %i";
+        User = "root";
+        StateDirectory = "msp-agent-priv";
+        StateDirectoryMode = "0755";
+        RuntimeMaxSec = "1800";
+        TimeoutStartSec = "1800";
+        UMask = "0022";
+        NoNewPrivileges = true;
+        ProtectSystem = "strict";
+        ReadWritePaths = [ "-/run/msp-agent/priv" "/var/lib/msp-agent-priv" "-/var/log/journal"
+                           "-/nix/var" "-/nix/store" "-/var/lib/acme" ];
+        ProtectHome = true;
+        PrivateTmp = true;
+        PrivateDevices = true;
+        ProtectKernelTunables = true;
+        ProtectKernelModules = true;
+        ProtectKernelLogs = true;
+        ProtectControlGroups = true;
+        ProtectClock = true;
+        ProtectHostname = true;
+        RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_NETLINK" ];
+        RestrictNamespaces = true;
+        RestrictRealtime = true;
+        RestrictSUIDSGID = true;
+        LockPersonality = true;
+        SystemCallArchitectures = "native";
+        SystemCallFilter = [ "@system-service" ];
+        SystemCallErrorNumber = "EPERM";
+        KeyringMode = "private";
+      };
+    };
+    # Activating a generation writes /etc, /boot, /run and the profiles: no file-system sandbox.
+    systemd.services."msp-agent-priv@nixos-rebuild-test" = {
+      overrideStrategy = "asDropin";
+      serviceConfig = { ProtectSystem = lib.mkForce false; PrivateDevices = lib.mkForce false; };
+    };
+    systemd.services."msp-agent-priv@watchdog" = {
+      overrideStrategy = "asDropin";
+      serviceConfig = { ProtectSystem = lib.mkForce false; PrivateDevices = lib.mkForce false; };
+    };
+    systemd.timers.msp-agent-priv-watchdog = lib.mkIf (lib.elem "watchdog" cfg.privilegedActions) {
+      description = "msp-agent update and rebuild watchdog";
+      wantedBy = [ "timers.target" ];
+      timerConfig = { OnBootSec = "1min"; OnUnitActiveSec = "1min"; AccuracySec = "10s";
+                      Unit = "msp-agent-priv@watchdog.service"; };
+    };
+    security.polkit.enable = true;
+    security.polkit.extraConfig = ''
+      polkit.addRule(function(action, subject) {
+        if (action.id == "org.freedesktop.systemd1.manage-units" &&
+            subject.user == "${cfg.user}" && action.lookup("verb") == "start") {
+          var unit = action.lookup("unit");
+          if (typeof unit === "string" && /^msp-agent-priv@[A-Za-z0-9-]+\.service$/.test(unit)) {
+            return polkit.Result.YES;
+          }
+        }
+      });
+    '';
 
     networking.firewall.allowedTCPPorts =
       lib.optional (cfg.grpcHub.enable && cfg.grpcHub.openFirewall) cfg.grpcHub.port;

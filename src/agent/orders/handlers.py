@@ -93,6 +93,10 @@ class Hooks:
     #: Run a verified healing order's runbook on the signed host (healing.md §4.2 steps 11–12):
     #: ``(host, check_type, runbook_id, runbook params) -> result``; raises HandlerError.
     run_heal: Callable[[str, str, str, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+    #: The privileged helper's client (``agent.priv.client.PrivClient``) and the update paths'
+    #: settings (``agent.update.settings.UpdateSettings``), for :mod:`agent.orders.system`.
+    priv: Any = None
+    updates: Any = None
 
 
 @dataclass
@@ -107,6 +111,11 @@ class HandlerContext:
     #: Set by restart-type handlers: run after the completion was posted (orders.md §5.4).
     after_completion: Callable[[], None] | None = None
     restart_in_s: float = 0.0
+    #: Set by the worker: a handler whose completion is posted after a restart
+    #: (agent.update.pending) calls it with its result **before** it starts the switch; the
+    #: outcome is then durably ``deferred`` and nothing is posted now.
+    mark_deferred: Callable[[dict[str, Any]], None] | None = None
+    deferred: bool = False
 
     def hook(self, name: str) -> Any:
         return getattr(self.hooks, name)
@@ -516,40 +525,6 @@ async def reprovision(params: dict[str, Any], ctx: HandlerContext) -> dict[str, 
             "restart_in_sec": delay, "next_step": "agent restarts with the new site and API key"}
 
 
-def _free_bytes(path: str) -> int:
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        st = os.statvfs("/")
-    return st.f_bavail * st.f_frsize
-
-
-async def nix_gc(params: dict[str, Any], ctx: HandlerContext) -> dict[str, Any]:
-    _only(params, "older_than_days", "optimise")
-    days = _int(params, "older_than_days", 14, 1, 365, numeric_strings=True)
-    optimise = _bool(params, "optimise", True)
-    if shutil.which("nix-collect-garbage") is None:
-        raise HandlerError("nix-collect-garbage is not available on this system")
-    before = _free_bytes("/nix/store")
-    t0 = time.monotonic()
-    code, out = await run_argv(["nix-collect-garbage", "--delete-older-than", f"{days}d"],
-                               limit_s=25 * 60)
-    gc_ms = int((time.monotonic() - t0) * 1000)
-    if code != 0:
-        raise HandlerError(f"nix-collect-garbage exited {code}: {cap_output(out[-500:], 500)}")
-    opt_ms = 0
-    if optimise:
-        t1 = time.monotonic()
-        code, out = await run_argv(["nix-store", "--optimise"], limit_s=25 * 60)
-        opt_ms = int((time.monotonic() - t1) * 1000)
-        if code != 0:
-            raise HandlerError(f"nix-store --optimise exited {code}: {cap_output(out[-500:], 500)}")
-    after = _free_bytes("/nix/store")
-    return {"older_than_days": days, "optimise": optimise, "before_bytes": before,
-            "after_bytes": after, "bytes_freed": max(0, after - before),
-            "gc_duration_ms": gc_ms, "optimise_duration_ms": opt_ms}
-
-
 def _blocked(reason: str, **extra: Any) -> HandlerError:
     return HandlerError(reason, {"status": "blocked", "reason": reason, **extra})
 
@@ -667,6 +642,5 @@ HANDLERS: dict[str, Handler] = {
     "enable_healing": enable_healing,
     "disable_emergency_access": disable_emergency_access,
     "reprovision": reprovision,
-    "nix_gc": nix_gc,
     "clear_winrm_pin": clear_winrm_pin,
 }
