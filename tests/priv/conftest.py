@@ -53,6 +53,32 @@ async def install_base(h: harness.Harness, client: PrivClient, seed: bytes) -> N
     os.symlink("releases/1.0.0", h.releases / "current")
 
 
+@dataclass
+class Base:
+    h: harness.Harness
+    client: PrivClient
+    seed: bytes
+
+    def stage(self, name: str, data: bytes) -> None:
+        """A bundle as the agent stages it, for the helper to install."""
+        staging = self.h.state_dir / "update-staging"
+        staging.mkdir(mode=0o700, exist_ok=True)
+        archive = self.h.root / f"{name}.tar"
+        archive.write_bytes(data)
+        unpack(archive, staging / name, 1 << 26)
+
+
+@pytest.fixture
+async def base(tmp_path: Path) -> Base:
+    """The played service manager, a release signer, release 1.0.0 installed and current."""
+    seed = os.urandom(32)
+    h = harness.install(tmp_path, release_key=SigningKey(seed).verify_key.encode().hex())
+    client = PrivClient(h.priv_root, systemctl=h.systemctl,
+                        trial_file=h.priv_state / "trial.json")
+    await install_base(h, client, seed)
+    return Base(h, client, seed)
+
+
 @pytest.fixture
 async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
     ca = trustme.CA()
