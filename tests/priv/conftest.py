@@ -5,7 +5,6 @@ helper and current (the initial install)."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,16 +40,7 @@ class World:
 
 
 async def install_base(h: harness.Harness, client: PrivClient, seed: bytes) -> None:
-    """What an installation does once: release 1.0.0 installed and made current."""
-    archive = h.root / "base.tar"
-    archive.write_bytes(release("1.0.0", seed))
-    staging = h.state_dir / "update-staging"
-    staging.mkdir(mode=0o700)
-    unpack(archive, staging / "base", 1 << 26)
-    res = await client.run("agent-install", {"bundle": "base", "version": "1.0.0"})
-    assert res.ok, (res.error, res.stdout[-1500:], res.stderr)
-    shutil.rmtree(staging)
-    os.symlink("releases/1.0.0", h.releases / "current")
+    await harness.install_initial_release(h, client, "1.0.0", release("1.0.0", seed))
 
 
 @dataclass

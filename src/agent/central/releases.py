@@ -12,6 +12,8 @@ import base64
 import hashlib
 import io
 import json
+import platform
+import sysconfig
 import tarfile
 import zipfile
 
@@ -66,3 +68,20 @@ def bundle(version: str, wheels: list[tuple[str, bytes]], release_seed: bytes, *
             member.mode = 0o644
             tar.addfile(member, io.BytesIO(data))
     return buf.getvalue()
+
+
+def dev_release(version: str, seed: bytes, *, crashes: bool = False, tamper: bool = False,
+                allow_downgrade: bool = False) -> bytes:
+    """A release of **this installation's** code at ``version`` (demo and tests): one small wheel
+    named ``msp-agent`` whose ``.pth`` file adds this interpreter's site-packages, so its
+    ``msp-agent`` and ``msp-agent-priv`` scripts run the real agent and helper and it reports its
+    own version (its distribution's metadata). ``crashes``: its ``msp-agent`` exits at once."""
+    site = sysconfig.get_paths()["purelib"]
+    files = {"msp_agent_release.pth": f"import site; site.addsitedir({site!r})\n"}
+    scripts = {"msp-agent": "agent.cli:main", "msp-agent-priv": "agent.priv.helper:main"}
+    if crashes:
+        files["msp_agent_crash.py"] = ("def main():\n"
+                                       "    raise SystemExit('release crashes on start')\n")
+        scripts["msp-agent"] = "msp_agent_crash:main"
+    return bundle(version, [wheel("msp-agent", version, files, scripts=scripts)], seed,
+                  machine=platform.machine(), tamper=tamper, allow_downgrade=allow_downgrade)
