@@ -94,6 +94,10 @@ def _download(params: dict[str, Any], ctx: HandlerContext, url_key: str,
     return settings, url, sha, version
 
 
+def _on_nixos() -> bool:
+    return os.path.exists("/etc/NIXOS")
+
+
 def _realpath(path: str) -> str:
     return os.path.realpath(path)
 
@@ -161,6 +165,9 @@ async def nixos_rebuild(params: dict[str, Any], ctx: HandlerContext) -> dict[str
 
 async def update_daemon(params: dict[str, Any], ctx: HandlerContext) -> dict[str, Any]:
     settings, url, sha, version = _download(params, ctx, "binary_url", _VERSION)
+    if _on_nixos():
+        raise HandlerError("on NixOS the agent is updated by nixos_rebuild (its ExecStart is a "
+                           "store path); update_daemon is refused")
     busy = pending.in_flight(ctx.state_dir)
     if busy:
         raise HandlerError(busy)
