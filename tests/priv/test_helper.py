@@ -117,3 +117,15 @@ async def test_nix_gc_order_goes_through_the_helper(tmp_path: Path) -> None:
     assert "nix-collect-garbage --delete-older-than 30d" in h.calls()
     assert "nix-store --optimise" in h.calls()
     w.close()
+
+
+def test_an_exchange_folder_swapped_for_a_link_is_never_written_through(tmp_path: Path) -> None:
+    h = harness.install(tmp_path)
+    elsewhere = tmp_path / "etc"
+    elsewhere.mkdir()
+    h.priv_root.rmdir()
+    h.priv_root.symlink_to(elsewhere)
+    request(h, "wg-show", {})  # lands in the link's target
+    assert start(h, "wg-show") != 0
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["wg-show.json"]
+    assert not any(c.startswith("wg ") for c in h.calls())

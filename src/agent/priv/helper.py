@@ -17,10 +17,12 @@ refused, 1 the result could not be written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
+import stat
 import sys
 from typing import Any
 
@@ -29,24 +31,37 @@ from agent.priv.base import HelperEnv, Refused
 from agent.priv.schema import ACTIONS, MAX_PARAMS_BYTES, SchemaError, validate
 
 
-def read_params(env: HelperEnv, action: str) -> tuple[str, dict[str, Any]]:
-    """(invocation id, raw parameters) of the agent's request, the file removed after reading."""
-    path = env.root / f"{action}.json"
+def open_exchange(env: HelperEnv) -> int | None:
+    """The exchange folder, opened without following a link (every file in it is then reached
+    through this descriptor: a folder swapped for a link elsewhere is never written through);
+    None when it does not exist (the watchdog's timer while the agent is stopped)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return os.open(env.root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise Refused(f"the exchange folder is unusable ({exc.strerror})") from None
+
+
+def read_params(dfd: int, action: str) -> tuple[str, dict[str, Any]]:
+    """(invocation id, raw parameters) of the agent's request, the file removed after reading."""
+    name = f"{action}.json"
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
     except FileNotFoundError:
         raise Refused(f"no parameter file for {action}") from None
     except OSError as exc:
         raise Refused(f"parameter file unusable: {exc.strerror}") from None
     try:
         st = os.fstat(fd)
-        owner = os.stat(env.root).st_uid
-        if not (st.st_mode & 0o170000 == 0o100000) or st.st_uid not in (owner, 0):
+        owner = os.fstat(dfd).st_uid
+        if not stat.S_ISREG(st.st_mode) or st.st_uid not in (owner, 0):
             raise Refused("parameter file is not a regular file of the agent's user")
         data = os.read(fd, MAX_PARAMS_BYTES + 1)
     finally:
         os.close(fd)
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=dfd)
     if len(data) > MAX_PARAMS_BYTES:
         raise Refused("parameter file too large")
     try:
@@ -60,33 +75,36 @@ def read_params(env: HelperEnv, action: str) -> tuple[str, dict[str, Any]]:
     return doc["invocation"], doc["params"]
 
 
-def write_result(env: HelperEnv, action: str, doc: dict[str, Any]) -> None:
+def write_result(dfd: int, action: str, doc: dict[str, Any]) -> None:
     """Atomically replace ``<action>.result.json``, owned by the owner of the exchange folder."""
-    final = env.root / f"{action}.result.json"
-    tmp = env.root / f".{action}.result.{secrets.token_hex(6)}"
+    tmp = f".{action}.result.{secrets.token_hex(6)}"
     data = json.dumps(doc, sort_keys=True).encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                 dir_fd=dfd)
     try:
         if os.geteuid() == 0:
-            st = os.stat(env.root)
+            st = os.fstat(dfd)
             os.fchown(fd, st.st_uid, st.st_gid)
         os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.rename(tmp, final)
+    os.rename(tmp, f"{action}.result.json", src_dir_fd=dfd, dst_dir_fd=dfd)
+    os.fsync(dfd)
 
 
-def invoke(env: HelperEnv, action: str) -> tuple[int, dict[str, Any]]:
-    """Run one invocation; (exit status, result document)."""
+def invoke(env: HelperEnv, action: str, dfd: int | None) -> tuple[int, dict[str, Any]]:
+    """Run one invocation; (exit status, result document). ``dfd``: the exchange folder."""
     doc: dict[str, Any] = {"action": action, "invocation": None, "ok": False, "exit_code": None,
                            "stdout": "", "stderr": "", "result": None, "error": None}
     try:
         if action not in ACTIONS:
             raise Refused(f"action {action!r} is not in the helper's allowlist")
         invocation = None
-        if action != "watchdog" or (env.root / "watchdog.json").exists():
-            invocation, raw = read_params(env, action)
+        if dfd is not None and (action != "watchdog" or _exists(dfd, "watchdog.json")):
+            invocation, raw = read_params(dfd, action)
+        elif action != "watchdog":
+            raise Refused("no exchange folder")
         else:
             raw = {}  # the timer starts the watchdog with no parameter file
         doc["invocation"] = invocation
@@ -108,6 +126,14 @@ def invoke(env: HelperEnv, action: str) -> tuple[int, dict[str, Any]]:
     return 0, doc
 
 
+def _exists(dfd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
@@ -115,15 +141,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     env = HelperEnv.from_environ()
     action = args[0]
-    status, doc = invoke(env, action)
+    try:
+        dfd = open_exchange(env)
+    except Refused as exc:
+        print(f"msp-agent-priv: {exc}", file=sys.stderr)
+        return 2
+    status, doc = invoke(env, action, dfd)
     safe = action if action in ACTIONS else "refused"
-    if not env.root.is_dir():  # the timer's watchdog while the agent is stopped: nobody to tell
+    if dfd is None:  # the timer's watchdog while the agent is stopped: nobody to tell
         return status
     try:
-        write_result(env, safe, doc)
+        write_result(dfd, safe, doc)
     except OSError as exc:
         print(f"msp-agent-priv: result not written: {exc}", file=sys.stderr)
         return 1
+    finally:
+        os.close(dfd)
     if doc.get("error"):
         print(f"msp-agent-priv {safe}: {doc['error']}", file=sys.stderr)
     return status

@@ -52,7 +52,8 @@ def current_version(env: HelperEnv) -> str | None:
 def install(env: HelperEnv, bundle: str, version: str, deadline_s: float) -> Outcome:
     started = time.monotonic()
     source = env.agent_state / STAGING / bundle
-    if source.is_symlink() or not source.is_dir():
+    if any(p.is_symlink() for p in (env.agent_state / STAGING, source, source / WHEELS)) or \
+            not (source / WHEELS).is_dir():
         raise Refused(f"no staged bundle {bundle!r}")
     target = release_dir(env, version)
     if is_complete(target):
