@@ -214,5 +214,9 @@ in
     systemd.services.appliance-daemon-watchdog.enable = lib.mkIf cfg.replaceGoDaemon false;
     systemd.services.msp-daemon-zombie-watch.enable = lib.mkIf cfg.replaceGoDaemon false;
     systemd.timers.msp-daemon-zombie-watch.enable = lib.mkIf cfg.replaceGoDaemon false;
+    # The image's rebuild watchdog reads the same markers in another layout and deletes them;
+    # the helper's watchdog (msp-agent-priv-watchdog.timer) replaces it.
+    systemd.services.msp-rebuild-watchdog.enable = lib.mkIf cfg.replaceGoDaemon false;
+    systemd.timers.msp-rebuild-watchdog.enable = lib.mkIf cfg.replaceGoDaemon false;
   };
 }
