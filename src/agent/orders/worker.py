@@ -457,6 +457,7 @@ class OrderWorker:
                 if rec is not None and rec.state == "deferred":
                     self.records.finish(rec.nonce, "succeeded" if res.success else "failed", body)
                 self.outbox.put(res.order_id, body, nonce=rec.nonce if rec else None)
+                res.settle(self.state_dir)
             except (OSError, QueueError) as exc:
                 log.error("orders.deferred_lost", f"a deferred completion could not be queued "
                           f"({exc})", order_id=res.order_id)

@@ -46,6 +46,11 @@ class Resolution:
     success: bool
     result: dict[str, Any]
     error: str | None = None
+    kind: str = "update"  # or "rebuild": which marker :func:`settle` removes
+
+    def settle(self, state_dir: Path) -> None:
+        """The completion is queued durably: the marker goes."""
+        (clear_update if self.kind == "update" else clear_rebuild)(state_dir)
 
 
 def in_flight(state_dir: Path) -> str | None:
@@ -103,8 +108,8 @@ def _when(text: Any) -> float:
 
 def resolve(state_dir: Path, *, version: str, current_system: str, started_at: float,
             rollback_reason: str | None = None, now: float | None = None) -> list[Resolution]:
-    """The deferred completions this process can decide after a successful checkin; each
-    decided marker is removed (after its verified marker is durable)."""
+    """The deferred completions this process can decide after a successful checkin (their
+    verified markers written); the caller queues each durably, then calls its ``settle``."""
     t = time.time() if now is None else now
     out = []
     upd = _load(state_dir / PENDING_UPDATE)
@@ -112,7 +117,6 @@ def resolve(state_dir: Path, *, version: str, current_system: str, started_at: f
         res = _resolve_update(state_dir, upd, version, started_at, rollback_reason, t)
         if res is not None:
             out.append(res)
-            clear_update(state_dir)
     elif (state_dir / PENDING_UPDATE).exists() and upd is None:
         clear_update(state_dir)  # unreadable: the Go daemon loses such a completion too
     order_id = _read_text(state_dir / PENDING_REBUILD)
@@ -121,7 +125,6 @@ def resolve(state_dir: Path, *, version: str, current_system: str, started_at: f
         res = _resolve_rebuild(state_dir, order_id, marker, current_system, started_at, t)
         if res is not None:
             out.append(res)
-            clear_rebuild(state_dir)
     return out
 
 
@@ -151,7 +154,7 @@ def _resolve_rebuild(state_dir: Path, order_id: str, marker: dict[str, Any], cur
     scheduled, timeout_at = _when(marker.get("timestamp")), _when(marker.get("timeout_at"))
     if previous and current != previous:
         atomic_write(state_dir / REBUILD_VERIFIED, format_rfc3339(now).encode(), 0o644)
-        return Resolution(order_id, nonce, True, {
+        return Resolution(order_id, nonce, True, kind="rebuild", result={
             "status": "rebuild_complete", "completed_after_restart": started_at > scheduled,
             "previous_system": previous, "system": current,
             "message": "checked in from the new generation; the watchdog persists it"})
@@ -159,7 +162,7 @@ def _resolve_rebuild(state_dir: Path, order_id: str, marker: dict[str, Any], cur
         return None
     return Resolution(order_id, nonce, False, {"status": "rolled_back", "system": current},
                       "nixos_rebuild failed: the agent is back on the previous generation "
-                      f"({current}); the rebuild was rolled back")
+                      f"({current}); the rebuild was rolled back", kind="rebuild")
 
 
 def _read_text(path: Path) -> str:
