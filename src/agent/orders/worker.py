@@ -438,6 +438,8 @@ class OrderWorker:
         """After a successful checkin: post the deferred completions this process can decide
         (agent.update.pending); returns how many were queued. ``version``: the running
         release (default this one's)."""
+        if pending.in_flight(self.state_dir) is None:
+            return 0  # nothing deferred (the common case: two stat calls per checkin)
         updates, priv = self.hooks.updates, self.hooks.priv
         current_system = os.path.realpath(getattr(updates, "current_system",
                                                   "/run/current-system"))
