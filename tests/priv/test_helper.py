@@ -129,3 +129,23 @@ def test_an_exchange_folder_swapped_for_a_link_is_never_written_through(tmp_path
     assert start(h, "wg-show") != 0
     assert sorted(p.name for p in elsewhere.iterdir()) == ["wg-show.json"]
     assert not any(c.startswith("wg ") for c in h.calls())
+
+
+async def test_privileged_diagnostics_go_through_the_helper(tmp_path: Path) -> None:
+    from tests.orders import signer
+    from tests.orders.test_worker import Server, make, run
+
+    h = harness.install(tmp_path, actions=("nft-list-ruleset",))
+    server = Server()
+    w = make(h.state_dir, server, hooks=Hooks(priv=PrivClient(h.priv_root,
+                                                              systemctl=h.systemctl)))
+    fw, wg = signer.admin("diagnostic", {"command": "firewall"}), \
+        signer.admin("diagnostic", {"command": "wireguard"})
+    await run(w, fw, wg)
+    [fw_body], [wg_body] = server.bodies(fw["order_id"]), server.bodies(wg["order_id"])
+    assert fw_body["result"]["exit_code"] == 0 and "nft list ruleset" in h.calls()
+    # wg-show is not in this appliance's privilegedActions: the helper refuses, the order says so
+    assert wg_body["result"]["exit_code"] == 1
+    assert "privilegedActions" in wg_body["result"]["output"]
+    assert not any(c.startswith("wg ") for c in h.calls())
+    w.close()

@@ -309,6 +309,9 @@ _DIAG_ARGV: dict[str, list[str]] = {
     "wireguard": ["wg", "show"],
 }
 _DIAG_FILES = {"dns": "/etc/resolv.conf", "boot_source": "/proc/cmdline"}
+#: Diagnostics that need privileges: through the privileged helper when it is configured
+#: (runtime.md §10.4), else run directly (and refused by the system, saying so).
+_DIAG_PRIV = {"firewall": "nft-list-ruleset", "wireguard": "wg-show"}
 DIAGNOSTIC_COMMANDS = frozenset({*_DIAG_ARGV, *_DIAG_FILES, "agent_status", "agent_logs",
                                  "evidence_queue", "rebuild_status", "order_nonces"})
 
@@ -319,7 +322,9 @@ async def diagnostic(params: dict[str, Any], ctx: HandlerContext) -> dict[str, A
     if command not in DIAGNOSTIC_COMMANDS:
         raise HandlerError("parameter command is not an allowed diagnostic command")
     code, out = 0, ""
-    if command in _DIAG_ARGV:
+    if command in _DIAG_PRIV and ctx.hooks.priv is not None:
+        code, out = await _diag_priv(ctx, _DIAG_PRIV[command])
+    elif command in _DIAG_ARGV:
         code, out = await run_argv(_DIAG_ARGV[command], limit_s=100)
     elif command in _DIAG_FILES:
         try:
@@ -340,6 +345,17 @@ async def diagnostic(params: dict[str, Any], ctx: HandlerContext) -> dict[str, A
     elif command == "order_nonces":
         out = json.dumps(ctx.hooks.store_summary() if ctx.hooks.store_summary else {})
     return {"command": command, "exit_code": code, "output": cap_output(out)}
+
+
+async def _diag_priv(ctx: HandlerContext, action: str) -> tuple[int, str]:
+    from agent.priv.client import PrivError
+
+    try:
+        res = await ctx.hooks.priv.run(action)
+    except PrivError as exc:
+        return 1, f"privileged helper: {exc}"
+    code = res.exit_code if isinstance(res.exit_code, int) else 1
+    return code, res.stdout or res.stderr or (res.error or "")
 
 
 def _read_json(path: Path) -> Any:
