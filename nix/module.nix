@@ -22,13 +22,6 @@ let
     systemd.services.msp-agent.serviceConfig.SocketBindAllow = "tcp:${toString cfg.grpcHub.port}";
     networking.firewall.allowedTCPPorts = lib.optional cfg.grpcHub.openFirewall cfg.grpcHub.port;
   };
-  # ---- Not yet supported: the privileged helper (the branch that implements it replaces this).
-  privilegedActionsBlock = {
-    assertions = [{
-      assertion = cfg.privilegedActions == [ ];
-      message = "services.msp-agent.privilegedActions: the privileged helper is not yet supported by this msp-agent package; leave the list empty.";
-    }];
-  };
 in
 {
   options.services.msp-agent = {
@@ -66,10 +59,13 @@ in
     };
     privilegedActions = mkOption {
       type = types.listOf types.str;
-      default = [ ];
-      example = [ "journal-vacuum" "restart-journald" "nix-gc" "start-backup" "renew-certificates"
-                  "nft-list-ruleset" "wg-show" ];
-      description = "Privileged helper actions the agent may trigger (not yet supported: a non-empty list fails the evaluation).";
+      default = [ "journal-vacuum" "restart-journald" "nix-gc" "start-backup" "renew-certificates"
+                  "nft-list-ruleset" "wg-show" "nixos-rebuild-test" "watchdog" ];
+      description = ''
+        Privileged helper actions the agent may trigger (msp-agent-priv@<action>.service;
+        the helper's compiled-in allowlist is agent.priv.schema.ACTIONS). "watchdog" also
+        enables the timer that keeps or rolls back a rebuild on trial.
+      '';
     };
     watchdogSec = mkOption { type = types.int; default = 120; description = "WatchdogSec."; };
     extraEnvironment = mkOption {
@@ -79,7 +75,7 @@ in
     };
   };
 
-  config = mkIf cfg.enable (mkMerge [ grpcHubBlock privilegedActionsBlock {
+  config = mkIf cfg.enable (mkMerge [ grpcHubBlock {
     assertions = [{
       assertion = lib.hasPrefix "/" cfg.stateDir && cfg.stateDir != "/var/lib" && cfg.stateDir != "/var/lib/";
       message = "services.msp-agent.stateDir must be an absolute path other than /var/lib (it is ${cfg.stateDir}).";
@@ -160,9 +156,88 @@ in
     systemd.tmpfiles.rules =
       lib.optional (!underVarLib) "d ${cfg.stateDir} 0700 ${cfg.user} ${cfg.group} -";
 
+    # --- the privileged helper (runtime.md §10.4): privilegedActions -----------------------
+    # One root-owned oneshot per action; the helper refuses any action not in this list (and
+    # has its own allowlist compiled in). Only the paths an action needs are writable, except
+    # for the two that activate a NixOS generation (nixos-rebuild-test, watchdog).
+    systemd.services."msp-agent-priv@" = {
+      description = "msp-agent privileged helper: %i";
+      path = [ config.systemd.package config.nix.package config.system.build.nixos-rebuild
+               pkgs.nftables pkgs.wireguard-tools ];
+      environment = {
+        PYTHONDONTWRITEBYTECODE = "1";
+        MSP_AGENT_PRIV_ROOT = "/run/msp-agent/priv";
+        MSP_AGENT_STATE_DIR = cfg.stateDir;
+        MSP_AGENT_PRIV_ACTIONS = lib.concatStringsSep " " cfg.privilegedActions;
+      };
+      serviceConfig = {
+        Type = "oneshot";
+        ExecStart = "${cfg.package}/bin/msp-agent-priv %i";
+        User = "root";
+        StateDirectory = "msp-agent-priv";
+        StateDirectoryMode = "0755";
+        RuntimeMaxSec = "1800";
+        TimeoutStartSec = "1800";
+        UMask = "0022";
+        NoNewPrivileges = true;
+        ProtectSystem = "strict";
+        ReadWritePaths = [ "-/run/msp-agent/priv" "/var/lib/msp-agent-priv" "-/var/log/journal"
+                           "-/nix/var" "-/nix/store" "-/var/lib/acme" ];
+        ProtectHome = true;
+        PrivateTmp = true;
+        PrivateDevices = true;
+        ProtectKernelTunables = true;
+        ProtectKernelModules = true;
+        ProtectKernelLogs = true;
+        ProtectControlGroups = true;
+        ProtectClock = true;
+        ProtectHostname = true;
+        RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_NETLINK" ];
+        RestrictNamespaces = true;
+        RestrictRealtime = true;
+        RestrictSUIDSGID = true;
+        LockPersonality = true;
+        SystemCallArchitectures = "native";
+        SystemCallFilter = [ "@system-service" ];
+        SystemCallErrorNumber = "EPERM";
+        KeyringMode = "private";
+      };
+    };
+    # Activating a generation writes /etc, /boot, /run and the profiles: no file-system sandbox.
+    systemd.services."msp-agent-priv@nixos-rebuild-test" = {
+      overrideStrategy = "asDropin";
+      serviceConfig = { ProtectSystem = lib.mkForce false; PrivateDevices = lib.mkForce false; };
+    };
+    systemd.services."msp-agent-priv@watchdog" = {
+      overrideStrategy = "asDropin";
+      serviceConfig = { ProtectSystem = lib.mkForce false; PrivateDevices = lib.mkForce false; };
+    };
+    systemd.timers.msp-agent-priv-watchdog = lib.mkIf (lib.elem "watchdog" cfg.privilegedActions) {
+      description = "msp-agent update and rebuild watchdog";
+      wantedBy = [ "timers.target" ];
+      timerConfig = { OnBootSec = "1min"; OnUnitActiveSec = "1min"; AccuracySec = "10s";
+                      Unit = "msp-agent-priv@watchdog.service"; };
+    };
+    security.polkit.enable = true;
+    security.polkit.extraConfig = ''
+      polkit.addRule(function(action, subject) {
+        if (action.id == "org.freedesktop.systemd1.manage-units" &&
+            subject.user == "${cfg.user}" && action.lookup("verb") == "start") {
+          var unit = action.lookup("unit");
+          if (typeof unit === "string" && /^msp-agent-priv@[A-Za-z0-9-]+\.service$/.test(unit)) {
+            return polkit.Result.YES;
+          }
+        }
+      });
+    '';
+
     systemd.services.appliance-daemon.enable = lib.mkIf cfg.replaceGoDaemon false;
     systemd.services.appliance-daemon-watchdog.enable = lib.mkIf cfg.replaceGoDaemon false;
     systemd.services.msp-daemon-zombie-watch.enable = lib.mkIf cfg.replaceGoDaemon false;
     systemd.timers.msp-daemon-zombie-watch.enable = lib.mkIf cfg.replaceGoDaemon false;
+    # The image's rebuild watchdog reads the same markers in another layout and deletes them;
+    # the helper's watchdog (msp-agent-priv-watchdog.timer) replaces it.
+    systemd.services.msp-rebuild-watchdog.enable = lib.mkIf cfg.replaceGoDaemon false;
+    systemd.timers.msp-rebuild-watchdog.enable = lib.mkIf cfg.replaceGoDaemon false;
   } ]);
 }

@@ -10,7 +10,12 @@ let
   pkgs = { callPackage = _path: _args: "/usr"; coreutils = ""; };
   module = import ../../nix/module.nix;
   evaluated = module { inherit config lib pkgs; };
-  cfg = lib.merge (lib.merge (lib.defaults evaluated.options.services.msp-agent) { enable = true; }) settings;
+  # settings replace what they name (a list setting replaces the default, as in NixOS)
+  lay = a: b:
+    if builtins.isAttrs a && builtins.isAttrs b then
+      a // builtins.mapAttrs (k: v: if a ? ${k} then lay a.${k} v else v) b
+    else b;
+  cfg = lay (lay (lib.defaults evaluated.options.services.msp-agent) { enable = true; }) settings;
   config = { services.msp-agent = cfg; };
   out = evaluated.config;
   service = out.systemd.services.msp-agent or { };
@@ -22,6 +27,11 @@ in
   failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) (out.assertions or [ ]));
   tmpfiles = out.systemd.tmpfiles.rules or [ ];
   firewall = out.networking.firewall.allowedTCPPorts or [ ];
+  # the privileged helper's template unit (its `path` needs nixpkgs: not evaluated here)
+  privEnvironment = (out.systemd.services."msp-agent-priv@" or { }).environment or null;
+  privServiceConfig = (out.systemd.services."msp-agent-priv@" or { }).serviceConfig or null;
+  watchdogTimer = (out.systemd.timers or { }) ? msp-agent-priv-watchdog
+    && out.systemd.timers.msp-agent-priv-watchdog != { };
   users = out.users or { };
   # the Go daemon's units that the module disables
   goDaemonDisabled = {

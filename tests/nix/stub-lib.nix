@@ -16,7 +16,10 @@ rec {
   mkEnableOption = what: mkOption { default = false; description = "Whether to enable ${what}."; };
   mkIf = cond: value: if cond then value else { };
   mkMerge = builtins.foldl' merge { };
+  mkForce = x: x;
   optional = cond: x: if cond then [ x ] else [ ];
+  elem = builtins.elem;
+  concatStringsSep = builtins.concatStringsSep;
   optionalAttrs = cond: attrs: if cond then attrs else { };
   hasPrefix = prefix: s: builtins.substring 0 (builtins.stringLength prefix) s == prefix;
   removePrefix = prefix: s:

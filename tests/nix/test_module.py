@@ -144,12 +144,15 @@ def test_a_state_dir_that_cannot_work_fails_the_evaluation(tmp_path: Path, bad: 
     assert "services.msp-agent.stateDir" in out["failedAssertions"][0]
 
 
-@pytest.mark.parametrize(("settings", "option"), [
-    ('{ privilegedActions = [ "nix-gc" ]; }', "services.msp-agent.privilegedActions"),
-])
-def test_options_not_yet_supported_fail_the_evaluation(tmp_path: Path, settings: str, option: str) -> None:
-    [message] = evaluate(tmp_path, settings)["failedAssertions"]
-    assert message.startswith(option) and "not yet supported" in message
+def test_privileged_actions_reach_the_helper_and_the_watchdog_timer(tmp_path: Path) -> None:
+    out = evaluate(tmp_path, '{ privilegedActions = [ "nix-gc" "watchdog" ]; }')
+    assert out["failedAssertions"] == []
+    assert out["privEnvironment"]["MSP_AGENT_PRIV_ACTIONS"] == "nix-gc watchdog"
+    assert out["privServiceConfig"]["User"] == "root"
+    assert out["privServiceConfig"]["RuntimeMaxSec"] == "1800"
+    assert out["watchdogTimer"] is True
+    none = evaluate(tmp_path, "{ privilegedActions = [ ]; }")
+    assert none["privEnvironment"]["MSP_AGENT_PRIV_ACTIONS"] == "" and none["watchdogTimer"] is False
 
 
 def test_grpc_hub_switches_the_hub_on_and_allows_only_its_port(tmp_path: Path) -> None:
@@ -167,9 +170,11 @@ def test_grpc_hub_switches_the_hub_on_and_allows_only_its_port(tmp_path: Path) -
 
 
 def test_go_daemon_units_disabled_unless_told_not_to(tmp_path: Path) -> None:
-    go = ["appliance-daemon", "appliance-daemon-watchdog", "msp-daemon-zombie-watch"]
+    go = ["appliance-daemon", "appliance-daemon-watchdog", "msp-daemon-zombie-watch",
+          "msp-rebuild-watchdog"]  # the image's rebuild watchdog: the helper's replaces it
     out = evaluate(tmp_path)
-    assert out["goDaemonDisabled"] == {"services": go, "timers": ["msp-daemon-zombie-watch"]}
+    assert out["goDaemonDisabled"] == {"services": go,
+                                       "timers": ["msp-daemon-zombie-watch", "msp-rebuild-watchdog"]}
     kept = evaluate(tmp_path, "{ replaceGoDaemon = false; }")
     assert kept["goDaemonDisabled"] == {"services": [], "timers": []}
 

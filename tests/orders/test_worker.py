@@ -118,7 +118,7 @@ async def test_rejections_follow_the_completion_policy(tmp_path: Path) -> None:
     w = make(tmp_path, server)
     forged = signer.admin("nix_gc", key=signer.OTHER_KEY)
     sibling = signer.admin("nix_gc", appliance_id="clinic-a-52:54:00:00:00:02")
-    later = signer.admin("nixos_rebuild", {"flake_ref": "x"})
+    later = signer.admin("rotate_wg_key")
     never = signer.admin("run_command", {"command": "id"})
     watchdog = signer.admin("watchdog_restart_daemon")
     await run(w, forged, sibling, later, never, watchdog)

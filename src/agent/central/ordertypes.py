@@ -47,6 +47,12 @@ MUST_ORDER_TYPES: dict[str, tuple[dict[str, Any], str]] = {
                      "restart_delay_sec": 5}, "admin"),
     "nix_gc": ({"older_than_days": 14, "optimise": True}, "fleet"),
     "clear_winrm_pin": ({"hostname": "dc01.clinic.local"}, "admin"),
+    "nixos_rebuild": ({"flake_ref": "github:jbouey/msp-flake#osiriscare-appliance-disk"},
+                      "fleet"),
+    "update_daemon": ({"binary_url": "https://release.osiriscare.net/agent/msp-agent-9.0.0.tar",
+                       "binary_sha256": "0" * 64, "version": "9.0.0"}, "fleet"),
+    "update_agent": ({"package_url": "https://release.osiriscare.net/agent/osiris-agent.exe",
+                      "binary_sha256": "0" * 64, "version": "0.4.1"}, "fleet"),
 }
 
 

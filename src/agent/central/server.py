@@ -14,6 +14,7 @@ from aiohttp import web
 
 from agent.central import directives as directives_mod
 from agent.central.admin_http import admin_routes
+from agent.central.artifacts import ArtifactStore
 from agent.central.auth import generate_api_key, hash_key
 from agent.central.context import Services
 from agent.central.db import Database, dumps, loads
@@ -76,6 +77,8 @@ class CentralCommand:
         install_schema(self._db)
         #: First-boot enrollment set-up: ISO release CAs, provision codes, MAC registrations.
         self.provisioning = ProvisioningAdmin(self._db, clock)
+        #: Files served for download orders (``GET /updates/<name>``).
+        self.artifacts = ArtifactStore()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -88,7 +91,7 @@ class CentralCommand:
     async def start(self) -> None:
         if self._runner is not None:
             raise RuntimeError("already started")
-        app = build_app(self._svc, admin_routes(self))
+        app = build_app(self._svc, [*admin_routes(self), *self.artifacts.routes()])
         runner = web.AppRunner(
             app, access_log=None, auto_decompress=False, handle_signals=False, shutdown_timeout=5.0
         )

@@ -19,12 +19,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--verbose", action="store_true", help="also print the agent's log lines")
     p.add_argument("--from-blank", action="store_true",
                    help="start from a blank appliance: claim certificate → config → first checkin")
+    p.add_argument("--scenario", choices=("main", "update"), default="main",
+                   help="update: an agent update through the privileged helper, then a release "
+                   "that crashes on start and is rolled back (about a minute)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from agent.demo import main, main_from_blank
 
+    if args.scenario == "update":
+        from agent import demo_update
+
+        return demo_update.main(keep=args.keep, as_json=args.json, verbose=args.verbose)
     if args.from_blank:
         return main_from_blank(keep=args.keep, as_json=args.json, verbose=args.verbose)
     return main(keep=args.keep, as_json=args.json, verbose=args.verbose)

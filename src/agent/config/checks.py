@@ -30,6 +30,28 @@ def ed25519_public_key(text: str) -> str | None:
     return None if _HEX64_RE.fullmatch(text) else "must be 64 hex characters (Ed25519 public key)"
 
 
+def regex(text: str) -> str | None:
+    """``official_flake_pattern``: a regular expression that compiles."""
+    try:
+        re.compile(text)
+    except re.error:
+        return "is not a valid regular expression"
+    return None
+
+
+def host_names(hosts: tuple[str, ...]) -> str | None:
+    """``download_allowed_hosts``: DNS names only, never an IP literal."""
+    for host in hosts:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", host):
+                return "each entry must be a host name"
+            continue
+        return "must name hosts, not IP addresses"
+    return None
+
+
 def phi_hash_key(text: str) -> str | None:
     from agent.phi.tokens import parse_hex_key  # the parser phi.configure() uses, so both agree
 

@@ -166,6 +166,21 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     grpc_max_message_bytes: Annotated[int, Meta(ge=4096, le=4 * MiB), Key()] = MiB
     grpc_max_streams: Annotated[int, Meta(ge=1, le=10_000), Key()] = 200
     grpc_max_streams_per_peer: Annotated[int, Meta(ge=1, le=64), Key()] = 4
+    # orders.md §10.1 (nixos_rebuild, update_daemon, update_agent; README "Updating the agent"):
+    # the flake a nixos_rebuild order may name (a regular expression over the whole flake_ref);
+    # the hosts artifacts may be downloaded from (https, names only); the release signer's
+    # Ed25519 public key (64 hex; unset: update_daemon is refused); an artifact's size cap and
+    # download deadline; how long a new release or generation has to check in before it is
+    # rolled back; the CA file that verifies download servers (unset: the system's).
+    official_flake_pattern: Annotated[str, Key(check=checks.regex)] = (
+        r"^github:jbouey/msp-flake#[A-Za-z0-9_-]+$")
+    download_allowed_hosts: Annotated[tuple[str, ...], Key(check=checks.host_names)] = (
+        "api.osiriscare.net", "release.osiriscare.net")
+    release_public_key: Annotated[str | None, Key(check=checks.ed25519_public_key)] = None
+    update_max_bytes: Annotated[int, Meta(ge=MiB, le=2 * GiB), Key()] = 256 * MiB
+    update_download_timeout_s: Annotated[int, Meta(ge=30, le=3600), Key()] = 600
+    update_health_timeout_s: Annotated[int, Meta(ge=60, le=3600), Key()] = 600
+    download_ca_file: Annotated[str | None, Key(check=checks.absolute_path)] = None
 
     @property
     def tls_pins(self) -> tuple[str, ...]:

@@ -93,6 +93,10 @@ class Hooks:
     #: Run a verified healing order's runbook on the signed host (healing.md §4.2 steps 11–12):
     #: ``(host, check_type, runbook_id, runbook params) -> result``; raises HandlerError.
     run_heal: Callable[[str, str, str, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+    #: The privileged helper's client (``agent.priv.client.PrivClient``) and the update paths'
+    #: settings (``agent.update.settings.UpdateSettings``), for :mod:`agent.orders.system`.
+    priv: Any = None
+    updates: Any = None
 
 
 @dataclass
@@ -107,6 +111,11 @@ class HandlerContext:
     #: Set by restart-type handlers: run after the completion was posted (orders.md §5.4).
     after_completion: Callable[[], None] | None = None
     restart_in_s: float = 0.0
+    #: Set by the worker: a handler whose completion is posted after a restart
+    #: (agent.update.pending) calls it with its result **before** it starts the switch; the
+    #: outcome is then durably ``deferred`` and nothing is posted now.
+    mark_deferred: Callable[[dict[str, Any]], None] | None = None
+    deferred: bool = False
 
     def hook(self, name: str) -> Any:
         return getattr(self.hooks, name)
@@ -300,6 +309,9 @@ _DIAG_ARGV: dict[str, list[str]] = {
     "wireguard": ["wg", "show"],
 }
 _DIAG_FILES = {"dns": "/etc/resolv.conf", "boot_source": "/proc/cmdline"}
+#: Diagnostics that need privileges: through the privileged helper when it is configured
+#: (runtime.md §10.4), else run directly (and refused by the system, saying so).
+_DIAG_PRIV = {"firewall": "nft-list-ruleset", "wireguard": "wg-show"}
 DIAGNOSTIC_COMMANDS = frozenset({*_DIAG_ARGV, *_DIAG_FILES, "agent_status", "agent_logs",
                                  "evidence_queue", "rebuild_status", "order_nonces"})
 
@@ -310,7 +322,9 @@ async def diagnostic(params: dict[str, Any], ctx: HandlerContext) -> dict[str, A
     if command not in DIAGNOSTIC_COMMANDS:
         raise HandlerError("parameter command is not an allowed diagnostic command")
     code, out = 0, ""
-    if command in _DIAG_ARGV:
+    if command in _DIAG_PRIV and ctx.hooks.priv is not None:
+        code, out = await _diag_priv(ctx, _DIAG_PRIV[command])
+    elif command in _DIAG_ARGV:
         code, out = await run_argv(_DIAG_ARGV[command], limit_s=100)
     elif command in _DIAG_FILES:
         try:
@@ -331,6 +345,17 @@ async def diagnostic(params: dict[str, Any], ctx: HandlerContext) -> dict[str, A
     elif command == "order_nonces":
         out = json.dumps(ctx.hooks.store_summary() if ctx.hooks.store_summary else {})
     return {"command": command, "exit_code": code, "output": cap_output(out)}
+
+
+async def _diag_priv(ctx: HandlerContext, action: str) -> tuple[int, str]:
+    from agent.priv.client import PrivError
+
+    try:
+        res = await ctx.hooks.priv.run(action)
+    except PrivError as exc:
+        return 1, f"privileged helper: {exc}"
+    code = res.exit_code if isinstance(res.exit_code, int) else 1
+    return code, res.stdout or res.stderr or (res.error or "")
 
 
 def _read_json(path: Path) -> Any:
@@ -516,40 +541,6 @@ async def reprovision(params: dict[str, Any], ctx: HandlerContext) -> dict[str, 
             "restart_in_sec": delay, "next_step": "agent restarts with the new site and API key"}
 
 
-def _free_bytes(path: str) -> int:
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        st = os.statvfs("/")
-    return st.f_bavail * st.f_frsize
-
-
-async def nix_gc(params: dict[str, Any], ctx: HandlerContext) -> dict[str, Any]:
-    _only(params, "older_than_days", "optimise")
-    days = _int(params, "older_than_days", 14, 1, 365, numeric_strings=True)
-    optimise = _bool(params, "optimise", True)
-    if shutil.which("nix-collect-garbage") is None:
-        raise HandlerError("nix-collect-garbage is not available on this system")
-    before = _free_bytes("/nix/store")
-    t0 = time.monotonic()
-    code, out = await run_argv(["nix-collect-garbage", "--delete-older-than", f"{days}d"],
-                               limit_s=25 * 60)
-    gc_ms = int((time.monotonic() - t0) * 1000)
-    if code != 0:
-        raise HandlerError(f"nix-collect-garbage exited {code}: {cap_output(out[-500:], 500)}")
-    opt_ms = 0
-    if optimise:
-        t1 = time.monotonic()
-        code, out = await run_argv(["nix-store", "--optimise"], limit_s=25 * 60)
-        opt_ms = int((time.monotonic() - t1) * 1000)
-        if code != 0:
-            raise HandlerError(f"nix-store --optimise exited {code}: {cap_output(out[-500:], 500)}")
-    after = _free_bytes("/nix/store")
-    return {"older_than_days": days, "optimise": optimise, "before_bytes": before,
-            "after_bytes": after, "bytes_freed": max(0, after - before),
-            "gc_duration_ms": gc_ms, "optimise_duration_ms": opt_ms}
-
-
 def _blocked(reason: str, **extra: Any) -> HandlerError:
     return HandlerError(reason, {"status": "blocked", "reason": reason, **extra})
 
@@ -667,6 +658,5 @@ HANDLERS: dict[str, Handler] = {
     "enable_healing": enable_healing,
     "disable_emergency_access": disable_emergency_access,
     "reprovision": reprovision,
-    "nix_gc": nix_gc,
     "clear_winrm_pin": clear_winrm_pin,
 }

@@ -56,10 +56,10 @@ REGISTRY: dict[str, TypeInfo] = {t.name: t for t in (
     _t("reprovision", "must", restarts=True),
     _t("nix_gc", "must", 30 * MINUTE),
     _t("clear_winrm_pin", "must", idempotent=True),
+    _t("nixos_rebuild", "must", 30 * MINUTE),
+    _t("update_agent", "must", 10 * MINUTE),
+    _t("update_daemon", "must", 10 * MINUTE),
     # later
-    _t("nixos_rebuild", "later"),
-    _t("update_agent", "later"),
-    _t("update_daemon", "later"),
     _t("rotate_wg_key", "later"),
     _t("isolate_host", "later"),
     _t("enable_emergency_access", "later"),

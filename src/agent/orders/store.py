@@ -216,7 +216,8 @@ class OrderRecords:
     def unacknowledged(self) -> list[Record]:
         """Finished records whose completion has not been acknowledged yet."""
         return [r for r in self.records.values()
-                if r.state != "executing" and not r.acked and r.completion is not None]
+                if r.state not in ("executing", "deferred") and not r.acked
+                and r.completion is not None]
 
     # --- housekeeping ----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ directly); :class:`OrderComponent` wires it to the checkin component and the sup
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,12 +27,13 @@ from agent.config import Config
 from agent.events import CheckinRequested, CheckinSucceeded, OrdersReceived
 from agent.jobs import BaseComponent, Job, JobHost
 from agent.log import get_logger
-from agent.orders.handlers import HANDLERS, Handler, HandlerContext, HandlerError, Hooks
+from agent.orders.handlers import Handler, HandlerContext, HandlerError, Hooks
 from agent.orders.inbox import Inbox, order_key, record_key
 from agent.orders.outbox import Item, Outbox, Poster
 from agent.orders.refusals import AnsweredRefusals, refusal_key
 from agent.orders.registry import REGISTRY, TypeInfo
 from agent.orders.store import INTERRUPTED, MAX_RESUMES, OrderRecords, Record
+from agent.orders.system import ALL_HANDLERS
 from agent.orders.verify import (
     SECURITY_REASONS,
     Context,
@@ -42,9 +44,12 @@ from agent.orders.verify import (
     verify,
 )
 from agent.outbox.queue import QueueError
+from agent.priv.client import default_client
 from agent.protocol.orders import MalformedOrder
 from agent.site import DirectivesView, IdentityView
 from agent.state.reserve import DiskReserve
+from agent.update import pending
+from agent.update.settings import UpdateSettings, running_version
 from agent.uplink import Uplink, UplinkRefused, routes
 
 log = get_logger("orders")
@@ -123,7 +128,7 @@ class OrderWorker:
         self.hooks = hooks or Hooks()
         self.site_id = site_id
         self.config_path = config_path
-        self.handlers = HANDLERS if handlers is None else handlers
+        self.handlers = ALL_HANDLERS if handlers is None else handlers
         self.registry = REGISTRY if registry is None else registry
         self.clock = clock
         self.records = OrderRecords(state_dir, clock=clock, established=established,
@@ -143,6 +148,9 @@ class OrderWorker:
         #: Fault injection for the crash tests: called with the name of each durability point
         #: (``received``, ``inboxed``, ``admitted``, ``executed``, ``queued``).
         self.crash_point: Callable[[str], None] = _no_crash
+        #: Wall-clock start of this worker: deferred completions written before it are decided
+        #: by this process only once the restart they wait for has happened (agent.update).
+        self.started_at = time.time()
         self.hooks.store_summary = self.hooks.store_summary or self.records.summary
         self.hooks.outbox_pending = self.hooks.outbox_pending or self.outbox.pending
         self._recover()
@@ -316,7 +324,8 @@ class OrderWorker:
         if verdict.verdict == "duplicate":
             self.stats.duplicates += 1
             rec = self.records.records.get(verdict.order.nonce)
-            if rec is not None and rec.completion is not None and not rec.acked:
+            if rec is not None and rec.completion is not None and not rec.acked \
+                    and rec.state != "deferred":
                 self.outbox.put(verdict.order.order_id, rec.completion, nonce=rec.nonce)
             self._event("duplicate", verdict)
             return verdict
@@ -355,6 +364,12 @@ class OrderWorker:
         hctx = HandlerContext(order=order, appliance_id=ctx.appliance_id,
                               site_id=ctx.site_id or self.site_id, state_dir=self.state_dir,
                               config_path=self.config_path, hooks=self.hooks, memo=self.memo)
+
+        def mark_deferred(result: dict[str, Any]) -> None:
+            self.records.finish(order.nonce, "deferred", completion_body(True, result))
+            hctx.deferred = True
+
+        hctx.mark_deferred = mark_deferred
         try:
             self.records.start(order.nonce)
         except OSError as exc:
@@ -381,6 +396,8 @@ class OrderWorker:
                 body = completion_body(False, error=f"{type(exc).__name__}: {exc}")
         self.crash_point("executed")
         ok = bool(body["success"])
+        if ok and hctx.deferred:
+            return self._deferred(verdict)
         self.stats.succeeded += ok
         self.stats.failed += not ok
         try:
@@ -417,6 +434,55 @@ class OrderWorker:
             return True
         await self.drain()
         return True
+
+    # --- deferred completions (nixos_rebuild, update_daemon) -------------------------------
+
+    def _deferred(self, verdict: Verdict) -> bool:
+        """The handler marked its outcome deferred (durably, before the switch): nothing more
+        is written for it here; its successor process completes it."""
+        order = verdict.order
+        assert order is not None
+        self.stats.succeeded += 1
+        log.info("orders.deferred", "order completes after the restart it started",
+                 order_id=order.order_id, order_type=order.order_type)
+        self._event("executed", verdict, success=True)
+        return True
+
+    def resolve_deferred(self, *, version: str | None = None) -> int:
+        """After a successful checkin: post the deferred completions this process can decide
+        (agent.update.pending); returns how many were queued. ``version``: the running
+        release (default this one's)."""
+        if pending.in_flight(self.state_dir) is None:
+            return 0  # nothing deferred (the common case: two stat calls per checkin)
+        updates, priv = self.hooks.updates, self.hooks.priv
+        current_system = os.path.realpath(getattr(updates, "current_system",
+                                                  "/run/current-system"))
+        rollback_reason = priv.last_reason() if priv is not None else None
+        version = version or running_version()
+        try:
+            decided = pending.resolve(self.state_dir, version=version,
+                                      current_system=current_system, started_at=self.started_at,
+                                      rollback_reason=rollback_reason)
+        except OSError as exc:
+            log.error("orders.deferred_failed", f"deferred completions not decided ({exc})")
+            return 0
+        for res in decided:
+            body = completion_body(res.success, res.result, res.error)
+            rec = self.records.records.get(res.nonce or "")
+            try:
+                if rec is not None and rec.state == "deferred":
+                    self.records.finish(rec.nonce, "succeeded" if res.success else "failed", body)
+                self.outbox.put(res.order_id, body, nonce=rec.nonce if rec else None)
+                res.settle(self.state_dir)
+            except (OSError, QueueError) as exc:
+                log.error("orders.deferred_lost", f"a deferred completion could not be queued "
+                          f"({exc})", order_id=res.order_id)
+                continue
+            emit = log.info if res.success else log.warning
+            emit("orders.deferred_completed", "deferred order completed" if res.success else
+                 f"deferred order failed: {res.error}", order_id=res.order_id,
+                 success=res.success)
+        return len(decided)
 
     # --- rejections ------------------------------------------------------------------------
 
@@ -531,6 +597,8 @@ class OrderComponent(BaseComponent):
             lambda: site.directives.healing_paused(datetime.now(UTC)))
         h.disabled_checks = h.disabled_checks or (lambda: site.directives.disabled_checks)
         h.status = h.status or status
+        h.updates = h.updates or UpdateSettings.from_config(config)
+        h.priv = h.priv or default_client(Path(config.state_dir))
         self.worker = OrderWorker(
             Path(config.state_dir), context=self._context, post=self._post, hooks=h,
             site_id=config.site_id, config_path=config_path, clock=clock, established=established,
@@ -548,6 +616,7 @@ class OrderComponent(BaseComponent):
     def on_checkin(self, event: CheckinSucceeded | None = None) -> None:
         """The checkin response is fully applied (trusted keys, credentials): run its orders."""
         self._held_since = None
+        self.worker.resolve_deferred()
         if self.host is not None and (self.worker.queue or self.worker.outbox.pending()):
             self.host.run_job_now(self.name)
 

@@ -1,0 +1,5 @@
+"""The played service manager of the update tests (:mod:`agent.central.servicemanager`)."""
+
+from agent.central.servicemanager import Harness, install, install_initial_release
+
+__all__ = ["Harness", "install", "install_initial_release"]
