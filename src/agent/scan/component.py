@@ -169,7 +169,9 @@ class ScanComponent(BaseComponent):
             params = {**self._site_scan_params(), **self.appliance_params}
         elif target.transport is Transport.SSH:
             params = self._site_scan_params()
-        return await scanner.scan(target, cred, deadline_s=deadline_s, params=params)
+        result: HostResult = await scanner.scan(target, cred, deadline_s=deadline_s,
+                                                params=params)
+        return result
 
     def _site_scan_params(self) -> dict[str, str | Sequence[str]]:
         """The site's watched certificates and backups for SSH scans (config, hot-reloadable);
