@@ -87,6 +87,14 @@ async def _no_wait() -> None:
     return None
 
 
+def _windows_label(role: str) -> str:
+    """:func:`agent.scan.windows.windows_label`, importing the Windows scanner only when a Windows
+    target asks."""
+    from agent.scan.windows import windows_label
+
+    return windows_label(role)
+
+
 class ScanComponent(BaseComponent):
     name = "scan"
 
@@ -225,10 +233,8 @@ class ScanComponent(BaseComponent):
     # --- rounds -----------------------------------------------------------------------------------
 
     def _netscan_settings(self) -> NetScanSettings:
-        from agent.scan.windows import windows_label
-
         creds = self.site.credentials
-        return settings_from(self.config, creds.windows_targets, labeller=windows_label,
+        return settings_from(self.config, creds.windows_targets, labeller=_windows_label,
                              linux_targets=creds.linux_targets)
 
     async def netscan_tick(self) -> HostResult:
