@@ -16,10 +16,13 @@ import asyncio
 import gc
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from agent import __version__, native
 from agent.proc import rss_bytes, runtime_dir
@@ -157,7 +160,7 @@ class StatusBoard:
 
     def changed(self, doc: dict[str, Any]) -> bool:
         """Whether ``doc`` differs from the last document written in more than ageing figures."""
-        return stable(doc) != self._written
+        return fingerprint(doc) != self._written
 
     def next_write_at(self, now: float) -> float:
         """The earliest moment (monotonic) the rate bound allows the next write; now when the
@@ -169,24 +172,24 @@ class StatusBoard:
     def write(self, doc: dict[str, Any] | None = None) -> None:
         """Blocking (fsync): call from a worker thread while the loop runs."""
         doc = doc if doc is not None else self.build()
-        body = json.dumps(doc, separators=(",", ":"))
+        body = msgspec.json.encode(doc)
         ensure_dir(self.path.parent, 0o750)
-        atomic_write(self.path, body.encode(), 0o640)
+        atomic_write(self.path, body, 0o640)
         promfile.write_configured(self.metrics_textfile, self.state_dir, doc)
-        self._written = stable(doc)
+        self._written = fingerprint(doc)
         self._written_head = (doc.get("state"), doc.get("degraded_reason"))
         self.last_write = time.monotonic()
         self.writes += 1
 
 
-def stable(node: object) -> object:
-    """``node`` without the keys that only age (:data:`VOLATILE_KEYS`, ``*_s_ago``)."""
-    if isinstance(node, dict):
-        return {k: stable(v) for k, v in node.items()
-                if k not in VOLATILE_KEYS and not (isinstance(k, str) and k.endswith("_s_ago"))}
-    if isinstance(node, list):
-        return [stable(v) for v in node]
-    return node
+def fingerprint(doc: dict[str, Any]) -> bytes:
+    """``doc`` encoded without what only ages (:data:`VOLATILE_KEYS` at the top, ``*_s_ago`` and
+    the other :data:`_AGEING` figures anywhere): equal fingerprints, nothing to write."""
+    head = {k: v for k, v in doc.items() if k not in VOLATILE_KEYS}
+    return _AGEING.sub(b"", msgspec.json.encode(head))
+
+
+_AGEING = re.compile(rb'"(?:[A-Za-z0-9_]*_s_ago|next_due_in_s|loop_lag_s)":(?:null|[-+.0-9eE]+)')
 
 
 def read_status(path: Path) -> dict[str, Any] | None:
