@@ -30,6 +30,10 @@ directories of symlinks to the real entries, with ``/etc/osiriscare-identity.jso
 
     {"scenarios": [{"name", "targets", "agent": {..., "samples": [{"t": s, "rss_kib", "rss_anon_kib",
      "cpu_s"}]}, "go": {...} | null, "floor": {...}, "floor_no_aiohttp": {...}}], "targets": {...}}
+
+(the first scenario also carries ``"version": {"min_ms", "median_ms"}``: ``python -m agent
+version``). The agent's modules are compiled once into a temporary ``PYTHONPYCACHEPREFIX`` first, as
+an installed agent has its ``.pyc`` files.
 """
 
 from __future__ import annotations
@@ -205,11 +209,27 @@ def config_text(server: Server, state: Path, poll: float, targets: int) -> str:
 AGENT_SRC = [ROOT / "src"]
 
 
+#: Compiled agent modules for the measured processes (an installed agent has its ``.pyc`` files;
+#: a source checkout run with PYTHONDONTWRITEBYTECODE would compile every module at each start).
+PYCACHE: list[Path] = []
+
+
 def agent_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("NOTIFY_", "WATCHDOG_", "MSP_AGENT_", "RUNTIME_DIRECTORY"))}
+           if not k.startswith(("NOTIFY_", "WATCHDOG_", "MSP_AGENT_", "RUNTIME_DIRECTORY",
+                                "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"))}
     env["PYTHONPATH"] = str(AGENT_SRC[0])
+    if PYCACHE:
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE[0])
     return env
+
+
+def warm_pycache(directory: Path) -> None:
+    """Compile the agent's sources into ``directory`` once, as an installed agent has them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    PYCACHE[:] = [directory]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(AGENT_SRC[0] / "agent")],
+                   env=agent_env(), check=True, stdout=subprocess.DEVNULL)
 
 
 # --- running a process ------------------------------------------------------------------------
@@ -459,9 +479,25 @@ def table(results: list[dict[str, Any]]) -> str:
                          ("rss_median_mib", "rss_anon_median_mib")), "-",
                          str(r["ratios"].get("cpu_ms_per_cycle", "-")),
                          str(r["ratios"].get("first_checkin_ms", "-")), "-", "-", "-"))
+    if results and "version" in results[0]:
+        v = results[0]["version"]
+        rows.append(("python -m agent version", f"{v['min_ms']} ms min", f"{v['median_ms']} ms med",
+                     "-", "-", "-", "-", "-", "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
                      for row in rows)
+
+
+def version_ms(runs: int = 10) -> dict[str, float]:
+    """Wall time of ``python -m agent version`` (``--help``'s path too: the CLI without the
+    daemon), best and median of ``runs``."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "agent", "version"], env=agent_env(), check=True,
+                       stdout=subprocess.DEVNULL)
+        times.append((time.perf_counter() - t) * 1000)
+    return {"min_ms": round(min(times), 1), "median_ms": round(statistics.median(times), 1)}
 
 
 async def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -469,7 +505,11 @@ async def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="msp-bench-daemon-") as tmp:
         base = Path(args.keep) if args.keep else Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
-        return [await scenario(n, args, base) for n in targets]
+        warm_pycache(base / "pycache")
+        results = [await scenario(n, args, base) for n in targets]
+        if results:
+            results[0]["version"] = version_ms()
+        return results
 
 
 def parser() -> argparse.ArgumentParser:
