@@ -122,7 +122,7 @@ class Ownership:
 
 # --- §6.1, §6.3, §6.4 ------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class HostState:
     key: str
     target: Target
