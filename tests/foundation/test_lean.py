@@ -119,3 +119,41 @@ def test_a_daemon_without_targets_imports_no_executor_library(tmp_path: Path,
     assert _loaded(doc["modules"], ("agent.wiring", "agent.checkin.component",
                                     "agent.scan.component")) == [
         "agent.wiring", "agent.checkin.component", "agent.scan.component"]
+
+
+PREPARE = """
+import asyncio, importlib.abc, json, sys, threading
+from pathlib import Path
+from agent.config import load_config
+from agent.exec.pool import ExecutorPool
+from agent.exec.types import Target, Transport
+
+seen = {}
+
+class Watch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name in ("asyncssh", "agent.exec.ssh"):
+            seen[name] = threading.current_thread() is threading.main_thread()
+        return None
+
+sys.meta_path.insert(0, Watch())
+pool = ExecutorPool(load_config(Path(sys.argv[2])).config)
+
+async def main():
+    await pool.prepare(Target(Transport.SSH, "192.0.2.1", 22, "linux", ""))
+    await pool.prepare(Target(Transport.LOCAL, "localhost", None, "linux", "appliance"))
+    pool.for_target(Target(Transport.SSH, "192.0.2.1", 22, "linux", ""))
+    await pool.close()
+
+asyncio.run(main())
+with open(sys.argv[1], "w") as fh:
+    json.dump({"main_thread": seen, "winrm": "agent.exec.winrm" in sys.modules}, fh)
+"""
+
+
+def test_the_ssh_executor_is_imported_off_the_event_loop_thread(tmp_path: Path,
+                                                                install: Install) -> None:
+    """A scan's first SSH host imports asyncssh in a worker thread: the loop's timers (the
+    checkin's) keep running meanwhile."""
+    doc = _modules(tmp_path, PREPARE, str(install.config))
+    assert doc == {"main_thread": {"agent.exec.ssh": False, "asyncssh": False}, "winrm": False}

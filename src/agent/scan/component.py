@@ -156,6 +156,7 @@ class ScanComponent(BaseComponent):
 
     async def _scan_host(self, target: Target, cred: Any, deadline_s: float) -> HostResult:
         directives = self.site.directives
+        await self.executors.prepare(target)  # its library imported off the event loop
         executor = self.executors.for_target(target)
         # Each platform's scanner (and its scripts) is imported at its first host.
         if target.transport is Transport.WINRM:
