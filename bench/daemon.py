@@ -32,8 +32,8 @@ directories of symlinks to the real entries, with ``/etc/osiriscare-identity.jso
      "cpu_s"}]}, "go": {...} | null, "floor": {...}, "floor_no_aiohttp": {...}}], "targets": {...}}
 
 (the first scenario also carries ``"version": {"min_ms", "median_ms"}``: ``python -m agent
-version``). The agent's modules are compiled once into a temporary ``PYTHONPYCACHEPREFIX`` first, as
-an installed agent has its ``.pyc`` files.
+version``). The agent's modules are compiled first (``__pycache__`` next to the sources), as an
+installed agent has its ``.pyc`` files.
 """
 
 from __future__ import annotations
@@ -209,25 +209,19 @@ def config_text(server: Server, state: Path, poll: float, targets: int) -> str:
 AGENT_SRC = [ROOT / "src"]
 
 
-#: Compiled agent modules for the measured processes (an installed agent has its ``.pyc`` files;
-#: a source checkout run with PYTHONDONTWRITEBYTECODE would compile every module at each start).
-PYCACHE: list[Path] = []
-
-
 def agent_env() -> dict[str, str]:
+    """The measured processes' environment: no systemd variables, the agent's sources first,
+    bytecode caching on (an installed agent has its ``.pyc`` files; a checkout run with
+    PYTHONDONTWRITEBYTECODE would compile every agent module at each start)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("NOTIFY_", "WATCHDOG_", "MSP_AGENT_", "RUNTIME_DIRECTORY",
                                 "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"))}
     env["PYTHONPATH"] = str(AGENT_SRC[0])
-    if PYCACHE:
-        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE[0])
     return env
 
 
-def warm_pycache(directory: Path) -> None:
-    """Compile the agent's sources into ``directory`` once, as an installed agent has them."""
-    directory.mkdir(parents=True, exist_ok=True)
-    PYCACHE[:] = [directory]
+def warm_pycache() -> None:
+    """Compile the agent's sources next to them (``__pycache__``, ignored by git), once."""
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(AGENT_SRC[0] / "agent")],
                    env=agent_env(), check=True, stdout=subprocess.DEVNULL)
 
@@ -505,7 +499,7 @@ async def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="msp-bench-daemon-") as tmp:
         base = Path(args.keep) if args.keep else Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
-        warm_pycache(base / "pycache")
+        warm_pycache()
         results = [await scenario(n, args, base) for n in targets]
         if results:
             results[0]["version"] = version_ms()
