@@ -4,9 +4,12 @@ Exit codes, the same for every command (:mod:`agent.commands.common`): 0 success
 2 usage or configuration error or unusable input, 3 lock held / daemon not running.
 
 Each command lives in ``agent.commands.<name>`` and exports ``add_parser(subparsers)``; heavy
-imports happen inside the command's ``run`` so ``--help`` and ``version`` start fast. A module
-named in :data:`COMMANDS` that does not exist (yet) is skipped. The global options are accepted
-before and after the command; a usage error after the command prints that command's usage.
+imports happen inside the command's ``run`` so ``--help`` and ``version`` start fast. When the
+command line names a command, only that command's module is imported (:func:`command_in`); the
+full parser (every command) is built for ``--help``, a missing or unknown command, the man page
+and shell completion. A module named in :data:`COMMANDS` that does not exist (yet) is skipped.
+The global options are accepted before and after the command; a usage error after the command
+prints that command's usage.
 """
 
 from __future__ import annotations
@@ -53,7 +56,30 @@ def add_global_options(p: argparse.ArgumentParser) -> None:
     add_global(p, group="global options")
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Global options that take a value (their value is never the command's name).
+_VALUED = frozenset({"--config", "--state-dir", "--log-level", "--log-format"})
+
+
+def command_in(argv: Sequence[str]) -> str | None:
+    """The command the command line names (its module name), or None (``--help``, no command,
+    an unknown one): the first word that is not an option or a global option's value."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+            continue
+        if word == "--":
+            return None
+        if word.startswith("-"):
+            skip = word in _VALUED
+            continue
+        name = word.replace("-", "_")
+        return name if name in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; ``only``: with that command alone (the one being run)."""
     parser = _Parser(prog="msp-agent", description="msp-agent: compliance and self-healing agent "
                      "for clinic appliances.", epilog="Exit codes: 0 success, 1 failure, 2 usage "
                      "or configuration error or unusable input, 3 lock held / daemon not running.")
@@ -61,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_SubParser)
     sub.required = True
-    for name in COMMANDS:
+    for name in (only,) if only else COMMANDS:
         try:
             module = importlib.import_module(f"agent.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -73,8 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    if "_ARGCOMPLETE" in os.environ:  # a shell asks for completions (argcomplete's protocol)
+    completing = "_ARGCOMPLETE" in os.environ
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(None if completing else command_in(words))
+    if completing:  # a shell asks for completions (argcomplete's protocol)
         from agent.commands._operator import enable_completion
 
         enable_completion(parser)

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class NativeStatus:
+class NativeStatus(NamedTuple):
     """Whether the native core is in use, and why not when it is not."""
 
     available: bool
@@ -52,3 +50,13 @@ def lib() -> Any:
     if _LIB is None:
         raise RuntimeError(f"native core not in use: {STATUS.reason}")
     return _LIB
+
+
+def batch_verifier() -> tuple[bool, str]:
+    """Whether the native Ed25519 batch verifier is in use, and why not when it is not (here, not
+    in :mod:`agent.crypto.batch`, so ``version`` reports it without loading PyNaCl)."""
+    if not NATIVE:
+        return False, STATUS.reason
+    if not hasattr(lib(), "ed25519_verify_batch"):
+        return False, "native core built without the Ed25519 batch verifier"
+    return True, "native batch verifier (csrc/ed25519)"

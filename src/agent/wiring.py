@@ -318,8 +318,17 @@ def daemon(config: Config, config_path: Path, keys: Keys, *,
     questions from the operator's commands: ``preview``)."""
     wired = build(config, config_path, keys, Options(restart=restart))
     wired.extra.append(ControlSocket(Path(config.state_dir),
-                                     {"preview_checkin": wired.checkin.preview}))
+                                     {"preview_checkin": wired.checkin.preview,
+                                      "loaded_modules": loaded_modules}))
     return wired
+
+
+async def loaded_modules() -> dict[str, Any]:
+    """The control socket's ``loaded_modules``: the names of the imported modules (what
+    ``bench/daemon.py`` imports in a bare interpreter to measure the library floor)."""
+    import sys
+
+    return {"modules": sorted(sys.modules)}
 
 
 __all__ = ["Options", "StateFileComponent", "Wired", "build", "daemon"]

@@ -188,6 +188,25 @@ async def test_pool_reuse_age_lru_and_rotation(ssh_env: SshEnv, proxy: FaultProx
         await ex.close()
 
 
+async def test_idle_connections_are_closed_without_a_next_lookup(ssh_env: SshEnv,
+                                                                   proxy: FaultProxy) -> None:
+    """Released connections idle past the limit are closed by the pool's own timer (armed on
+    release, none while the pool is empty), not left open until the next scan round."""
+    ex = SshExecutor(ssh_env.state, idle_limit_s=0.0)
+    try:
+        assert (await ex.run(tgt(proxy.port), ssh_env.key_cred(), true_req())).ok
+        assert len(ex.pool) == 1
+        (entry,) = list(ex.pool._entries.values())
+        for _ in range(200):  # the condition is the pool's state; bounded, nothing timed
+            if len(ex.pool) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert len(ex.pool) == 0 and entry.retired and entry.conn.is_closed()
+        assert ex.pool._sweep_at is None  # nothing left to close: no timer
+    finally:
+        await ex.close()
+
+
 async def test_concurrent_first_requests_share_one_dial(ssh_env: SshEnv, proxy: FaultProxy) -> None:
     ex = SshExecutor(ssh_env.state, per_host_concurrency=16, max_concurrency=16)
     try:

@@ -67,8 +67,8 @@ def db_text(path: Path, skip: tuple[str, ...] = ()) -> str:
 def planted_hostname(monkeypatch: pytest.MonkeyPatch) -> None:
     real = sysinfo.collect
 
-    def collect(state_dir: Path) -> sysinfo.SystemFacts:
-        return replace(real(state_dir), hostname=HOST)
+    def collect(state_dir: Path, previous: sysinfo.SystemFacts | None = None) -> sysinfo.SystemFacts:
+        return replace(real(state_dir, previous), hostname=HOST)
 
     monkeypatch.setattr(sysinfo, "collect", collect)
 

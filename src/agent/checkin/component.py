@@ -132,6 +132,8 @@ class CheckinComponent(BaseComponent):
         #: until a checkin carrying them returned 200.
         self.witness = witness
         self._witness_sent: list[Any] = []
+        #: The last checkin's system facts: the per-boot ones are not read again (sysinfo.collect).
+        self._facts: sysinfo.SystemFacts | None = None
         self._restore_credentials()
 
     # --- component hooks --------------------------------------------------------------
@@ -199,7 +201,8 @@ class CheckinComponent(BaseComponent):
         self.attempts += 1
         self.last_attempt_at = self.clock()
         loop = asyncio.get_running_loop()
-        facts = await loop.run_in_executor(None, sysinfo.collect, self.state_dir)
+        facts = await loop.run_in_executor(None, sysinfo.collect, self.state_dir, self._facts)
+        self._facts = facts
         request = self.build_request(facts)
         started = self.monotonic()
         try:

@@ -40,10 +40,11 @@ def figures() -> dict[str, Any]:
     except RuntimeError:
         tasks = 0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss = rss_bytes()
     return {
         "goroutines": threading.active_count() + tasks,
-        "heap_alloc_mb": round(rss_bytes() / MiB, 2),
-        "heap_sys_mb": round(max(peak, rss_bytes()) / MiB, 2),
+        "heap_alloc_mb": round(rss / MiB, 2),
+        "heap_sys_mb": round(max(peak, rss) / MiB, 2),
         "gc_cycles": sum(s["collections"] for s in gc.get_stats()),
         "runtime": f"{sys.implementation.name}-{sys.version_info.major}.{sys.version_info.minor}",
     }

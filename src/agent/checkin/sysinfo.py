@@ -150,7 +150,10 @@ def generation_uuid(state_dir: Path) -> str:
         return ""
 
 
-def collect(state_dir: Path) -> SystemFacts:
+def collect(state_dir: Path, previous: SystemFacts | None = None) -> SystemFacts:
+    """The facts for one checkin. ``previous``: this process's facts of an earlier checkin; what
+    cannot change while the system runs (the root file system's type, the boot counter, the
+    hardware id) is taken from it instead of read again."""
     macs = interface_macs()
     uptime_raw = _read("/proc/uptime")
     try:
@@ -166,11 +169,11 @@ def collect(state_dir: Path) -> SystemFacts:
         uptime_seconds=uptime,
         proc_uptime_raw=uptime_raw,
         nixos_version=os_version(),
-        boot_source=boot_source(),
-        boot_counter=boot_counter(state_dir),
+        boot_source=previous.boot_source if previous else boot_source(),
+        boot_counter=previous.boot_counter if previous else boot_counter(state_dir),
         generation_uuid=generation_uuid(state_dir),
         clocksource=_read("/sys/devices/system/clocksource/clocksource0/current_clocksource"),
         num_cpu=os.cpu_count() or 1,
-        hardware_id=_read("/sys/class/dmi/id/product_uuid"),
+        hardware_id=previous.hardware_id if previous else _read("/sys/class/dmi/id/product_uuid"),
         notes=notes,
     )

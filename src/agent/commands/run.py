@@ -114,8 +114,12 @@ def _first_boot(args: argparse.Namespace) -> int | None:
     boot"); ``None`` to go on with the config that exists (or now does)."""
     from pathlib import Path
 
-    from agent.commands.common import state_dir_without_config
     from agent.config import config_path
+
+    path = config_path(getattr(args, "config", None)).absolute()
+    if path.exists():  # the usual start: provisioning (and its imports) is not needed
+        return None
+    from agent.commands.common import state_dir_without_config
     from agent.config.schema import DEFAULT_STATE_DIR
     from agent.provision import provision_for_run
     from agent.runtime.sdnotify import Notifier
@@ -132,8 +136,7 @@ def _first_boot(args: argparse.Namespace) -> int | None:
 
     try:
         return provision_for_run(
-            config_path(getattr(args, "config", None)).absolute(),
-            (state_dir_without_config(args) or Path(DEFAULT_STATE_DIR)).absolute(),
+            path, (state_dir_without_config(args) or Path(DEFAULT_STATE_DIR)).absolute(),
             notify=notify)
     finally:
         for n in made:

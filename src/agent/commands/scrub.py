@@ -20,14 +20,17 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
 from agent.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_global
-from agent.phi import make_scrubber
-from agent.phi.csvstream import CsvStream
-from agent.phi.egress import scrub_payload
-from agent.phi.scrubber import Scrubber
-from agent.phi.tokens import HASH_MODES, SECRET_TOKEN, HashMode, parse_hex_key
+
+if TYPE_CHECKING:  # the scrubber is imported when the command runs: ``--help`` stays cheap
+    from agent.phi.csvstream import CsvStream
+    from agent.phi.scrubber import Scrubber
+    from agent.phi.tokens import HashMode
+
+#: ``agent.phi.tokens.HASH_MODES`` (not imported to build the parser; a test compares them).
+HASH_MODES: Final = ("hmac", "sha256")
 
 BATCH_LINES: Final = 2048
 BATCH_BYTES: Final = 1 << 20
@@ -119,6 +122,8 @@ class _Pem:
 
     def apply(self, scrubber: Scrubber, original: str, scrubbed: str) -> str:
         if self.open:
+            from agent.phi.tokens import SECRET_TOKEN
+
             end = _PEM_END.search(original)
             if end is None:
                 return SECRET_TOKEN
@@ -145,6 +150,8 @@ def _scrub_text(stream: CsvStream, batch: list[tuple[str, str]], pem: _Pem) -> l
 
 
 def _scrub_json(scrubber: Scrubber, batch: list[tuple[str, str]], errors: list[int]) -> list[str]:
+    from agent.phi.egress import scrub_payload
+
     lines: list[str] = []
     for body, eol in batch:
         if not body.strip():
@@ -169,6 +176,8 @@ def _report(scrubber: Scrubber, batch: list[tuple[str, str]]) -> list[str]:
 
 
 def _load_key(path: Path | None) -> bytes | None:
+    from agent.phi.tokens import parse_hex_key
+
     if path is None:
         return None
     try:
@@ -182,6 +191,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json and args.report:
         sys.stderr.write("scrub: --report cannot be combined with --json\n")
         return EXIT_USAGE
+    from agent.phi import make_scrubber
+    from agent.phi.csvstream import CsvStream
+
     try:
         mode: HashMode = args.hash_mode
         scrubber = make_scrubber(key=_load_key(args.key_file), mode=mode, pure=args.pure)

@@ -19,8 +19,6 @@ from agent.commands.common import (
     flags_from,
     state_dir_without_config,
 )
-from agent.orders.store import EPOCH_FILE
-from agent.site.serverkeys import RESEED_MARKER
 from agent.timefmt import parse_rfc3339
 
 
@@ -88,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
     running = lock_pid is not None and pid_alive(lock_pid) and doc is not None \
         and doc.get("state") in ("starting", "running", "stopping")
     if not running:
+        from agent.orders.store import EPOCH_FILE
+        from agent.site.serverkeys import RESEED_MARKER
+
         summary = {"running": False, "state_dir": str(state_dir),
                    "state_dir_exists": state_dir.is_dir(),
                    "keys_present": (state_dir / "agent.key").exists(),

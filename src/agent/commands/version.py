@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import platform
 import sys
@@ -33,15 +32,10 @@ def info() -> dict[str, object]:
         "native_core": native.NATIVE,
         "native_reason": native.STATUS.reason,
     }
-    try:
-        phi = importlib.import_module("agent.phi")
-    except ImportError:
-        phi = None
-    if phi is not None:
-        doc["phi_scrubber"] = getattr(phi, "IMPLEMENTATION", "unknown")
-    from agent.crypto import batch_verifier_status
-
-    in_use, why = batch_verifier_status()
+    # What agent.phi.scanner() picks, without importing the scrubber (its tables are large):
+    # the native scanner when the native core is in use (tests/foundation/test_lean.py).
+    doc["phi_scrubber"] = "native" if native.NATIVE else "reference"
+    in_use, why = native.batch_verifier()
     doc["ed25519_batch_verifier"] = {"in_use": in_use, "reason": why}
     return doc
 

@@ -62,11 +62,7 @@ Item = tuple[bytes, bytes, bytes]
 
 def native_in_use() -> tuple[bool, str]:
     """Whether :func:`verify_batch` runs the native verifier, and why not when it does not."""
-    if not native.NATIVE:
-        return False, native.STATUS.reason
-    if not hasattr(native.lib(), "ed25519_verify_batch"):
-        return False, "native core built without the Ed25519 batch verifier"
-    return True, "native batch verifier (csrc/ed25519)"
+    return native.batch_verifier()
 
 
 def verify_batch(items: Sequence[Item]) -> list[bool]:

@@ -4,6 +4,9 @@ connection pool and per-host bounds are the same whichever of them runs a comman
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +18,11 @@ if TYPE_CHECKING:
     from agent.config import Config
 
 
+#: The executor modules imported on first use (their libraries are heavy: asyncssh with
+#: cryptography, pyspnego), by transport.
+_MODULES = {Transport.SSH: "agent.exec.ssh", Transport.WINRM: "agent.exec.winrm"}
+
+
 class ExecutorPool:
     def __init__(self, config: Config, *, local: Executor | None = None) -> None:
         self.config = config
@@ -22,6 +30,15 @@ class ExecutorPool:
         self._local = local
         self._ssh: Executor | None = None
         self._winrm: Executor | None = None
+
+    async def prepare(self, target: Target) -> None:
+        """Import ``target``'s executor module in a worker thread, once. Its libraries take about
+        a second of CPU to import; on the event loop thread every timer (the checkin's too) would
+        wait for that."""
+        name = _MODULES.get(target.transport)
+        if name is None or name in sys.modules:
+            return
+        await asyncio.get_running_loop().run_in_executor(None, importlib.import_module, name)
 
     def for_target(self, target: Target) -> Executor:
         """The executor for ``target``'s transport (created on first use)."""

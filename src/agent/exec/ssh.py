@@ -142,6 +142,7 @@ class SshPool:
         self._entries: OrderedDict[PoolKey, _Entry] = OrderedDict()
         self._dials: dict[PoolKey, asyncio.Future[_Entry]] = {}
         self.dials_made = 0
+        self._sweep_at: asyncio.TimerHandle | None = None  # the idle close (armed on release)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -238,6 +239,23 @@ class SshPool:
             e.conn.close()
         else:
             self._evict()
+        self._arm_idle_close()
+
+    def _arm_idle_close(self) -> None:
+        """Connections idle for ``idle_s`` are closed then, not at the next lookup (which may
+        be a scan round away): one timer while the pool holds connections, none otherwise."""
+        if self._sweep_at is not None or not self._entries:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._sweep_at = loop.call_later(self.idle_s + 1.0, self._idle_close)
+
+    def _idle_close(self) -> None:
+        self._sweep_at = None
+        self.sweep()
+        self._arm_idle_close()
 
     def close_host(self, host: str, port: int | None = None) -> None:
         for e in list(self._entries.values()):
@@ -245,6 +263,9 @@ class SshPool:
                 self.retire(e)
 
     async def close(self) -> None:
+        if self._sweep_at is not None:
+            self._sweep_at.cancel()
+            self._sweep_at = None
         conns = [e.conn for e in self._entries.values()]
         for e in list(self._entries.values()):
             e.retired = True

@@ -13,15 +13,16 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from agent.l2.budget import L2Budget
-from agent.l2.decision import Decision, confidence_floor, guardrails, validate
-from agent.l2.request import build_request, encode_request
 from agent.log import get_logger
 from agent.phi.egress import EgressError
 from agent.runbooks.registry import RunbookRegistry
 from agent.scan.model import Incident
+
+if TYPE_CHECKING:
+    from agent.l2.decision import Decision
 
 log = get_logger("l2")
 
@@ -107,6 +108,11 @@ class L2Client:
         return out
 
     async def _plan(self, incident: Incident) -> L2Outcome:
+        # The request builder, validation and guardrails: imported at the first plan (an
+        # appliance that never escalates to L2 never loads them).
+        from agent.l2.decision import confidence_floor, guardrails, validate
+        from agent.l2.request import build_request, encode_request
+
         why = self.unavailable()
         if why:
             return L2Outcome(why)

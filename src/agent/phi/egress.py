@@ -85,9 +85,19 @@ def phi_key_tag(key: object) -> str | None:
     ``SECRET`` for the secret names of that list and for every :func:`is_secret_key`."""
     if not isinstance(key, str):
         return None
-    if is_secret_key(key):
-        return "SECRET"
-    return PHI_KEY_TAGS.get(normalise_key(key))
+    try:
+        return _KEY_TAGS[key]
+    except KeyError:
+        pass
+    tag = "SECRET" if is_secret_key(key) else PHI_KEY_TAGS.get(normalise_key(key))
+    if len(_KEY_TAGS) < _KEY_TAGS_MAX:  # payloads reuse a small set of keys: remember them
+        _KEY_TAGS[key] = tag
+    return tag
+
+
+#: :func:`phi_key_tag` per key seen (bounded: keys from untrusted data do not grow it for ever).
+_KEY_TAGS: dict[str, str | None] = {}
+_KEY_TAGS_MAX: Final = 4096
 
 
 def _keyed_value(value: object, tag: str, scrubber: Scrubber) -> object:

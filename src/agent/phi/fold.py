@@ -18,20 +18,26 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Final
 
-from agent.phi._fold_table import RANGES
-
 Span = tuple[int, int, int]
-
-_FIRSTS: Final = [a for a, _, _ in RANGES]
 
 
 class _Table(dict[int, "str | None"]):
-    """``str.translate`` table: the fold of a code point, looked up in RANGES once."""
+    """``str.translate`` table: the fold of a code point, looked up in RANGES once. RANGES (half
+    a MiB) is imported at the first non-ASCII character, never for ASCII-only traffic."""
+
+    _ranges: Sequence[tuple[int, int, str]] = ()
+    _firsts: list[int] = []
 
     def __missing__(self, cp: int) -> str | None:
-        i = bisect_right(_FIRSTS, cp) - 1
-        if i >= 0 and cp <= RANGES[i][1]:
-            f = RANGES[i][2]
+        if not self._ranges:
+            from agent.phi._fold_table import RANGES
+
+            _Table._ranges = RANGES
+            _Table._firsts = [a for a, _, _ in RANGES]
+        ranges = self._ranges
+        i = bisect_right(self._firsts, cp) - 1
+        if i >= 0 and cp <= ranges[i][1]:
+            f = ranges[i][2]
             value: str | None = f if f else None  # None: removed
         else:
             value = chr(cp)

@@ -18,11 +18,13 @@ from array import array
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import accumulate
-from typing import Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from agent import native
-from agent.phi.reference import Span
 from agent.phi.rules import TAGS
+
+if TYPE_CHECKING:
+    from agent.phi.reference import Span
 
 _ENC: Final = "utf-8"
 _ERRORS: Final = "surrogatepass"  # lone surrogates pass through like any non-ASCII text

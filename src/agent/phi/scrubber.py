@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from agent.phi import reference
 from agent.phi.fold import fold, unfold_spans
-from agent.phi.reference import Span
 from agent.phi.rules import TAGS
 from agent.phi.tokens import Tokenizer
+
+if TYPE_CHECKING:
+    from agent.phi.reference import Span
 
 
 class Scanner(Protocol):
@@ -23,15 +24,21 @@ class Scanner(Protocol):
 
 
 class ReferenceScanner:
-    """The pure-Python scanner (:mod:`agent.phi.reference`)."""
+    """The pure-Python scanner (:mod:`agent.phi.reference`, imported when this scanner is made:
+    a daemon on the native scanner never loads it)."""
 
     name = "reference"
 
+    def __init__(self) -> None:
+        from agent.phi.reference import find_spans
+
+        self._find = find_spans
+
     def find_spans(self, text: str) -> Sequence[Span]:
-        return reference.find_spans(text)
+        return self._find(text)
 
     def find_spans_many(self, texts: Sequence[str]) -> list[Sequence[Span]]:
-        find = reference.find_spans
+        find = self._find
         return [find(t) for t in texts]
 
 

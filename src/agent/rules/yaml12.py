@@ -71,8 +71,25 @@ class Yaml12Loader(
         _Resolver.__init__(self)
 
 
+if getattr(yaml, "__with_libyaml__", False):
+    _CParser: Any = yaml.cyaml.CParser  # type: ignore[attr-defined]
+
+    class Yaml12CLoader(_CParser, _Constructor, _Resolver):  # type: ignore[misc]
+        """The same loader on libyaml's parser (the runbooks and rules load ~10x faster); the
+        constructor and resolver, which give the YAML 1.2 semantics, are the ones above."""
+
+        def __init__(self, stream: str | bytes) -> None:
+            _CParser.__init__(self, stream)
+            _Constructor.__init__(self)
+            _Resolver.__init__(self)
+
+    _LOADER: type[Any] = Yaml12CLoader
+else:  # pragma: no cover - PyYAML built without libyaml
+    _LOADER = Yaml12Loader
+
+
 def load_yaml12(text: str | bytes) -> Any:
-    loader = Yaml12Loader(text)
+    loader = _LOADER(text)
     try:
         return loader.get_single_data()
     finally:

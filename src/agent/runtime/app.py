@@ -19,14 +19,14 @@ from agent.config import SECRET_KEYS, Config, ConfigError, Loaded, load_config, 
 from agent.jobs import Assembly, Component
 from agent.log import configure as configure_logging
 from agent.log import get_logger, register_secret
+from agent.runtime.pacer import Pacer
 from agent.runtime.sdnotify import Notifier
-from agent.runtime.status import StatusBoard
-from agent.runtime.supervisor import Supervisor
+from agent.runtime.status import STALE_AFTER_S, StatusBoard
+from agent.runtime.supervisor import STUCK_GRACE_S, Supervisor
 from agent.state import Keys, StateDir
 
 log = get_logger("runtime")
 
-STATUS_WRITE_EVERY_S = 10.0
 STATUS_LINE_EVERY_S = 5.0
 FLUSH_RESERVE_S = 3.0
 FORCED_EXIT_BUDGET_S = 1.5
@@ -75,6 +75,8 @@ class Agent:
         self.once_failed = False  # ``run --once`` whose checkin failed: exit 1 (runtime.md §8)
         self._reload_task: asyncio.Task[bool] | None = None
         self._withheld = False
+        self._status_dirty = True  # something not tracked by the supervisor's generation moved
+        self.pacer: Pacer | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="io")
 
     # --- main -------------------------------------------------------------------------
@@ -89,6 +91,7 @@ class Agent:
         supervise = loop.create_task(self._supervise(), name="supervisor")
         await self._first_checkin()
         self.board.state = "running"
+        self.status_changed()
         self.notifier.ready(self.status_line())
         log.info("agent.ready", "start-up complete", loop=self.loop_name)
         if self.options.once:
@@ -137,44 +140,76 @@ class Agent:
         if task is not None:
             await asyncio.wait({task}, timeout=job.deadline + 5.0)
 
-    def tick_interval(self) -> float:
+    def watchdog_every(self) -> float | None:
+        """How often the watchdog is pinged (a quarter of ``WATCHDOG_USEC``); None without one."""
         wd = self.notifier.watchdog_interval
-        return min(5.0, wd / 4) if wd else 5.0
+        return wd / 4 if wd else None
 
     async def _supervise(self) -> None:
+        """The supervisor loop: asleep until a job is due, the watchdog ping is due, a held-back
+        status write may go, or a schedule moved (:class:`~agent.runtime.pacer.Pacer`)."""
         loop = asyncio.get_running_loop()
-        interval = self.tick_interval()
-        last_status_write = 0.0
-        last_status_line = 0.0
+        pacer = self.pacer = Pacer(self.supervisor, watchdog_every=self.watchdog_every())
+        last_status_line = -STATUS_LINE_EVERY_S
+        seen = touched = -1  # the supervisor generation the status / activity file last saw
+        held: float | None = None  # a changed status the rate bound held back, due then
         while True:
-            before = loop.time()
-            await asyncio.sleep(interval)
-            lag = max(0.0, loop.time() - before - interval)
+            wake = await pacer.wait(held)
             try:
-                self.supervisor.tick(lag)
+                self.supervisor.tick(wake.lag)
                 health = self.supervisor.health()
+                gen = self.supervisor.generation
                 if health.ok:
-                    self.notifier.watchdog()
-                    await loop.run_in_executor(None, self._touch_activity)
+                    if wake.ping_due:
+                        self.notifier.watchdog()
+                    if wake.ping_due or gen != touched:  # a ping, or a job started or ended
+                        touched = gen
+                        self._touch_activity()
                     if self._withheld:
                         log.info("watchdog.resumed", "progress is healthy again")
+                        self._status_dirty = True
                     self._withheld = False
                     self.board.degraded_reason = ""
                 elif not self._withheld:
                     self._withheld = True
                     self.board.degraded_reason = health.reason
+                    self._status_dirty = True
                     log.error("watchdog.withheld", f"watchdog withheld: {health.reason}",
                               reason=health.reason)
+                if wake.ping_due:
+                    pacer.pinged(wake.now)
+                if gen == seen and not self._status_dirty and held is None:
+                    continue
                 now = time.monotonic()
                 if now - last_status_line >= STATUS_LINE_EVERY_S:
                     last_status_line = now
                     self.notifier.status(self.status_line(health.reason if not health.ok else ""))
-                if now - last_status_write >= STATUS_WRITE_EVERY_S:
-                    last_status_write = now
-                    doc = self.board.build()
+                at = self.board.next_write_at(now)
+                if at > now:  # the rate bound: this change goes out then (with any later one)
+                    held = self.supervisor.clock() + (at - now)
+                    continue
+                seen, held, self._status_dirty = gen, None, False
+                doc = self.board.build()
+                if self.board.changed(doc):
+                    doc["stale_after_s"] = self._stale_after()
                     await loop.run_in_executor(None, self.board.write, doc)
             except OSError as exc:  # a full disk must not kill the supervisor
                 log.warning("supervisor.io_error", f"status/activity write failed: {exc.strerror}")
+
+    def status_changed(self) -> None:
+        """Something the status file shows changed outside the supervisor's jobs."""
+        self._status_dirty = True
+        if self.pacer is not None:
+            self.pacer.wake()
+
+    def _stale_after(self) -> float:
+        """How old the status file may get: until the checkin after the next one had its full
+        deadline (each attempt rewrites the file), never less than the readers' default."""
+        job = self.supervisor.jobs.get("checkin")
+        if job is None:
+            return STALE_AFTER_S
+        ahead = max(0.0, job.next_due - self.supervisor.clock()) + job.delay() * 1.1
+        return round(max(STALE_AFTER_S, ahead + job.deadline + STUCK_GRACE_S), 1)
 
     def _touch_activity(self) -> None:
         path = self.state.path / ".last-activity"
@@ -234,6 +269,7 @@ class Agent:
             log.error("config.reload_rejected", f"new configuration rejected; keeping the running "
                       f"one: {exc}", key=exc.key)
             self.notifier.ready(f"config reload rejected: {exc}")
+            self.status_changed()
             return False
         applied, restart = reload_diff(old, loaded.config)
         keep = {k: getattr(old, k) for k in restart}
@@ -250,6 +286,7 @@ class Agent:
             comp.reload(config)
         self.reload_error = None
         self.reloads += 1
+        self.status_changed()
         log.info("config.reloaded", "configuration reloaded", changed=applied)
         self.notifier.ready(self.status_line())
         return True

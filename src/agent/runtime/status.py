@@ -2,6 +2,12 @@
 
 Components register a section (a callable returning a JSON-able dict); the board merges them
 with process figures. The file holds no host names, credentials or PHI.
+
+The daemon writes it when its content changed (:meth:`StatusBoard.changed`: figures that only
+age, such as ``*_s_ago``, the process figures and ``written_at``, do not count), at most once per
+:data:`MIN_WRITE_INTERVAL_S`, never on a timer. ``stale_after_s`` in the document says how old the
+file may get before a reader should call it stale: the daemon rewrites it at the latest when its
+next checkin has run (every attempt changes the checkin counters).
 """
 
 from __future__ import annotations
@@ -10,10 +16,13 @@ import asyncio
 import gc
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from agent import __version__, native
 from agent.proc import rss_bytes, runtime_dir
@@ -33,6 +42,10 @@ def candidate_status_files(state_dir: Path) -> list[Path]:
 
 
 STALE_AFTER_S = 60.0
+#: At most one status write per this many seconds (a burst of changes is written once).
+MIN_WRITE_INTERVAL_S = 2.0
+#: Keys whose values only age (or are the process's own figures): not a change to write for.
+VOLATILE_KEYS = frozenset({"written_at", "process", "loop_lag_s", "next_due_in_s", "stale_after_s"})
 ALERTS = ("tls_pin_alert", "trust_alert", "clock_alert")
 
 
@@ -47,7 +60,9 @@ def problems(doc: dict[str, Any], age_s: float | None = None) -> list[str]:
     out: list[str] = []
     if doc.get("degraded_reason"):
         out.append(str(doc["degraded_reason"]))
-    if age_s is not None and age_s > STALE_AFTER_S:
+    limit = doc.get("stale_after_s")
+    limit = float(limit) if isinstance(limit, int | float) and limit > 0 else STALE_AFTER_S
+    if age_s is not None and age_s > max(limit, STALE_AFTER_S):
         out.append(f"status file is {int(age_s)}s old")
     chk = doc.get("checkin")
     if isinstance(chk, dict):
@@ -104,6 +119,10 @@ class StatusBoard:
         self.sections: dict[str, Callable[[], dict[str, Any]]] = {}
         self.state = "starting"
         self.degraded_reason = ""
+        self.writes = 0
+        self.last_write: float | None = None  # monotonic
+        self._written: object = None  # the stable part of the last document written
+        self._written_head: tuple[object, object] = (None, None)  # its state, degraded reason
 
     def add_section(self, name: str, fn: Callable[[], dict[str, Any]]) -> None:
         self.sections[name] = fn
@@ -139,13 +158,38 @@ class StatusBoard:
             doc[name] = fn()
         return doc
 
+    def changed(self, doc: dict[str, Any]) -> bool:
+        """Whether ``doc`` differs from the last document written in more than ageing figures."""
+        return fingerprint(doc) != self._written
+
+    def next_write_at(self, now: float) -> float:
+        """The earliest moment (monotonic) the rate bound allows the next write; now when the
+        daemon's state or degraded reason changed since the last write (never held back)."""
+        if self.last_write is None or self._written_head != (self.state, self.degraded_reason):
+            return now
+        return self.last_write + MIN_WRITE_INTERVAL_S
+
     def write(self, doc: dict[str, Any] | None = None) -> None:
         """Blocking (fsync): call from a worker thread while the loop runs."""
         doc = doc if doc is not None else self.build()
-        body = json.dumps(doc, separators=(",", ":"))
+        body = msgspec.json.encode(doc)
         ensure_dir(self.path.parent, 0o750)
-        atomic_write(self.path, body.encode(), 0o640)
+        atomic_write(self.path, body, 0o640)
         promfile.write_configured(self.metrics_textfile, self.state_dir, doc)
+        self._written = fingerprint(doc)
+        self._written_head = (doc.get("state"), doc.get("degraded_reason"))
+        self.last_write = time.monotonic()
+        self.writes += 1
+
+
+def fingerprint(doc: dict[str, Any]) -> bytes:
+    """``doc`` encoded without what only ages (:data:`VOLATILE_KEYS` at the top, ``*_s_ago`` and
+    the other :data:`_AGEING` figures anywhere): equal fingerprints, nothing to write."""
+    head = {k: v for k, v in doc.items() if k not in VOLATILE_KEYS}
+    return _AGEING.sub(b"", msgspec.json.encode(head))
+
+
+_AGEING = re.compile(rb'"(?:[A-Za-z0-9_]*_s_ago|next_due_in_s|loop_lag_s)":(?:null|[-+.0-9eE]+)')
 
 
 def read_status(path: Path) -> dict[str, Any] | None:

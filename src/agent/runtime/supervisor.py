@@ -5,6 +5,11 @@ is skipped and counted), is cancelled when it exceeds its deadline by 30 s (``jo
 an exception in it is logged with its traceback. A long-lived task that ends or crashes is
 restarted with backoff (1 s doubling to 60 s). The watchdog is pinged only when
 :meth:`Supervisor.health` finds real progress.
+
+Nothing ticks periodically: :meth:`Supervisor.next_wake` is the earliest moment a pass has work
+(a job due, a running job's stuck deadline, a task's restart), the runtime sleeps until then
+(:class:`~agent.runtime.pacer.Pacer`) and :attr:`Supervisor.on_change` wakes it early when a
+schedule moves (a run requested, a job finished, a task ended).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ OVERDUE_SLACK_S = 60.0
 BACKOFF_MIN_S = 1.0
 BACKOFF_MAX_S = 60.0
 CRASH_BACKOFF = Backoff(BACKOFF_MIN_S, BACKOFF_MAX_S)
+#: A job due within this much of a pass starts in it (timers may fire a hair early).
+DUE_SLACK_S = 0.002
 
 Clock = Callable[[], float]
 
@@ -65,6 +72,11 @@ class Supervisor:
         self.accepting = True
         self.lag = 0.0
         self.extra_checks: list[Callable[[], str | None]] = []
+        #: Called when a schedule moved (the runtime's pacer re-plans its sleep).
+        self.on_change: Callable[[], None] | None = None
+        #: Counts schedule moves (job ends, task ends, requested runs): the status file is
+        #: reconsidered when it moved, not when a job merely started.
+        self.generation = 0
 
     # --- registration -----------------------------------------------------------------
 
@@ -73,6 +85,7 @@ class Supervisor:
             raise ValueError(f"job {job.name!r} already registered")
         job.next_due = self.clock() + job.first_delay
         self.jobs[job.name] = job
+        self._changed()
         return job
 
     def spawn(self, name: str, factory: Callable[[], Awaitable[object]]) -> LongTask:
@@ -99,9 +112,43 @@ class Supervisor:
         if job is None:
             return
         if job.task is not None and not job.task.done():
-            job.task.add_done_callback(lambda _t: setattr(job, "next_due", self.clock()))
+            job.task.add_done_callback(lambda _t: self._due_now(job))
         else:
-            job.next_due = self.clock()
+            self._due_now(job)
+
+    def _due_now(self, job: Job) -> None:
+        job.next_due = self.clock()
+        self._changed()
+
+    def _changed(self) -> None:
+        self.generation += 1
+        if self.on_change is not None:
+            self.on_change()
+
+    def next_wake(self) -> float | None:
+        """The earliest moment (this supervisor's clock) a :meth:`tick` has something to do: a
+        job due, a running job reaching its stuck deadline or its cancel grace, a task's restart;
+        None when nothing is scheduled."""
+        when: float | None = None
+        for job in self.jobs.values():
+            if job.running:
+                if job.cancelled_at is not None:
+                    t = job.cancelled_at + CANCEL_GRACE_S
+                elif job.started_at is not None:
+                    t = job.started_at + job.deadline + STUCK_GRACE_S
+                else:
+                    continue
+            elif self.accepting:
+                t = job.next_due
+            else:
+                continue
+            if when is None or t < when:
+                when = t
+        for lt in self.tasks.values():
+            if self.accepting and lt.task is None and lt.restart_at is not None \
+                    and (when is None or lt.restart_at < when):
+                when = lt.restart_at
+        return when
 
     def tick(self, lag: float = 0.0) -> None:
         """One supervisor pass: start due jobs, cancel stuck ones, restart dead tasks."""
@@ -109,7 +156,7 @@ class Supervisor:
         self.lag = lag
         for job in self.jobs.values():
             self._check_stuck(job, now)
-            if not self.accepting or now < job.next_due:
+            if not self.accepting or now + DUE_SLACK_S < job.next_due:
                 continue
             if job.running:
                 job.skipped += 1
@@ -172,6 +219,7 @@ class Supervisor:
             if job.from_completion:
                 job.next_due = max(job.next_due if job.crash_streak else 0.0,
                                    job.last_completed + self._delay(job))
+            self._changed()
 
     def _check_stuck(self, job: Job, now: float) -> None:
         if not job.running or job.started_at is None or job.cancelled_at is not None:
@@ -206,6 +254,7 @@ class Supervisor:
         lt.restart_at = self.clock() + lt.backoff
         lt.backoff = CRASH_BACKOFF.after(lt.backoff)
         lt.task = None
+        self._changed()
 
     # --- progress (runtime.md §5.2) ---------------------------------------------------
 

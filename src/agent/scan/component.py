@@ -31,13 +31,10 @@ from agent.log import get_logger
 from agent.rules import Deferred, Match, RuleEngine
 from agent.scan.events import HealFinished, HealQueued, HostScanned, IncidentsFound
 from agent.scan.health import ScanHealth
-from agent.scan.linux import LinuxScanner
-from agent.scan.macos import MacosScanner
 from agent.scan.model import SEVERITY_RANK, Finding, HostResult, Incident, aggregate
 from agent.scan.network import NameCache, NetScanSettings, NetworkScanner, settings_from
 from agent.scan.scheduler import Ownership, ScanScheduler
 from agent.scan.threats import SecurityArchive, ThreatDetector
-from agent.scan.windows import WindowsScanner, windows_label
 from agent.uplink import Uplink, routes
 
 log = get_logger("scan")
@@ -94,6 +91,14 @@ def log_scan_result(res: HostResult) -> None:
 
 async def _no_wait() -> None:
     return None
+
+
+def _windows_label(role: str) -> str:
+    """:func:`agent.scan.windows.windows_label`, importing the Windows scanner only when a Windows
+    target asks."""
+    from agent.scan.windows import windows_label
+
+    return windows_label(role)
 
 
 class ScanComponent(BaseComponent):
@@ -168,21 +173,31 @@ class ScanComponent(BaseComponent):
 
     async def _scan_host(self, target: Target, cred: Any, deadline_s: float) -> HostResult:
         directives = self.site.directives
-        cls: type[LinuxScanner] | type[WindowsScanner] = LinuxScanner
+        await self.executors.prepare(target)  # its library imported off the event loop
+        executor = self.executors.for_target(target)
+        # Each platform's scanner (and its scripts) is imported at its first host.
         if target.transport is Transport.WINRM:
-            cls = WindowsScanner
+            from agent.scan.windows import WindowsScanner
+
+            win = WindowsScanner(executor, disabled=lambda: directives.disabled_checks)
+            win.threats = self.threats  # security events and shadow copies (§2.5)
+            scanner: Any = win
         elif target.platform == "macos":
-            cls = MacosScanner
-        scanner = cls(self.executors.for_target(target),
-                      disabled=lambda: directives.disabled_checks)
-        if isinstance(scanner, WindowsScanner):
-            scanner.threats = self.threats  # security events and shadow copies (§2.5)
+            from agent.scan.macos import MacosScanner
+
+            scanner = MacosScanner(executor, disabled=lambda: directives.disabled_checks)
+        else:
+            from agent.scan.linux import LinuxScanner
+
+            scanner = LinuxScanner(executor, disabled=lambda: directives.disabled_checks)
         params: dict[str, str | Sequence[str]] | None = None
         if target.transport is Transport.LOCAL:
             params = {**self._site_scan_params(), **self.appliance_params}
         elif target.transport is Transport.SSH:
             params = self._site_scan_params()
-        return await scanner.scan(target, cred, deadline_s=deadline_s, params=params)
+        result: HostResult = await scanner.scan(target, cred, deadline_s=deadline_s,
+                                                params=params)
+        return result
 
     def _site_scan_params(self) -> dict[str, str | Sequence[str]]:
         """The site's watched certificates and backups for SSH scans (config, hot-reloadable);
@@ -237,7 +252,7 @@ class ScanComponent(BaseComponent):
 
     def _netscan_settings(self) -> NetScanSettings:
         creds = self.site.credentials
-        return settings_from(self.config, creds.windows_targets, labeller=windows_label,
+        return settings_from(self.config, creds.windows_targets, labeller=_windows_label,
                              linux_targets=creds.linux_targets)
 
     async def netscan_tick(self) -> HostResult:

@@ -159,7 +159,7 @@ def is_dark(unreachable: int, total: int) -> bool:
     return total >= DARK_MIN_TARGETS and unreachable >= math.ceil(DARK_RATIO * total - 1e-9)
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class _Host:
     first_seen: float
     last_ok: float | None = None

@@ -81,6 +81,7 @@ class Ownership:
     ring_members: tuple[str, ...] = ()
     received_at: float | None = None
     mesh_peers: tuple[str, ...] = ()
+    _ring: tuple[tuple[str, ...], HashRing] | None = field(default=None, repr=False, compare=False)
 
     def update(self, assignment: Any | None, received_at: float | None, mesh_peers: Sequence[str]) -> None:
         """After every checkin. The checkin keeps the last non-empty assignment and when it came
@@ -95,10 +96,11 @@ class Ownership:
         return self.received_at is not None and self.now() - self.received_at < ASSIGNMENT_FRESH_S
 
     def ring(self) -> HashRing:
-        members = [self.own_mac, *self.mesh_peers]
-        if self.fresh():
-            members += list(self.ring_members)
-        return HashRing(members)
+        members = (self.own_mac, *self.mesh_peers, *(self.ring_members if self.fresh() else ()))
+        cached = self._ring
+        if cached is None or cached[0] != members:  # built once per membership, not per call
+            cached = self._ring = (members, HashRing(members))
+        return cached[1]
 
     def mode(self) -> str:
         if self.fresh() and self.your_targets is not None:
@@ -120,7 +122,7 @@ class Ownership:
 
 # --- §6.1, §6.3, §6.4 ------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class HostState:
     key: str
     target: Target
