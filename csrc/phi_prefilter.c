@@ -48,15 +48,16 @@ static inline __m128i eq(__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_
 
 static inline __m128i load16(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
 
-/* Masks of a window s[w..w+64) (bit i: w + i): letters and digits, digits, the non-letter bytes
+/* Masks of a window s[w..w+64) (bit i: w + i): letters and digits, digits, where r_zip_state may
+ * start (an upper-case letter, another, a space), the non-letter bytes
  * that prefilter() keeps ('-' before '-' or 'p'/'P', '(' before a digit, '+' before '1', '\\'
  * before 'r' or 'n'), and the
  * letter pairs that can start an inword rule. SSE2 version, 16 bytes at a time. */
 static void window_masks(const dispatch_t *d, const unsigned char *s, size_t w, uint64_t *al,
-                         uint64_t *dg, uint64_t *sp, uint64_t *pr, uint64_t *ps)
+                         uint64_t *dg, uint64_t *sp, uint64_t *pr, uint64_t *ps, uint64_t *zp)
 {
     (void)d;  /* the pairs are INWORD_PAIRS here */
-    uint64_t a = 0, g = 0, x = 0, r = 0, b = 0;
+    uint64_t a = 0, g = 0, x = 0, r = 0, b = 0, z = 0;
     const __m128i bit5 = _mm_set1_epi8(0x20);
     for (unsigned k = 0; k < WIN; k += 16) {
         __m128i v = load16(s + w + k), vn = load16(s + w + k + 1);
@@ -78,7 +79,11 @@ static void window_masks(const dispatch_t *d, const unsigned char *s, size_t w, 
         x |= (uint64_t)(unsigned)_mm_movemask_epi8(spc) << k;
         r |= (uint64_t)(unsigned)_mm_movemask_epi8(pm) << k;
         b |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(eq(v, '+'), eq(v, '/'))) << k;
+        __m128i zip = _mm_and_si128(in_range(v, 'A', 25), in_range(vn, 'A', 25));
+        zip = _mm_and_si128(zip, eq(load16(s + w + k + 2), ' '));
+        z |= (uint64_t)(unsigned)_mm_movemask_epi8(zip) << k;
     }
+    *zp = z;
     *ps = b;
     *al = a;
     *dg = g;
@@ -97,11 +102,11 @@ static void window_masks(const dispatch_t *d, const unsigned char *s, size_t w, 
 static uint64_t window_candidates(const dispatch_t *d, const unsigned char *q, unsigned prev_alnum,
                                   unsigned prev_b64, uint64_t *b64_starts)
 {
-    uint64_t al, dg, sp, pr, ps;
-    window_masks(d, q, 0, &al, &dg, &sp, &pr, &ps);
+    uint64_t al, dg, sp, pr, ps, zp;
+    window_masks(d, q, 0, &al, &dg, &sp, &pr, &ps, &zp);
     uint64_t prev = (al << 1) | prev_alnum;
     uint64_t ws = al & ~prev;
-    uint64_t keep = sp | (al & prev & pr);
+    uint64_t keep = sp | (al & prev & pr) | (ws & zp);  /* zp: where r_zip_state may start */
     for (uint64_t x = ws & dg; x; x &= x - 1) {
         unsigned i = (unsigned)__builtin_ctzll(x);
         uint64_t rest = ~dg >> i;  /* bit j: i + j is not a digit (0 past the window) */
@@ -116,9 +121,7 @@ static uint64_t window_candidates(const dispatch_t *d, const unsigned char *q, u
     for (uint64_t x = ws & ~dg; x; x &= x - 1) {
         unsigned i = (unsigned)__builtin_ctzll(x);
         const unsigned char *c = q + i;
-        uint64_t ok = (d->triw[d->cls[c[0]]][d->cls[c[1]]] >> d->cls[c[2]]) & 1;
-        ok |= (uint64_t)(d->zipfirst[c[0]] & is_upper(c[1]) & (c[2] == ' '));
-        keep |= ok << i;
+        keep |= ((d->triw[d->cls[c[0]]][d->cls[c[1]]] >> d->cls[c[2]]) & 1) << i;
     }
     /* base64 runs (b64_start): a start of B64_MIN base64 characters, or of a run that reaches the
      * end of the window */

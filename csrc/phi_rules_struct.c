@@ -23,6 +23,8 @@ int r_json_key(text_t *t, size_t quote, hit_t *h)
     int q = at(t, quote);
     if (q != '"' && q != '\'') return 0;
     size_t p = quote + 1, e = p;
+    int c0 = lower(at(t, p));
+    if (!is_lower(c0) || !((PHI_KEY_FIRST >> (c0 - 'a')) & 1)) return 0;  /* no key starts so */
     while (e < t->n && e - p < 64 && is_key_ch(t->s[e])) e++;
     if (e == p || at(t, e) != q) return 0;
     size_t k = skip_set(t, e + 1, " \t");

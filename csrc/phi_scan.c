@@ -135,7 +135,7 @@ static anchor_t url_anchor(const unsigned char *s, size_t n, size_t from)
  * position that a scan from 0 stands on continues exactly like that scan.
  */
 static size_t scan_at_depth(const dispatch_t *d, const unsigned char *s, size_t n, size_t from,
-                            size_t stop, phi_span *out, size_t cap, size_t *next, int depth)
+                            size_t stop, phi_span *out, size_t cap, size_t *next, int depth, window_t *win)
 {
     text_t t = {s, n, NOPE, 0, NOPE, NOPE, NOPE, NOPE, 0, NOPE, depth};
     hit_t h;
@@ -144,10 +144,9 @@ static size_t scan_at_depth(const dispatch_t *d, const unsigned char *s, size_t 
     /* the first position where an anchor is due: a candidate, or past its '@' or "://" */
     size_t due = min2(min2(em.cand, url.cand), min2(em.q, url.q) + 1);
     const size_t end = min2(n, stop);
-    window_t win = WINDOW_NONE;
     while (p < end) {
         if (p < due) {  /* nothing to do before the next candidate, or the next anchor */
-            p = next_candidate(d, &win, s, n, p, min2(due, end));
+            p = next_candidate(d, win, s, n, p, min2(due, end));
             if (p >= end) break;
         }
         unsigned c = s[p];
@@ -173,7 +172,7 @@ static size_t scan_at_depth(const dispatch_t *d, const unsigned char *s, size_t 
                            min2(em.q, url.q) + 1);
             }
             if (m) m = prefilter(&t, p, m);
-            if ((!d->fast || window_b64(&win, p)) && b64_start(&t, p)) m |= BIT(r_base64);
+            if ((!d->fast || window_b64(win, p)) && b64_start(&t, p)) m |= BIT(r_base64);
             if (!m) {
                 p++;
                 continue;
@@ -197,13 +196,23 @@ static size_t scan_at_depth(const dispatch_t *d, const unsigned char *s, size_t 
 static size_t scan(const unsigned char *s, size_t n, size_t from, size_t stop, phi_span *out, size_t cap,
                    size_t *next)
 {
-    return scan_at_depth(&PHI_DISPATCH, s, n, from, stop, out, cap, next, 0);
+    window_t win;
+    window_init(&win, s, n, 0);
+    return scan_at_depth(&PHI_DISPATCH, s, n, from, stop, out, cap, next, 0, &win);
+}
+
+size_t phi_scan_window(const unsigned char *text, size_t len, size_t from, size_t stop, phi_span *out,
+                       size_t cap, size_t *next, window_t *win)
+{
+    return scan_at_depth(&PHI_DISPATCH, text, len, from, stop, out, cap, next, 0, win);
 }
 
 size_t phi_scan_decoded(const unsigned char *s, size_t n, phi_span *out, size_t cap)
 {
     size_t next;
-    return scan_at_depth(&PHI_DISPATCH, s, n, 0, n, out, cap, &next, 1);
+    window_t win;
+    window_init(&win, s, n, 0);
+    return scan_at_depth(&PHI_DISPATCH, s, n, 0, n, out, cap, &next, 1, &win);
 }
 
 /* ----------------------------------------------------------------------- public API */
@@ -265,9 +274,12 @@ size_t phi_scan_batch(const unsigned char *buf, const size_t *offsets, size_t n,
         return NOPE;
     if (!offsets_ok(offsets, first, n, sep)) return NOPE;
     size_t used = 0, i = first;
+    window_t win;
+    int joined = batch_windows(&win, buf, offsets, first, n, sep);
     for (; i < n; i++) {
         size_t a = offsets[i], b = text_end(offsets, i, sep), next;
-        size_t c = scan(buf + a, b - a, 0, b - a, out + used, cap - used, &next);
+        text_windows(&win, joined, buf, offsets, i, sep);
+        size_t c = phi_scan_window(buf + a, b - a, 0, b - a, out + used, cap - used, &next, &win);
         if (next < b - a) break;  /* out is full: this text is scanned again by the next call */
         for (size_t k = used; k < used + c; k++) {
             out[k].start += a;
