@@ -134,3 +134,19 @@ def test_scanner_context_grows_appends_and_refuses() -> None:
     nxt = ffi.new("size_t *")
     assert lib.phi_scanner_scan_range(ctx, data, len(data), 0, 40, nxt) == 3 and nxt[0] >= 40
     lib.phi_scanner_free(ffi.NULL)  # freeing nothing is allowed
+
+
+def test_grown_context_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A context is kept for the next call, unless a large input grew its buffers (freed then)."""
+    if not native.NATIVE:
+        pytest.skip(f"native core not in use: {native.STATUS.reason}")
+    scanner = NativeScanner()
+    tok = Tokenizer(KEY)
+    monkeypatch.setattr(native_scan, "_KEEP_SPANS", 10)
+    scanner.scrub_many(["SSN 123-45-6789"] * 3, tok)
+    assert len(scanner._contexts) == 1
+    kept = scanner._contexts[0]
+    scanner.scrub_many(["SSN 123-45-6789"] * 20, tok)  # 20 spans: the context is dropped
+    assert scanner._contexts == []
+    scanner.scrub_many(["nothing"], tok)
+    assert len(scanner._contexts) == 1 and scanner._contexts[0] is not kept

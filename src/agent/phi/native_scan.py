@@ -31,6 +31,8 @@ _MAX_CAP: Final = 1 << 16
 _NONE: Final[tuple[Span, ...]] = ()
 _DEDUPE_TABLE: Final = 1 << 15  # most entries of the table of distinct span values (256 KiB)
 _CONTEXTS_KEPT: Final = 2  # scanner contexts kept between calls (a call and the worker thread)
+_KEEP_BYTES: Final = 1 << 22  # a context whose buffers grew past these is freed after its call
+_KEEP_SPANS: Final = 1 << 16
 _H8_TABLE: Final = 1 << 12  # entries of the table of token hashes kept between calls (320 KiB)
 _PARALLEL_MIN: Final = 1 << 19  # bytes of a batch or text scanned by two threads
 # Off by default: the daemon keeps to at most two worker threads (runtime.md §1), both for I/O.
@@ -139,8 +141,11 @@ class NativeScanner:
             return self._ffi.gc(ctx, self._lib.phi_scanner_free)
 
     def _release(self, ctx: Any) -> None:
-        self._lib.phi_scanner_clear(ctx)
-        if len(self._contexts) < _CONTEXTS_KEPT:
+        """Keep ``ctx`` for a later call, unless enough are kept or a large input grew its
+        buffers (then they are freed with it, not held while the scanner lives)."""
+        view = self._lib.phi_scanner_results(ctx)
+        if len(self._contexts) < _CONTEXTS_KEPT and view.out_len <= _KEEP_BYTES and view.count <= _KEEP_SPANS:
+            self._lib.phi_scanner_clear(ctx)
             self._contexts.append(ctx)
 
     def scrub_many(self, texts: Sequence[str], tokenizer: _H8Source) -> list[str]:
