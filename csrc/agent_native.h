@@ -74,6 +74,60 @@ size_t phi_render_ids(const unsigned char *buf, const size_t *offsets, size_t n,
  * the number of ids used, or (size_t)-1 for bad arguments (a span outside buf, a bad table). */
 size_t phi_dedupe(const unsigned char *buf, size_t len, const phi_span *spans, size_t nspans, size_t *ids, phi_span *uniq, size_t *table, size_t tcap);
 
+/* ---- one scanner's context (phi_scanner.c) ---- */
+
+/* The buffers of one scanner: spans, distinct values and rendered texts of the last scrub, owned
+ * by the scanner and grown as needed (a scanner is used by one thread at a time). */
+typedef struct phi_scanner phi_scanner;
+
+/* What a scanner holds (valid until its next call): spans of the texts scanned since the last
+ * clear, with their text index; the distinct values (phi_scanner_dedupe); the rendered texts
+ * (phi_scanner_render: text changed[j] is out[out_offsets[j]..out_offsets[j+1])). */
+typedef struct phi_scanner_view {
+    const phi_span *spans;
+    const size_t *lines;
+    size_t count;
+    const phi_span *uniq;
+    const size_t *ids;
+    size_t nuniq;
+    const unsigned char *out;
+    size_t out_len;
+    const size_t *changed;
+    const size_t *out_offsets;
+    size_t nchanged;
+} phi_scanner_view;
+
+/* A new scanner (NULL when memory runs out); free it with phi_scanner_free. */
+phi_scanner *phi_scanner_new(void);
+void phi_scanner_free(phi_scanner *sc);
+
+/* Forget the spans, values and output (the memory is kept for the next scrub). */
+void phi_scanner_clear(phi_scanner *sc);
+
+/* Scan texts first..last-1 of a batch (texts as in phi_scan_batch) and add their spans (offsets
+ * into buf) to the scanner's. Returns the number of spans held, or (size_t)-1 for bad arguments
+ * or when memory runs out. One call scans the whole batch without the GIL. */
+size_t phi_scanner_scan(phi_scanner *sc, const unsigned char *buf, const size_t *offsets, size_t n, size_t sep, size_t first, size_t last);
+
+/* Like phi_scan_range into the scanner's spans (text index 0), growing them as needed: returns
+ * the number of spans added, or (size_t)-1; *next is where the scan stopped. */
+size_t phi_scanner_scan_range(phi_scanner *sc, const unsigned char *text, size_t len, size_t from, size_t stop, size_t *next);
+
+/* Add the spans of `other` but its first `skip` to those of sc. Returns the number held, or
+ * (size_t)-1. */
+size_t phi_scanner_append(phi_scanner *sc, const phi_scanner *other, size_t skip);
+
+/* The distinct values of the spans held (phi_dedupe, offsets into buf[0..len)), with a table of
+ * at most max_table entries (a power of two, at least 2). Returns their number, or (size_t)-1. */
+size_t phi_scanner_dedupe(phi_scanner *sc, const unsigned char *buf, size_t len, size_t max_table);
+
+/* Render the texts that have spans (phi_render_ids, with the ids of phi_scanner_dedupe when it
+ * ran, else one hash per span) into the scanner's output. Returns its size, or (size_t)-1. */
+size_t phi_scanner_render(phi_scanner *sc, const unsigned char *buf, const size_t *offsets, size_t n, size_t sep, const unsigned char *h8, size_t nh8);
+
+/* The scanner's buffers (see phi_scanner_view). */
+phi_scanner_view phi_scanner_results(const phi_scanner *sc);
+
 /* ---- token hashes kept between calls (phi_h8cache.c) ---- */
 
 /* One entry of a table of token hashes: the 8 hex characters of the token of (tag, value), for

@@ -3,9 +3,11 @@
  * (generated), the "no position" marker, the hash width of a token, the FNV-1a loop, and the
  * checks of a batch's text offsets.
  *
- *   phi_scan.c     the rules, the dispatch tables and SSE2 window filter, the scan
- *   phi_render.c   tokens: the renderer and the de-duplication of span values
- *   phi_h8cache.c  token hashes kept between calls
+ *   phi_scan.c       the scan: dispatch by position, anchors, the scan API and phi_scanner
+ *   phi_prefilter.c  the candidate filters (SSE2 windows; the portable byte filter)
+ *   phi_rules_*.c    the rules by family (phi_rules.def; tables in phi_dispatch.h, generated)
+ *   phi_render.c     tokens: the renderer and the de-duplication of span values
+ *   phi_h8cache.c    token hashes kept between calls
  */
 #ifndef PHI_INTERNAL_H
 #define PHI_INTERNAL_H

@@ -42,6 +42,8 @@ static const struct { const char *key; unsigned char tag; } PHI_KEYS[] = {
     {"token", 15},  /* SECRET */
     {"api key", 15},  /* SECRET */
     {NULL, 0}};
+/* The first letters of the keys (bit 0: 'a'), a quick test before the list. */
+#define PHI_KEY_FIRST 0x20c993bu
 
 /* HL7 segments with PHI (rules.HL7_SEGMENTS) and their fields, by segment index: the
  * tag, and whether the whole field (1) or each repetition's first component (0). */

@@ -1,7 +1,7 @@
 /* Smoke test of the native build: proves the extension compiled, linked and loads. */
 #include "agent_native.h"
 
-#define AGENT_NATIVE_ABI 2u
+#define AGENT_NATIVE_ABI 3u
 
 unsigned int agent_native_selftest(unsigned int x)
 {

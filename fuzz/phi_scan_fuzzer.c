@@ -84,6 +84,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (phi_split(data, size, soffs, nuls + 1) != nuls) __builtin_trap();
         size_t done_n = phi_scan_batch(data, soffs, nuls + 1, 1, 0, acc, lines, LARGE, &got);
         if (done_n != nuls + 1) __builtin_trap();
+        /* the batch shares its candidate windows across the NULs: the spans of each text alone */
+        {
+            static phi_span alone[LARGE];
+            size_t k = 0;
+            for (size_t i = 0; i <= nuls; i++) {
+                size_t a = soffs[i], len = soffs[i + 1] - 1 - a, nx;
+                size_t c = phi_scan(data + a, len, 0, alone, LARGE, &nx);
+                if (nx != len) return 0;
+                for (size_t j = 0; j < c; j++, k++)
+                    if (k >= got || lines[k] != i || acc[k].tag != alone[j].tag || acc[k].start != a + alone[j].start
+                        || acc[k].end != a + alone[j].end)
+                        __builtin_trap();
+            }
+            if (k != got) __builtin_trap();
+            /* and through a scanner context, in two calls appended (as two threads do) */
+            phi_scanner *s1 = phi_scanner_new(), *s2 = phi_scanner_new();
+            if (s1 == NULL || s2 == NULL) __builtin_trap();
+            size_t half = (nuls + 1) / 2;
+            if (phi_scanner_scan(s1, data, soffs, nuls + 1, 1, 0, half) == (size_t)-1
+                || phi_scanner_scan(s2, data, soffs, nuls + 1, 1, half, nuls + 1) == (size_t)-1
+                || phi_scanner_append(s1, s2, 0) != got)
+                __builtin_trap();
+            phi_scanner_view v = phi_scanner_results(s1);
+            for (size_t j = 0; j < got; j++)
+                if (v.lines[j] != lines[j] || memcmp(&v.spans[j], &acc[j], sizeof acc[j]) != 0) __builtin_trap();
+            phi_scanner_free(s1);
+            phi_scanner_free(s2);
+        }
         memset(h8, 'b', 8 * got);
         need = phi_render(data, soffs, nuls + 1, 1, acc, lines, got, h8, NULL, 0, NULL, NULL, &nch);
         if (need == (size_t)-1 || need > sizeof rendered) __builtin_trap();

@@ -64,6 +64,11 @@ def generate() -> str:
         word = key.replace("_", " ")
         out.append(f"    {{{_c_string(word)}, {R.TAG_INDEX[tag]}}},  /* {tag} */")
     out.append("    {NULL, 0}};")
+    first = 0
+    for key in R.PHI_KEYS:
+        first |= 1 << (ord(key[0].lower()) - ord("a"))
+    out.append("/* The first letters of the keys (bit 0: 'a'), a quick test before the list. */")
+    out.append(f"#define PHI_KEY_FIRST 0x{first:x}u")
     out.append("")
     out.append("/* HL7 segments with PHI (rules.HL7_SEGMENTS) and their fields, by segment index: the")
     out.append(" * tag, and whether the whole field (1) or each repetition's first component (0). */")

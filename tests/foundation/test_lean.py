@@ -23,7 +23,8 @@ NOT_FOR_AN_EMPTY_SITE = ("asyncssh", "cryptography", "spnego", "agent.exec.ssh",
                          "agent.exec.winrm_transport", "agent.scan.linux", "agent.scan.windows",
                          "agent.scan.macos", "agent.l2.decision", "agent.l2.request",
                          "agent.phi.reference", "agent.phi._fold_table", "agent.central",
-                         "agent.provision.flow")
+                         "agent.provision.flow", "aiohttp", "multidict", "yarl", "agent.hub",
+                         "grpclib", "google.protobuf")
 
 CLI = """
 import json, sys

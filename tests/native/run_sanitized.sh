@@ -57,13 +57,14 @@ PY
 # 3. The differential and category tests, plus a pass over random bytes. test_native_scalar.py
 #    builds the portable scan (PHI_SCALAR), sanitized as well, and checks it against the
 #    reference and the SSE2 build; test_native_h8cache.py the table of token hashes;
+#    test_native_buffers.py the scanner contexts (phi_scanner);
 #    test_ed25519_batch.py the Ed25519 batch verifier against PyNaCl (test_ed25519_portable.py
 #    its build without unsigned __int128).
 LOG="$WORK/pytest.log"
 set +e
 (cd "$ROOT" && MSP_AGENT_SANITIZE=1 "$PYTHON" -m pytest -q -p no:cacheprovider \
     tests/phi/test_differential.py tests/phi/test_categories.py tests/phi/test_native_scalar.py \
-    tests/phi/test_native_h8cache.py tests/crypto/test_ed25519_batch.py \
+    tests/phi/test_native_h8cache.py tests/phi/test_native_buffers.py tests/crypto/test_ed25519_batch.py \
     tests/crypto/test_ed25519_portable.py "$@") 2>&1 | tee "$LOG"
 status=${PIPESTATUS[0]}
 "$PYTHON" - 2>&1 <<'PY' | tee -a "$LOG"

@@ -34,6 +34,7 @@ HASH_MODES: Final = ("hmac", "sha256")
 
 BATCH_LINES: Final = 2048
 BATCH_BYTES: Final = 1 << 20
+READ_BYTES: Final = 1 << 18  # read at a time (whole lines of it are decoded at once)
 MAX_LINE: Final = 4 << 20  # longer lines are scrubbed in pieces cut at whitespace
 _ENC: Final = "utf-8"
 _ERRORS: Final = "surrogateescape"
@@ -71,26 +72,55 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run)
 
 
-def _read_lines(stream: IO[bytes]) -> Iterator[bytes]:
-    """Lines with their end-of-line bytes; a line over MAX_LINE is cut at whitespace."""
+def _cut(line: bytes, carry: bool = False) -> tuple[list[bytes], bytes]:
+    """Pieces of at most MAX_LINE bytes of a line (with its end-of-line bytes), each cut after the
+    last space or tab it holds (at MAX_LINE when it holds none), and what is left: with
+    ``carry``, the line goes on in the next read, and a rest shorter than MAX_LINE is left to
+    be joined with it; else the rest is the last piece."""
+    limit = MAX_LINE
+    pieces = []
+    while len(line) > limit or (len(line) == limit and not line.endswith(b"\n")):
+        piece = line[:limit]
+        cut = max(piece.rfind(b" "), piece.rfind(b"\t"))
+        k = limit if cut <= 0 else cut + 1
+        pieces.append(line[:k])
+        line = line[k:]
+    if carry:
+        return pieces, line
+    return [*pieces, line] if line else pieces, b""
+
+
+def _lines(block: bytes) -> Iterator[bytes]:
+    start = 0
+    while start < len(block):
+        end = block.find(b"\n", start) + 1 or len(block)
+        yield block[start:end]
+        start = end
+
+
+def _read_blocks(stream: IO[bytes]) -> Iterator[tuple[bytes, bool]]:
+    """The input in blocks of whole lines (about READ_BYTES each; ``True``), or, for a line over
+    MAX_LINE, its pieces one by one (``False``): the lines a line-by-line reader would see."""
+    read = getattr(stream, "read1", stream.read)  # what is there, up to a block (pipes stream)
     carry = b""
     while True:
-        chunk = stream.readline(MAX_LINE - len(carry))
+        chunk = read(READ_BYTES)
+        data = carry + chunk if carry else chunk
+        end = len(data) if not chunk else data.rfind(b"\n") + 1  # the input's end ends a line
+        block, carry = data[:end], data[end:]
+        if block:
+            if max(map(len, block.split(b"\n"))) < MAX_LINE:
+                yield block, True
+            else:
+                for line in _lines(block):
+                    for piece in _cut(line)[0]:
+                        yield piece, False
+        if len(carry) >= MAX_LINE:  # a line without its end yet, already too long
+            pieces, carry = _cut(carry, carry=True)
+            for piece in pieces:
+                yield piece, False
         if not chunk:
-            if carry:
-                yield carry
             return
-        line = carry + chunk
-        carry = b""
-        if line.endswith(b"\n") or len(line) < MAX_LINE:
-            yield line
-            continue
-        cut = max(line.rfind(b" "), line.rfind(b"\t"))
-        if cut <= 0:
-            yield line
-        else:
-            yield line[: cut + 1]
-            carry = line[cut + 1 :]
 
 
 def _split_eol(line: str) -> tuple[str, str]:
@@ -101,13 +131,29 @@ def _split_eol(line: str) -> tuple[str, str]:
     return line, ""
 
 
+def _block_lines(block: bytes) -> list[tuple[str, str]]:
+    """(body, end of line) of each line of a block of whole lines, decoded once."""
+    parts = block.decode(_ENC, _ERRORS).split("\n")
+    last = parts.pop()  # "" when the block ends with a line end
+    lines = [(p[:-1], "\r\n") if p.endswith("\r") else (p, "\n") for p in parts]
+    if last:
+        lines.append((last, ""))
+    return lines
+
+
 def _batches(stream: IO[bytes]) -> Iterator[list[tuple[str, str]]]:
     batch: list[tuple[str, str]] = []
     size = 0
-    for raw in _read_lines(stream):
-        batch.append(_split_eol(raw.decode(_ENC, _ERRORS)))
-        size += len(raw)
-        if len(batch) >= BATCH_LINES or size >= BATCH_BYTES:
+    for data, whole in _read_blocks(stream):
+        if whole:
+            batch.extend(_block_lines(data))
+        else:
+            batch.append(_split_eol(data.decode(_ENC, _ERRORS)))
+        size += len(data)
+        while len(batch) >= BATCH_LINES:
+            yield batch[:BATCH_LINES]
+            batch, size = batch[BATCH_LINES:], 0
+        if size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
     if batch:
@@ -136,6 +182,8 @@ class _Pem:
         return scrubbed
 
     def _note(self, text: str) -> None:
+        if "-----BEGIN" not in text:  # what _PEM_BEGIN starts with: no key block begins here
+            return
         begins = list(_PEM_BEGIN.finditer(text))
         if begins and _PEM_END.search(text, begins[-1].end()) is None:
             self.open = True
@@ -145,6 +193,8 @@ def _scrub_text(stream: CsvStream, batch: list[tuple[str, str]], pem: _Pem) -> l
     """One batch of one input; ``stream`` remembers a CSV header across its batches."""
     bodies = [b for b, _ in batch]
     out = stream.scrub_many(bodies)
+    if not pem.open and "-----BEGIN" not in "\n".join(bodies):  # no key block opens or is open
+        return [o + eol for o, (_, eol) in zip(out, batch, strict=True)]
     return [pem.apply(stream.scrubber, b, o) + eol
             for (b, eol), o in zip(batch, out, strict=True)]
 

@@ -26,6 +26,8 @@ from agent.phi.scrubber import Scrubber
 
 _DELIMITERS: Final = (",", ";", "\t")
 _NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_.\- ]{0,39}")
+# A byte that no header holds outside quotes: not a name character, delimiter or whitespace.
+_NOT_HEADER: Final = re.compile(r"[^A-Za-z0-9_.\- ,;\t\n\x0b\x0c\r\x1c-\x1f]")
 
 
 def fields(line: str, delim: str) -> list[tuple[int, int]]:
@@ -59,6 +61,10 @@ class CsvStream:
         self._columns: dict[int, str] = {}  # field index -> tag
 
     def _header(self, line: str) -> bool:
+        if "," not in line and ";" not in line and "\t" not in line:
+            return False  # one field at most
+        if '"' not in line and line.isascii() and _NOT_HEADER.search(line):
+            return False  # every character is in some field's name, and this one is in none
         best: tuple[str, list[tuple[int, int]]] | None = None
         for delim in _DELIMITERS:
             spans = fields(line, delim)

@@ -1,13 +1,13 @@
-"""Binding of the native PHI scanner (``csrc/phi_scan.c``) through :mod:`agent.native`.
+"""Binding of the native PHI scanner (``csrc/phi_scan.c`` and friends) through :mod:`agent.native`.
 
-Texts are concatenated and scanned in one native call per batch (the call releases the GIL):
-ASCII text in place, read through CPython's own one-byte-per-character storage (no encoded copy;
-never written), other text encoded to UTF-8 once. The scanner reports byte offsets; they are turned into
-character offsets for texts that are not pure ASCII (span edges always fall on ASCII characters
-or the end of the text, so they are character boundaries). The scrubbed text is rendered in C
-into a buffer of this module and decoded from there (nothing is written into a Python object);
-token hashes of values seen before come from a
-table kept in C (``csrc/phi_h8cache.c``), the others from the tokenizer.
+A batch of texts crosses into C as one UTF-8 buffer (the texts joined by NUL bytes, encoded
+once) and is scanned, de-duplicated and rendered in one native call each (each releases the
+GIL), with the results in the buffers of a scanner context (``phi_scanner``, ``csrc/phi_scanner.c``)
+of this object; nothing is read from or written into a Python object's memory but through cffi
+buffers of ``bytes``. The scanner reports byte offsets; they are turned into character offsets
+for texts that are not pure ASCII (span edges always fall on ASCII characters or the end of the
+text, so they are character boundaries). Token hashes of values seen before come from a table
+kept in C (``csrc/phi_h8cache.c``), the others from the tokenizer.
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ _ERRORS: Final = "surrogatepass"  # lone surrogates pass through like any non-AS
 _MIN_CAP: Final = 256
 _MAX_CAP: Final = 1 << 16
 _NONE: Final[tuple[Span, ...]] = ()
-_DEDUPE_TABLE: Final = 1 << 15  # entries of the table of distinct span values (256 KiB)
+_DEDUPE_TABLE: Final = 1 << 15  # most entries of the table of distinct span values (256 KiB)
+_CONTEXTS_KEPT: Final = 2  # scanner contexts kept between calls (a call and the worker thread)
+_KEEP_BYTES: Final = 1 << 22  # a context whose buffers grew past these is freed after its call
+_KEEP_SPANS: Final = 1 << 16
 _H8_TABLE: Final = 1 << 12  # entries of the table of token hashes kept between calls (320 KiB)
 _PARALLEL_MIN: Final = 1 << 19  # bytes of a batch or text scanned by two threads
 # Off by default: the daemon keeps to at most two worker threads (runtime.md §1), both for I/O.
@@ -80,40 +83,9 @@ def _size_t_code(ffi: Any) -> _Code:
     raise RuntimeError(f"no array type for size_t of {size} bytes")  # pragma: no cover
 
 
-def _load_capi() -> Any:
-    """CPython's ``PyUnicode_AsUTF8AndSize`` (through :mod:`ctypes`, to read an ASCII ``str``
-    in place), or None (another Python, or no ``ctypes``)."""
-    try:
-        import ctypes
-
-        as_utf8 = ctypes.pythonapi.PyUnicode_AsUTF8AndSize
-    except (ImportError, AttributeError, OSError):  # pragma: no cover - not CPython
-        return None
-    as_utf8.restype = ctypes.c_void_p
-    as_utf8.argtypes = [ctypes.py_object, ctypes.POINTER(ctypes.c_ssize_t)]
-    return as_utf8, ctypes.c_ssize_t, ctypes.byref
-
-
-_CAPI: Final = _load_capi()
-
-
-def _ascii_chars(ffi: Any, text: str) -> Any:
-    """A pointer to the characters of the ASCII ``text`` without a copy, or None.
-
-    CPython keeps an ASCII ``str`` as one byte per character, and ``PyUnicode_AsUTF8AndSize``
-    returns a pointer to those very bytes (its UTF-8 form, no allocation). The pointer is valid
-    while ``text`` lives; the scanner only reads it. Scanning in place spares encoding a copy
-    of every input (and the page faults of a fresh buffer for large ones)."""
-    # isascii() first (a flag check): for other text PyUnicode_AsUTF8AndSize would build and
-    # attach a UTF-8 copy to the string, kept as long as the string lives.
-    if _CAPI is None or type(text) is not str or not text.isascii():
-        return None
-    as_utf8, ssize_t, byref = _CAPI
-    size = ssize_t()
-    addr = as_utf8(text, byref(size))
-    if not addr or size.value != len(text):  # pragma: no cover - not a compact ASCII str
-        return None
-    return ffi.cast("const unsigned char *", addr)
+def _encode(text: str) -> bytes:
+    """The UTF-8 bytes of ``text`` (lone surrogates pass through); for ASCII text, one copy."""
+    return text.encode(_ENC, _ERRORS)
 
 
 def _char_spans(text: str, data: bytes, flat: Sequence[int], start: int, count: int) -> list[Span]:
@@ -156,104 +128,89 @@ class NativeScanner:
         self._h8_owner: tuple[object, object] | None = None
         self._h8_table: Any = None
         self._h8_used = self._ffi.new("size_t *")
+        # scanner contexts (phi_scanner) not in use by a call: each call takes one of its own
+        self._contexts: list[Any] = []
+
+    def _context(self) -> Any:
+        """A scanner context (``phi_scanner``) no other thread is using: one kept from an earlier
+        call, or a new one (freed when it is dropped)."""
+        try:
+            return self._contexts.pop()
+        except IndexError:
+            ctx = self._lib.phi_scanner_new()
+            if ctx == self._ffi.NULL:
+                raise MemoryError("native PHI scanner context") from None
+            return self._ffi.gc(ctx, self._lib.phi_scanner_free)
+
+    def _release(self, ctx: Any) -> None:
+        """Keep ``ctx`` for a later call, unless enough are kept or a large input grew its
+        buffers (then they are freed with it, not held while the scanner lives)."""
+        view = self._lib.phi_scanner_results(ctx)
+        if len(self._contexts) < _CONTEXTS_KEPT and view.out_len <= _KEEP_BYTES and view.count <= _KEEP_SPANS:
+            self._lib.phi_scanner_clear(ctx)
+            self._contexts.append(ctx)
 
     def scrub_many(self, texts: Sequence[str], tokenizer: _H8Source) -> list[str]:
-        """Every text with its spans replaced by tokens, in two native calls: one scan of the
-        whole batch, one render of the texts that have spans (the others are returned as they
-        are). Only the ``h8`` of each span comes from Python (``tokenizer``, cached)."""
+        """Every text with its spans replaced by tokens. The batch crosses into C as one UTF-8
+        buffer (texts joined by NUL bytes) and is scanned, de-duplicated and rendered in one
+        native call each, with the results in the buffers of a scanner context; only the ``h8``
+        of each distinct value comes from Python (``tokenizer``, cached). Texts without spans
+        are returned as they are."""
         n = len(texts)
         if n == 0:
             return []
         ffi, lib = self._ffi, self._lib
-        sep = 0
-        # `data` points into `keep` (the texts' own characters when they are ASCII, else their
-        # UTF-8 encoding), which stays referenced until the last native call below.
-        keep: object
+        sep = 1
+        data = _encode(texts[0]) if n == 1 else _encode("\0".join(texts))
+        size = len(data)
+        offsets: Any = self._raw("size_t[]", n + 1)
         if n == 1:
-            text = texts[0]
-            ascii_text = text.isascii()
-            data = _ascii_chars(ffi, text) if ascii_text else None
-            if data is not None:
-                keep, size = text, len(text)
+            offsets[0], offsets[1] = 0, size + 1  # text 0 is data[0..size), as if a separator followed
+        elif lib.phi_split(data, size, offsets, n) != n - 1:  # a text holds a NUL
+            sep = 0
+            encoded = [_encode(t) for t in texts]
+            data = b"".join(encoded)
+            size = len(data)
+            bounds = array(self._code, (0,))
+            bounds.extend(accumulate(map(len, encoded)))
+            ffi.memmove(offsets, bounds, len(bounds) * bounds.itemsize)
+        ctx = self._context()
+        try:
+            if self._scan_texts(ctx, data, offsets, n, sep, size) == 0:
+                return list(texts)
+            nu = lib.phi_scanner_dedupe(ctx, data, size, _DEDUPE_TABLE)
+            if nu == self._error:
+                raise RuntimeError("native PHI scanner rejected the spans")
+            view = lib.phi_scanner_results(ctx)
+            h8_ptr = self._hashes(tokenizer, data, size, view.uniq, nu)
+            out_size = lib.phi_scanner_render(ctx, data, offsets, n, sep, h8_ptr, nu)
+            if out_size == self._error:
+                raise RuntimeError("native PHI renderer rejected the spans")
+            view = lib.phi_scanner_results(ctx)
+            k = view.nchanged
+            out = ffi.buffer(view.out, out_size)
+            if n == 1:
+                return [str(out, "ascii" if size == len(texts[0]) else _ENC, _ERRORS)]
+            bounds_out = ffi.unpack(view.out_offsets, k + 1)
+            changed = ffi.unpack(view.changed, k)
+            result = list(texts)
+            if size == sum(map(len, texts)) + (n - 1) * sep:  # all ASCII: one decode, then slices
+                whole = str(out, "ascii")
+                for i, a, b in zip(changed, bounds_out, bounds_out[1:], strict=False):
+                    result[i] = whole[a:b]
             else:
-                encoded_text = text.encode(_ENC, _ERRORS)
-                keep, data, size = encoded_text, ffi.from_buffer(encoded_text), len(encoded_text)
-            offsets: Any = array(self._code, (0, size))
-            off_ptr = ffi.cast("size_t *", ffi.from_buffer(offsets))
-        else:
-            joined = "\0".join(texts)
-            ascii_text = joined.isascii()
-            if ascii_text:
-                # the common case: texts joined by NUL bytes, scanned in place; the scanner finds
-                # the texts (unless one of them holds a NUL), byte offsets are character offsets
-                data = _ascii_chars(ffi, joined)
-                if data is not None:
-                    keep, size = joined, len(joined)
-                else:
-                    joined_bytes = joined.encode("ascii")
-                    keep, data, size = joined_bytes, ffi.from_buffer(joined_bytes), len(joined_bytes)
-                sep = 1
-                offsets = off_ptr = self._raw("size_t[]", n + 1)
-                if lib.phi_split(data, size, off_ptr, n) != n - 1:
-                    sep = 0
-            if not sep:
-                encoded = [t.encode(_ENC, _ERRORS) for t in texts]
-                joined_bytes = b"".join(encoded)
-                keep, data, size = joined_bytes, ffi.from_buffer(joined_bytes), len(joined_bytes)
-                offsets = array(self._code, (0,))
-                offsets.extend(accumulate(map(len, encoded)))
-                off_ptr = ffi.cast("size_t *", ffi.from_buffer(offsets))
-            del joined
-        if n == 1:
-            spans, count = self._scan_text(data, size)
-            lines = ffi.new("size_t[]", count)  # all texts 0
-        else:
-            spans, lines, count = self._scan_texts(data, off_ptr, offsets, n, sep, size)
-        if count == 0:
-            return list(texts)
-        # the hashes of the distinct values only (a batch repeats many: hosts, paths, ...)
-        ids = self._raw("size_t[]", count)
-        uniq = self._raw("phi_span[]", count)
-        tcap = min(_DEDUPE_TABLE, 1 << (2 * count - 1).bit_length())
-        nu = lib.phi_dedupe(data, size, spans, count, ids, uniq, self._raw("size_t[]", tcap), tcap)
-        if nu == self._error:
-            raise RuntimeError("native PHI scanner rejected the spans")
-        h8_ptr = self._hashes(tokenizer, data, size, uniq, nu)
-        nchanged = ffi.new("size_t *")
-        null = ffi.NULL
-        render = lib.phi_render_ids
-        args = (data, off_ptr, n, sep, spans, lines, count, ids, nu, h8_ptr)
-        out_size = render(*args, null, 0, null, null, nchanged)
-        if out_size == self._error:
-            raise RuntimeError("native PHI renderer rejected the spans")
-        changed = self._raw("size_t[]", count)
-        out_offsets = self._raw("size_t[]", count + 1)
-        # rendered into a buffer of ours, then decoded: nothing is written into a Python object
-        out = self._raw("unsigned char[]", max(1, out_size))
-        if render(*args, out, out_size, changed, out_offsets, nchanged) != out_size:
-            raise RuntimeError("native PHI renderer failed")
-        del keep, args  # the input is no longer read
-        k = nchanged[0]
-        if n == 1:
-            return [str(ffi.buffer(out, out_size), "ascii" if ascii_text else _ENC, _ERRORS)]
-        whole = str(ffi.buffer(out, out_size), "ascii") if ascii_text else None
-        bounds = ffi.unpack(out_offsets, k + 1)
-        result = list(texts)
-        if whole is not None:  # ASCII
-            for i, a, b in zip(ffi.unpack(changed, k), bounds, bounds[1:], strict=False):
-                result[i] = whole[a:b]
-        else:
-            rendered = ffi.buffer(out, out_size)
-            for i, a, b in zip(ffi.unpack(changed, k), bounds, bounds[1:], strict=False):
-                result[i] = str(rendered[a:b], _ENC, _ERRORS)
-        return result
+                for i, a, b in zip(changed, bounds_out, bounds_out[1:], strict=False):
+                    result[i] = str(out[a:b], _ENC, _ERRORS)
+            return result
+        finally:
+            self._release(ctx)
 
-    def _hashes(self, tokenizer: _H8Source, data: Any, size: int, uniq: Any, nu: int) -> Any:
+    def _hashes(self, tokenizer: _H8Source, data: bytes, size: int, uniq: Any, nu: int) -> Any:
         """The ``h8`` of the ``nu`` distinct values ``uniq`` (8 bytes each): those seen before
         from the table kept between calls (for the tokenizer's key and mode), the others from
         the tokenizer (then kept in the table)."""
         ffi, lib = self._ffi, self._lib
-        buf = ffi.buffer(data, size)  # its slices are bytes
+        buf = data
         owner = (getattr(tokenizer, "key", None), getattr(tokenizer, "mode", None))
         if owner[0] is None or not self._h8_lock.acquire(blocking=False):
             # no key to keep hashes for, or another thread is using the table
@@ -290,14 +247,17 @@ class NativeScanner:
             raise RuntimeError("tokenizer returned bad hashes")
         return self._ffi.from_buffer(h8)
 
-    def _scan_texts(
-        self, data: Any, off_ptr: Any, offsets: Any, n: int, sep: int, size: int
-    ) -> tuple[Any, Any, int]:
-        """:meth:`_scan_batch` of all texts; a large batch is cut in two halves scanned at the
-        same time, the second by the worker thread (the texts are independent)."""
+    def _scan_texts(self, ctx: Any, data: bytes, offsets: Any, n: int, sep: int, size: int) -> int:
+        """Scan the batch into ``ctx`` (one native call); returns the number of spans. With
+        parallel scanning on, a large batch is cut in two halves scanned at the same time, the
+        second by the worker thread into a context of its own (the texts are independent), and
+        a large single text is cut in two (:meth:`_scan_halves`)."""
+        lib = self._lib
         pool = _pool() if size >= _PARALLEL_MIN else None
         if pool is None:
-            return self._scan_batch(data, off_ptr, 0, n, sep, size)
+            return self._checked(lib.phi_scanner_scan(ctx, data, offsets, n, sep, 0, n))
+        if n == 1:
+            return self._scan_halves(pool, ctx, data, size)
         lo, hi = 1, n  # mid: the first text that starts at or after the middle (or n)
         while lo < hi:
             m = (lo + hi) // 2
@@ -306,106 +266,53 @@ class NativeScanner:
             else:
                 hi = m
         mid = lo
-        half = offsets[mid]
-        second = pool.submit(self._scan_batch, data, off_ptr, mid, n, sep, size - half)
+        other = self._context()
         try:
-            spans, lines, count = self._scan_batch(data, off_ptr, 0, mid, sep, half)
+            second = pool.submit(lib.phi_scanner_scan, other, data, offsets, n, sep, mid, n)
+            try:
+                self._checked(lib.phi_scanner_scan(ctx, data, offsets, n, sep, 0, mid))
+            finally:
+                self._checked(second.result())  # always wait: the worker reads `data`
+            return self._checked(lib.phi_scanner_append(ctx, other, 0))
         finally:
-            spans2, lines2, count2 = second.result()  # always wait: the worker reads `data`
-        if count2 == 0:
-            return spans, lines, count
-        ffi = self._ffi
-        total = count + count2
-        merged = self._raw("phi_span[]", total)
-        merged_lines = self._raw("size_t[]", total)
-        ffi.memmove(merged, spans, count * self._span_size)
-        ffi.memmove(merged + count, spans2, count2 * self._span_size)
-        ffi.memmove(merged_lines, lines, count * ffi.sizeof("size_t"))
-        ffi.memmove(merged_lines + count, lines2, count2 * ffi.sizeof("size_t"))
-        return merged, merged_lines, total
+            self._release(other)
 
-    def _scan_text(self, data: Any, size: int) -> tuple[Any, int]:
-        """Spans of one text. A long one is cut in two: the worker thread scans from the middle
-        while this thread scans up to it; the scan depends only on the position it stands on
+    def _scan_halves(self, pool: ThreadPoolExecutor, ctx: Any, data: bytes, size: int) -> int:
+        """Spans of one long text into ``ctx``: the worker thread scans from the middle while
+        this thread scans up to it; the scan depends only on the position it stands on
         (``phi_scan_range``), so once both stand on the same position the worker's spans from
         there on are the ones this thread would find."""
-        pool = _pool() if size >= _PARALLEL_MIN else None
-        if pool is None:
-            spans, count, _ = self._scan_range(data, size, 0, size)
-            return spans, count
+        ffi, lib = self._ffi, self._lib
         split = size // 2
-        second = pool.submit(self._scan_range, data, size, split, size)
+        other = self._context()
         try:
-            parts = [self._scan_range(data, size, 0, split)]
-            a = parts[0][2]  # where this thread stands, at or after split
-            b, drop = split, 0  # where the worker stood, and its spans before that
-            while a != b:  # walk the one behind until both stand on the same position
-                if b < a:
-                    _, got, b = self._scan_range(data, size, b, a)
-                    drop += got
-                else:
-                    parts.append(self._scan_range(data, size, a, b))
-                    a = parts[-1][2]
+            nxt_w = ffi.new("size_t *")
+            second = pool.submit(lib.phi_scanner_scan_range, other, data, size, split, size, nxt_w)
+            nxt = ffi.new("size_t *")
+            walk = ffi.new("size_t *")
+            try:
+                self._checked(lib.phi_scanner_scan_range(ctx, data, size, 0, split, nxt))
+                a = nxt[0]  # where this thread stands, at or after split
+                b, drop = split, 0  # where the worker stood, and its spans before that
+                scratch = self._raw("phi_span[]", _MIN_CAP)
+                while a != b:  # walk the one behind until both stand on the same position
+                    if b < a:
+                        got = lib.phi_scan_range(data, size, b, a, scratch, _MIN_CAP, walk)
+                        drop += got
+                        b = walk[0]
+                    else:
+                        self._checked(lib.phi_scanner_scan_range(ctx, data, size, a, b, nxt))
+                        a = nxt[0]
+            finally:
+                self._checked(second.result())  # always wait: the worker reads `data`
+            return self._checked(lib.phi_scanner_append(ctx, other, drop))
         finally:
-            rest = second.result()  # always wait: the worker reads `data`
-        parts.append((rest[0] + drop, rest[1] - drop, size))
-        total = sum(p[1] for p in parts)
-        if len(parts) == 2 and parts[1][1] == 0:
-            return parts[0][0], total
-        spans = self._raw("phi_span[]", max(1, total))
-        k = 0
-        for ptr, got, _ in parts:
-            self._ffi.memmove(spans + k, ptr, got * self._span_size)
-            k += got
-        return spans, total
+            self._release(other)
 
-    def _scan_range(self, data: Any, size: int, start: int, stop: int) -> tuple[Any, int, int]:
-        """Spans from `start` until the scan stands at or after `stop`, their number, and where
-        it stopped; one native call unless the span buffer fills up."""
-        ffi, lib = self._ffi, self._lib
-        cap = max(_MIN_CAP, (stop - start) // 256)
-        spans = self._raw("phi_span[]", cap)
-        nxt = ffi.new("size_t *")
-        total = 0
-        pos = start
-        while True:
-            total += lib.phi_scan_range(data, size, pos, stop, spans + total, cap - total, nxt)
-            pos = nxt[0]
-            if pos >= stop or pos >= size:
-                return spans, total, pos
-            cap *= 2  # full: grow, keep what was found, go on from where it stopped
-            grown = self._raw("phi_span[]", cap)
-            ffi.memmove(grown, spans, total * self._span_size)
-            spans = grown
-
-    def _scan_batch(
-        self, data: Any, off_ptr: Any, first: int, n: int, sep: int, size: int
-    ) -> tuple[Any, Any, int]:
-        """Spans (offsets into the batch) of texts first..n-1 and their text indexes, in one
-        native call unless the span buffer fills up (then again from the first text not
-        scanned, with more room)."""
-        ffi, lib = self._ffi, self._lib
-        cap = max(_MIN_CAP, size // 256)
-        spans = self._raw("phi_span[]", cap)
-        lines = self._raw("size_t[]", cap)
-        count = ffi.new("size_t *")
-        total = 0
-        while True:
-            done = lib.phi_scan_batch(
-                data, off_ptr, n, sep, first, spans + total, lines + total, cap - total, count
-            )
-            if done == self._error:
-                raise RuntimeError("native PHI scanner rejected the batch offsets")
-            total += count[0]
-            if done >= n:
-                return spans, lines, total
-            first = done
-            cap *= 2  # grow and keep what was found
-            grown = self._raw("phi_span[]", cap)
-            grown_lines = self._raw("size_t[]", cap)
-            ffi.memmove(grown, spans, total * self._span_size)
-            ffi.memmove(grown_lines, lines, total * ffi.sizeof("size_t"))
-            spans, lines = grown, grown_lines
+    def _checked(self, got: int) -> int:
+        if got == self._error:
+            raise RuntimeError("native PHI scanner rejected the batch (or ran out of memory)")
+        return got
 
     def find_spans(self, text: str) -> Sequence[Span]:
         return self.find_spans_many([text])[0]
@@ -418,19 +325,16 @@ class NativeScanner:
         ffi, lib = self._ffi, self._lib
         joined = "".join(texts)
         encoded: list[bytes] | None
-        buf: str | bytes
-        if joined.isascii():  # the common case: scanned in place, byte offsets are char offsets
-            data = _ascii_chars(ffi, joined)
-            buf = joined if data is not None else joined.encode("ascii")
+        buf: bytes
+        if joined.isascii():  # the common case: byte offsets are character offsets
+            buf = joined.encode("ascii")
             encoded = None
             lengths: Iterable[int] = map(len, texts)
         else:
-            encoded = [t.encode(_ENC, _ERRORS) for t in texts]
+            encoded = [_encode(t) for t in texts]
             buf = b"".join(encoded)
-            data = None
             lengths = map(len, encoded)
-        if data is None:
-            data = ffi.from_buffer(buf)
+        data = ffi.from_buffer(buf)
         offsets = array(self._code, (0,))
         offsets.extend(accumulate(lengths))
         off_ptr = ffi.cast("size_t *", ffi.from_buffer(offsets))
