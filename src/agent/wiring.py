@@ -46,6 +46,7 @@ from agent.jobs import BaseComponent, Component
 from agent.log import get_logger
 from agent.logship.component import LogShipComponent
 from agent.logship.source import Source
+from agent.orders.deploy import DeployAccess
 from agent.orders.handlers import HandlerError, Hooks
 from agent.orders.worker import OrderComponent
 from agent.outbox.reports import ReportQueues
@@ -256,9 +257,17 @@ def build(config: Config, config_path: Path, keys: Keys, options: Options | None
                                    neighbours=lambda: scan.netscan.neighbours, clock=clock)
     logship = LogShipComponent(config, uplink=uplink, source=opt.log_source, clock=clock)
     extra: list[Component] = []
+    hub = None
     if hub_agents is not None:  # workstation hub (issue 23)
         from agent.hub.assemble import build_hub
-        extra.append(build_hub(config, hub_agents, site=site, bus=bus, clock=clock))
+        hub = build_hub(config, hub_agents, site=site, bus=bus, clock=clock)
+        extra.append(hub)
+    # --- deployment orders (issue 23 deliverable 4): the signed host's own credential, the
+    # executor pool, the hub's registry and address (None without the hub) ------------------------
+    orders.worker.hooks.deploy = DeployAccess(
+        executors=executors, credential_for=healing.credential_for, agents=hub_agents,
+        appliance_addr=hub.appliance_addr if hub is not None else None)
+    # --- end deployment orders -------------------------------------------------------------------
 
     # --- events and figures (frozen below) -------------------------------------------------------
     bus.subscribe(CheckinRequested, checkin.on_checkin_requested)

@@ -16,6 +16,8 @@ from .conftest import SITE
 # privileged helper).
 UNAVAILABLE = {"nix_gc", "run_drift", "sync_rules", "healing", "validate_credential", "restart_agent",
                "reprovision",
+               # no hub, no signed workstation target here: tests/orders/test_deploy.py
+               "configure_workstation_agent", "remove_agent",
                # no privileged helper, no release key, no reachable download host here:
                # tests/priv runs them for real
                "nixos_rebuild", "update_daemon", "update_agent"}

@@ -53,6 +53,9 @@ MUST_ORDER_TYPES: dict[str, tuple[dict[str, Any], str]] = {
                        "binary_sha256": "0" * 64, "version": "9.0.0"}, "fleet"),
     "update_agent": ({"package_url": "https://release.osiriscare.net/agent/osiris-agent.exe",
                       "binary_sha256": "0" * 64, "version": "0.4.1"}, "fleet"),
+    "configure_workstation_agent": ({"hostname": "ws01.clinic.local"}, "admin"),
+    "remove_agent": ({"hostname": "lnx01.clinic.local", "ip_address": "192.168.88.40",
+                      "os_type": "linux"}, "admin"),
 }
 
 

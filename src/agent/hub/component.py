@@ -133,6 +133,19 @@ class HubComponent(BaseComponent):
             raise OSError("no site-facing address found; set grpc_bind_address")
         return found
 
+    def appliance_addr(self) -> str:
+        """``address:port`` the workstation agents dial (the configure order's default): the
+        site-facing address, also when the hub listens on every interface."""
+        host = self._address()
+        if _is_ip(host) and ipaddress.ip_address(host).is_unspecified:
+            dc = self.config.domain_controller
+            found = site_address([*([dc] if dc else []), *target_names(self.site)])
+            if found is None:
+                raise OSError("no site-facing address found; set grpc_bind_address")
+            host = found
+        port = self.server.port if self.server is not None and self.port == 0 else self.port
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
     async def start(self) -> int:
         """Create the CA if needed and listen; the bound port."""
         if self.config.grpc_hub_compat_enrollment:

@@ -97,6 +97,8 @@ class Hooks:
     #: settings (``agent.update.settings.UpdateSettings``), for :mod:`agent.orders.system`.
     priv: Any = None
     updates: Any = None
+    #: The workstation-agent deployment orders' access (``agent.orders.deploy.DeployAccess``).
+    deploy: Any = None
 
 
 @dataclass

@@ -15,6 +15,7 @@ import re
 import time
 from typing import Any
 
+from agent.orders.deploy import HANDLERS as DEPLOY_HANDLERS
 from agent.orders.handlers import (
     HANDLERS,
     Handler,
@@ -214,4 +215,4 @@ SYSTEM_HANDLERS: dict[str, Handler] = {
     "nix_gc": nix_gc, "nixos_rebuild": nixos_rebuild, "update_daemon": update_daemon,
     "update_agent": update_agent}
 #: Every handler of this build (the worker's default table).
-ALL_HANDLERS: dict[str, Handler] = {**HANDLERS, **SYSTEM_HANDLERS}
+ALL_HANDLERS: dict[str, Handler] = {**HANDLERS, **SYSTEM_HANDLERS, **DEPLOY_HANDLERS}
