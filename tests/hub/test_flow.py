@@ -178,3 +178,20 @@ def test_the_daemon_does_not_import_the_grpc_runtime_unless_enabled() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+async def test_deployment_orders_reach_the_hub_and_the_sites_credentials(
+        tmp_path: Path, wired: Wired) -> None:
+    """The composition root hands the deployment orders the hub's registry and address and the
+    healing path's own-credential lookup (agent.orders.deploy)."""
+    from agent.exec import Transport
+
+    hub = hub_of(wired)
+    access = wired.orders.worker.hooks.deploy
+    assert access.agents is hub.registry and access.executors is wired.executors
+    hub.port = 0
+    await hub.start()
+    assert hub.server is not None and access.appliance_addr() == f"127.0.0.1:{hub.server.port}"
+    found = access.credential_for("ws-01")
+    assert found is not None and found[0].transport is Transport.WINRM
+    assert access.credential_for("ws-09") is None
