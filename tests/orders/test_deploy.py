@@ -80,7 +80,7 @@ async def test_configure_writes_a_one_time_token_that_never_leaves(
     seen: list[str] = []
     wsman.responder = _responder(seen)
     ex = WinrmExecutor(tmp_path, http_port=wsman.port, https_port=free_port())
-    hooks, registry = _access(tmp_path, _windows(wsman), Pool(winrm=ex))
+    hooks, _ = _access(tmp_path, _windows(wsman), Pool(winrm=ex))
     server = Server()
     w = make(tmp_path, server, hooks=hooks)
     order = signer.admin("configure_workstation_agent", {"hostname": WIN_HOST})
@@ -112,7 +112,6 @@ async def test_configure_writes_a_one_time_token_that_never_leaves(
     AgentRegistry(tmp_path / "hub").redeem_token(token, "ws01")
     with pytest.raises(TokenError):
         AgentRegistry(tmp_path / "hub").redeem_token(token, "ws01")
-    assert registry is not None
 
 
 async def test_configure_explicit_address_and_missing_binary(
@@ -125,14 +124,18 @@ async def test_configure_explicit_address_and_missing_binary(
     w = make(tmp_path, server, hooks=hooks)
     bad = signer.admin("configure_workstation_agent",
                        {"hostname": WIN_HOST, "appliance_addr": "10.0.0.9:1; calc"})
+    port = signer.admin("configure_workstation_agent",
+                        {"hostname": WIN_HOST, "appliance_addr": "10.0.0.9:70000"})
     missing = signer.admin("configure_workstation_agent",
                            {"hostname": WIN_HOST, "appliance_addr": "hub.clinic.local:50051"})
     try:
-        await run(w, bad, missing)
+        await run(w, bad, port, missing)
     finally:
         await ex.close()
     [b] = server.bodies(bad["order_id"])
     assert not b["success"] and "appliance_addr has an invalid format" in b["error_message"]
+    [p] = server.bodies(port["order_id"])
+    assert not p["success"] and "invalid port" in p["error_message"]
     [m] = server.bodies(missing["order_id"])
     assert not m["success"] and "not installed" in m["error_message"]
     assert len(seen) == 1 and registry.tokens == []  # nothing configured, no token issued

@@ -182,6 +182,8 @@ async def configure_workstation_agent(params: dict[str, Any],
     host = _str(params, "hostname", required=True, max_len=253)
     addr = _str(params, "appliance_addr", max_len=260, pattern=_ADDR)
     assert host is not None
+    if addr is not None and not 0 < int(addr.rsplit(":", 1)[1]) < 65536:
+        raise HandlerError("parameter appliance_addr has an invalid port")
     access = _access(ctx)
     if access.agents is None:
         raise HandlerError("the workstation hub is not enabled (grpc_hub_enabled)",
