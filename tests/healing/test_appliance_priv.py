@@ -120,7 +120,7 @@ async def test_a_failed_backup_unit_is_started_and_its_success_verified(tmp_path
     assert out.verify is not None and out.verify["observed"]["result"] == "success"
 
 
-def _cert(path: Path, days: int) -> None:
+def write_cert(path: Path, days: int) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "appliance.test")])
     now = dt.datetime.now(dt.UTC)
@@ -134,8 +134,8 @@ def _cert(path: Path, days: int) -> None:
 async def test_a_certificate_near_expiry_is_renewed_and_read_again(tmp_path: Path) -> None:
     w = World(tmp_path)
     live, renewed = tmp_path / "cert.pem", tmp_path / "renewed.pem"
-    _cert(live, 3)
-    _cert(renewed, 90)
+    write_cert(live, 3)
+    write_cert(renewed, 90)
     w.tool("certbot", CERTBOT.format(python=sys.executable, log=str(w.h.log),
                                      renewed=str(renewed), live=str(live)))
     out = await w.heal("APPL-CERT-001", "linux_cert_expiry", {"path": str(live), "days_left": 3})
