@@ -68,7 +68,7 @@ def test_an_unreadable_runbook_yaml_is_refused_alone(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("rule_rb", "ct", "label", "want"), [
-    ("LIN-DISK-001", "linux_disk_space", "appliance", "APPL-JOURNAL-001"),
+    ("LIN-DISK-001", "linux_disk_space", "appliance", "LIN-DISK-001"),
     ("LIN-BACKUP-001", "linux_backup_status", "appliance", "APPL-BACKUP-001"),
     ("LIN-CERT-001", "linux_cert_expiry", "appliance", "APPL-CERT-001"),
     ("LIN-CERT-001", "linux_cert_expiry", "", "LIN-CERT-001"),
@@ -78,3 +78,24 @@ def test_l1_rules_on_the_appliance_pick_its_own_runbooks(
         rule_rb: str, ct: str, label: str, want: str) -> None:
     rb = for_target(RunbookRegistry.load(), rule_rb, ct, label)
     assert rb is not None and rb.id == want
+
+
+@pytest.mark.parametrize(("label", "units", "want"), [
+    ("appliance", ["cups.service", "systemd-journald.service"], "L1-APPL-JOURNALD-001"),
+    ("appliance", ["cups.service"], "L1-LIN-SVC-001"),
+    ("", ["systemd-journald.service"], "L1-LIN-SVC-001"),
+])
+def test_a_failed_journald_on_the_appliance_matches_its_own_rule(
+        label: str, units: list[str], want: str) -> None:
+    from agent.rules import load_all
+    from agent.rules.builtin import builtin_rules
+    from agent.rules.engine import Match, RuleEngine
+    from agent.scan.catalog import CATALOG
+    from agent.scan.model import Incident
+
+    reg = RunbookRegistry.load()
+    rules, _ = load_all(None, builtin=builtin_rules(reg), runbooks=reg, catalog=CATALOG)
+    inc = Incident("drift-j", "localhost", "linux_failed_services", "high", "", "", "",
+                   {"units": units}, "linux", "scan", label, (), 0.0)
+    got = RuleEngine(rules).match(inc.data_map(), "high")
+    assert isinstance(got, Match) and got.rule.id == want

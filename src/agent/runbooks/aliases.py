@@ -50,13 +50,12 @@ ALIASES: Final[dict[tuple[str, str], str]] = {
 }
 
 #: Entries that differ for a finding on the appliance itself (label ``appliance``: its own
-#: watched files, fixed without privilege by APPL-PERM-001, never by the host runbook; the
-#: appliance's journal, backup unit and certificates, fixed through the privileged helper,
-#: since the local executor runs nothing as root).
+#: watched files, fixed without privilege by APPL-PERM-001, never by the host runbook; its backup
+#: unit and certificates, fixed through the privileged helper, since the local executor runs
+#: nothing as root).
 APPLIANCE_ALIASES: Final[dict[tuple[str, str], str]] = {
     ("RB-DRIFT-001", "linux_file_permissions"): "APPL-PERM-001",
     ("LIN-PERM-001", "linux_file_permissions"): "APPL-PERM-001",
-    ("LIN-DISK-001", "linux_disk_space"): "APPL-JOURNAL-001",
     ("LIN-BACKUP-001", "linux_backup_status"): "APPL-BACKUP-001",
     ("LIN-CERT-001", "linux_cert_expiry"): "APPL-CERT-001",
 }
