@@ -1,7 +1,8 @@
 """A runbook's remediate phase through the privileged helper (runtime.md §10.4, issue 22).
 
 Only on the appliance itself (the local target): the action and its fixed parameters come from
-the runbook (checked against the helper's schema at load). The helper's answer becomes an
+the runbook (checked against the helper's schema at load); the wait is the action's own
+deadline (the client's), not the runbook's script timeout. The helper's answer becomes an
 ordinary remediate :class:`PhaseResult`; no answer, a refusal or a failed action is a failed
 phase with the reason, never an exception out of the heal.
 """
