@@ -7,10 +7,13 @@ PID 1 to start the privileged helper's units.
 agent.priv <action>``) as this user with its unit's environment pointed at the test's
 directories; ``restart`` of the agent's unit runs ``<releases>/current/bin/msp-agent --config …
 run --once`` and records the unit active or failed from its exit status; ``is-failed`` and
-``reset-failed`` answer from that record. Every call is logged. ``nixos-rebuild`` points the
-fake ``current-system`` link at a new generation; ``journalctl``, ``nix-collect-garbage`` and
-``nix-store`` record their argument lists. Everything else (downloads, hashes, signatures, the
-virtual environments, the ``current`` link, the processes) is real.
+``reset-failed`` answer from that record. ``start``/``restart`` of any other unit records it
+active with its exit time (failed, exit 1, while ``<units>/<unit>.fails`` exists); ``is-active``
+and ``show -p Result -p ExecMainExitTimestamp`` answer from that record. Every call is logged.
+``nixos-rebuild`` points the fake ``current-system`` link at a new generation; ``journalctl``,
+``nix-collect-garbage`` and ``nix-store`` record their argument lists. Everything else
+(downloads, hashes, signatures, the virtual environments, the ``current`` link, the processes)
+is real.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from agent.priv.client import PrivClient
 from agent.priv.schema import ACTIONS
 
 SYSTEMCTL = r'''#!{python}
-import json, os, subprocess, sys
+import json, os, subprocess, sys, time
 cfg = json.load(open({cfg!r}))
 with open(cfg["log"], "a") as fh:
     fh.write("systemctl " + " ".join(sys.argv[1:]) + "\n")
@@ -61,6 +64,24 @@ if unit == cfg["agent_unit"]:
         sys.exit(0)
     if verb == "is-failed":
         sys.exit(0 if read() == "failed" else 1)
+if verb == "show":
+    state = os.path.join(cfg["units"], args[-1])
+    st, props = read(), args[2:-1:2]
+    stamp = open(state + ".exit").read() if os.path.exists(state + ".exit") else ""
+    values = dict(Result="exit-code" if st == "failed" else "success",
+                  ExecMainExitTimestamp="@" + stamp if stamp else "")
+    for p in props:
+        print(p + "=" + values.get(p, ""))
+    sys.exit(0)
+if verb == "is-active":
+    st = read()
+    print(st)
+    sys.exit(0 if st == "active" else 3)
+if verb in ("start", "restart") and unit:
+    failing = os.path.exists(state + ".fails")
+    open(state, "w").write("failed" if failing else "active")
+    open(state + ".exit", "w").write(str(int(time.time())))
+    sys.exit(1 if failing else 0)
 sys.exit(0)
 '''
 

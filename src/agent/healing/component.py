@@ -30,6 +30,7 @@ from agent.jobs import BaseComponent, Job, JobHost
 from agent.l2.budget import L2Budget
 from agent.l2.client import L2Client, L2Settings
 from agent.log import get_logger
+from agent.priv.client import default_client
 from agent.rules.service import RuleService
 from agent.runbooks.registry import RunbookRegistry
 from agent.scan.events import HealFinished, HealQueued, IncidentsFound, WorkstationHealed
@@ -202,6 +203,8 @@ class HealingComponent(BaseComponent):
             l2=self.l2,
             l2_dry_run_plans=config.l2_dry_run_plans,
         )
+        # Appliance self-remediation: the privileged helper, as the orders' nix_gc reaches it.
+        self.pipeline.runner.priv = default_client(self.state_dir)
         self.queue = HealQueue()
         self._busy: set[str] = set()
         self.replayed = False

@@ -11,6 +11,7 @@ from typing import Any
 from agent.exec import ExecRequest, Privilege, Target
 from agent.exec.types import Executor
 from agent.healing.journal import HealingJournal
+from agent.healing.privileged import PrivRunner, remediate_privileged
 from agent.runbooks.model import PhaseResult, Runbook, params_for_exec, parse_phase_output
 
 _SUMMARY_CAP = 2048
@@ -58,8 +59,12 @@ def _summary(result: Mapping[str, Any] | None) -> Any:
 
 
 class RunbookRunner:
-    def __init__(self, journal: HealingJournal) -> None:
+    """``priv``: the privileged helper's client, for runbooks whose remediate phase is a helper
+    action (on the appliance only); None: such a remediate fails cleanly."""
+
+    def __init__(self, journal: HealingJournal, priv: PrivRunner | None = None) -> None:
         self.journal = journal
+        self.priv = priv
 
     async def _phase(
         self,
@@ -70,6 +75,8 @@ class RunbookRunner:
         phase: str,
         params: Mapping[str, Any],
     ) -> tuple[PhaseResult, str]:
+        if phase == "remediate" and rb.privileged_action:
+            return await remediate_privileged(self.priv, target, rb)
         req = ExecRequest(
             rb.scripts[phase],
             deadline_s=float(rb.timeout_for(phase)),

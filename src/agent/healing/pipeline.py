@@ -24,6 +24,7 @@ from agent.l2.client import L2Client, L2Outcome
 from agent.log import get_logger
 from agent.phi.egress import EgressError, egress
 from agent.rules.engine import Deferred, Match, RuleEngine
+from agent.runbooks.aliases import for_target
 from agent.runbooks.model import Runbook, RunbookError
 from agent.runbooks.registry import RunbookRegistry
 from agent.scan.model import Incident
@@ -435,7 +436,8 @@ class HealingPipeline:
         if not isinstance(res, Match):
             return await self._l2(inc, decision)
         rule = res.rule
-        rb = self.registry.get(rule.runbook_id) if rule.runbook_id else None
+        rb = for_target(self.registry, rule.runbook_id, inc.check_type, inc.label) \
+            if rule.runbook_id else None
         if decision == "dry_run":
             self._note("dry_run", inc, rule_id=rule.id, runbook_id=rule.runbook_id or "")
             return PipelineResult(inc.incident_id, "dry_run", "", rule.id)

@@ -56,6 +56,10 @@ _TABLE: Final[list[tuple[str, str | list[str], str, str, dict[str, Any], int, in
     ("L1-LIN-FW-001", "linux_firewall", LIN, "LIN-FW-001", {}, 3, 300, []),
     ("L1-LIN-AUDIT-001", "linux_audit_logging", LIN, "LIN-SVC-002", {}, 5, 300, []),
     ("L1-LIN-SVC-001", "linux_failed_services", LIN, "LIN-SVC-001", {}, 5, 300, []),
+    # The appliance's own journald failed: restarted through the privileged helper.
+    ("L1-APPL-JOURNALD-001", "linux_failed_services", LIN, "APPL-JOURNALD-001", {}, 4, 300,
+     [{"field": "label", "operator": "eq", "value": "appliance"},
+      {"field": "details.units", "operator": "contains", "value": "systemd-journald.service"}]),
     ("L1-LIN-LOG-001", "linux_log_forwarding", LIN, "LIN-LOG-001", {}, 5, 300, []),
     ("L1-LIN-DISK-001", "linux_disk_space", LIN, "LIN-DISK-001", {}, 15, 300, []),
     ("L1-LIN-PORTS-001", "linux_open_ports", "escalate", "linux_open_ports", {}, 3, 300, []),

@@ -50,11 +50,26 @@ ALIASES: Final[dict[tuple[str, str], str]] = {
 }
 
 #: Entries that differ for a finding on the appliance itself (label ``appliance``: its own
-#: watched files, fixed without privilege by APPL-PERM-001, never by the host runbook).
+#: watched files, fixed without privilege by APPL-PERM-001, never by the host runbook; its backup
+#: unit and certificates, fixed through the privileged helper, since the local executor runs
+#: nothing as root).
 APPLIANCE_ALIASES: Final[dict[tuple[str, str], str]] = {
     ("RB-DRIFT-001", "linux_file_permissions"): "APPL-PERM-001",
     ("LIN-PERM-001", "linux_file_permissions"): "APPL-PERM-001",
+    ("LIN-BACKUP-001", "linux_backup_status"): "APPL-BACKUP-001",
+    ("LIN-CERT-001", "linux_cert_expiry"): "APPL-CERT-001",
 }
+
+
+def for_target(registry: RunbookLookup, runbook_id: str, check_type: str,
+               label: str) -> Runbook | None:
+    """The runbook an L1 rule naming ``runbook_id`` runs for a finding on a target labelled
+    ``label`` (the appliance's own variant first)."""
+    if label == "appliance" and (runbook_id, check_type) in APPLIANCE_ALIASES:
+        rb = registry.get(APPLIANCE_ALIASES[runbook_id, check_type])
+        if rb is not None:
+            return rb
+    return registry.get(runbook_id)
 
 #: Server runbook ids the agent knows of (named in the table above, or in the server's
 #: catalogue without a fitting agent runbook yet): refused as "no mapping" rather than "unknown".

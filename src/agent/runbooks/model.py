@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from agent.priv.schema import SchemaError
+from agent.priv.schema import validate as validate_priv
 from agent.rules.conditions import Condition, ConditionError, compile_condition
 from agent.rules.values import MISSING, lookup
 
@@ -152,6 +154,10 @@ class Runbook:
     disruptive: bool = False
     severity: str = ""
     fixtures: Mapping[str, Any] = field(default_factory=dict)
+    #: A remediate phase run by the privileged helper (appliance only): the action and its fixed,
+    #: schema-checked parameters; detect and verify stay unprivileged scripts.
+    privileged_action: str | None = None
+    privileged_params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def param_specs(self) -> dict[str, ParamSpec]:
@@ -259,7 +265,8 @@ def build_runbook(meta: Mapping[str, Any], scripts: Mapping[str, str]) -> Runboo
     privilege = meta.get("privilege")
     if privilege not in PRIVILEGES:
         raise RunbookError(f"{rid}: bad privilege {privilege!r}")
-    for phase in ("remediate", "verify"):
+    action, action_params = _privileged(rid, meta, privilege, scripts)
+    for phase in ("verify",) if action else ("remediate", "verify"):
         if not scripts.get(phase, "").strip():
             raise RunbookError(f"{rid}: {phase} script missing or empty")
     va = meta.get("verify_assert")
@@ -296,7 +303,35 @@ def build_runbook(meta: Mapping[str, Any], scripts: Mapping[str, str]) -> Runboo
         disruptive=bool(meta.get("disruptive", False)),
         severity=str(meta.get("severity", "")),
         fixtures=dict(meta.get("fixtures") or {}),
+        privileged_action=action,
+        privileged_params=action_params,
     )
+
+
+def _privileged(rid: str, meta: Mapping[str, Any], privilege: str,
+                scripts: Mapping[str, str]) -> tuple[str | None, dict[str, Any]]:
+    """``privileged_action: {action: <allowlisted name>, params: {...}}``: an action of the
+    helper's compiled-in allowlist with parameters valid for its schema, on an unprivileged
+    Linux (appliance) runbook without a remediate script of its own (its ``params`` feed only
+    the detect and verify scripts: the helper's parameters are fixed here)."""
+    raw = meta.get("privileged_action")
+    if raw is None:
+        return None, {}
+    if not isinstance(raw, Mapping) or set(raw) - {"action", "params"}:
+        raise RunbookError(f"{rid}: privileged_action must be a map of action and params")
+    action, params = raw.get("action"), raw.get("params", {})
+    if not isinstance(action, str):
+        raise RunbookError(f"{rid}: privileged_action.action must be a string")
+    try:
+        clean = validate_priv(action, dict(params) if isinstance(params, Mapping) else params)
+    except SchemaError as exc:
+        raise RunbookError(f"{rid}: privileged_action: {exc}") from None
+    if meta.get("platform") != "linux" or privilege != "none":
+        raise RunbookError(f"{rid}: a privileged_action runbook is linux with privilege none "
+                           "(its checks run unprivileged)")
+    if scripts.get("remediate", "").strip():
+        raise RunbookError(f"{rid}: privileged_action and a remediate script are exclusive")
+    return action, clean
 
 
 def params_for_exec(params: Mapping[str, Any]) -> dict[str, str | int | bool | Sequence[str]]:

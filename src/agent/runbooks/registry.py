@@ -6,10 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import yaml
+
+from agent.log import get_logger
 from agent.rules.yaml12 import load_yaml12
 from agent.runbooks.model import Runbook, RunbookError, build_runbook
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+log = get_logger("runbooks")
 
 
 def runbook_dirs(directory: Path = DATA_DIR) -> list[Path]:
@@ -38,16 +42,27 @@ def load_runbook(d: Path) -> Runbook:
 class RunbookRegistry:
     """Implements :class:`agent.rules.model.RunbookLookup` and the orders ``RunbookRegistry``."""
 
-    def __init__(self, runbooks: dict[str, Runbook]) -> None:
+    def __init__(self, runbooks: dict[str, Runbook], refused: dict[str, str] | None = None) -> None:
         self._runbooks = runbooks
+        #: Runbook directory -> why it was refused at load (the others load).
+        self.refused = dict(refused or {})
 
     @classmethod
     def load(cls, directory: Path = DATA_DIR) -> RunbookRegistry:
+        """Every valid runbook under ``directory``; a bad one is refused alone (logged, in
+        :attr:`refused`)."""
         out: dict[str, Runbook] = {}
+        refused: dict[str, str] = {}
         for d in runbook_dirs(directory):
-            rb = load_runbook(d)
+            try:
+                rb = load_runbook(d)
+            except (RunbookError, OSError, ValueError, yaml.YAMLError) as exc:
+                refused[d.name] = str(exc)[:500]
+                log.error("runbook.refused", "runbook refused at load", runbook=d.name,
+                          error=str(exc)[:500])
+                continue
             out[rb.id] = rb
-        return cls(out)
+        return cls(out, refused)
 
     def get(self, runbook_id: str) -> Runbook | None:
         return self._runbooks.get(runbook_id)

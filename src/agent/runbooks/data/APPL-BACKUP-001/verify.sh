@@ -1,0 +1,11 @@
+# APPL-BACKUP-001 verify: the backup unit's last run succeeded and is recent.
+lim=$(msp_param max_age_hours)
+out=$(systemctl show -p Result -p ExecMainExitTimestamp --timestamp=unix restic-backup.service 2>/dev/null)
+res=$(printf '%s\n' "$out" | sed -n 's/^Result=//p' | head -n1 | tr -cd 'a-z-')
+ts=$(printf '%s\n' "$out" | sed -n 's/^ExecMainExitTimestamp=@//p' | head -n1 | tr -cd '0-9')
+[ -n "$res" ] || res=unknown
+age=999999; [ -n "$ts" ] && age=$(( ($(date +%s) - ts) / 3600 ))
+[ "$age" -ge 0 ] || age=0
+rc=false; [ "$age" -le "$lim" ] && rc=true
+r=false; [ "$res" = success ] && [ "$age" -le "$lim" ] && r=true
+printf 'MSP_RESULT {"phase":"verify","verified":%s,"observed":{"result":"%s","age_hours":%d,"recent":%s}}\n' "$r" "$res" "$age" "$rc"
