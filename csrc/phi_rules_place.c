@@ -126,6 +126,17 @@ static int iso_duration(const text_t *t, size_t a, size_t b)
     return 1;
 }
 
+/* 16 or more hex digits and nothing else: a key, hash or nonce, never a host someone named. */
+static int hex_key(const text_t *t, size_t a, size_t b)
+{
+    if (b - a < 16) return 0;
+    for (size_t i = a; i < b; i++) {
+        char c = t->s[i];
+        if (!is_digit(c) && !((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) return 0;
+    }
+    return 1;
+}
+
 int r_hostname(text_t *t, size_t p, hit_t *h)
 {
     if (is_host(before(t, p))) return 0;
@@ -142,6 +153,7 @@ int r_hostname(text_t *t, size_t p, hit_t *h)
         up |= is_upper(t->s[i]);
         lo |= is_lower(t->s[i]);
     }
-    if (count_digits(t, p, e) == 0 || (up && lo) || iso_duration(t, p, e)) return 0;
+    if (count_digits(t, p, e) == 0 || (up && lo) || iso_duration(t, p, e) || hex_key(t, p, e))
+        return 0;
     return one(h, T_HOSTNAME, p, e, e);
 }

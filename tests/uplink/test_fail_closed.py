@@ -194,6 +194,32 @@ def test_verbatim_fields_are_checked_never_rewritten() -> None:
     assert "123-45-6789" not in str(exc.value)
 
 
+@pytest.mark.parametrize("pure", [False, True], ids=["native", "reference"])
+def test_key_material_that_looks_like_phi_by_chance_is_sent_unchanged(pure: bool) -> None:
+    """Key encodings that match the HOSTNAME rule by chance (a hex key starting ``bed4``, a base64
+    one starting ``rm1620n/``): a checkin carrying one was refused, so ~1 appliance key in 4,000
+    could never check in. Hex runs of 16+ digits are not hostnames (both scanners); a verbatim
+    field holding key material is sent unchanged; one holding text is still refused."""
+    from agent.phi import default_scrubber
+    from agent.phi.scrubber import ReferenceScanner, Scrubber
+
+    base = default_scrubber()
+    scrubber = Scrubber(ReferenceScanner(), base.tokenizer) if pure else base
+    hex_key = "bed4" + "0123456789abcdef" * 3 + "0123456789ab"
+    assert scrubber.scrub(hex_key) == hex_key and scrubber.scrub(f"id {hex_key}.") == f"id {hex_key}."
+    assert scrubber.scrub("BED4") != "BED4" and scrubber.scrub("bed-12") != "bed-12"
+    b64 = "rm1620n/fGGtWtsOiZif3NkjSeN2rOJotb3F8Cyodxw="
+    assert scrubber.scrub(b64) != b64  # the chance match the verbatim rule must tolerate
+    clean = EvidenceSubmit(site_id=SITE, bundle_id="b1", checked_at="t", checks=[], summary=None,  # type: ignore[arg-type]
+                           bundle_hash=hex_key, agent_signature="cd" * 64,
+                           agent_public_key=b64, signed_data='{"a":"clean"}')
+    sent = egress(clean, kind="evidence", scrubber=scrubber)
+    assert sent.agent_public_key == b64 and sent.bundle_hash == hex_key
+    named = msgspec.structs.replace(clean, agent_public_key="BED-4 John Smith")
+    with pytest.raises(VerbatimChanged):
+        egress(named, kind="evidence", scrubber=scrubber)
+
+
 async def test_uplink_refuses_a_body_that_is_not_its_routes_type(env: Env) -> None:
     captured = env.cc.capture_requests()
     w = env.wired()

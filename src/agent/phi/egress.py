@@ -135,6 +135,16 @@ def _fields(obj: msgspec.Struct) -> tuple[tuple[str, str], ...]:
 _FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
 
 
+#: What a verbatim field holds when it is crypto material this agent produced: hex of 16 bytes
+#: or more, or standard base64 of 30 bytes or more. A rule can match by chance inside such text
+#: (``bed4…`` looks like a bed's hostname): the field is then sent unchanged, not refused.
+_KEY_MATERIAL = re.compile(r"[0-9A-Fa-f]{32,}|[A-Za-z0-9+/]{40,}={0,2}")
+
+
+def _key_material(value: object) -> bool:
+    return isinstance(value, str) and _KEY_MATERIAL.fullmatch(value) is not None
+
+
 def _verbatim(obj: msgspec.Struct) -> frozenset[str]:
     names: frozenset[str] = getattr(type(obj), "__phi_verbatim__", frozenset())
     return names
@@ -181,6 +191,8 @@ def _rebuild(obj: Any, scrubbed: Iterator[str], kind: str, scrubber: Scrubber) -
             new = _rebuild(value, scrubbed, kind, scrubber)
             if new is not value and new != value:
                 if attr in verbatim:
+                    if _key_material(value):
+                        continue  # a key, signature or hash encoding: it carries no PHI
                     raise VerbatimChanged(kind, attr)
                 changes[attr] = new
         return msgspec.structs.replace(obj, **changes) if changes else obj

@@ -280,11 +280,17 @@ _ISO_DURATION: Final = re.compile(r"(?i:pt)(?:[0-9]+(?:\.[0-9]+)?[HMS])+", re.AS
 
 
 def _check_hostname(m: re.Match[str], _text: str) -> bool:
-    # Needs a digit; mixed case is base64 (key fingerprints), PT30S is an ISO duration.
+    # Needs a digit; mixed case is base64 (key fingerprints), PT30S is an ISO duration, and a
+    # run of 16 or more hex digits is a key, hash or nonce ("bed4…" in a public key), never a
+    # host someone named.
     v = m.group("v")
     upper = any("A" <= c <= "Z" for c in v)
     lower = any("a" <= c <= "z" for c in v)
-    return _digits(v) > 0 and not (upper and lower) and _ISO_DURATION.fullmatch(v) is None
+    return (_digits(v) > 0 and not (upper and lower) and _ISO_DURATION.fullmatch(v) is None
+            and _HEX_KEY.fullmatch(v) is None)
+
+
+_HEX_KEY = re.compile(r"[0-9A-Fa-f]{16,}")
 
 
 def luhn_ok(digits: str) -> bool:
