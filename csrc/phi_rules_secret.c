@@ -175,6 +175,15 @@ int r_secret_kv(text_t *t, size_t p, hit_t *h)
     return secret_value(t, skip_set(t, j + 1, " \t"), h);
 }
 
+/* Characters in [a, b), as the reference counts them (code points: UTF-8 continuation bytes are
+ * not characters; a lone surrogate crosses as three bytes and is one character). */
+static size_t char_count(const text_t *t, size_t a, size_t b)
+{
+    size_t n = 0;
+    for (size_t i = a; i < b; i++) n += (((unsigned char)t->s[i]) & 0xC0u) != 0x80u;
+    return n;
+}
+
 /* Passwords in commands and prose (reference SecretCmdRule): sshpass -p VALUE; net use ...
  * /user:NAME VALUE on the same line; password VALUE where the value holds a digit or a symbol. */
 int r_secret_cmd(text_t *t, size_t p, hit_t *h)
@@ -211,7 +220,7 @@ int r_secret_cmd(text_t *t, size_t p, hit_t *h)
         symbol |= in_set(t->s[e], "0123456789!@#$%^*?~+");
         e++;
     }
-    if (e - k < 4 || !symbol) return 0;
+    if (char_count(t, k, e) < 4 || !symbol) return 0;
     return one(h, T_SECRET, k, e, e);
 }
 

@@ -161,6 +161,16 @@ def test_long_text_and_span_overflow(nat: Scanner, ref: Scanner) -> None:
     assert len(got) == 70001
 
 
+@pytest.mark.parametrize("text", [
+    "password \udce77; error", "password é7", "password ü!x", "password 日7", "password é7ab",
+    "Wltal-\udcff\udcffpassword \udce77; error 0x1u", "password \U0001f6007",
+])
+def test_lengths_are_counted_in_characters_not_bytes(nat: Scanner, ref: Scanner, text: str) -> None:
+    """``password VALUE`` needs 4 characters: a value of two non-ASCII characters is 4+ UTF-8
+    bytes (the fuzzer's cross-check found the C scanner counting bytes)."""
+    same(nat, ref, text)
+
+
 def test_empty_and_batch_edges(nat: Scanner) -> None:
     assert nat.find_spans_many([]) == []
     assert [list(s) for s in nat.find_spans_many(["", "x", ""])] == [[], [], []]
