@@ -10,7 +10,9 @@ key, writes a config with ``poll_interval: S`` and starts the agent. Every secon
 ``/proc/<pid>/status`` (VmRSS, RssAnon) and ``/proc/<pid>/stat`` (utime + stime). At the end it asks
 the daemon over its control socket which modules it imported (``loaded_modules``), stops it with
 SIGTERM and reads the gen-2 collection count from the ``status.json`` the daemon writes at
-shutdown (``process.gc_collections``: collections per generation since the start).
+shutdown (``process.gc_collections``: collections per generation since the start). Like systemd
+does for the unit (``RuntimeDirectory=msp-agent``), the daemon gets a runtime directory on a tmpfs
+(``$RUNTIME_DIRECTORY``, under ``/dev/shm``) for its status file, Prometheus file and control socket.
 
 Reported per scenario: RSS median and max, RssAnon median and max, CPU ms per checkin cycle (the
 process's CPU time after its first checkin divided by the checkins the server recorded after it),
@@ -40,9 +42,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -50,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,6 +271,27 @@ async def measure(argv: list[str], server: Server, seconds: float, *, env: dict[
     return result
 
 
+@contextlib.contextmanager
+def runtime_directory() -> Iterator[Path]:
+    """What systemd gives the unit (``RuntimeDirectory=msp-agent``): a directory on a tmpfs,
+    named by ``$RUNTIME_DIRECTORY`` (status file, Prometheus file, control socket). Set for the
+    measured daemon and, while it runs, for this process (its control-socket queries)."""
+    shm = Path("/dev/shm")
+    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+    rt = Path(tempfile.mkdtemp(prefix="msp-agent-bench-", dir=base))
+    os.chmod(rt, 0o750)
+    before = os.environ.get("RUNTIME_DIRECTORY")
+    os.environ["RUNTIME_DIRECTORY"] = str(rt)
+    try:
+        yield rt
+    finally:
+        if before is None:
+            os.environ.pop("RUNTIME_DIRECTORY", None)
+        else:
+            os.environ["RUNTIME_DIRECTORY"] = before
+        shutil.rmtree(rt, ignore_errors=True)
+
+
 def ask_modules(state: Path) -> list[str]:
     from agent.runtime.control import ask
 
@@ -275,9 +301,10 @@ def ask_modules(state: Path) -> list[str]:
 
 
 def gen2(state: Path) -> int | None:
+    from agent.proc import runtime_dir
     from agent.runtime.status import read_status
 
-    doc = read_status(state / "run" / "status.json")
+    doc = read_status(runtime_dir(state) / "status.json")
     try:
         return int(doc["process"]["gc_collections"][2]) if doc else None
     except (KeyError, IndexError, TypeError, ValueError):
@@ -295,9 +322,11 @@ async def run_agent(server: Server, work: Path, seconds: float, poll: float,
     cfg = work / "config.yaml"
     cfg.write_text(config_text(server, state, poll, targets))
     cfg.chmod(0o600)
-    res = await measure([sys.executable, "-m", "agent", "run", "--config", str(cfg)], server,
-                        seconds, env=agent_env(), cwd=work, before_stop=lambda: ask_modules(state))
-    res.gen2_collections = gen2(state)
+    with runtime_directory() as rt:
+        env = {**agent_env(), "RUNTIME_DIRECTORY": str(rt)}
+        res = await measure([sys.executable, "-m", "agent", "run", "--config", str(cfg)], server,
+                            seconds, env=env, cwd=work, before_stop=lambda: ask_modules(state))
+        res.gen2_collections = gen2(state)
     return res
 
 

@@ -28,8 +28,13 @@ class Env:
                  state: Path, clock: FakeClock) -> None:
         self.cc, self.session, self.key, self.state, self.clock = cc, session, key, state, clock
         self.down = False
-        self.store = EvidenceStore(state, KEY, SITE, limits=Limits(min_free_bytes=0), clock=clock)
-        self.sub = EvidenceSubmitter(self.store, self.request, clock=clock)
+        self.reopen()
+
+    def reopen(self) -> None:
+        """A new store and submitter on the same state (an agent restart)."""
+        self.store = EvidenceStore(self.state, KEY, SITE, limits=Limits(min_free_bytes=0),
+                                   clock=self.clock)
+        self.sub = EvidenceSubmitter(self.store, self.request, clock=self.clock)
 
     async def request(self, method: str, path: str, body: bytes | None,
                       probe: bool) -> tuple[int, bytes, float | None]:

@@ -39,6 +39,8 @@ def go_body(env: Env, *, bundle_id: str, host: str, age_s: float = 120,
 
 
 def put_legacy(env: Env, name: str, body: bytes) -> Path:
+    """A Go bundle left in the cache; the Go daemon never runs beside the agent, so the agent
+    finds them when it starts (:meth:`Env.reopen`)."""
     path = env.state / "evidence_cache" / name
     path.write_bytes(body)
     return path
@@ -54,6 +56,7 @@ async def test_legacy_bundles_drained_first_oldest_first_never_chained(
                                  bad_signature=True))
     older = put_legacy(env, "bundle-20260520-145800.000.json",
                        go_body(env, bundle_id="go-older", host="192.168.88.30"))
+    env.reopen()
     assert env.store.pending() == 4 and env.store.health()["evidence_spool_pending"] == 4
     assert await env.sub.drain(force=True) == 4
     stored = env.cc.evidence(SITE)
@@ -87,6 +90,7 @@ async def test_legacy_ambiguous_stops_probe_settles_and_stale_dead_lettered(env:
                        go_body(env, bundle_id="go-stale", host="h1", age_s=7200))
     fresh = put_legacy(env, "bundle-20260520-145900.000.json",
                        go_body(env, bundle_id="go-fresh", host="h2"))
+    env.reopen()
     env.store.record_scan(env.scan())
     path = evidence_submit_path(SITE)
     env.cc.inject_fault(path, status=502, count=1)
@@ -110,6 +114,7 @@ async def test_legacy_ambiguous_stops_probe_settles_and_stale_dead_lettered(env:
 async def test_legacy_delivered_but_not_unlinked_is_removed_at_restart(env: Env) -> None:
     f = put_legacy(env, "bundle-20260520-145900.000.json",
                    go_body(env, bundle_id="go-1", host="h1"))
+    env.reopen()
     env.store.journal_legacy(env.store.legacy_items()[0], "delivered", via="submit")
     # A crash after the journal line, before the unlink: the restart finishes the job.
     restarted = EvidenceStore(env.state, KEY, SITE, limits=Limits(min_free_bytes=0),
@@ -121,9 +126,19 @@ async def test_legacy_delivered_but_not_unlinked_is_removed_at_restart(env: Env)
 
 
 def test_legacy_names_are_not_spool_items(tmp_path: Path) -> None:
-    store = EvidenceStore(tmp_path, KEY, SITE, limits=Limits(min_free_bytes=0))
     cache = tmp_path / "evidence_cache"
+    cache.mkdir(mode=0o700)
     (cache / "bundle-20260520-145900.000.json").write_text("{}")
     (cache / "bundle-2026052-145900.000.json").write_text("{}")  # neither: ignored
+    store = EvidenceStore(tmp_path, KEY, SITE, limits=Limits(min_free_bytes=0))
     assert store.queue.items() == []
     assert [i.path.name for i in store.legacy_items()] == ["bundle-20260520-145900.000.json"]
+
+
+def test_no_legacy_bundle_at_start_means_none_are_looked_for_again(tmp_path: Path) -> None:
+    store = EvidenceStore(tmp_path, KEY, SITE, limits=Limits(min_free_bytes=0))
+    assert store.legacy_items() == []
+    (tmp_path / "evidence_cache" / "bundle-20260520-145900.000.json").write_text("{}")
+    assert store.legacy_items() == []  # the Go daemon does not run beside the agent
+    restarted = EvidenceStore(tmp_path, KEY, SITE, limits=Limits(min_free_bytes=0))
+    assert len(restarted.legacy_items()) == 1

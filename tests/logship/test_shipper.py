@@ -215,3 +215,52 @@ async def test_cursor_rejected_by_journalctl_resumes_by_time(tmp_path: Path) -> 
     read = await src.read(None, 10, since=1779289200.9)
     assert read.cursor == "s=1;i=2" and read.entries[0]["MESSAGE"] == "after"
     assert src.argv(None, 10, since=1779289200.9)[-1] == "--since=@1779289200"
+
+
+def _hanging_journalctl(tmp_path: Path) -> tuple[Path, Path]:
+    """A journalctl that writes its pid, then hangs."""
+    pidfile = tmp_path / "pid"
+    fake = tmp_path / "journalctl"
+    fake.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 600\n")
+    fake.chmod(0o755)
+    return fake, pidfile
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with open(f"/proc/{pid}/stat") as f:  # a zombie not yet reaped is gone too
+        return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+async def test_journalctl_over_its_deadline_is_killed(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.logship.source as source
+
+    monkeypatch.setattr(source, "JOURNALCTL_DEADLINE_S", 0.3)
+    fake, pidfile = _hanging_journalctl(tmp_path)
+    with pytest.raises(OSError, match=r"exceeded its 0\.3 s deadline"):
+        await JournalctlSource(binary=str(fake)).read(None, 10)
+    assert _gone(int(pidfile.read_text()))
+
+
+async def test_cancelled_read_kills_journalctl(tmp_path: Path) -> None:
+    import asyncio
+
+    fake, pidfile = _hanging_journalctl(tmp_path)
+    task = asyncio.ensure_future(JournalctlSource(binary=str(fake)).read(None, 10))
+    for _ in range(500):
+        if pidfile.exists() and pidfile.read_text().strip():
+            break
+        await asyncio.sleep(0.01)
+    pid = int(pidfile.read_text())
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(500):
+        if _gone(pid):
+            break
+        await asyncio.sleep(0.01)
+    assert _gone(pid)

@@ -4,6 +4,7 @@ expiry, backoff, and a long outage followed by an in-order drain."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,38 @@ def test_telemetry_keeps_the_go_file_format(tmp_path: Path) -> None:
     item = queue.put(b"{}")
     assert item.path.parent.name == "telemetry_queue"
     assert item.path.name == "telem_1779289200000000000.json"
+
+
+def test_listing_is_reused_only_while_nothing_changed(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.outbox.queue as queue_mod
+
+    calls: list[Path] = []
+    real = queue_mod.list_items
+
+    def counting(directory: Path, naming: object) -> list[Item]:
+        calls.append(directory)
+        return real(directory, naming)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(queue_mod, "list_items", counting)
+    queue = q(tmp_path)
+    a = queue.put(b"{}", key="a")
+    assert [i.key for i in queue.items()] == ["a"]
+    listed = len(calls)
+    assert queue.status()["pending"] == 1 and [i.key for i in queue.items()] == ["a"]
+    assert len(calls) == listed  # nothing changed: no new listing
+    b = queue.put(b"{}", key="b")
+    assert [i.key for i in queue.items()] == ["a", "b"]
+    queue.delivered(a)
+    assert [i.key for i in queue.items()] == ["b"]
+    queue.dead_letter(b, reason="rejected")
+    assert queue.items() == [] and queue.status()["dead_letter_pending"] == 1
+    # A file another process put there: seen once the directory's modification time moved.
+    other = queue.dir / queue.naming.make(queue.next_order(), "c")
+    other.write_bytes(b"{}")
+    st = queue.dir.stat()
+    os.utime(queue.dir, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert [i.key for i in queue.items()] == ["c"]
+    # The caller's list is its own.
+    queue.items().clear()
+    assert [i.key for i in queue.items()] == ["c"]

@@ -121,6 +121,8 @@ class EvidenceStore:
         self.limits = limits or Limits()
         self.clock = clock
         self._free_bytes = free_bytes or self._statvfs_free
+        #: No legacy Go bundle was found (see :meth:`legacy_items`).
+        self._no_legacy = False
         policy = replace(kinds.EVIDENCE, max_files=self.limits.spool_max_files,
                          max_bytes=self.limits.spool_max_bytes,
                          dead_letter_max_bytes=self.limits.dead_letter_max_bytes)
@@ -271,11 +273,18 @@ class EvidenceStore:
 
     def legacy_items(self) -> list[Item]:
         """The Go daemon's bundles still in ``evidence_cache/``, oldest first. They are not spool
-        items (their names do not parse as such) and never join the chain."""
+        items (their names do not parse as such) and never join the chain.
+
+        Once a look finds none, none are looked for again in this process: only the Go daemon
+        writes them, and it never runs beside the agent (the status built several times a
+        cycle listed the spool for them each time)."""
         out: list[Item] = []
+        if self._no_legacy:
+            return out
         try:
             entries = list(os.scandir(self.queue.dir))
         except FileNotFoundError:
+            self._no_legacy = True
             return out
         for entry in entries:
             m = LEGACY_NAME.fullmatch(entry.name)
@@ -289,6 +298,7 @@ class EvidenceStore:
             out.append(Item(Path(entry.path), 0, LEGACY_KEY + entry.name[:-5],
                             created + int(m[3]) / 1000, st.st_size))
         out.sort(key=lambda it: it.path.name)
+        self._no_legacy = not out
         return out
 
     def pending_items(self) -> list[Item]:

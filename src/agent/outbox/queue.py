@@ -160,6 +160,9 @@ class DurableQueue:
         self._lock = threading.RLock()
         self._unsendable: dict[str, int] = {}  # item file name -> failed attempts to send
         remove_stale_temp(self.dir, recursive=False)
+        #: The last listing and what it depended on (see :meth:`items`).
+        self._gen = 0
+        self._listed: tuple[tuple[int, int, int], list[Item]] | None = None
         existing = self.items()
         self._last_order = existing[-1].order if existing else 0
         # Running totals, so that an append does not list the directory (O(1) per item).
@@ -169,8 +172,26 @@ class DurableQueue:
     # --- reading -------------------------------------------------------------------------
 
     def items(self) -> list[Item]:
-        """Pending items, oldest first."""
-        return list_items(self.dir, self.naming)
+        """Pending items, oldest first. The listing is reused while nothing changed it: no
+        ``put``/``remove``/``dead_letter`` of this queue since (a generation counter) and the
+        same directory modification time and inode (a change made by another process). The
+        status built several times a cycle otherwise listed and stat'ed every queue."""
+        with self._lock:
+            try:
+                st = os.stat(self.dir)
+            except FileNotFoundError:
+                self._listed = None
+                return []
+            key = (self._gen, st.st_mtime_ns, st.st_ino)
+            if self._listed is None or self._listed[0] != key:
+                self._listed = (key, list_items(self.dir, self.naming))
+            return list(self._listed[1])
+
+    def _changed(self) -> None:
+        """After every change this queue makes to its directory (a listing that overlapped it
+        is not reused)."""
+        with self._lock:
+            self._gen += 1
 
     def pending(self) -> int:
         return len(self.items())
@@ -228,6 +249,8 @@ class DurableQueue:
                 log.error("outbox.write_failed", str(err), kind=self.policy.kind,
                           error_kind=errno.errorcode.get(exc.errno or 0, "OSError"))
                 raise err from exc
+            finally:
+                self._changed()
             self.counters.created += 1
             self._count += 1
             self._bytes += len(data)
@@ -289,6 +312,8 @@ class DurableQueue:
             pass
         else:
             self._uncount(item)
+        finally:
+            self._changed()
         fsync_dir(self.dir)
 
     def _uncount(self, item: Item) -> None:
@@ -323,6 +348,8 @@ class DurableQueue:
             os.rename(item.path, dest)
         except FileNotFoundError:
             return dest
+        finally:
+            self._changed()
         self._uncount(item)
         fsync_dir(dead)
         fsync_dir(self.dir)

@@ -14,6 +14,7 @@ directory; empty, no file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -45,8 +46,15 @@ def textfile_path(setting: str | None, state_dir: Path) -> Path | None:
     return Path(setting) if setting else None
 
 
+@functools.lru_cache(maxsize=1024)
 def _name(*parts: str) -> str:
+    # Cached: the same few hundred names are rendered at every status change.
     return _NAME_BAD.sub("_", "_".join((PREFIX, *parts))).lower()
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_field(key: str) -> bool:
+    return _FIELD.fullmatch(key) is not None
 
 
 def _number(value: object) -> float | None:
@@ -60,7 +68,7 @@ def _number(value: object) -> float | None:
 def _flatten(doc: Mapping[str, Any], path: tuple[str, ...]) -> Iterator[tuple[str, float]]:
     # A map keyed by anything but field names (host names, addresses, job names such as
     # "heal-worker-0") is skipped whole: its keys must never become metric names.
-    if not all(isinstance(k, str) and _FIELD.fullmatch(k) for k in doc):
+    if not all(isinstance(k, str) and _is_field(k) for k in doc):
         return
     for key, value in doc.items():
         if key in SKIP:
@@ -116,10 +124,11 @@ def render(doc: Mapping[str, Any]) -> str:
 
 
 def write(path: Path, doc: Mapping[str, Any]) -> None:
-    """Replace ``path`` atomically (node_exporter never reads a half-written file). Blocking
-    (fsync): call it where ``status.json`` is written, from a worker thread."""
+    """Replace ``path`` atomically (node_exporter never reads a half-written file), not fsynced
+    (volatile, like ``status.json``). Blocking: call it where ``status.json`` is written, from a
+    worker thread."""
     ensure_dir(path.parent, 0o750)
-    atomic_write(path, render(doc).encode("ascii", "replace"), 0o644)
+    atomic_write(path, render(doc).encode("ascii", "replace"), 0o644, durable=False)
 
 
 def write_configured(setting: str | None, state_dir: Path, doc: Mapping[str, Any]) -> Path | None:

@@ -170,11 +170,13 @@ class StatusBoard:
         return self.last_write + MIN_WRITE_INTERVAL_S
 
     def write(self, doc: dict[str, Any] | None = None) -> None:
-        """Blocking (fsync): call from a worker thread while the loop runs."""
+        """Blocking: call from a worker thread while the loop runs. Atomic, not fsynced: the
+        file is volatile (rewritten on every change, judged stale by its age), and an fsync per
+        change was most of an idle cycle's CPU."""
         doc = doc if doc is not None else self.build()
         body = msgspec.json.encode(doc)
         ensure_dir(self.path.parent, 0o750)
-        atomic_write(self.path, body, 0o640)
+        atomic_write(self.path, body, 0o640, durable=False)
         promfile.write_configured(self.metrics_textfile, self.state_dir, doc)
         self._written = fingerprint(doc)
         self._written_head = (doc.get("state"), doc.get("degraded_reason"))
@@ -189,7 +191,9 @@ def fingerprint(doc: dict[str, Any]) -> bytes:
     return _AGEING.sub(b"", msgspec.json.encode(head))
 
 
-_AGEING = re.compile(rb'"(?:[A-Za-z0-9_]*_s_ago|next_due_in_s|loop_lag_s)":(?:null|[-+.0-9eE]+)')
+#: A job's ``runs`` count is one of them: a job that ran again as scheduled (no failure, no
+#: error, not stuck — those are compared) is not a change worth a write.
+_AGEING = re.compile(rb'"(?:[A-Za-z0-9_]*_s_ago|next_due_in_s|loop_lag_s|runs)":(?:null|[-+.0-9eE]+)')
 
 
 def read_status(path: Path) -> dict[str, Any] | None:

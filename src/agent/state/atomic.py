@@ -3,6 +3,11 @@
 A write creates ``.<name>.tmp.<random>`` in the target's directory with the final mode,
 writes and fsyncs it, renames it over the target and fsyncs the directory. After a power
 loss the target is the old or the new version, never empty or partial.
+
+``durable=False`` (volatile files only — the status file and the metrics textfile, rewritten
+whenever they change and judged stale by their readers) skips both fsyncs: readers still never see
+a partial file (the rename is atomic), but after a power loss the target may be the old version,
+empty or missing.
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data`` atomically and durably, with permission ``mode``."""
+def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o600, *,
+                 durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically and (unless ``durable=False``) durably, with
+    permission ``mode``."""
     target = Path(path)
     directory = target.parent
     tmp = directory / f".{target.name}{_TMP_MARK}{secrets.token_hex(6)}"
@@ -40,7 +47,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
@@ -53,7 +61,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fsync_dir(directory)
+    if durable:
+        fsync_dir(directory)
 
 
 def ensure_dir(path: str | os.PathLike[str], mode: int = 0o700) -> Path:
