@@ -41,7 +41,15 @@ def test_the_appliance_runbooks_name_allowlisted_actions() -> None:
     ("{max_size_mb: 512}", "{max_size_mb: 512, path: /etc}", "unknown parameter"),
     ("privilege: none", "privilege: root", "privilege none"),
     ("params: {max_size_mb: 512}", "params: {max_size_mb: 512}\n  shell: true",
-     "map of action and params"),
+     "map of action, params and bind"),
+    ("params: {max_size_mb: 512}", "params: {max_size_mb: 512}\n  bind: {path: max_usage_mb}",
+     "journal-vacuum has no parameter(s) path"),
+    ("params: {max_size_mb: 512}", "params: {max_size_mb: 512}\n  bind: {max_size_mb: absent}",
+     "needs declared parameters with a pattern or allowed values: absent"),
+    # an int parameter has no pattern: only a constrained string may reach the helper
+    ("params: {max_size_mb: 512}",
+     "params: {max_size_mb: 512}\n  bind: {max_size_mb: max_usage_mb}",
+     "needs declared parameters with a pattern or allowed values: max_usage_mb"),
 ])
 def test_a_bad_privileged_runbook_is_refused_alone(
         tmp_path: Path, old: str, new: str, why: str) -> None:
@@ -50,6 +58,21 @@ def test_a_bad_privileged_runbook_is_refused_alone(
     reg = RunbookRegistry.load(tmp_path)
     assert reg.get(GOOD) is not None and reg.get("APPL-BAD-001") is None
     assert why in reg.refused["APPL-BAD-001"]
+
+
+@pytest.mark.parametrize(("details", "job"), [
+    ({"job_name": "restic-backups-daily"}, "restic-backups-daily"),
+    ({}, "restic-backup"),  # a finding without a unit: the runbook's default
+])
+def test_the_backup_runbook_starts_the_unit_its_finding_names(
+        details: dict[str, str], job: str) -> None:
+    from agent.scan.model import Incident
+
+    rb = RunbookRegistry.load().get("APPL-BACKUP-001")
+    assert rb is not None
+    inc = Incident("drift-b", "localhost", "backup", "medium", "", "", "", details, "linux",
+                   "linuxscan", "appliance", (), 0.0)
+    assert rb.privileged_args(rb.bind({}, inc.data_map())) == {"job_name": job}
 
 
 def test_a_privileged_runbook_with_its_own_remediate_script_is_refused(tmp_path: Path) -> None:
