@@ -122,3 +122,34 @@ def test_a_failed_journald_on_the_appliance_matches_its_own_rule(
                    {"units": units}, "linux", "scan", label, (), 0.0)
     got = RuleEngine(rules).match(inc.data_map(), "high")
     assert isinstance(got, Match) and got.rule.id == want
+
+
+@pytest.mark.parametrize(("ct", "label", "details", "want"), [
+    ("linux_journal_usage", "appliance", {"usage_mb": 2048, "max_usage_mb": 1024},
+     "L1-APPL-JOURNAL-001"),
+    ("linux_journal_usage", "linux", {"usage_mb": 2048, "max_usage_mb": 1024}, None),
+    ("backup", "appliance", {"job_name": "restic-backup", "loaded": True,
+                             "last_backup_success": False}, "L1-APPL-BACKUP-001"),
+    # a configured unit that does not exist: reported, never started
+    ("backup", "appliance", {"job_name": "restic-backup", "loaded": False,
+                             "last_backup_success": False}, None),
+    ("backup", "linux", {"job_name": "restic-backup", "loaded": True}, None),
+])
+def test_the_appliance_self_checks_match_their_own_rules(
+        ct: str, label: str, details: dict[str, object], want: str | None) -> None:
+    from agent.rules import load_all
+    from agent.rules.builtin import builtin_rules
+    from agent.rules.engine import Match, RuleEngine
+    from agent.scan.catalog import CATALOG
+    from agent.scan.model import Incident
+
+    reg = RunbookRegistry.load()
+    rules, report = load_all(None, builtin=builtin_rules(reg), runbooks=reg, catalog=CATALOG)
+    assert not report.errors
+    inc = Incident("drift-s", "localhost", ct, "medium", "", "", "", details, "linux",
+                   "linuxscan", label, (), 0.0)
+    got = RuleEngine(rules).match(inc.data_map(), "medium")
+    assert (got.rule.id if isinstance(got, Match) else None) == want
+    if isinstance(got, Match):
+        rb = for_target(reg, got.rule.runbook_id or "", ct, label)
+        assert rb is not None and ct in rb.check_types
