@@ -128,6 +128,12 @@ async def test_an_appliance_without_a_configured_backup_has_no_backup_check(
     assert await w.healing.heal_pending() == []
     assert not [c for c in world.h.calls() if "restic-backup" in c]  # not even asked about
     assert world.calls(START_BACKUP) == 0
+    # configured later (a reload): the next scan checks it
+    with env.config_path.open("a") as fh:
+        fh.write("appliance_backup_unit: restic-backup\n")
+    w.scan.reload(load_config(env.config_path, environ={}).config)
+    await w.scan.scan_now()
+    assert world.results[-1].checks == {"backup": "drift"}
 
 
 @pytest.mark.parametrize("state", ["failed", "stale", "never_ran"])
