@@ -202,7 +202,7 @@ def build(config: Config, config_path: Path, keys: Keys, options: Options | None
     rules = RuleService(state_dir, builtin=builtin_rules(registry), runbooks=registry,
                         catalog=CATALOG, trusted_keys=server_keys.trusted_keys,
                         require_signed=lambda: config.require_signed_rules, uplink=uplink,
-                        site_id=config.site_id)
+                        site_id=config.site_id, clock=clock)
     reports_queues = ReportQueues(state_dir, clock=clock)
 
     # --- workstation hub (issue 23): only with grpc_hub_enabled, imported lazily ---------------

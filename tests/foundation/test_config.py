@@ -66,7 +66,8 @@ CHOICE_VALUE = {"log_level": "DEBUG", "log_format": "text", "phi_hash_mode": "sh
                 "api_endpoint": "https://cc.example.org", "tls_pin_hash": "ab" * 32,
                 "server_public_key": "cd" * 32, "phi_hash_key": "ef" * 16,
                 "metrics_textfile": "/var/lib/node_exporter/msp_agent.prom",
-                "release_public_key": "12" * 32, "download_ca_file": "/etc/msp/ca.pem"}
+                "release_public_key": "12" * 32, "download_ca_file": "/etc/msp/ca.pem",
+                "appliance_backup_unit": "restic-backups-daily"}
 
 
 @pytest.mark.parametrize("key", [k for k in KEYS if k not in ("site_id", "api_key")])

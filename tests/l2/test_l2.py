@@ -58,6 +58,11 @@ RECORDS: dict[str, dict[str, Any]] = {
     },
     "linux_backup_status": {"now": 1795435200, "paths": [], "unit": "", "unit_result": "", "unit_exit": ""},
     "linux_encryption": {"mounts": ["/srv|/dev/sdb1|no"]},
+    # the appliance's own checks (agent.scan.appliance)
+    "linux_journal_usage": {"available": True, "max_mb": "1024",
+                            "output": ["Journals of S3cret-linux-pass take up 2.0G in the file system."]},
+    "backup": {"unit": "restic-backups-S3cret-linux-pass", "now": 1795435200,
+               "show": ["LoadState=loaded", "Result=exit-code", "ExecMainExitTimestamp=@1795400000"]},
 }
 
 

@@ -41,7 +41,15 @@ def test_the_appliance_runbooks_name_allowlisted_actions() -> None:
     ("{max_size_mb: 512}", "{max_size_mb: 512, path: /etc}", "unknown parameter"),
     ("privilege: none", "privilege: root", "privilege none"),
     ("params: {max_size_mb: 512}", "params: {max_size_mb: 512}\n  shell: true",
-     "map of action and params"),
+     "map of action, params and bind"),
+    ("params: {max_size_mb: 512}", "params: {max_size_mb: 512}\n  bind: {path: max_usage_mb}",
+     "journal-vacuum has no parameter(s) path"),
+    ("params: {max_size_mb: 512}", "params: {max_size_mb: 512}\n  bind: {max_size_mb: absent}",
+     "needs declared parameters with a pattern or allowed values: absent"),
+    # an int parameter has no pattern: only a constrained string may reach the helper
+    ("params: {max_size_mb: 512}",
+     "params: {max_size_mb: 512}\n  bind: {max_size_mb: max_usage_mb}",
+     "needs declared parameters with a pattern or allowed values: max_usage_mb"),
 ])
 def test_a_bad_privileged_runbook_is_refused_alone(
         tmp_path: Path, old: str, new: str, why: str) -> None:
@@ -50,6 +58,21 @@ def test_a_bad_privileged_runbook_is_refused_alone(
     reg = RunbookRegistry.load(tmp_path)
     assert reg.get(GOOD) is not None and reg.get("APPL-BAD-001") is None
     assert why in reg.refused["APPL-BAD-001"]
+
+
+@pytest.mark.parametrize(("details", "job"), [
+    ({"job_name": "restic-backups-daily"}, "restic-backups-daily"),
+    ({}, "restic-backup"),  # a finding without a unit: the runbook's default
+])
+def test_the_backup_runbook_starts_the_unit_its_finding_names(
+        details: dict[str, str], job: str) -> None:
+    from agent.scan.model import Incident
+
+    rb = RunbookRegistry.load().get("APPL-BACKUP-001")
+    assert rb is not None
+    inc = Incident("drift-b", "localhost", "backup", "medium", "", "", "", details, "linux",
+                   "linuxscan", "appliance", (), 0.0)
+    assert rb.privileged_args(rb.bind({}, inc.data_map())) == {"job_name": job}
 
 
 def test_a_privileged_runbook_with_its_own_remediate_script_is_refused(tmp_path: Path) -> None:
@@ -99,3 +122,34 @@ def test_a_failed_journald_on_the_appliance_matches_its_own_rule(
                    {"units": units}, "linux", "scan", label, (), 0.0)
     got = RuleEngine(rules).match(inc.data_map(), "high")
     assert isinstance(got, Match) and got.rule.id == want
+
+
+@pytest.mark.parametrize(("ct", "label", "details", "want"), [
+    ("linux_journal_usage", "appliance", {"usage_mb": 2048, "max_usage_mb": 1024},
+     "L1-APPL-JOURNAL-001"),
+    ("linux_journal_usage", "linux", {"usage_mb": 2048, "max_usage_mb": 1024}, None),
+    ("backup", "appliance", {"job_name": "restic-backup", "loaded": True,
+                             "last_backup_success": False}, "L1-APPL-BACKUP-001"),
+    # a configured unit that does not exist: reported, never started
+    ("backup", "appliance", {"job_name": "restic-backup", "loaded": False,
+                             "last_backup_success": False}, None),
+    ("backup", "linux", {"job_name": "restic-backup", "loaded": True}, None),
+])
+def test_the_appliance_self_checks_match_their_own_rules(
+        ct: str, label: str, details: dict[str, object], want: str | None) -> None:
+    from agent.rules import load_all
+    from agent.rules.builtin import builtin_rules
+    from agent.rules.engine import Match, RuleEngine
+    from agent.scan.catalog import CATALOG
+    from agent.scan.model import Incident
+
+    reg = RunbookRegistry.load()
+    rules, report = load_all(None, builtin=builtin_rules(reg), runbooks=reg, catalog=CATALOG)
+    assert not report.errors
+    inc = Incident("drift-s", "localhost", ct, "medium", "", "", "", details, "linux",
+                   "linuxscan", label, (), 0.0)
+    got = RuleEngine(rules).match(inc.data_map(), "medium")
+    assert (got.rule.id if isinstance(got, Match) else None) == want
+    if isinstance(got, Match):
+        rb = for_target(reg, got.rule.runbook_id or "", ct, label)
+        assert rb is not None and ct in rb.check_types

@@ -9,7 +9,8 @@ directories; ``restart`` of the agent's unit runs ``<releases>/current/bin/msp-a
 run --once`` and records the unit active or failed from its exit status; ``is-failed`` and
 ``reset-failed`` answer from that record. ``start``/``restart`` of any other unit records it
 active with its exit time (failed, exit 1, while ``<units>/<unit>.fails`` exists); ``is-active``
-and ``show -p Result -p ExecMainExitTimestamp`` answer from that record. Every call is logged.
+and ``show -p Result -p ExecMainExitTimestamp -p LoadState`` answer from that record (every unit
+is loaded unless ``<units>/<unit>.missing`` exists). Every call is logged.
 ``nixos-rebuild`` points the fake ``current-system`` link at a new generation; ``journalctl``,
 ``nix-collect-garbage`` and ``nix-store`` record their argument lists. Everything else
 (downloads, hashes, signatures, the virtual environments, the ``current`` link, the processes)
@@ -69,7 +70,8 @@ if verb == "show":
     st, props = read(), args[2:-1:2]
     stamp = open(state + ".exit").read() if os.path.exists(state + ".exit") else ""
     values = dict(Result="exit-code" if st == "failed" else "success",
-                  ExecMainExitTimestamp="@" + stamp if stamp else "")
+                  ExecMainExitTimestamp="@" + stamp if stamp else "",
+                  LoadState="not-found" if os.path.exists(state + ".missing") else "loaded")
     for p in props:
         print(p + "=" + values.get(p, ""))
     sys.exit(0)

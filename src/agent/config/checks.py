@@ -39,6 +39,19 @@ def regex(text: str) -> str | None:
     return None
 
 
+#: The privileged helper's ``start-backup`` job names (agent.priv.schema.BACKUP_JOB; config sits
+#: below agent.priv, tests/config holds the two equal).
+BACKUP_UNIT_RE = re.compile(r"restic-backup[A-Za-z0-9_-]{0,48}(?:\.service)?", re.ASCII)
+
+
+def backup_unit(text: str) -> str | None:
+    """``appliance_backup_unit``: empty, or a unit the privileged helper may start."""
+    if not text or BACKUP_UNIT_RE.fullmatch(text):
+        return None
+    return ("must name a restic-backup unit the privileged helper may start "
+            "(restic-backup[A-Za-z0-9_-]{0,48}, .service optional)")
+
+
 def host_names(hosts: tuple[str, ...]) -> str | None:
     """``download_allowed_hosts``: DNS names only, never an IP literal."""
     for host in hosts:

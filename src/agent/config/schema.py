@@ -121,6 +121,13 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     scan_cert_paths: Annotated[tuple[str, ...], Key()] = ()
     scan_backup_paths: Annotated[tuple[str, ...], Key()] = ()
     scan_backup_unit: Annotated[str, Key()] = ""
+    # The appliance's own backup (issue 22): the systemd unit of its backup job, a oneshot the
+    # privileged helper may start (`restic-backup` or a name beginning so, e.g. NixOS's
+    # `restic-backups-<name>`; `.service` optional). Set: the appliance's scan checks its last run
+    # (the `backup` check) and L1-APPL-BACKUP-001 starts it through the helper (APPL-BACKUP-001)
+    # when it failed or is older than 26 h. Empty (the default): no backup is configured, no
+    # check, no heal.
+    appliance_backup_unit: Annotated[str, Key(check=checks.backup_unit)] = ""
     l2_queue_wait_s: Annotated[int, Meta(ge=0, le=300), Key()] = 5
     l2_cost_per_call_usd: Annotated[float, Meta(ge=0, le=100), Key()] = 0.02
     l2_price_input_per_mtok: Annotated[float, Meta(ge=0, le=1000), Key()] = 0.80

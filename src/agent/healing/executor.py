@@ -76,7 +76,7 @@ class RunbookRunner:
         params: Mapping[str, Any],
     ) -> tuple[PhaseResult, str]:
         if phase == "remediate" and rb.privileged_action:
-            return await remediate_privileged(self.priv, target, rb)
+            return await remediate_privileged(self.priv, target, rb, params)
         req = ExecRequest(
             rb.scripts[phase],
             deadline_s=float(rb.timeout_for(phase)),

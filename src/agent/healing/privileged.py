@@ -1,15 +1,16 @@
 """A runbook's remediate phase through the privileged helper (runtime.md §10.4, issue 22).
 
-Only on the appliance itself (the local target): the action and its fixed parameters come from
-the runbook (checked against the helper's schema at load); the wait is the action's own
-deadline (the client's), not the runbook's script timeout. The helper's answer becomes an
+Only on the appliance itself (the local target): the action and its parameters come from the
+runbook (fixed ones checked against the helper's schema at load, bound ones when sent); the wait
+is the action's own deadline (the client's), not the runbook's script timeout. The helper's answer becomes an
 ordinary remediate :class:`PhaseResult`; no answer, a refusal or a failed action is a failed
 phase with the reason, never an exception out of the heal.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from agent.exec import Target
 from agent.exec.types import Transport
@@ -24,16 +25,17 @@ class PrivRunner(Protocol):
                   deadline_s: float | None = None) -> PrivResult: ...
 
 
-async def remediate_privileged(priv: PrivRunner | None, target: Target,
-                               rb: Runbook) -> tuple[PhaseResult, str]:
-    """(phase result, error category) of ``rb``'s privileged remediate on ``target``."""
+async def remediate_privileged(priv: PrivRunner | None, target: Target, rb: Runbook,
+                               params: Mapping[str, Any]) -> tuple[PhaseResult, str]:
+    """(phase result, error category) of ``rb``'s privileged remediate on ``target`` (``params``:
+    the heal's bound runbook parameters, for the action's bound parameters)."""
     action = rb.privileged_action or ""
     if target.transport is not Transport.LOCAL:
         return _failed(action, "privileged_action_not_local"), "privilege_failed"
     if priv is None:
         return _failed(action, "privileged_helper_unavailable"), "privilege_failed"
     try:
-        res = await priv.run(action, dict(rb.privileged_params))
+        res = await priv.run(action, rb.privileged_args(params))
     except PrivError as exc:
         return _failed(action, f"privileged_helper: {str(exc)[:_TAIL]}"), "privilege_failed"
     if not res.ok:

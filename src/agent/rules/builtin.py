@@ -61,6 +61,15 @@ _TABLE: Final[list[tuple[str, str | list[str], str, str, dict[str, Any], int, in
      [{"field": "label", "operator": "eq", "value": "appliance"},
       {"field": "details.units", "operator": "contains", "value": "systemd-journald.service"}]),
     ("L1-LIN-LOG-001", "linux_log_forwarding", LIN, "LIN-LOG-001", {}, 5, 300, []),
+    # The appliance's own journal over APPL-JOURNAL-001's limit: vacuumed through the helper.
+    ("L1-APPL-JOURNAL-001", "linux_journal_usage", LIN, "APPL-JOURNAL-001", {}, 10, 300,
+     [{"field": "label", "operator": "eq", "value": "appliance"}]),
+    # The appliance's configured backup unit failed, never ran or is stale: started through the
+    # helper (the Go daemon's L1-BACKUP-001/002 check type and job; only a configured unit, whose
+    # loaded state the check saw, is ever started: agent.scan.appliance).
+    ("L1-APPL-BACKUP-001", "backup", LIN, "APPL-BACKUP-001", {}, 15, 300,
+     [{"field": "label", "operator": "eq", "value": "appliance"},
+      {"field": "details.loaded", "operator": "eq", "value": True}]),
     ("L1-LIN-DISK-001", "linux_disk_space", LIN, "LIN-DISK-001", {}, 15, 300, []),
     ("L1-LIN-PORTS-001", "linux_open_ports", "escalate", "linux_open_ports", {}, 3, 300, []),
     ("L1-LIN-USERS-001", "linux_user_accounts", "escalate", "linux_user_accounts", {}, 3, 300, []),

@@ -7,6 +7,7 @@ finding actionable?), healing matches and claims through it, the ``sync_rules`` 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ class RuleService:
     def __init__(self, state_dir: Path, *, builtin: Sequence[Mapping[str, Any]],
                  runbooks: RunbookLookup, catalog: CheckCatalog | None,
                  trusted_keys: Callable[[], list[str]], require_signed: Callable[[], bool],
-                 uplink: Uplink | None, site_id: str) -> None:
+                 uplink: Uplink | None, site_id: str,
+                 clock: Callable[[], float] = time.time) -> None:
         self.state_dir = Path(state_dir)
         self._builtin = builtin
         self._runbooks = runbooks
@@ -38,7 +40,7 @@ class RuleService:
         self._require_signed = require_signed
         self._uplink = uplink
         self._site_id = site_id
-        self.engine = RuleEngine(self._load())
+        self.engine = RuleEngine(self._load(), clock=clock)  # the root's wall clock
         self.syncs = 0
 
     def _load(self) -> list[Rule]:

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from agent.priv.schema import ACTIONS as PRIV_ACTIONS
 from agent.priv.schema import SchemaError
 from agent.priv.schema import validate as validate_priv
 from agent.rules.conditions import Condition, ConditionError, compile_condition
@@ -158,6 +159,14 @@ class Runbook:
     #: schema-checked parameters; detect and verify stay unprivileged scripts.
     privileged_action: str | None = None
     privileged_params: Mapping[str, Any] = field(default_factory=dict)
+    #: helper parameter -> runbook parameter whose bound value replaces it when the action runs
+    #: (checked again by the helper's schema then; a value it refuses fails the phase).
+    privileged_bind: Mapping[str, str] = field(default_factory=dict)
+
+    def privileged_args(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The helper action's parameters for a heal bound to ``params``."""
+        return {**self.privileged_params,
+                **{hp: params[rp] for hp, rp in self.privileged_bind.items() if rp in params}}
 
     @property
     def param_specs(self) -> dict[str, ParamSpec]:
@@ -265,7 +274,7 @@ def build_runbook(meta: Mapping[str, Any], scripts: Mapping[str, str]) -> Runboo
     privilege = meta.get("privilege")
     if privilege not in PRIVILEGES:
         raise RunbookError(f"{rid}: bad privilege {privilege!r}")
-    action, action_params = _privileged(rid, meta, privilege, scripts)
+    action, action_params, action_bind = _privileged(rid, meta, privilege, scripts)
     for phase in ("verify",) if action else ("remediate", "verify"):
         if not scripts.get(phase, "").strip():
             raise RunbookError(f"{rid}: {phase} script missing or empty")
@@ -275,6 +284,12 @@ def build_runbook(meta: Mapping[str, Any], scripts: Mapping[str, str]) -> Runboo
     if not any(isinstance(c, Mapping) and str(c.get("field", "")).startswith("observed.") for c in va):
         raise RunbookError(f"{rid}: verify_assert does not reference observed")
     params = tuple(parse_param_spec(p) for p in meta.get("params") or [])
+    declared = {p.name: p for p in params}
+    loose = sorted(n for n in set(action_bind.values())
+                   if n not in declared or (declared[n].pattern is None and not declared[n].allowed))
+    if loose:
+        raise RunbookError(f"{rid}: privileged_action.bind needs declared parameters with a "
+                           f"pattern or allowed values: {', '.join(loose)}")
     for c in va:
         try:
             compile_condition({**c, "value": _subst(c.get("value"), {p.name: "x" for p in params})})
@@ -305,33 +320,43 @@ def build_runbook(meta: Mapping[str, Any], scripts: Mapping[str, str]) -> Runboo
         fixtures=dict(meta.get("fixtures") or {}),
         privileged_action=action,
         privileged_params=action_params,
+        privileged_bind=action_bind,
     )
 
 
 def _privileged(rid: str, meta: Mapping[str, Any], privilege: str,
-                scripts: Mapping[str, str]) -> tuple[str | None, dict[str, Any]]:
-    """``privileged_action: {action: <allowlisted name>, params: {...}}``: an action of the
-    helper's compiled-in allowlist with parameters valid for its schema, on an unprivileged
-    Linux (appliance) runbook without a remediate script of its own (its ``params`` feed only
-    the detect and verify scripts: the helper's parameters are fixed here)."""
+                scripts: Mapping[str, str]) -> tuple[str | None, dict[str, Any], dict[str, str]]:
+    """``privileged_action: {action: <allowlisted name>, params: {...}, bind: {...}}``: an action
+    of the helper's compiled-in allowlist with parameters valid for its schema, on an unprivileged
+    Linux (appliance) runbook without a remediate script of its own. Its ``params`` are fixed
+    here; ``bind`` (optional) names, per helper parameter of the action, the runbook parameter
+    whose bound value replaces the fixed one (declared with a pattern; the helper's schema checks
+    it again when the action runs)."""
     raw = meta.get("privileged_action")
     if raw is None:
-        return None, {}
-    if not isinstance(raw, Mapping) or set(raw) - {"action", "params"}:
-        raise RunbookError(f"{rid}: privileged_action must be a map of action and params")
-    action, params = raw.get("action"), raw.get("params", {})
+        return None, {}, {}
+    if not isinstance(raw, Mapping) or set(raw) - {"action", "params", "bind"}:
+        raise RunbookError(f"{rid}: privileged_action must be a map of action, params and bind")
+    action, params, bind = raw.get("action"), raw.get("params", {}), raw.get("bind", {})
     if not isinstance(action, str):
         raise RunbookError(f"{rid}: privileged_action.action must be a string")
     try:
         clean = validate_priv(action, dict(params) if isinstance(params, Mapping) else params)
     except SchemaError as exc:
         raise RunbookError(f"{rid}: privileged_action: {exc}") from None
+    if not isinstance(bind, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in bind.items()):
+        raise RunbookError(f"{rid}: privileged_action.bind must map helper to runbook parameters")
+    foreign = sorted(set(bind) - set(PRIV_ACTIONS[action].params))
+    if foreign:
+        raise RunbookError(f"{rid}: privileged_action.bind: {action} has no parameter(s) "
+                           f"{', '.join(foreign)}")
     if meta.get("platform") != "linux" or privilege != "none":
         raise RunbookError(f"{rid}: a privileged_action runbook is linux with privilege none "
                            "(its checks run unprivileged)")
     if scripts.get("remediate", "").strip():
         raise RunbookError(f"{rid}: privileged_action and a remediate script are exclusive")
-    return action, clean
+    return action, clean, dict(bind)
 
 
 def params_for_exec(params: Mapping[str, Any]) -> dict[str, str | int | bool | Sequence[str]]:

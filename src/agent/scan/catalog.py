@@ -91,6 +91,10 @@ _CHECKS: Final = [
     _c("linux_cert_expiry", "linux", "high", "164.312(e)(2)(ii)", "path days_left"),
     _c("linux_backup_status", "linux", "medium", "164.308(a)(7)(ii)(A)", "age_days unit"),
     _c("linux_encryption", "linux", "critical", "164.312(a)(2)(iv)", "mounts"),
+    # The appliance's own checks (agent.scan.appliance; only in its own scan)
+    _c("linux_journal_usage", "linux", "medium", "164.308(a)(7)(ii)(A)", "usage_mb max_usage_mb"),
+    _c("backup", "linux", "medium", "164.308(a)(7)(ii)(A)",
+       "unit job_name loaded result last_backup_success age_hours max_age_hours"),
     # macOS (macosscan)
     _c("macos_filevault", "macos", "critical", "164.312(a)(2)(iv)"),
     _c("macos_gatekeeper", "macos", "high", "164.308(a)(5)(ii)(A)"),

@@ -192,7 +192,11 @@ class ScanComponent(BaseComponent):
             scanner = LinuxScanner(executor, disabled=lambda: directives.disabled_checks)
         params: dict[str, str | Sequence[str]] | None = None
         if target.transport is Transport.LOCAL:
-            params = {**self._site_scan_params(), **self.appliance_params}
+            from agent.scan.appliance import self_check_params
+
+            params = {**self._site_scan_params(),
+                      **self_check_params(self.config.appliance_backup_unit),
+                      **self.appliance_params}
         elif target.transport is Transport.SSH:
             params = self._site_scan_params()
         result: HostResult = await scanner.scan(target, cred, deadline_s=deadline_s,

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from agent.exec import ExecRequest, Privilege, Target
 from agent.exec.types import Executor
+from agent.scan.appliance import APPLIANCE_EVALUATORS, applies
 from agent.scan.catalog import CATALOG
 from agent.scan.model import Finding, HostResult, RecordParser, as_list
 
@@ -444,6 +445,7 @@ EVALUATORS: Final[dict[str, Eval]] = {
     "linux_cert_expiry": _certs,
     "linux_backup_status": _backup,
     "linux_encryption": _crypt,
+    **APPLIANCE_EVALUATORS,  # only in the appliance's own scan (agent.scan.appliance)
 }
 
 
@@ -522,7 +524,8 @@ class LinuxScanner:
         res = HostResult(host=target.host, platform=target.platform, started_at=time.time())
         parser = RecordParser()
         disabled = self.disabled()
-        wanted = {ct for ct in self.applicable(target) if ct not in disabled}
+        wanted = {ct for ct in self.applicable(target)
+                  if ct not in disabled and applies(ct, params or {})}
         for ct in sorted(wanted):
             res.checks[ct] = "unknown"
         label = self.label_of(target)

@@ -213,6 +213,23 @@ if [ -n "$bu" ]; then
 fi
 msp_rec linux_backup_status "\"now\":$msp_now,\"paths\":$bk,\"unit\":\"$(msp_js "$bu")\",\"unit_result\":\"$(msp_js "$bus")\",\"unit_exit\":\"$(msp_js "$but")\""
 
+# the appliance's own checks (agent/scan/appliance.py), only with their parameter (its own scan)
+jm=$(msp_param journal_max_mb)
+if [ -n "$jm" ]; then
+  if msp_have journalctl; then
+    jo=$(journalctl --disk-usage 2>/dev/null | head -n 5 | msp_jl)
+    msp_rec linux_journal_usage "\"available\":true,\"max_mb\":\"$(msp_js "$jm")\",\"output\":$jo"
+  else
+    msp_rec linux_journal_usage "\"available\":false"
+  fi
+fi
+abu=$(msp_param appliance_backup_unit)
+if [ -n "$abu" ]; then
+  abs='[]'
+  msp_have systemctl && abs=$(systemctl show -p LoadState -p Result -p ExecMainExitTimestamp --timestamp=unix "$abu.service" 2>/dev/null | head -n 10 | msp_jl)
+  msp_rec backup "\"unit\":\"$(msp_js "$abu")\",\"now\":$msp_now,\"show\":$abs"
+fi
+
 # encryption at rest: "<mount>|<device>|yes|no|unknown" for local, real, non-boot filesystems
 en=$(df -P -l -x tmpfs -x devtmpfs -x overlay -x squashfs -x efivarfs 2>/dev/null | awk 'NR>1{print $6" "$1}' | while read -r mnt dev; do
   case "$mnt" in /boot|/boot/*|/efi|/efi/*) continue ;; esac

@@ -1,6 +1,7 @@
 # APPL-BACKUP-001 verify: the backup unit's last run succeeded and is recent.
 lim=$(msp_param max_age_hours)
-out=$(systemctl show -p Result -p ExecMainExitTimestamp --timestamp=unix restic-backup.service 2>/dev/null)
+unit=$(msp_param job_name)
+out=$(systemctl show -p Result -p ExecMainExitTimestamp --timestamp=unix "$unit.service" 2>/dev/null)
 res=$(printf '%s\n' "$out" | sed -n 's/^Result=//p' | head -n1 | tr -cd 'a-z-')
 ts=$(printf '%s\n' "$out" | sed -n 's/^ExecMainExitTimestamp=@//p' | head -n1 | tr -cd '0-9')
 [ -n "$res" ] || res=unknown
