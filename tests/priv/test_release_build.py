@@ -264,6 +264,22 @@ def test_wheels_for_two_machines_are_refused(tmp_path: Path, wheels: Path, key: 
     assert "not a Linux wheel" in _refused(tmp_path, capsys, "--wheel", wheels, "--key-file", key)
 
 
+def test_a_wheel_for_another_python_is_refused_unless_that_python_is_named(
+        tmp_path: Path, wheels: Path, key: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    nxt = f"3.{sys.version_info.minor + 1}"
+    tag = f"cp3{sys.version_info.minor + 1}"
+    name, data = wheel("fast", "1.0", {"f.py": ""}, tag=f"{tag}-{tag}-manylinux_2_17_{MACHINE}")
+    (wheels / name).write_bytes(data)
+    err = _refused(tmp_path, capsys, "--wheel", wheels, "--key-file", key)
+    assert f"{name} does not install on CPython 3.{sys.version_info.minor}" in err
+    assert build("--wheel", wheels, "--key-file", key, "--python", nxt,
+                 "--out", tmp_path / "next.tar") == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        build("--wheel", wheels, "--key-file", key, "--python", "three", "--out", tmp_path / "x")
+    assert exc.value.code == 2
+
+
 def test_pure_wheels_need_the_machine_named(tmp_path: Path, agent_wheel: Path, key: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     d = tmp_path / "w"

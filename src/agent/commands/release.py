@@ -22,7 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         description="Write a release bundle (a tar: manifest.json signed with the release key, "
         "wheels/*.whl) from exactly one msp-agent wheel and a wheel of every dependency it needs "
         "on the target (Requires-Dist, followed through the dependencies; markers evaluated for "
-        "Linux on the wheels' machine and this Python), all for one machine. The manifest's "
+        "Linux on the wheels' machine and this Python or --python), all for one machine and "
+        "installable on that Python. The manifest's "
         "version is the msp-agent wheel's, its machine the wheels'. The bundle is written "
         "atomically and verified with the privileged helper's own code before it is kept; the "
         "same inputs give the same bytes. Prints the bundle's SHA-256 (the order's "
@@ -39,6 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     b.add_argument("--machine", metavar="MACHINE",
                    help="the appliance architecture (x86_64, aarch64); needed only when every "
                    "wheel is pure, else it must match the wheels")
+    b.add_argument("--python", type=_python, metavar="X.Y",
+                   help="the appliances' CPython version: every wheel must install on it and "
+                   "markers are read for it (default: this interpreter's)")
     b.add_argument("--allow-downgrade", action="store_true",
                    help="let appliances on a newer release install this one")
     b.add_argument("--state-format", type=int, default=1, metavar="N",
@@ -57,6 +61,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     k.set_defaults(func=run_keygen)
 
 
+def _python(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    if not (major.isdigit() and minor.isdigit()) or int(major) != 3:
+        raise argparse.ArgumentTypeError(f"not a Python 3 version like 3.11: {text!r}")
+    return int(major), int(minor)
+
+
 def run_build(args: argparse.Namespace) -> int:
     try:
         from agent.release.wheelset import check, collect, read
@@ -70,7 +81,7 @@ def run_build(args: argparse.Namespace) -> int:
 
     try:
         seed = read_seed(args.key_file)
-        release = check([read(p) for p in collect(args.wheel)], args.machine)
+        release = check([read(p) for p in collect(args.wheel)], args.machine, args.python)
         built = build(release, seed, args.out, allow_downgrade=args.allow_downgrade,
                       state_format=args.state_format)
     except ReleaseError as exc:

@@ -57,8 +57,11 @@ def build(release: Release, seed: bytes, out: Path, *, allow_downgrade: bool = F
         raise ReleaseError("the state format is a number from 1")
     if not out.parent.is_dir():
         raise ReleaseError(f"{out.parent} is not a directory")
-    entries = [Wheel(w.path.name, sha256_file(w.path), w.path.stat().st_size)
-               for w in release.wheels]
+    try:
+        entries = [Wheel(w.path.name, sha256_file(w.path), w.path.stat().st_size)
+                   for w in release.wheels]
+    except OSError as exc:
+        raise ReleaseError(f"cannot read a wheel: {exc}") from None
     raw = encode(Manifest(version, release.machine, tuple(entries), allow_downgrade,
                           state_format))
     pub = public_hex(seed)

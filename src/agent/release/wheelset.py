@@ -2,23 +2,26 @@
 
 A set makes a release when it holds exactly one ``msp-agent`` wheel (its version is the
 release's), no project twice, and a wheel for every requirement reachable from ours through the
-wheels' ``Requires-Dist`` lines whose markers hold on the target (this interpreter's environment
-with the set's machine, Linux; extras only where a requirement asks for them), each wheel's
-version within the requirement's range. Platform wheels must all be for one Linux machine
-(``manylinux_2_17_x86_64``, ``musllinux_1_2_aarch64``, ``linux_x86_64`` …); pure wheels go
-anywhere. Wheels nothing requires are reported, not refused.
+wheels' ``Requires-Dist`` lines whose markers hold on the target (this interpreter's environment,
+or the Python version given, with the set's machine, Linux; extras only where a requirement asks
+for them), each wheel's version within the requirement's range. Every wheel must install on that
+CPython version (``cp311-abi3``, ``cp311-cp311``, ``py3-none`` … for 3.11). Platform wheels must
+all be for one Linux machine (``manylinux_2_17_x86_64``, ``musllinux_1_2_aarch64``,
+``linux_x86_64`` …); pure wheels go anywhere. Wheels nothing requires are reported, not refused.
 """
 
 from __future__ import annotations
 
 import email.parser
 import re
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.tags import compatible_tags, cpython_tags
 from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
@@ -38,6 +41,7 @@ class WheelInfo:
     version: Version
     machine: str | None  # None: a pure wheel
     requires: tuple[Requirement, ...]
+    pythons: frozenset[tuple[str, str]]  # (interpreter, abi) of its tags: ("cp311", "abi3")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +95,8 @@ def read(path: Path) -> WheelInfo:
         requires = tuple(Requirement(str(r)) for r in meta.get_all("Requires-Dist", []))
     except InvalidRequirement as exc:
         raise ReleaseError(f"{path.name}: a Requires-Dist line does not parse ({exc})") from None
-    return WheelInfo(path, name, version, machines.pop(), requires)
+    return WheelInfo(path, name, version, machines.pop(), requires,
+                     frozenset((t.interpreter, t.abi) for t in tags))
 
 
 def _machine(file: str, platform: str) -> str | None:
@@ -103,8 +108,10 @@ def _machine(file: str, platform: str) -> str | None:
     return match.group(1)
 
 
-def check(wheels: list[WheelInfo], machine: str | None = None) -> Release:
-    """The release the set makes, or :class:`ReleaseError` naming every problem found."""
+def check(wheels: list[WheelInfo], machine: str | None = None,
+          python: tuple[int, int] | None = None) -> Release:
+    """The release the set makes for ``machine`` (default: the wheels') and CPython ``python``
+    (default: this interpreter's), or :class:`ReleaseError` naming every problem found."""
     by_name: dict[NormalizedName, WheelInfo] = {}
     for w in wheels:
         if w.name in by_name:
@@ -119,7 +126,15 @@ def check(wheels: list[WheelInfo], machine: str | None = None) -> Release:
     env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
     env.update(platform_machine=target, sys_platform="linux", platform_system="Linux",
                os_name="posix")
-    problems: list[str] = []
+    version = python or (sys.version_info.major, sys.version_info.minor)
+    dotted = f"{version[0]}.{version[1]}"
+    if version != (sys.version_info.major, sys.version_info.minor):
+        env.update(python_version=dotted, python_full_version=f"{dotted}.0")
+    installable = {(t.interpreter, t.abi) for t in (*cpython_tags(version, platforms=["_"]),
+                                                     *compatible_tags(version, platforms=["_"]))}
+    problems = [f"{w.path.name} does not install on CPython {dotted}"
+                for w in wheels if not w.pythons & installable]
+
     needed = {AGENT}
     todo: list[tuple[WheelInfo, str]] = [(agent, "")]
     seen: set[tuple[NormalizedName, str]] = set()
@@ -141,7 +156,7 @@ def check(wheels: list[WheelInfo], machine: str | None = None) -> Release:
             needed.add(dep.name)
             todo.extend((dep, e) for e in ("", *sorted(req.extras)))
     if problems:
-        raise ReleaseError("the wheels are not a complete release:\n" + "\n".join(problems))
+        raise ReleaseError("the wheels do not make a release:\n" + "\n".join(problems))
     unused = tuple(sorted(w.path.name for w in wheels if w.name not in needed))
     return Release(agent, target, tuple(sorted(wheels, key=lambda w: w.path.name)), unused)
 
