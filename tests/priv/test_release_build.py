@@ -259,6 +259,14 @@ def test_wheels_for_two_machines_are_refused(tmp_path: Path, wheels: Path, key: 
     err = _refused(tmp_path, capsys, "--wheel", wheels, "--key-file", key,
                    "--machine", OTHER_MACHINE)
     assert f"the wheels are for {MACHINE}, not {OTHER_MACHINE}" in err
+    musl = wheel("muslthing", "1.0", {"m.py": ""}, tag=f"cp311-abi3-musllinux_1_2_{MACHINE}")
+    glibc = wheel("glibcthing", "1.0", {"g.py": ""}, tag=f"cp311-abi3-manylinux_2_17_{MACHINE}")
+    for name, data in (musl, glibc):
+        (wheels / name).write_bytes(data)
+    assert "mix manylinux (glibc) and musllinux (musl)" in _refused(
+        tmp_path, capsys, "--wheel", wheels, "--key-file", key)
+    (wheels / glibc[0]).unlink()
+    (wheels / musl[0]).unlink()
     win = wheel("winthing", "1.0", {"w.py": ""}, tag="cp311-abi3-win_amd64")
     (wheels / win[0]).write_bytes(win[1])
     assert "not a Linux wheel" in _refused(tmp_path, capsys, "--wheel", wheels, "--key-file", key)

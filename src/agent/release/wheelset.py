@@ -7,7 +7,8 @@ or the Python version given, with the set's machine, Linux; extras only where a 
 for them), each wheel's version within the requirement's range. Every wheel must install on that
 CPython version (``cp311-abi3``, ``cp311-cp311``, ``py3-none`` … for 3.11). Platform wheels must
 all be for one Linux machine (``manylinux_2_17_x86_64``, ``musllinux_1_2_aarch64``,
-``linux_x86_64`` …); pure wheels go anywhere. Wheels nothing requires are reported, not refused.
+``linux_x86_64`` …), and not both manylinux-only and musllinux-only ones; pure wheels go
+anywhere. Wheels nothing requires are reported, not refused.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class WheelInfo:
     machine: str | None  # None: a pure wheel
     requires: tuple[Requirement, ...]
     pythons: frozenset[tuple[str, str]]  # (interpreter, abi) of its tags: ("cp311", "abi3")
+    libcs: frozenset[str]  # "glibc" (manylinux), "musl" (musllinux); empty: either
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +97,10 @@ def read(path: Path) -> WheelInfo:
         requires = tuple(Requirement(str(r)) for r in meta.get_all("Requires-Dist", []))
     except InvalidRequirement as exc:
         raise ReleaseError(f"{path.name}: a Requires-Dist line does not parse ({exc})") from None
+    libcs = frozenset("musl" if t.platform.startswith("musllinux") else "glibc"
+                      for t in tags if t.platform.startswith(("manylinux", "musllinux")))
     return WheelInfo(path, name, version, machines.pop(), requires,
-                     frozenset((t.interpreter, t.abi) for t in tags))
+                     frozenset((t.interpreter, t.abi) for t in tags), libcs)
 
 
 def _machine(file: str, platform: str) -> str | None:
@@ -166,6 +170,9 @@ def _one_machine(wheels: list[WheelInfo], machine: str | None) -> str:
     if len(found) > 1:
         detail = ", ".join(f"{w.path.name} ({w.machine})" for w in wheels if w.machine)
         raise ReleaseError(f"the wheels are for more than one machine: {detail}")
+    if any(w.libcs == {"glibc"} for w in wheels) and any(w.libcs == {"musl"} for w in wheels):
+        raise ReleaseError("the wheels mix manylinux (glibc) and musllinux (musl) builds: "
+                           + ", ".join(w.path.name for w in wheels if w.libcs))
     if machine is not None and found and found != {machine}:
         raise ReleaseError(f"the wheels are for {found.pop()}, not {machine}")
     if machine is None and not found:
