@@ -296,6 +296,8 @@ def test_pure_wheels_need_the_machine_named(tmp_path: Path, agent_wheel: Path, k
     for name, data in (wheel("tinydep", "1.1", {"tinydep.py": ""}), LEAF):
         (d / name).write_bytes(data)
     assert "--machine" in _refused(tmp_path, capsys, "--wheel", d, "--key-file", key)
+    assert "not a machine name" in _refused(tmp_path, capsys, "--wheel", d, "--key-file", key,
+                                            "--machine", "x86-64")
     assert build("--wheel", d, "--key-file", key, "--machine", OTHER_MACHINE,
                  "--out", tmp_path / "pure.tar") == 0
     unpack(tmp_path / "pure.tar", tmp_path / "u", 1 << 26)

@@ -31,6 +31,7 @@ from agent.release import ReleaseError
 AGENT = canonicalize_name("msp-agent")
 _LINUX = re.compile(r"(?:linux|manylinux1|manylinux2010|manylinux2014|manylinux_\d+_\d+|"
                     r"musllinux_\d+_\d+)_([a-z0-9_]+)", re.ASCII)
+_MACHINE = re.compile(r"[a-z0-9_]{1,32}", re.ASCII)  # the manifest's rule (agent.priv.bundle)
 _METADATA = re.compile(r"[^/]+\.dist-info/METADATA")
 MAX_METADATA = 1 << 20
 
@@ -127,18 +128,12 @@ def check(wheels: list[WheelInfo], machine: str | None = None,
     if agent is None:
         raise ReleaseError("no msp-agent wheel among the wheels")
     target = _one_machine(wheels, machine)
-    env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
-    env.update(platform_machine=target, sys_platform="linux", platform_system="Linux",
-               os_name="posix")
     version = python or (sys.version_info.major, sys.version_info.minor)
-    dotted = f"{version[0]}.{version[1]}"
-    if version != (sys.version_info.major, sys.version_info.minor):
-        env.update(python_version=dotted, python_full_version=f"{dotted}.0")
+    env = _environment(target, version)
     installable = {(t.interpreter, t.abi) for t in (*cpython_tags(version, platforms=["_"]),
                                                      *compatible_tags(version, platforms=["_"]))}
-    problems = [f"{w.path.name} does not install on CPython {dotted}"
+    problems = [f"{w.path.name} does not install on CPython {env['python_version']}"
                 for w in wheels if not w.pythons & installable]
-
     needed = {AGENT}
     todo: list[tuple[WheelInfo, str]] = [(agent, "")]
     seen: set[tuple[NormalizedName, str]] = set()
@@ -165,6 +160,18 @@ def check(wheels: list[WheelInfo], machine: str | None = None,
     return Release(agent, target, tuple(sorted(wheels, key=lambda w: w.path.name)), unused)
 
 
+def _environment(machine: str, python: tuple[int, int]) -> dict[str, str]:
+    """The marker environment of the target: Linux on ``machine``, CPython ``python`` (this
+    interpreter's values where they are the same Python)."""
+    env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
+    env.update(platform_machine=machine, sys_platform="linux", platform_system="Linux",
+               os_name="posix")
+    if python != (sys.version_info.major, sys.version_info.minor):
+        dotted = f"{python[0]}.{python[1]}"
+        env.update(python_version=dotted, python_full_version=f"{dotted}.0")
+    return env
+
+
 def _one_machine(wheels: list[WheelInfo], machine: str | None) -> str:
     found = {w.machine for w in wheels if w.machine is not None}
     if len(found) > 1:
@@ -173,6 +180,8 @@ def _one_machine(wheels: list[WheelInfo], machine: str | None) -> str:
     if any(w.libcs == {"glibc"} for w in wheels) and any(w.libcs == {"musl"} for w in wheels):
         raise ReleaseError("the wheels mix manylinux (glibc) and musllinux (musl) builds: "
                            + ", ".join(w.path.name for w in wheels if w.libcs))
+    if machine is not None and not _MACHINE.fullmatch(machine):
+        raise ReleaseError(f"not a machine name like x86_64 or aarch64: {machine!r}")
     if machine is not None and found and found != {machine}:
         raise ReleaseError(f"the wheels are for {found.pop()}, not {machine}")
     if machine is None and not found:
