@@ -26,7 +26,7 @@ from agent.commands.common import EXIT_USAGE, add_global
 # Command modules, in the order ``--help`` lists them.
 COMMANDS = ("run", "demo", "status", "keygen", "provision", "check_config", "scrub", "verify",
             "verify_orders", "evidence", "rules", "runbooks", "pins", "hub", "journal", "preview",
-            "version")
+            "release", "version")
 
 
 class _Parser(argparse.ArgumentParser):

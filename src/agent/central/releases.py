@@ -11,13 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import json
 import platform
 import sysconfig
-import tarfile
 import zipfile
 
-from nacl.signing import SigningKey
+from agent.priv.bundle import Manifest, Wheel, encode, sign, write
 
 
 def _digest(data: bytes) -> str:
@@ -25,15 +23,17 @@ def _digest(data: bytes) -> str:
 
 
 def wheel(name: str, version: str, files: dict[str, str], *,
-          scripts: dict[str, str] | None = None) -> tuple[str, bytes]:
-    """(file name, bytes) of a pure wheel holding ``files`` (path -> text) and console
-    ``scripts`` (name -> ``module:function``)."""
+          scripts: dict[str, str] | None = None, requires: tuple[str, ...] = (),
+          tag: str = "py3-none-any") -> tuple[str, bytes]:
+    """(file name, bytes) of a wheel holding ``files`` (path -> text) and console ``scripts``
+    (name -> ``module:function``), with ``Requires-Dist`` lines ``requires``, tagged ``tag``."""
     dist = name.replace("-", "_")
     info = f"{dist}-{version}.dist-info"
     members = dict(files)
-    members[f"{info}/METADATA"] = (f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    members[f"{info}/METADATA"] = (f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+                                   + "".join(f"Requires-Dist: {r}\n" for r in requires))
     members[f"{info}/WHEEL"] = ("Wheel-Version: 1.0\nGenerator: msp-agent-central\n"
-                                "Root-Is-Purelib: true\nTag: py3-none-any\n")
+                                f"Root-Is-Purelib: true\nTag: {tag}\n")
     if scripts:
         members[f"{info}/entry_points.txt"] = "[console_scripts]\n" + "".join(
             f"{k} = {v}\n" for k, v in scripts.items())
@@ -43,30 +43,25 @@ def wheel(name: str, version: str, files: dict[str, str], *,
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for path, text in members.items():
             zf.writestr(path, text)
-    return f"{dist}-{version}-py3-none-any.whl", buf.getvalue()
+    return f"{dist}-{version}-{tag}.whl", buf.getvalue()
 
 
 def bundle(version: str, wheels: list[tuple[str, bytes]], release_seed: bytes, *,
            machine: str, allow_downgrade: bool = False, state_format: int = 1,
            tamper: bool = False) -> bytes:
-    """An msp-agent release bundle (tar), the manifest signed with ``release_seed``.
-    ``tamper``: sign, then alter the manifest (a bundle whose signature must not verify)."""
-    manifest = {"format": 1, "name": "msp-agent", "version": version, "machine": machine,
-                "allow_downgrade": allow_downgrade, "state_format": state_format,
-                "wheels": [{"file": n, "sha256": hashlib.sha256(d).hexdigest(), "size": len(d)}
-                           for n, d in wheels]}
-    raw = json.dumps(manifest, indent=1, sort_keys=True).encode()
-    sig = SigningKey(release_seed).sign(raw).signature.hex().encode()
+    """An msp-agent release bundle (tar), the manifest signed with ``release_seed`` — written by
+    :mod:`agent.priv.bundle` like ``msp-agent release build`` writes one, without its checks of
+    the wheel set. ``tamper``: sign, then alter the manifest (a bundle whose signature must not
+    verify)."""
+    manifest = Manifest(version, machine, tuple(
+        Wheel(n, hashlib.sha256(d).hexdigest(), len(d)) for n, d in wheels),
+        allow_downgrade, state_format)
+    raw = encode(manifest)
+    sig = sign(raw, release_seed)
     if tamper:
         raw = raw.replace(b'"allow_downgrade": false', b'"allow_downgrade": true ')
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in [("manifest.json", raw), ("manifest.sig", sig),
-                           *((f"wheels/{n}", d) for n, d in wheels)]:
-            member = tarfile.TarInfo(name)
-            member.size = len(data)
-            member.mode = 0o644
-            tar.addfile(member, io.BytesIO(data))
+    write(buf, raw, sig, wheels)
     return buf.getvalue()
 
 

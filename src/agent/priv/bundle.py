@@ -11,22 +11,30 @@ The bundle ``binary_url`` points at is one tar file (optionally gzip-compressed)
 Members are extracted by name (no links, no paths outside, size-capped); the manifest's
 signature is checked against the pinned release key, then every wheel against its hash and size,
 and no file may be present that the manifest does not list. Imports nothing of the agent.
+
+The writing side is here too (one definition of the format): :func:`encode` and :func:`sign` make
+the manifest and its signature, :func:`write` the tar — members in a fixed order (manifest,
+signature, wheels by name), no owners, a fixed mtime, uncompressed (wheels are compressed
+already), so the same inputs give the same bytes. ``msp-agent release build``
+(:mod:`agent.release`) and the local Central Command's test releases write bundles with them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 import shutil
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from nacl.exceptions import BadSignatureError
-from nacl.signing import VerifyKey
+from nacl.signing import SigningKey, VerifyKey
 
 from agent.priv.schema import VERSION
 
@@ -58,6 +66,47 @@ class Manifest:
     wheels: tuple[Wheel, ...]
     allow_downgrade: bool
     state_format: int
+
+
+#: Every member's mtime in a written bundle (2000-01-01T00:00:00Z): fixed, so builds repeat.
+MTIME = 946684800
+
+
+def encode(manifest: Manifest) -> bytes:
+    """``manifest.json``'s bytes (what the release key signs)."""
+    doc = {"format": 1, "name": "msp-agent", "version": manifest.version,
+           "machine": manifest.machine, "allow_downgrade": manifest.allow_downgrade,
+           "state_format": manifest.state_format,
+           "wheels": [{"file": w.file, "sha256": w.sha256, "size": w.size}
+                      for w in manifest.wheels]}
+    return json.dumps(doc, indent=1, sort_keys=True).encode()
+
+
+def sign(raw: bytes, seed: bytes) -> bytes:
+    """``manifest.sig``'s bytes: the hex Ed25519 signature of ``raw`` by the 32-byte ``seed``."""
+    return SigningKey(seed).sign(raw).signature.hex().encode()
+
+
+def write(out: IO[bytes], raw: bytes, sig: bytes, wheels: Sequence[tuple[str, Path | bytes]]
+          ) -> None:
+    """The bundle tar onto ``out``: ``raw`` as the manifest, ``sig`` its signature, then each
+    wheel (name, file or bytes) under ``wheels/``, sorted by name."""
+    def member(name: str, size: int) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = size, 0o644, MTIME
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info
+
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(member(MANIFEST, len(raw)), io.BytesIO(raw))
+        tar.addfile(member(SIGNATURE, len(sig)), io.BytesIO(sig))
+        for name, data in sorted(wheels, key=lambda w: w[0]):
+            if isinstance(data, bytes):
+                tar.addfile(member(f"{WHEELS}/{name}", len(data)), io.BytesIO(data))
+                continue
+            with data.open("rb") as fh:
+                tar.addfile(member(f"{WHEELS}/{name}", os.fstat(fh.fileno()).st_size), fh)
 
 
 def refuse_foreign(path: Path) -> None:
