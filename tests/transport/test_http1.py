@@ -366,3 +366,25 @@ async def test_deadline_covers_a_handshake_that_never_comes(env: Env) -> None:
             w.close()
         server.close()
     assert err.kind == "timeout" and len(held) == 1
+
+
+async def test_the_system_ca_bundle_is_loaded_only_for_a_tls_endpoint() -> None:
+    import ssl
+
+    from agent.crypto.keys import Ed25519Key
+    from agent.transport import Credentials
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    plain = CentralClient(f"http://127.0.0.1:{port}", Credentials("k"),
+                          identity=Ed25519Key.generate(), pins=None)
+    with pytest.raises(HttpError):
+        await plain._open()
+    assert plain._ssl_context is None  # a plain-HTTP endpoint never made one
+    tls = CentralClient(f"https://127.0.0.1:{port}", Credentials("k"),
+                        identity=Ed25519Key.generate(), pins=None)
+    assert tls._ssl_context is None  # not at construction (the start)
+    ctx = tls.ssl_context
+    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2 and tls.ssl_context is ctx

@@ -120,7 +120,9 @@ class CentralClient:
         self.credentials = credentials
         self.identity = identity
         self.pins = pins
-        self.ssl_context = ssl_context or make_ssl_context()
+        # Made at the first TLS connection: loading the system's CA bundle is a few tens of ms
+        # of the start, and a plain-HTTP endpoint (the local Central Command) never needs it.
+        self._ssl_context = ssl_context
         self.family = 0 if ipv6 else socket.AF_INET
         self.breaker = breaker or Breaker()
         self.user_agent = f"OsirisCare-Appliance/{__version__}"
@@ -128,8 +130,15 @@ class CentralClient:
         self.pool = Pool(self._open, max_idle=MAX_IDLE, keepalive_s=KEEPALIVE_S)
         self.last_error_kind: str | None = None
 
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            self._ssl_context = make_ssl_context()
+        return self._ssl_context
+
     async def _open(self) -> Connection:
-        return await connect(self.origin, ssl_context=self.ssl_context, family=self.family,
+        return await connect(self.origin, ssl_context=self.ssl_context if self.origin.tls else None,
+                             family=self.family,
                              connect_timeout=CONNECT_TIMEOUT_S, tls_timeout=TLS_HANDSHAKE_S,
                              verify=self._verify)
 
