@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import warnings
 
@@ -21,6 +22,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
+    # The start makes a few hundred thousand objects that live as long as the daemon (modules,
+    # classes, the wiring): the cyclic collector has nothing to find among them, and its passes
+    # while they are made were ~7 % of the start. Enabled again once the daemon is assembled.
+    gc.disable()
+    try:
+        return _run(args)
+    finally:
+        gc.enable()
+
+
+def _run(args: argparse.Namespace) -> int:
     first = _first_boot(args)
     if first is not None:
         return first
@@ -94,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         agent = Agent(loaded, state, keys, notifier, options, loop_name,
                       assemble=lambda a: wiring.daemon(a.config, options.config_path, keys,
                                                        restart=a.stop_event.set))
+        gc.enable()
         return await agent.run()
 
     with warnings.catch_warnings():
