@@ -6,6 +6,8 @@ Layout under ``MSP_AGENT_RELEASES`` (default ``/opt/msp-agent``, root-owned)::
     releases/<version>/.msp-release.json   written last: the install is complete
     current -> releases/<version>          what the unit's ExecStart runs (…/current/bin/msp-agent)
 
+On NixOS there is no ``current``: the runtime drop-in names the release (:mod:`agent.priv.dropin`).
+
 An install copies the bundle the agent staged (``<state_dir>/update-staging/<bundle>/``) into the
 new release directory first, so the agent cannot change it after the checks; verifies it again
 here against the helper's own pinned key (``MSP_AGENT_RELEASE_KEY``); creates the environment and
@@ -42,6 +44,13 @@ def is_complete(path: Path) -> bool:
 
 
 def current_version(env: HelperEnv) -> str | None:
+    """The release the agent unit runs: ``current`` (NixOS: the runtime drop-in's; None for
+    the store version or a stale drop-in)."""
+    if env.nixos:
+        from agent.priv import dropin  # here: dropin builds on this module
+
+        running = dropin.current(env)
+        return None if running is None or isinstance(running, dropin.Stale) else str(running)
     try:
         target = os.readlink(env.releases / "current")
     except OSError:
