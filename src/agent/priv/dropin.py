@@ -25,7 +25,7 @@ import secrets
 from pathlib import Path
 
 from agent.priv.base import HelperEnv, Outcome, Refused, run
-from agent.priv.releases import fsync_dir, is_complete, release_dir
+from agent.priv.releases import current_version, fsync_dir, is_complete, release_dir
 from agent.priv.schema import VERSION
 
 #: What an ExecStart argument may hold: no quoting, no ``%`` specifiers, no ``$`` expansion.
@@ -126,6 +126,15 @@ def current(env: HelperEnv) -> str | Stale | None:
     except Refused as exc:
         return Stale(f"{why}{exc}")
     return folder.name
+
+
+def running_version(env: HelperEnv) -> str | None:
+    """The release the agent unit runs: ``current``'s, or on NixOS the drop-in's (None: the
+    store version, or a stale drop-in)."""
+    if not env.nixos:
+        return current_version(env)
+    running = current(env)
+    return None if running is None or isinstance(running, Stale) else str(running)
 
 
 def reload(env: HelperEnv) -> Outcome:

@@ -44,13 +44,7 @@ def is_complete(path: Path) -> bool:
 
 
 def current_version(env: HelperEnv) -> str | None:
-    """The release the agent unit runs: ``current`` (NixOS: the runtime drop-in's; None for
-    the store version or a stale drop-in)."""
-    if env.nixos:
-        from agent.priv import dropin  # here: dropin builds on this module
-
-        running = dropin.current(env)
-        return None if running is None or isinstance(running, dropin.Stale) else str(running)
+    """The release ``current`` points at (NixOS: :func:`agent.priv.dropin.running_version`)."""
     try:
         target = os.readlink(env.releases / "current")
     except OSError:
@@ -58,7 +52,9 @@ def current_version(env: HelperEnv) -> str | None:
     return Path(target).name
 
 
-def install(env: HelperEnv, bundle: str, version: str, deadline_s: float) -> Outcome:
+def install(env: HelperEnv, bundle: str, version: str, deadline_s: float,
+            running: str | None) -> Outcome:
+    """``running``: the release the agent unit runs (it is never reinstalled)."""
     started = time.monotonic()
     source = env.agent_state / STAGING / bundle
     if any(p.is_symlink() for p in (env.agent_state / STAGING, source, source / WHEELS)) or \
@@ -68,7 +64,7 @@ def install(env: HelperEnv, bundle: str, version: str, deadline_s: float) -> Out
     if is_complete(target):
         return Outcome(result={"status": "already_installed", "version": version})
     (env.releases / "releases").mkdir(mode=0o755, parents=True, exist_ok=True)
-    if version == current_version(env):
+    if version == running:
         raise Refused(f"release {version} is the running release but is incomplete")
     shutil.rmtree(target, ignore_errors=True)  # an earlier install killed midway
     target.mkdir(mode=0o755)

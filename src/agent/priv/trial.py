@@ -31,7 +31,8 @@ from typing import Any
 
 from agent.priv import dropin
 from agent.priv.base import HelperEnv, Outcome, Refused, run
-from agent.priv.releases import current_version, fsync_dir, is_complete, prune, release_dir
+from agent.priv.dropin import running_version
+from agent.priv.releases import fsync_dir, is_complete, prune, release_dir
 
 TRIAL = "trial.json"
 UPDATE_VERIFIED = ".update-verified"
@@ -101,7 +102,7 @@ def switch(env: HelperEnv, version: str, health_deadline_s: int) -> Outcome:
         dropin.render(env, version)  # refused unless a complete release inside the root
     elif not is_complete(release_dir(env, version)):
         raise Refused(f"release {version} is not installed")
-    previous = current_version(env)
+    previous = running_version(env)
     if previous == version:
         raise Refused(f"release {version} is already current")
     if not env.nixos and (previous is None or not is_complete(release_dir(env, previous))):
@@ -144,7 +145,7 @@ def rollback(env: HelperEnv, reason: str) -> Outcome:
         back = previous
         if not is_complete(release_dir(env, previous)):
             raise Refused(f"the previous release {previous} is no longer installed")
-        if current_version(env) != previous:
+        if running_version(env) != previous:
             _link(env, previous)
         out = Outcome()
     env.crash_point("rollback.swapped")
@@ -173,14 +174,14 @@ def _broken(env: HelperEnv) -> str | None:
     if env.nixos:
         running = dropin.current(env)
         return str(running) if isinstance(running, dropin.Stale) else None
-    if not is_complete(release_dir(env, current_version(env) or "")):
+    if not is_complete(release_dir(env, running_version(env) or "")):
         return "current does not point at a complete release"
     return None
 
 
 def _watch_agent(env: HelperEnv, trial: dict[str, Any]) -> Outcome:
     candidate = str(trial["candidate"])
-    if _verified_version(env) == candidate and current_version(env) == candidate:
+    if _verified_version(env) == candidate and running_version(env) == candidate:
         save(env, {**trial, "status": "committed", "finished": env.now()})
         removed = prune(env, {candidate, str(trial["previous"])} - {""})
         return Outcome(result={"status": "committed", "version": candidate, "pruned": removed})
