@@ -156,8 +156,8 @@ SWITCH_STEPS = ["switch.recorded", "switch.linked", "switch.written", "switch.sw
 
 
 async def installed(base: Base, version: str = "1.1.0", **kw: bool) -> None:
-    base.stage("b", release(version, base.seed, **kw))
-    res = await base.client.run("agent-install", {"bundle": "b", "version": version})
+    base.stage(f"b{version}", release(version, base.seed, **kw))
+    res = await base.client.run("agent-install", {"bundle": f"b{version}", "version": version})
     assert res.ok, res
 
 
@@ -247,3 +247,31 @@ async def test_a_drop_in_never_names_anything_outside_the_releases_root(nixos_ba
     res = await base.client.run("agent-switch", {"version": "9.9.9", "health_deadline_s": 600})
     assert not res.ok and res.error is not None and "not installed" in res.error
     assert not base.h.dropin.exists()
+
+
+async def test_a_rollback_returns_to_the_previous_override(nixos_base: Base) -> None:
+    base = nixos_base
+    await installed(base)
+    assert (await base.client.run("agent-switch",
+                                  {"version": "1.1.0", "health_deadline_s": 600})).ok
+    (base.h.state_dir / ".update-verified").write_text("1.1.0")
+    assert (await base.client.run("watchdog")).result["status"] == "committed"  # type: ignore[index]
+    await installed(base, "1.2.0", crashes=True)
+    res = await base.client.run("agent-switch", {"version": "1.2.0", "health_deadline_s": 600})
+    assert res.ok and res.result is not None and res.result["previous"] == "1.1.0"
+    assert base.h.running() == program(base, "1.2.0") and base.h.calls()[-1] == "agent exited 1"
+    res = await base.client.run("watchdog")
+    assert res.result is not None and res.result["status"] == "rolled_back"
+    assert res.result["version"] == "1.1.0" and base.h.running() == program(base, "1.1.0")
+    assert effective(base) == program(base, "1.1.0")
+
+
+async def test_a_failed_daemon_reload_keeps_the_store_version(nixos_base: Base) -> None:
+    base = nixos_base
+    await installed(base)
+    (base.h.root / "units" / "msp-agent.service.exec.fails").touch()
+    res = await base.client.run("agent-switch", {"version": "1.1.0", "health_deadline_s": 600})
+    assert not res.ok and res.result is not None and res.result["status"] == "switch_failed"
+    assert not base.h.dropin.exists() and base.h.trial()["status"] == "failed"
+    assert base.h.running() is None  # never restarted
+    assert (await base.client.run("watchdog")).result == {"status": "idle"}

@@ -7,7 +7,8 @@ PID 1 to start the privileged helper's units.
 agent.priv <action>``) as this user with its unit's environment pointed at the test's
 directories; ``restart`` of the agent's unit runs its ExecStart as of the last ``daemon-reload`` (the unit's
 own: ``<releases>/current/bin/msp-agent --config … run --once``, or on the played NixOS the
-store program; then the runtime drop-ins' ``ExecStart=`` lines), logs ``agent exec <program>``
+store program; then the runtime drop-ins' ``ExecStart=`` lines; ``daemon-reload`` fails while
+``<units>/msp-agent.service.exec.fails`` exists), logs ``agent exec <program>``
 and records the unit active or failed from its exit status; ``is-failed`` and
 ``reset-failed`` answer from that record. ``start``/``restart`` of any other unit records it
 active with its exit time (failed, exit 1, while ``<units>/<unit>.fails`` exists); ``is-active``
@@ -66,6 +67,9 @@ def unit_exec():
     return cmd
 loaded = os.path.join(cfg["units"], cfg["agent_unit"] + ".exec")
 if verb == "daemon-reload":
+    if os.path.exists(loaded + ".fails"):
+        print("Failed to reload daemon: played failure", file=sys.stderr)
+        sys.exit(1)
     with open(loaded + ".tmp", "w") as fh:
         json.dump(unit_exec(), fh)
     os.rename(loaded + ".tmp", loaded)
