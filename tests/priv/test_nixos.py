@@ -203,15 +203,21 @@ async def test_kill_during_the_rollback_then_the_watchdog_finishes_it(nixos_base
     assert restart(base) == store(base)
 
 
-@pytest.mark.parametrize("damage", ["missing", "incomplete", "outside"])
-async def test_a_stale_drop_in_is_removed_by_the_watchdog(nixos_base: Base, tmp_path: Path,
-                                                          damage: str) -> None:
-    base = nixos_base
+async def committed(base: Base) -> None:
+    """1.1.0 installed, switched to, checked in and kept by the watchdog."""
     await installed(base)
     assert (await base.client.run("agent-switch",
                                   {"version": "1.1.0", "health_deadline_s": 600})).ok
     (base.h.state_dir / ".update-verified").write_text("1.1.0")
-    assert (await base.client.run("watchdog")).result["status"] == "committed"  # type: ignore[index]
+    res = await base.client.run("watchdog")
+    assert res.result is not None and res.result["status"] == "committed"
+
+
+@pytest.mark.parametrize("damage", ["missing", "incomplete", "outside"])
+async def test_a_stale_drop_in_is_removed_by_the_watchdog(nixos_base: Base, tmp_path: Path,
+                                                          damage: str) -> None:
+    base = nixos_base
+    await committed(base)
     assert (await base.client.run("watchdog")).result == {"status": "idle"}  # a good one stays
     rel = base.h.releases / "releases" / "1.1.0"
     if damage == "missing":  # e.g. removed by hand: systemd cannot start the agent any more
@@ -251,11 +257,7 @@ async def test_a_drop_in_never_names_anything_outside_the_releases_root(nixos_ba
 
 async def test_a_rollback_returns_to_the_previous_override(nixos_base: Base) -> None:
     base = nixos_base
-    await installed(base)
-    assert (await base.client.run("agent-switch",
-                                  {"version": "1.1.0", "health_deadline_s": 600})).ok
-    (base.h.state_dir / ".update-verified").write_text("1.1.0")
-    assert (await base.client.run("watchdog")).result["status"] == "committed"  # type: ignore[index]
+    await committed(base)
     await installed(base, "1.2.0", crashes=True)
     res = await base.client.run("agent-switch", {"version": "1.2.0", "health_deadline_s": 600})
     assert res.ok and res.result is not None and res.result["previous"] == "1.1.0"
