@@ -277,3 +277,36 @@ async def test_a_failed_daemon_reload_keeps_the_store_version(nixos_base: Base) 
     assert not base.h.dropin.exists() and base.h.trial()["status"] == "failed"
     assert base.h.running() is None  # never restarted
     assert (await base.client.run("watchdog")).result == {"status": "idle"}
+
+
+async def test_a_rebuild_removes_the_override_first(nixos_base: Base) -> None:
+    base = nixos_base
+    await committed(base)
+    assert base.h.dropin.exists()
+    res = await base.client.run("nixos-rebuild-test", {
+        "flake_ref": "github:jbouey/msp-flake#appliance", "health_deadline_s": 600})
+    assert res.ok and res.result is not None and res.result["status"] == "test_activated"
+    assert not base.h.dropin.exists()
+    calls = base.h.calls()
+    rebuild = calls.index("nixos-rebuild test --flake github:jbouey/msp-flake#appliance --refresh")
+    assert calls[rebuild - 1] == "systemctl daemon-reload"
+    assert effective(base) == store(base)
+
+
+async def test_kill_during_the_removal_of_a_stale_drop_in_then_it_finishes(
+        nixos_base: Base) -> None:
+    base = nixos_base
+    await committed(base)
+    shutil.rmtree(base.h.releases / "releases" / "1.1.0")
+    base.h.set_helper_env(MSP_AGENT_PRIV_CRASH_AT="heal.removed")
+    with pytest.raises(PrivError, match="left no result"):
+        await base.client.run("watchdog")
+    assert not base.h.dropin.exists() and (base.h.priv_state / "heal.json").exists()
+    assert base.h.running() == program(base, "1.1.0")  # systemd not reloaded yet
+    base.h.set_helper_env(MSP_AGENT_PRIV_CRASH_AT="")
+    res = await base.client.run("watchdog")  # the drop-in is gone, the heal is finished
+    assert res.result is not None and res.result["status"] == "healed"
+    assert "1.1.0 is not installed" in res.result["reason"]
+    assert base.h.running() == store(base) and base.h.calls()[-1] == "agent exited 0"
+    assert not (base.h.priv_state / "heal.json").exists()
+    assert (await base.client.run("watchdog")).result == {"status": "idle"}

@@ -35,6 +35,7 @@ from agent.priv.dropin import running_version
 from agent.priv.releases import fsync_dir, is_complete, prune, release_dir
 
 TRIAL = "trial.json"
+HEAL = "heal.json"  # a stale drop-in's removal under way
 UPDATE_VERIFIED = ".update-verified"
 REBUILD_VERIFIED = ".rebuild-verified"
 
@@ -48,14 +49,18 @@ def load(env: HelperEnv) -> dict[str, Any] | None:
 
 
 def save(env: HelperEnv, doc: dict[str, Any]) -> None:
+    _save_doc(env, TRIAL, doc)
+
+
+def _save_doc(env: HelperEnv, name: str, doc: dict[str, Any]) -> None:
     env.state.mkdir(mode=0o755, parents=True, exist_ok=True)
-    tmp = env.state / f".{TRIAL}.{secrets.token_hex(6)}"
+    tmp = env.state / f".{name}.{secrets.token_hex(6)}"
     with open(tmp, "x", encoding="utf-8") as fh:
         json.dump(doc, fh, sort_keys=True)
         fh.flush()
         os.fsync(fh.fileno())
     os.chmod(tmp, 0o644)
-    os.rename(tmp, env.state / TRIAL)
+    os.rename(tmp, env.state / name)
     fsync_dir(env.state)
 
 
@@ -114,9 +119,8 @@ def switch(env: HelperEnv, version: str, health_deadline_s: int) -> Outcome:
     save(env, trial)
     env.crash_point("switch.recorded")
     out = _point(env, version, "switch")
-    if out.exit_code != 0:  # systemd did not take the drop-in: the store version stays
-        dropin.remove(env)
-        out.add(dropin.reload(env))
+    if out.exit_code != 0:  # systemd did not take the drop-in: what ran before stays
+        out.add(_point(env, previous, "undo"))
         save(env, {**trial, "status": "failed", "finished": env.now(),
                    "reason": "systemctl daemon-reload failed"})
         out.result = {"status": "switch_failed", "version": version}
@@ -199,17 +203,33 @@ def heal(env: HelperEnv) -> Outcome:
     """NixOS, no trial in flight: a stale runtime drop-in (its release gone or incomplete, or
     naming anything else) is removed and the agent restarted on the store version (the Go
     daemon's boot self-heal, done here because a broken ExecStart keeps the agent from
-    starting at all)."""
+    starting at all). ``heal.json`` (written first) makes a killed heal finish next time."""
     running = dropin.current(env) if env.nixos else None
-    if not isinstance(running, dropin.Stale):
+    started = (env.state / HEAL).exists()
+    if not isinstance(running, dropin.Stale) and not started:
         return Outcome(result={"status": "idle"})
-    message = f"msp-agent-priv watchdog: {running}; removed, back on the store version\n"
+    reason = str(running) if isinstance(running, dropin.Stale) else \
+        _read_reason(env.state / HEAL)
+    if not started:
+        _save_doc(env, HEAL, {"reason": reason, "started": env.now()})
+    message = f"msp-agent-priv watchdog: {reason}; removed, back on the store version\n"
     print(message, end="", file=sys.stderr, flush=True)  # the helper's journal
     dropin.remove(env)
+    env.crash_point("heal.removed")
     out = Outcome(stderr=message).add(dropin.reload(env))
     out.add(_restart_agent(env))
-    out.result = {"status": "healed", "reason": str(running)}
+    if out.exit_code == 0:
+        (env.state / HEAL).unlink(missing_ok=True)
+    out.result = {"status": "healed", "reason": reason}
     return out
+
+
+def _read_reason(path: Path) -> str:
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return "a stale runtime drop-in"
+    return str(doc.get("reason", "")) if isinstance(doc, dict) else "a stale runtime drop-in"
 
 
 # --- NixOS generations -------------------------------------------------------------------------
