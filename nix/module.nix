@@ -7,6 +7,12 @@ let
   # StateDirectory= manages directories below /var/lib only: elsewhere the module creates the
   # directory (tmpfiles) and makes it writable under ProtectSystem=strict (ReadWritePaths=).
   underVarLib = lib.hasPrefix "/var/lib/" cfg.stateDir;
+  # The unit's arguments; update_daemon's runtime drop-in repeats them after a release's program.
+  execArgs = "run --config ${cfg.configFile} --state-dir ${cfg.stateDir}";
+  # msp-agent releases installed by update_daemon (agent-install's StateDirectory=, root, 0755).
+  releasesDir = "/var/lib/msp-agent-releases";
+  # update_daemon's runtime override of the agent unit's ExecStart (in /run: gone at reboot).
+  dropinDir = "/run/systemd/system/msp-agent.service.d";
   stateDirectory =
     if underVarLib then {
       StateDirectory = lib.removePrefix "/var/lib/" cfg.stateDir;
@@ -60,11 +66,24 @@ in
     privilegedActions = mkOption {
       type = types.listOf types.str;
       default = [ "journal-vacuum" "restart-journald" "nix-gc" "start-backup" "renew-certificates"
-                  "nft-list-ruleset" "wg-show" "nixos-rebuild-test" "watchdog" ];
+                  "nft-list-ruleset" "wg-show" "nixos-rebuild-test" "agent-install"
+                  "agent-switch" "agent-rollback" "watchdog" ];
       description = ''
         Privileged helper actions the agent may trigger (msp-agent-priv@<action>.service;
         the helper's compiled-in allowlist is agent.priv.schema.ACTIONS). "watchdog" also
-        enables the timer that keeps or rolls back a rebuild on trial.
+        enables the timer that keeps or rolls back a rebuild or an update on trial.
+        "agent-install", "agent-switch" and "agent-rollback" serve update_daemon (refused
+        without releaseKey).
+      '';
+    };
+    releaseKey = mkOption {
+      type = types.str;
+      default = "";
+      description = ''
+        The release signer's Ed25519 public key (64 hex; the same as release_public_key in
+        config.yaml). Without it update_daemon is refused. On NixOS an update_daemon release runs
+        as a runtime override of the unit's ExecStart (a drop-in in ${dropinDir}) until the next
+        reboot or nixos-rebuild; nixos_rebuild is the durable path.
       '';
     };
     watchdogSec = mkOption { type = types.int; default = 120; description = "WatchdogSec."; };
@@ -100,7 +119,7 @@ in
       serviceConfig = {
         Type = "notify";
         NotifyAccess = "main";
-        ExecStart = "${cfg.package}/bin/msp-agent run --config ${cfg.configFile} --state-dir ${cfg.stateDir}";
+        ExecStart = "${cfg.package}/bin/msp-agent ${execArgs}";
         ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
         Restart = "always";
         RestartSec = "10s";
@@ -169,6 +188,11 @@ in
         MSP_AGENT_PRIV_ROOT = "/run/msp-agent/priv";
         MSP_AGENT_STATE_DIR = cfg.stateDir;
         MSP_AGENT_PRIV_ACTIONS = lib.concatStringsSep " " cfg.privilegedActions;
+        MSP_AGENT_NIXOS = "1";
+        MSP_AGENT_RELEASES = releasesDir;
+        MSP_AGENT_RELEASE_KEY = cfg.releaseKey;
+        MSP_AGENT_EXEC_ARGS = execArgs;
+        MSP_AGENT_DROPIN = "${dropinDir}/50-msp-release.conf";
       };
       serviceConfig = {
         Type = "oneshot";
@@ -207,6 +231,20 @@ in
     systemd.services."msp-agent-priv@nixos-rebuild-test" = {
       overrideStrategy = "asDropin";
       serviceConfig = { ProtectSystem = lib.mkForce false; PrivateDevices = lib.mkForce false; };
+    };
+    # update_daemon: agent-install writes the releases, agent-switch and agent-rollback the
+    # runtime drop-in (the watchdog, unsandboxed, may do both).
+    systemd.services."msp-agent-priv@agent-install" = {
+      overrideStrategy = "asDropin";
+      serviceConfig.StateDirectory = lib.removePrefix "/var/lib/" releasesDir;
+    };
+    systemd.services."msp-agent-priv@agent-switch" = {
+      overrideStrategy = "asDropin";
+      serviceConfig.ReadWritePaths = [ "/run/systemd/system" ];
+    };
+    systemd.services."msp-agent-priv@agent-rollback" = {
+      overrideStrategy = "asDropin";
+      serviceConfig.ReadWritePaths = [ "/run/systemd/system" ];
     };
     systemd.services."msp-agent-priv@watchdog" = {
       overrideStrategy = "asDropin";

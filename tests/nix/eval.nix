@@ -30,6 +30,12 @@ in
   # the privileged helper's template unit (its `path` needs nixpkgs: not evaluated here)
   privEnvironment = (out.systemd.services."msp-agent-priv@" or { }).environment or null;
   privServiceConfig = (out.systemd.services."msp-agent-priv@" or { }).serviceConfig or null;
+  # the per-action drop-ins of the helper's units
+  privInstances = let
+    services = out.systemd.services or { };
+    names = builtins.filter (n: lib.hasPrefix "msp-agent-priv@" n && n != "msp-agent-priv@")
+      (builtins.attrNames services);
+  in builtins.listToAttrs (map (n: { name = n; value = services.${n}.serviceConfig or { }; }) names);
   watchdogTimer = (out.systemd.timers or { }) ? msp-agent-priv-watchdog
     && out.systemd.timers.msp-agent-priv-watchdog != { };
   users = out.users or { };

@@ -155,6 +155,29 @@ def test_privileged_actions_reach_the_helper_and_the_watchdog_timer(tmp_path: Pa
     assert none["privEnvironment"]["MSP_AGENT_PRIV_ACTIONS"] == "" and none["watchdogTimer"] is False
 
 
+def test_update_daemon_runs_a_release_as_a_runtime_override(tmp_path: Path) -> None:
+    out = evaluate(tmp_path, '{ stateDir = "/srv/msp"; configFile = "/etc/msp/c.yaml"; '
+                             'releaseKey = "' + "ab" * 32 + '"; }')
+    env = out["privEnvironment"]
+    exec_start = out["serviceConfig"]["ExecStart"]
+    # the drop-in repeats the unit's own arguments after the release's program
+    assert exec_start == "/usr/bin/msp-agent " + env["MSP_AGENT_EXEC_ARGS"]
+    assert env["MSP_AGENT_EXEC_ARGS"] == "run --config /etc/msp/c.yaml --state-dir /srv/msp"
+    assert env["MSP_AGENT_NIXOS"] == "1" and env["MSP_AGENT_RELEASE_KEY"] == "ab" * 32
+    assert env["MSP_AGENT_RELEASES"] == "/var/lib/msp-agent-releases"
+    assert env["MSP_AGENT_DROPIN"] == \
+        "/run/systemd/system/msp-agent.service.d/50-msp-release.conf"
+    actions = env["MSP_AGENT_PRIV_ACTIONS"].split()
+    assert {"agent-install", "agent-switch", "agent-rollback", "watchdog"} <= set(actions)
+    inst = out["privInstances"]
+    # only the actions that need them may write the releases and the runtime drop-in
+    assert inst["msp-agent-priv@agent-install"] == {"StateDirectory": "msp-agent-releases"}
+    for action in ("agent-switch", "agent-rollback"):
+        assert inst[f"msp-agent-priv@{action}"] == {"ReadWritePaths": ["/run/systemd/system"]}
+    assert "/run/systemd/system" not in out["privServiceConfig"]["ReadWritePaths"]
+    assert evaluate(tmp_path)["privEnvironment"]["MSP_AGENT_RELEASE_KEY"] == ""
+
+
 def test_grpc_hub_switches_the_hub_on_and_allows_only_its_port(tmp_path: Path) -> None:
     out = evaluate(tmp_path, "{ grpcHub.enable = true; grpcHub.port = 50052; }")
     assert out["failedAssertions"] == []

@@ -58,19 +58,32 @@ class Base:
         unpack(archive, staging / name, 1 << 26)
 
 
-@pytest.fixture
-async def base(tmp_path: Path) -> Base:
-    """The played service manager, a release signer, release 1.0.0 installed and current."""
+async def _base(tmp_path: Path, nixos: bool) -> Base:
     seed = os.urandom(32)
     h = harness.install(tmp_path, release_key=SigningKey(seed).verify_key.encode().hex())
     client = PrivClient(h.priv_root, systemctl=h.systemctl,
                         trial_file=h.priv_state / "trial.json")
-    await install_base(h, client, seed)
+    if nixos:
+        await harness.install_store_release(h, client, "1.0.0", release("1.0.0", seed))
+    else:
+        await install_base(h, client, seed)
     return Base(h, client, seed)
 
 
 @pytest.fixture
-async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+async def base(tmp_path: Path) -> Base:
+    """The played service manager, a release signer, release 1.0.0 installed and current."""
+    return await _base(tmp_path, nixos=False)
+
+
+@pytest.fixture
+async def nixos_base(tmp_path: Path) -> Base:
+    """The played NixOS: release 1.0.0 is the unit's store program, no release installed."""
+    return await _base(tmp_path, nixos=True)
+
+
+async def _world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 nixos: bool) -> AsyncIterator[World]:
     ca = trustme.CA()
     ca_pem = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_pem))
@@ -91,9 +104,25 @@ async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_pem))
     client = PrivClient(h.priv_root, systemctl=h.systemctl,
                         trial_file=h.priv_state / "trial.json")
-    await install_base(h, client, seed)
+    if nixos:
+        await harness.install_store_release(h, client, "1.0.0", release("1.0.0", seed))
+    else:
+        await install_base(h, client, seed)
     try:
         yield World(h, cc, seed, url, cfg, client)
     finally:
         await cc.stop()
         cc.close()
+
+
+@pytest.fixture
+async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+    async for w in _world(tmp_path, monkeypatch, nixos=False):
+        yield w
+
+
+@pytest.fixture
+async def nixos_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+    """The world on the played NixOS: 1.0.0 is the store program of the agent unit."""
+    async for w in _world(tmp_path, monkeypatch, nixos=True):
+        yield w

@@ -84,6 +84,24 @@ async def test_a_release_that_crashes_on_start_is_rolled_back_and_the_order_fail
     assert not (world.h.state_dir / "pending-update.json").exists()
 
 
+async def test_a_release_that_never_checks_in_is_rolled_back_at_its_deadline(
+        world: World) -> None:
+    url, sha = world.publish("msp-agent-1.3.0.tar", release("1.3.0", world.seed, silent=True))
+    await run_order(world, {"binary_url": url, "binary_sha256": sha, "version": "1.3.0"})
+    assert world.h.current() == "1.3.0" and world.h.calls()[-1] == "agent exited 0"
+    assert (await world.client.run("watchdog")).result == {"status": "waiting",
+                                                           "version": "1.3.0"}
+    # the watchdog's clock past update_health_timeout_s (60 s in this world)
+    world.h.set_helper_env(MSP_AGENT_PRIV_CLOCK_OFFSET_S="61")
+    res = await world.client.run("watchdog")
+    assert res.result is not None and res.result["status"] == "rolled_back"
+    assert world.h.current() == "1.0.0"
+    c = completion(world)
+    assert not c["success"] and c["error_message"] == (
+        "update to 1.3.0 failed: running 1.0.0: release 1.3.0 did not check in before its "
+        "health deadline")
+
+
 async def test_a_bad_hash_is_refused_and_nothing_changes(world: World) -> None:
     url, _ = world.publish("msp-agent-1.1.0.tar", release("1.1.0", world.seed))
     c = await deliver(world, {"binary_url": url, "binary_sha256": "ab" * 32, "version": "1.1.0"})

@@ -66,7 +66,7 @@ def bundle(version: str, wheels: list[tuple[str, bytes]], release_seed: bytes, *
 
 
 def dev_release(version: str, seed: bytes, *, crashes: bool = False, tamper: bool = False,
-                allow_downgrade: bool = False) -> bytes:
+                allow_downgrade: bool = False, silent: bool = False) -> bytes:
     """A release of **this installation's** code at ``version`` (demo and tests): one small wheel
     named ``msp-agent`` whose ``.pth`` file adds this interpreter's site-packages, so its
     ``msp-agent`` and ``msp-agent-priv`` scripts run the real agent and helper and it reports its
@@ -78,5 +78,8 @@ def dev_release(version: str, seed: bytes, *, crashes: bool = False, tamper: boo
         files["msp_agent_crash.py"] = ("def main():\n"
                                        "    raise SystemExit('release crashes on start')\n")
         scripts["msp-agent"] = "msp_agent_crash:main"
+    elif silent:
+        files["msp_agent_silent.py"] = "def main():\n    return 0\n"
+        scripts["msp-agent"] = "msp_agent_silent:main"
     return bundle(version, [wheel("msp-agent", version, files, scripts=scripts)], seed,
                   machine=platform.machine(), tamper=tamper, allow_downgrade=allow_downgrade)

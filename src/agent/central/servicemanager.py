@@ -5,8 +5,11 @@ PID 1 to start the privileged helper's units.
 
 ``systemctl start msp-agent-priv@<action>.service`` runs the real helper (``python -m
 agent.priv <action>``) as this user with its unit's environment pointed at the test's
-directories; ``restart`` of the agent's unit runs ``<releases>/current/bin/msp-agent --config …
-run --once`` and records the unit active or failed from its exit status; ``is-failed`` and
+directories; ``restart`` of the agent's unit runs its ExecStart as of the last ``daemon-reload`` (the unit's
+own: ``<releases>/current/bin/msp-agent --config … run --once``, or on the played NixOS the
+store program; then the runtime drop-ins' ``ExecStart=`` lines; ``daemon-reload`` fails while
+``<units>/msp-agent.service.exec.fails`` exists), logs ``agent exec <program>``
+and records the unit active or failed from its exit status; ``is-failed`` and
 ``reset-failed`` answer from that record. ``start``/``restart`` of any other unit records it
 active with its exit time (failed, exit 1, while ``<units>/<unit>.fails`` exists); ``is-active``
 and ``show -p Result -p ExecMainExitTimestamp -p LoadState`` answer from that record (every unit
@@ -48,10 +51,38 @@ if verb == "start" and unit.startswith("msp-agent-priv@") and unit.endswith(".se
     env = dict(cfg["helper_env"])
     rc = subprocess.run([cfg["python"], "-m", "agent.priv", action], env=env).returncode
     sys.exit(0 if rc == 0 else 1)
+def unit_exec():
+    """The agent unit's ExecStart: the unit's own, then each drop-in's (sorted) ExecStart=
+    lines, an empty one resetting it; None when it ends reset."""
+    program = cfg.get("agent_program") or os.path.join(cfg["releases"], "current", "bin",
+                                                       "msp-agent")
+    cmd = [program, *cfg["agent_args"]]
+    folder = cfg.get("dropin_dir")
+    for name in sorted(os.listdir(folder)) if folder and os.path.isdir(folder) else []:
+        if not name.endswith(".conf"):
+            continue
+        for line in open(os.path.join(folder, name)).read().splitlines():
+            key, sep, value = line.strip().partition("=")
+            if sep and key == "ExecStart":
+                cmd = value.split() or None
+    return cmd
+loaded = os.path.join(cfg["units"], cfg["agent_unit"] + ".exec")
+if verb == "daemon-reload":
+    if os.path.exists(loaded + ".fails"):
+        print("Failed to reload daemon: played failure", file=sys.stderr)
+        sys.exit(1)
+    with open(loaded + ".tmp", "w") as fh:
+        json.dump(unit_exec(), fh)
+    os.rename(loaded + ".tmp", loaded)
+    sys.exit(0)
 if unit == cfg["agent_unit"]:
     if verb == "restart":
-        cmd = [os.path.join(cfg["releases"], "current", "bin", "msp-agent"), *cfg["agent_args"]]
+        cmd = json.load(open(loaded)) if os.path.exists(loaded) else unit_exec()
+        with open(cfg["log"], "a") as fh:
+            fh.write(f"agent exec {{cmd[0] if cmd else None}}\n")
         try:
+            if not cmd:
+                raise OSError("no ExecStart")
             rc = subprocess.run(cmd, env=dict(cfg["agent_env"]), timeout=180).returncode
         except (OSError, subprocess.TimeoutExpired):
             rc = 1
@@ -137,7 +168,24 @@ class Harness:
     def set_agent(self, config: Path, env: dict[str, str]) -> None:
         self.cfg["agent_args"] = ["--config", str(config), "run", "--once"]
         self.cfg["agent_env"] = {**self.agent_env(), **env}
-        self.save()
+        self.set_helper_env(MSP_AGENT_EXEC_ARGS=f"--config {config} run --once")
+
+    @property
+    def dropin(self) -> Path:
+        """The runtime drop-in the helper writes on the played NixOS."""
+        return self.root / "run-systemd" / "msp-agent.service.d" / "50-msp-release.conf"
+
+    def nixos(self, store_program: Path) -> None:
+        """Play NixOS: the agent unit's ExecStart is ``store_program`` (its "store path"), the
+        helper switches releases by the runtime drop-in."""
+        self.cfg["agent_program"] = str(store_program)
+        self.cfg["dropin_dir"] = str(self.dropin.parent)
+        self.set_helper_env(MSP_AGENT_NIXOS="1", MSP_AGENT_DROPIN=str(self.dropin))
+
+    def running(self) -> str | None:
+        """The program the agent unit last started."""
+        runs = [c.split(" ", 2)[2] for c in self.calls() if c.startswith("agent exec ")]
+        return runs[-1] if runs else None
 
     def agent_env(self) -> dict[str, str]:
         return {"PATH": f"{self.bin}:{os.environ.get('PATH', '')}",
@@ -185,6 +233,8 @@ def install(tmp_path: Path, *, actions: tuple[str, ...] = tuple(ACTIONS), releas
                  "MSP_AGENT_RELEASES": str(h.releases),
                  "MSP_AGENT_RELEASE_KEY": release_key,
                  "MSP_AGENT_CURRENT_SYSTEM": str(h.current_system),
+                 "MSP_AGENT_NIXOS": "0",
+                 "MSP_AGENT_EXEC_ARGS": "version",
                  "PYTHONDONTWRITEBYTECODE": "1"}}
     h.cfg["agent_env"] = h.agent_env()
     h.save()
@@ -199,8 +249,23 @@ def install(tmp_path: Path, *, actions: tuple[str, ...] = tuple(ACTIONS), releas
     return h
 
 
+async def install_store_release(h: Harness, client: PrivClient, version: str,
+                                bundle_bytes: bytes) -> Path:
+    """The played NixOS's store package: a release installed outside the releases root (by the
+    helper, pointed elsewhere), the program of the agent unit's ExecStart."""
+    releases = h.cfg["helper_env"]["MSP_AGENT_RELEASES"]  # type: ignore[index]
+    h.set_helper_env(MSP_AGENT_RELEASES=str(h.root / "store"))
+    try:
+        await install_initial_release(h, client, version, bundle_bytes, link=False)
+    finally:
+        h.set_helper_env(MSP_AGENT_RELEASES=releases)
+    program = h.root / "store" / "releases" / version / "bin" / "msp-agent"
+    h.nixos(program)
+    return program
+
+
 async def install_initial_release(h: Harness, client: PrivClient, version: str,
-                                  bundle_bytes: bytes) -> None:
+                                  bundle_bytes: bytes, *, link: bool = True) -> None:
     """What an installation does once: a release installed by the helper and made current."""
     archive = h.root / "initial.tar"
     archive.write_bytes(bundle_bytes)
@@ -211,4 +276,5 @@ async def install_initial_release(h: Harness, client: PrivClient, version: str,
     shutil.rmtree(staging)
     if not res.ok:
         raise RuntimeError(f"initial install failed: {res.error}: {res.stdout[-1500:]}")
-    os.symlink(f"releases/{version}", h.releases / "current")
+    if link:
+        os.symlink(f"releases/{version}", h.releases / "current")

@@ -1,5 +1,6 @@
 """Orders that change the appliance itself (orders.md §10.1): ``nix_gc``, ``nixos_rebuild``,
-``update_daemon`` (an msp-agent release) and ``update_agent``.
+``update_daemon`` (an msp-agent release; on NixOS the helper runs it as a runtime override of
+the unit's ``ExecStart``, :mod:`agent.priv.dropin`) and ``update_agent``.
 
 Root work goes through the privileged helper (``Hooks.priv``, runtime.md §10.4); what the update
 paths are configured with is ``Hooks.updates``. ``nixos_rebuild`` and ``update_daemon`` complete
@@ -95,10 +96,6 @@ def _download(params: dict[str, Any], ctx: HandlerContext, url_key: str,
     return settings, url, sha, version
 
 
-def _on_nixos() -> bool:
-    return os.path.exists("/etc/NIXOS")
-
-
 def _realpath(path: str) -> str:
     return os.path.realpath(path)
 
@@ -166,9 +163,6 @@ async def nixos_rebuild(params: dict[str, Any], ctx: HandlerContext) -> dict[str
 
 async def update_daemon(params: dict[str, Any], ctx: HandlerContext) -> dict[str, Any]:
     settings, url, sha, version = _download(params, ctx, "binary_url", _VERSION)
-    if _on_nixos():
-        raise HandlerError("on NixOS the agent is updated by nixos_rebuild (its ExecStart is a "
-                           "store path); update_daemon is refused")
     busy = pending.in_flight(ctx.state_dir)
     if busy:
         raise HandlerError(busy)
@@ -184,8 +178,10 @@ async def update_daemon(params: dict[str, Any], ctx: HandlerContext) -> dict[str
     finally:
         release.clear(ctx.state_dir)
     result = {"status": "update_pending", "version": version, "previous_version": running,
-              "sha256": sha, "message": "release installed side by side and switched to; "
-                                        "completed once it checks in, rolled back otherwise"}
+              "sha256": sha, "message": "release installed side by side and switched to (on "
+                                        "NixOS a runtime override of the unit until the next "
+                                        "reboot or rebuild); completed once it checks in, "
+                                        "rolled back otherwise"}
     pending.write_update(ctx.state_dir, order_id=ctx.order.order_id, nonce=ctx.order.nonce,
                          version=version, previous=running,
                          timeout_s=settings.health_timeout_s + 120, now=time.time())

@@ -30,12 +30,13 @@ def dispatch(env: HelperEnv, action: str, params: dict[str, Any]) -> Outcome:
         if out.exit_code == 0 and params.get("optimise", True):
             out.add(run(["nix-store", "--optimise"], deadline / 2))
         return out
-    from agent.priv import releases, trial
+    from agent.priv import dropin, releases, trial
 
     if action == "nixos-rebuild-test":
         return trial.rebuild_test(env, params, deadline)
     if action == "agent-install":
-        return releases.install(env, params["bundle"], params["version"], deadline)
+        return releases.install(env, params["bundle"], params["version"], deadline,
+                                dropin.running_version(env))
     if action == "agent-switch":
         return trial.switch(env, params["version"], params["health_deadline_s"])
     if action == "agent-rollback":

@@ -7,6 +7,8 @@ import os
 import re
 import signal
 import subprocess
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,16 @@ from agent.priv.schema import ACTIONS, DEFAULT_FLAKE_PATTERN
 
 OUTPUT_CAP = 64 * 1024
 RESULT_PREFIX = "MSP_RESULT "
+
+
+DEFAULT_EXEC_ARGS = "run --config /var/lib/msp/config.yaml --state-dir /var/lib/msp"
+
+
+def on_nixos(e: Mapping[str, str]) -> bool:
+    """``MSP_AGENT_NIXOS`` (``1``/``0``, set by the NixOS module; tests) decides, else
+    ``/etc/NIXOS`` exists."""
+    forced = e.get("MSP_AGENT_NIXOS", "").strip()
+    return forced == "1" if forced in ("0", "1") else os.path.exists("/etc/NIXOS")
 
 
 class Refused(Exception):
@@ -35,6 +47,14 @@ class HelperEnv:
     unit: str
     current_system: Path
     crash_at: str
+    #: NixOS: the unit's ExecStart is a store path; a release runs through a runtime drop-in
+    nixos: bool = False
+    dropin: Path = Path("/run/systemd/system/msp-agent.service.d/50-msp-release.conf")
+    exec_args: tuple[str, ...] = ()  # the arguments of the unit's ExecStart (after the program)
+    clock_offset_s: float = 0.0  # tests: the watchdog's clock, moved forward
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset_s
 
     @classmethod
     def from_environ(cls, env: dict[str, str] | None = None) -> HelperEnv:
@@ -50,7 +70,13 @@ class HelperEnv:
             flake_pattern=e.get("MSP_AGENT_FLAKE_PATTERN", DEFAULT_FLAKE_PATTERN),
             unit=e.get("MSP_AGENT_UNIT", "msp-agent.service"),
             current_system=Path(e.get("MSP_AGENT_CURRENT_SYSTEM", "/run/current-system")),
-            crash_at=e.get("MSP_AGENT_PRIV_CRASH_AT", ""))
+            crash_at=e.get("MSP_AGENT_PRIV_CRASH_AT", ""),
+            nixos=on_nixos(e),
+            dropin=Path(e.get("MSP_AGENT_DROPIN", "/run/systemd/system/"
+                              f"{e.get('MSP_AGENT_UNIT', 'msp-agent.service')}.d/"
+                              "50-msp-release.conf")),
+            exec_args=tuple(e.get("MSP_AGENT_EXEC_ARGS", DEFAULT_EXEC_ARGS).split()),
+            clock_offset_s=float(e.get("MSP_AGENT_PRIV_CLOCK_OFFSET_S", "0") or 0))
 
     def crash_point(self, name: str) -> None:
         """Fault injection for the kill -9 tests: die here if the unit's environment says so."""

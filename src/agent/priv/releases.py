@@ -6,6 +6,8 @@ Layout under ``MSP_AGENT_RELEASES`` (default ``/opt/msp-agent``, root-owned)::
     releases/<version>/.msp-release.json   written last: the install is complete
     current -> releases/<version>          what the unit's ExecStart runs (…/current/bin/msp-agent)
 
+On NixOS there is no ``current``: the runtime drop-in names the release (:mod:`agent.priv.dropin`).
+
 An install copies the bundle the agent staged (``<state_dir>/update-staging/<bundle>/``) into the
 new release directory first, so the agent cannot change it after the checks; verifies it again
 here against the helper's own pinned key (``MSP_AGENT_RELEASE_KEY``); creates the environment and
@@ -42,6 +44,7 @@ def is_complete(path: Path) -> bool:
 
 
 def current_version(env: HelperEnv) -> str | None:
+    """The release ``current`` points at (NixOS: :func:`agent.priv.dropin.running_version`)."""
     try:
         target = os.readlink(env.releases / "current")
     except OSError:
@@ -49,7 +52,9 @@ def current_version(env: HelperEnv) -> str | None:
     return Path(target).name
 
 
-def install(env: HelperEnv, bundle: str, version: str, deadline_s: float) -> Outcome:
+def install(env: HelperEnv, bundle: str, version: str, deadline_s: float,
+            running: str | None) -> Outcome:
+    """``running``: the release the agent unit runs (it is never reinstalled)."""
     started = time.monotonic()
     source = env.agent_state / STAGING / bundle
     if any(p.is_symlink() for p in (env.agent_state / STAGING, source, source / WHEELS)) or \
@@ -59,7 +64,7 @@ def install(env: HelperEnv, bundle: str, version: str, deadline_s: float) -> Out
     if is_complete(target):
         return Outcome(result={"status": "already_installed", "version": version})
     (env.releases / "releases").mkdir(mode=0o755, parents=True, exist_ok=True)
-    if version == current_version(env):
+    if version == running:
         raise Refused(f"release {version} is the running release but is incomplete")
     shutil.rmtree(target, ignore_errors=True)  # an earlier install killed midway
     target.mkdir(mode=0o755)
