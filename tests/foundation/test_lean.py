@@ -24,7 +24,9 @@ NOT_FOR_AN_EMPTY_SITE = ("asyncssh", "cryptography", "spnego", "agent.exec.ssh",
                          "agent.scan.macos", "agent.l2.decision", "agent.l2.request",
                          "agent.phi.reference", "agent.phi._fold_table", "agent.central",
                          "agent.provision.flow", "aiohttp", "multidict", "yarl", "agent.hub",
-                         "grpclib", "google.protobuf")
+                         "grpclib", "google.protobuf",
+                         # the update paths' libraries, until an update order arrives (~4 MiB)
+                         "importlib.metadata", "http.client", "email", "tarfile", "zipfile")
 
 CLI = """
 import json, sys

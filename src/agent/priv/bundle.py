@@ -27,16 +27,18 @@ import json
 import os
 import re
 import shutil
-import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from agent.priv.schema import VERSION
+
+if TYPE_CHECKING:
+    import tarfile
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -91,6 +93,9 @@ def write(out: IO[bytes], raw: bytes, sig: bytes, wheels: Sequence[tuple[str, Pa
           ) -> None:
     """The bundle tar onto ``out``: ``raw`` as the manifest, ``sig`` its signature, then each
     wheel (name, file or bytes) under ``wheels/``, sorted by name."""
+    import tarfile  # (here and below) the daemon imports this module at start; tarfile only
+    #                 when a bundle is read or written
+
     def member(name: str, size: int) -> tarfile.TarInfo:
         info = tarfile.TarInfo(name)
         info.size, info.mode, info.mtime = size, 0o644, MTIME
@@ -111,6 +116,8 @@ def write(out: IO[bytes], raw: bytes, sig: bytes, wheels: Sequence[tuple[str, Pa
 
 def refuse_foreign(path: Path) -> None:
     """A Go daemon binary (ELF) or anything that is not a tar archive is no msp-agent release."""
+    import tarfile
+
     with path.open("rb") as fh:
         head = fh.read(4)
     if head == ELF_MAGIC:
@@ -122,6 +129,8 @@ def refuse_foreign(path: Path) -> None:
 
 def unpack(archive: Path, dest: Path, max_bytes: int) -> None:
     """Extract the bundle's members into the new directory ``dest`` (regular files only)."""
+    import tarfile
+
     refuse_foreign(archive)
     os.mkdir(dest, 0o700)
     (dest / WHEELS).mkdir(mode=0o700)

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import errno
 import hashlib
-import http.client
 import ipaddress
 import os
 import ssl
@@ -74,6 +73,8 @@ async def download(url: str, dest: Path, *, allowed_hosts: tuple[str, ...], max_
 
 def _fetch(host: str, port: int, path: str, dest: Path, ctx: ssl.SSLContext, max_bytes: int,
            deadline: float) -> Downloaded:
+    import http.client  # with the email package, ~2 MiB: imported by the first download only
+
     conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=SOCKET_TIMEOUT_S)
     fd = -1
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import platform
 from dataclasses import dataclass, field
-from importlib import metadata
 
 from agent import __version__
 from agent.config import Config
@@ -14,6 +13,8 @@ from agent.config import Config
 def running_version() -> str:
     """The release this process runs: its installed distribution's version (a release venv's
     own metadata), else the package's."""
+    from importlib import metadata  # ~3 MiB and 50 modules: only when an update is decided
+
     try:
         return metadata.version("msp-agent")
     except metadata.PackageNotFoundError:
