@@ -388,3 +388,32 @@ async def test_the_system_ca_bundle_is_loaded_only_for_a_tls_endpoint() -> None:
     ctx = tls.ssl_context
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
     assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2 and tls.ssl_context is ctx
+
+
+def test_connecting_by_an_ascii_name_does_not_load_the_idna_codec(tmp_path: object) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import asyncio, socket, sys
+        import uvloop
+        from agent.http1 import Origin, connect
+
+        async def main():
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))  # a str host given to the loop would load it
+            port = listener.getsockname()[1]
+            server = await asyncio.start_server(lambda r, w: w.close(), sock=listener)
+            conn = await connect(Origin.parse(f"http://localhost:{port}"), ssl_context=None,
+                                 family=socket.AF_INET, connect_timeout=10, tls_timeout=10)
+            conn.close()
+            server.close()
+            print("encodings.idna" in sys.modules)
+
+        uvloop.run(main())
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -123,8 +123,11 @@ async def _tcp(loop: asyncio.AbstractEventLoop, origin: Origin, family: int,
     """A connected non-blocking socket: each resolved address in turn, within ``limit_s``."""
     try:
         async with asyncio.timeout(limit_s):
+            # An ASCII name goes as bytes: a str is IDNA-encoded by the event loop, and the
+            # codec's first import (~7 ms) sat on the path to the first checkin.
+            host: str | bytes = origin.host.encode("ascii") if origin.host.isascii() else origin.host
             try:
-                infos = await loop.getaddrinfo(origin.host, origin.port, family=family,
+                infos = await loop.getaddrinfo(host, origin.port, family=family,
                                                type=socket.SOCK_STREAM)
             except socket.gaierror as exc:
                 raise HttpError("dns", f"cannot resolve {origin.host}: {exc.strerror}") from None
@@ -133,7 +136,8 @@ async def _tcp(loop: asyncio.AbstractEventLoop, origin: Origin, family: int,
                 sock = socket.socket(fam, kind, proto)
                 try:
                     sock.setblocking(False)
-                    await loop.sock_connect(sock, addr)
+                    # The numeric address as bytes too: the loop resolves it again.
+                    await loop.sock_connect(sock, (str(addr[0]).encode("ascii"), *addr[1:]))
                     return sock
                 except OSError as exc:
                     sock.close()
