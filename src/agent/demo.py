@@ -10,12 +10,11 @@ key recovered through rekey.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -576,46 +575,30 @@ async def _from_blank(say: Callable[[str], None], tmp: Path) -> dict[str, Any]:
     return result
 
 
-def run_scenario(scenario: Callable[[Callable[[str], None], Path],
-                                   Coroutine[Any, Any, dict[str, Any]]],
-                 *, prefix: str, width: int, keep: bool, as_json: bool, verbose: bool,
-                 out: TextIO, summary: Callable[[str, Any], str]) -> dict[str, Any]:
-    """One demo scenario (``--from-blank``, ``--scenario update``) in a new temporary directory
-    (removed unless ``keep``), with timed progress lines (on stderr with ``--json``); prints its
-    result as JSON or as a summary (``summary(key, value)`` per line) and returns it."""
+def main_from_blank(*, keep: bool = False, as_json: bool = False, verbose: bool = False,
+                    out: TextIO = sys.stdout) -> int:
+    """``demo --from-blank``: exit 0 iff the blank appliance provisioned itself and checked in."""
     from agent.log import configure
     from agent.runtime.loop import run as run_loop
 
     configure("INFO" if verbose else "CRITICAL", "text")
-    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    tmp = Path(tempfile.mkdtemp(prefix="msp-agent-blank-"))
     progress = sys.stderr if as_json else out
     started = time.monotonic()
-    saved = dict(os.environ)
 
     def say(text: str) -> None:
-        progress.write(f"[{time.monotonic() - started:{width}.2f}s] {text}\n")
+        progress.write(f"[{time.monotonic() - started:5.2f}s] {text}\n")
         progress.flush()
 
     try:
-        result: dict[str, Any] = run_loop(lambda: scenario(say, tmp))[0]
+        result, _ = run_loop(lambda: _from_blank(say, tmp))
     finally:
-        os.environ.clear()  # a scenario may point variables at its temporary directory
-        os.environ.update(saved)
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
     if as_json:
         out.write(json.dumps(result, indent=2) + "\n")
     else:
-        out.write("\nsummary\n" + "\n".join(summary(k, v) for k, v in result.items()) + "\n")
-    return result
-
-
-def main_from_blank(*, keep: bool = False, as_json: bool = False, verbose: bool = False,
-                    out: TextIO = sys.stdout) -> int:
-    """``demo --from-blank``: exit 0 iff the blank appliance provisioned itself and checked in."""
-    result = run_scenario(_from_blank, prefix="msp-agent-blank-", width=5, keep=keep,
-                          as_json=as_json, verbose=verbose, out=out,
-                          summary=lambda k, v: f"  {k:<22} {v}")
+        out.write("\nsummary\n" + "\n".join(f"  {k:<22} {v}" for k, v in result.items()) + "\n")
     ok = (result["provisioned"] == "claim_v2" and result["config_mode"] == "0o600"
           and result["checkin_ok"] and result["sigauth"] == "ok"
           and result["status_while_waiting"].startswith("provisioning: waiting for"))

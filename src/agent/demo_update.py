@@ -14,8 +14,12 @@ release 1.2.0 crashes on start, is rolled back to 1.1.0, and that release report
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import sys
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -113,11 +117,30 @@ async def _scenario(say: Callable[[str], None], tmp: Path) -> dict[str, Any]:
 def main(*, keep: bool = False, as_json: bool = False, verbose: bool = False,
          out: TextIO = sys.stdout) -> int:
     """Exit 0 iff 1.1.0 was kept and completed, and 1.2.0 was rolled back and reported failed."""
-    from agent.demo import run_scenario
+    from agent.log import configure
+    from agent.runtime.loop import run as run_loop
 
-    result = run_scenario(_scenario, prefix="msp-agent-update-", width=6, keep=keep,
-                          as_json=as_json, verbose=verbose, out=out,
-                          summary=lambda k, v: f"  {k}: {v}")
+    configure("INFO" if verbose else "CRITICAL", "text")
+    tmp = Path(tempfile.mkdtemp(prefix="msp-agent-update-"))
+    progress = sys.stderr if as_json else out
+    started = time.monotonic()
+    saved = dict(os.environ)
+
+    def say(text: str) -> None:
+        progress.write(f"[{time.monotonic() - started:6.2f}s] {text}\n")
+        progress.flush()
+
+    try:
+        result, _ = run_loop(lambda: _scenario(say, tmp))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if as_json:
+        out.write(json.dumps(result, indent=2) + "\n")
+    else:
+        out.write("\nsummary\n" + "\n".join(f"  {k}: {v}" for k, v in result.items()) + "\n")
     good, bad = result.get("1.1.0", {}), result.get("1.2.0", {})
     ok = (good.get("watchdog") == "committed" and good.get("completion", "").startswith("success")
           and bad.get("watchdog") == "rolled_back" and bad.get("current") == "1.1.0"
